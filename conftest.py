@@ -1,0 +1,53 @@
+"""Test-wide set-up: the browser fixture for Playwright tests, and Redis for the tests that need it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Playwright's sync API runs an event loop; Django would refuse ORM calls in the same thread without this.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, driven by Playwright (its own browser download cannot work here)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed (apt-get install chromium)")
+    args = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=args)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis; missing, the test is skipped, unless MERIDIAN_REQUIRE_REDIS=1 (CI), where it fails."""
+    import redis
+
+    url = os.environ.get("MERIDIAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("MERIDIAN_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis at {url} is required: {exc}")
+        pytest.skip(f"no Redis at {url}")
+    return url

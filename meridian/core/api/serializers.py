@@ -1,0 +1,114 @@
+"""Serializers: the generic one every registered type gets. Writable fields are exactly the type's declared
+`fields`; status, reference, version and timestamps are read-only; related records must be visible to the
+requester."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from meridian.core import policy, registry
+from meridian.core.models import AuditEvent
+from meridian.core.registry import VIEW, RecordType
+
+READ_ONLY = ["id", "reference", "version", "created_at", "updated_at", "display", "url"]
+
+
+class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    display = serializers.SerializerMethodField(help_text="How the record is named on pages.")
+    url = serializers.SerializerMethodField(help_text="The record's page.")
+    version = serializers.IntegerField(
+        required=False,
+        help_text="On update: the version you read. If the record has changed since, the update is refused (409).",
+    )
+    record_type: RecordType
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        for field in fields.values():
+            target = getattr(field, "child_relation", field)
+            queryset = getattr(target, "queryset", None)
+            if queryset is not None and registry.find(queryset.model) is not None:
+                target.queryset = policy.restrict(queryset, user, VIEW)
+        return fields
+
+    def get_display(self, obj: Any) -> str:
+        return str(obj)
+
+    def get_url(self, obj: Any) -> str:
+        return str(obj.get_absolute_url())
+
+    def to_representation(self, instance: Any) -> Any:
+        data = super().to_representation(instance)
+        data["version"] = instance.version
+        return data
+
+
+class AvailableActionsMixin(serializers.Serializer):  # type: ignore[type-arg]
+    available_actions = serializers.SerializerMethodField(help_text="Lifecycle actions you may take now.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_available_actions(self, obj: Any) -> list[str]:
+        from meridian.core.services import available_transitions
+
+        request = self.context.get("request")
+        return [t.action for t in available_transitions(obj, getattr(request, "user", None))]
+
+
+@cache
+def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
+    if record_type.serializer is not None:
+        return record_type.serializer
+    model = record_type.model
+    names = [f.name for f in model._meta.get_fields()]
+    extra = ["reference"] if "reference" in names else []
+    status = [record_type.lifecycle.field] if record_type.lifecycle else []
+    fields = ["id", *extra, "display", *record_type.fields, *status, "version", "created_at", "updated_at", "url"]
+    bases: tuple[type, ...] = (RecordSerializer,)
+    if record_type.lifecycle:
+        bases = (AvailableActionsMixin, RecordSerializer)
+        fields.append("available_actions")
+    meta = type(
+        "Meta",
+        (),
+        {"model": model, "fields": fields, "read_only_fields": [*extra, *status, "created_at", "updated_at"]},
+    )
+    return type(f"{model.__name__}Serializer", bases, {"Meta": meta, "record_type": record_type})
+
+
+class AuditEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq",
+            "occurred_at",
+            "actor_label",
+            "action",
+            "record_type",
+            "record_id",
+            "record_label",
+            "changes",
+            "reason",
+            "authorised_by",
+            "hash",
+        ]
+        read_only_fields = fields
+
+
+class TransitionSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    version = serializers.IntegerField(required=False, help_text="The version you read (recommended).")
+
+
+class SearchResultSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    type = serializers.CharField()
+    type_label = serializers.CharField()
+    id = serializers.IntegerField()
+    display = serializers.CharField()
+    url = serializers.CharField()
+    api_url = serializers.CharField()

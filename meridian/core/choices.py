@@ -1,0 +1,65 @@
+"""Choice sets of the core app: value, label and, where shown as a badge, a colour."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """The predefined roles. A user's roles are Django groups of these names; permissions come from code."""
+
+    ADMINISTRATOR = "administrator", "Administrator"
+    SERVICE_DESK_AGENT = "service_desk_agent", "Service desk agent"
+    RESOLVER = "resolver", "Resolver"
+    CHANGE_MANAGER = "change_manager", "Change manager"
+    CONFIGURATION_MANAGER = "configuration_manager", "Configuration manager"
+    SERVICE_OWNER = "service_owner", "Service owner"
+    CUSTOMER_USER = "customer_user", "Customer user"
+    AUDITOR = "auditor", "Auditor"
+
+
+class OrganisationKind(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    INTERNAL = "internal", "Internal"
+    SUPPLIER = "supplier", "Supplier"
+
+
+class PersonStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    LEFT = "left", "Left"
+
+
+STATUS_COLOURS: dict[str, str] = {
+    PersonStatus.ACTIVE: "success",
+    PersonStatus.SUSPENDED: "warning",
+    PersonStatus.LEFT: "secondary",
+}
+
+
+class LocationKind(models.TextChoices):
+    SITE = "site", "Site"
+    BUILDING = "building", "Building"
+    FLOOR = "floor", "Floor"
+    ROOM = "room", "Room"
+
+
+class CalendarExceptionKind(models.TextChoices):
+    CLOSED = "closed", "Closed all day"
+    WORKING = "working", "Extra working day"
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Updated"
+    DELETE = "delete", "Deleted"
+    TRANSITION = "transition", "Status changed"
+
+
+class NotificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]

@@ -1,0 +1,27 @@
+"""The navigation: the process areas and the record types the user may see in each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from meridian.core import policy, registry
+from meridian.core.registry import VIEW
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_areas": []}
+    areas = []
+    for key, label in registry.AREAS:
+        items = [
+            {"label": str(rt.verbose_name_plural).capitalize(), "url": reverse(rt.url_name("list"))}
+            for rt in registry.all_types()
+            if rt.area == key and policy.can(user, VIEW, rt.model)
+        ]
+        if items:
+            areas.append({"label": label, "items": items})
+    return {"nav_areas": areas, "user_roles": sorted(policy.roles_of(user))}

@@ -1,0 +1,44 @@
+"""Filter sets: the generic one every registered type gets (its filter fields plus a free-text `q`)."""
+
+from __future__ import annotations
+
+from functools import cache, reduce
+from operator import or_
+from typing import Any
+
+import django_filters
+from django.db import models
+
+from meridian.core import policy, registry
+from meridian.core.registry import VIEW, RecordType
+
+
+class RecordFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    search_fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        user = getattr(self.request, "user", None)
+        for flt in self.filters.values():
+            queryset = flt.extra.get("queryset")
+            if isinstance(queryset, models.QuerySet) and registry.find(queryset.model):
+                flt.extra["queryset"] = policy.restrict(queryset, user, VIEW)
+
+    def search(self, queryset: models.QuerySet[Any], name: str, value: str) -> models.QuerySet[Any]:
+        value = value.strip()
+        if not value or not self.search_fields:
+            return queryset
+        return queryset.filter(reduce(or_, (models.Q(**{f"{f}__icontains": value}) for f in self.search_fields)))
+
+
+@cache
+def filterset_for(record_type: RecordType) -> type[RecordFilterSet]:
+    if record_type.filterset is not None:
+        return record_type.filterset
+    meta = type("Meta", (), {"model": record_type.model, "fields": record_type.filter_fields})
+    return type(
+        f"{record_type.model.__name__}FilterSet",
+        (RecordFilterSet,),
+        {"Meta": meta, "search_fields": record_type.search_fields},
+    )

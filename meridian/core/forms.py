@@ -1,0 +1,188 @@
+"""Forms: the generic record form every registered type gets, and the core app's own forms."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import cache
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from meridian.core import policy, registry
+from meridian.core.choices import WEEKDAYS, Role
+from meridian.core.models import TIME_ZONE_CHOICES, Calendar, Record, User
+from meridian.core.registry import VIEW, RecordType
+
+
+def style_fields(form: forms.BaseForm) -> None:
+    """Bootstrap classes on every widget, so templates render fields uniformly."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            css = "form-select"
+        else:
+            css = "form-control"
+        widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+
+def restrict_choices(form: forms.BaseForm, user: Any) -> None:
+    """Offer only records the user may see: no picking, or guessing, another organisation's records."""
+    for field in form.fields.values():
+        queryset = getattr(field, "queryset", None)
+        if queryset is not None and registry.find(queryset.model) is not None:
+            field.queryset = policy.restrict(queryset, user, VIEW)  # type: ignore[attr-defined]
+
+
+class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Base of every record form: carries the version that was read, so a stale save is refused (409)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if self.instance.pk and not self.is_bound:
+            self.fields["version"].initial = self.instance.version
+        restrict_choices(self, user)
+        style_fields(self)
+
+    def field_values(self) -> dict[str, Any]:
+        """The cleaned values of the record's own fields, as the services take them."""
+        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+
+
+@cache
+def form_for(record_type: RecordType) -> type[RecordForm]:
+    base = record_type.form or RecordForm
+    return forms.modelform_factory(record_type.model, form=base, fields=record_type.fields)  # type: ignore[return-value]
+
+
+# --- calendars: weekly hours typed the way people say them ----------------------------------------------------
+
+_DAY = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
+_SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+def format_hours(hours: dict[str, list[list[str]]]) -> str:
+    lines = []
+    for day in range(7):
+        spans = hours.get(str(day)) or []
+        if spans:
+            lines.append(f"{WEEKDAYS[day]} " + " ".join(f"{a[:5]}-{b[:5]}" for a, b in spans))
+    return "\n".join(lines)
+
+
+def parse_hours(text: str) -> dict[str, list[list[str]]]:
+    """`Mon-Fri 09:00-12:30 13:30-17:30` per line; `Sat 10:00-14:00`; 24:00 may end a day."""
+    result: dict[str, list[list[str]]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        days_part, _, spans_part = line.partition(" ")
+        days = days_part.lower().split("-")
+        if not spans_part.strip() or any(d[:3] not in _DAY for d in days) or len(days) > 2:
+            raise forms.ValidationError(f"Line {number}: write it like “Mon-Fri 09:00-17:00”.")
+        first, last = _DAY[days[0][:3]], _DAY[days[-1][:3]]
+        if last < first:
+            raise forms.ValidationError(f"Line {number}: the day range runs backwards.")
+        spans: list[list[str]] = []
+        for token in spans_part.split():
+            match = _SPAN.match(token)
+            if not match:
+                raise forms.ValidationError(f"Line {number}: “{token}” is not a time range like 09:00-17:00.")
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
+                raise forms.ValidationError(f"Line {number}: “{token}” is not a valid time range.")
+            start, end = time(h1, m1), time(0) if h2 == 24 else time(h2, m2)
+            if end != time(0) and end <= start:
+                raise forms.ValidationError(f"Line {number}: in “{token}” the end is not after the start.")
+            if spans and (spans[-1][1] == "00:00" or start.isoformat("minutes") < spans[-1][1]):
+                raise forms.ValidationError(f"Line {number}: the ranges overlap or are not in order.")
+            spans.append([start.isoformat("minutes"), end.isoformat("minutes")])
+        for day in range(first, last + 1):
+            if str(day) in result:
+                raise forms.ValidationError(f"Line {number}: {WEEKDAYS[day]} is given twice.")
+            result[str(day)] = spans
+    return result
+
+
+class CalendarForm(RecordForm):
+    hours_text = forms.CharField(
+        label="Working hours",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text="One line per day or day range, e.g. “Mon-Fri 09:00-12:30 13:30-17:30”. Ignored when 24x7.",
+    )
+
+    class Meta:
+        model = Calendar
+        fields = ["name", "time_zone", "always_open", "holiday_country", "holiday_subdivision", "description"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.fields["hours_text"].initial = format_hours(self.instance.working_hours or {})
+        if "working_hours" in self.fields:
+            del self.fields["working_hours"]
+
+    def clean_hours_text(self) -> dict[str, list[list[str]]]:
+        return parse_hours(self.cleaned_data.get("hours_text") or "")
+
+    def field_values(self) -> dict[str, Any]:
+        values = super().field_values()
+        values["working_hours"] = values.pop("hours_text")
+        return values
+
+
+# --- accounts ---------------------------------------------------------------------------------------------------
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form; the same message whether the username exists or not (no user enumeration)."""
+
+    error_messages = {
+        "invalid_login": "That username and password do not match an active account.",
+        "inactive": "That username and password do not match an active account.",
+        "rate_limited": "Too many failed attempts. Wait a few minutes and try again.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_fields(self)
+
+
+class PreferencesForm(forms.Form):
+    time_zone = forms.ChoiceField(choices=TIME_ZONE_CHOICES)
+    language = forms.ChoiceField(choices=User._meta.get_field("language").choices)  # type: ignore[arg-type]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_fields(self)
+
+
+class GrantLoginForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    roles = forms.MultipleChoiceField(choices=Role.choices, widget=forms.CheckboxSelectMultiple)
+    password = forms.CharField(
+        widget=forms.PasswordInput, required=False, help_text="Leave empty to let them set one by password reset."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_fields(self)
+        self.fields["roles"].widget.attrs["class"] = "form-check-input"
+
+
+class TransitionForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+def record_label(obj: Record) -> str:
+    reference = getattr(obj, "reference", "")
+    return f"{reference} {obj}".strip() if reference else str(obj)

@@ -1,0 +1,77 @@
+"""Declared lifecycles: one transition table per record type, used by pages, API, services and tests.
+
+    PERSON_LIFECYCLE = Lifecycle(
+        field="status",
+        transitions=[
+            Transition("suspend", source=[ACTIVE], target=SUSPENDED, roles=ADMINS, reason_required=True,
+                       effects=[end_sessions]),
+            ...
+        ],
+    )
+
+`core.services.transition(obj, action, actor=..., reason=...)` is the only way a status moves: it checks the
+source state, the roles, the guard and the reason, writes the status, audits it, runs `effects` inside the
+transaction and `after_commit` callbacks (notifications, tasks) once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Effect = Callable[[Any, Any], None]  # (obj, actor) -> None
+Guard = Callable[[Any, Any], str | None]  # (obj, actor) -> None if allowed, else the reason it is not
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of a transition table: from which states, to which, who may, on what condition."""
+
+    action: str
+    source: Sequence[str]
+    target: str
+    roles: frozenset[str]
+    label: str = ""
+    guard: Guard | None = None
+    reason_required: bool = False
+    effects: Sequence[Effect] = ()
+    after_commit: Sequence[Effect] = ()
+    style: str = "primary"  # the button's colour: primary, warning, danger ...
+    confirm: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.action.replace("_", " ").capitalize()
+
+
+@dataclass
+class Lifecycle:
+    """The transition table of a record type and the status field it moves."""
+
+    field: str
+    transitions: list[Transition]
+    _by_action: dict[str, Transition] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for t in self.transitions:
+            if t.action in self._by_action:
+                raise ValueError(f"transition action {t.action!r} is declared twice")
+            self._by_action[t.action] = t
+
+    def get(self, action: str) -> Transition | None:
+        return self._by_action.get(action)
+
+    @property
+    def actions(self) -> list[str]:
+        return list(self._by_action)
+
+    def states(self) -> set[str]:
+        found: set[str] = set()
+        for t in self.transitions:
+            found.update(t.source)
+            found.add(t.target)
+        return found
+
+    def from_state(self, state: str) -> Iterable[Transition]:
+        return (t for t in self.transitions if state in t.source)

@@ -1,0 +1,378 @@
+"""Core records shared by every process: organisations, people, teams, locations, calendars, plus the
+generic record base, reference numbering, the audit trail and the notification log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import zoneinfo
+from datetime import date, time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from meridian.core.choices import (
+    AuditAction,
+    CalendarExceptionKind,
+    LocationKind,
+    NotificationStatus,
+    OrganisationKind,
+    PersonStatus,
+    Role,
+)
+
+if TYPE_CHECKING:
+    from meridian.core.calendars import Schedule
+
+TIME_ZONE_CHOICES = sorted((name, name) for name in zoneinfo.available_timezones() if "/" in name or name == "UTC")
+
+
+class User(AbstractUser):
+    """A login. The person it belongs to (contact details, organisation) is `user.person`."""
+
+    time_zone = models.CharField(max_length=64, choices=TIME_ZONE_CHOICES, default="UTC")
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
+    security_stamp = models.CharField(max_length=64, default=secrets.token_hex, editable=False)
+
+    def get_session_auth_hash(self) -> str:
+        """Sessions stay valid while password and security stamp are unchanged; rotating the stamp ends them all."""
+        key = f"{self.password}:{self.security_stamp}".encode()
+        return hmac.new(settings.SECRET_KEY.encode(), key, hashlib.sha256).hexdigest()
+
+    @cached_property
+    def roles(self) -> frozenset[str]:
+        if not self.is_active:
+            return frozenset()
+        names = frozenset(self.groups.values_list("name", flat=True))
+        if self.is_superuser:
+            names |= {Role.ADMINISTRATOR}
+        return names & frozenset(Role.values)
+
+    @cached_property
+    def organisation_id(self) -> int | None:
+        person = Person.objects.filter(user=self).only("organisation_id").first()
+        return person.organisation_id if person else None
+
+    @property
+    def is_customer(self) -> bool:
+        """A customer user with no staff role: sees only their own organisation's records."""
+        return Role.CUSTOMER_USER in self.roles and not (self.roles - {Role.CUSTOMER_USER})
+
+
+class Record(models.Model):
+    """Base of every Meridian record: who created and last changed it, when, and a version for optimistic
+    locking. Writes go through the services (`meridian.core.services`), which keep these fields and the audit
+    trail; a subclass sets `REFERENCE_PREFIX` to get a human reference number (INC-000123)."""
+
+    REFERENCE_PREFIX: ClassVar[str | None] = None
+    # path from this model to the owning organisation's id, for tenancy ("organisation" or "id" for Organisation)
+    TENANT_FIELD: ClassVar[str | None] = None
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def get_absolute_url(self) -> str:
+        meta = self._meta
+        try:
+            return reverse(f"{meta.app_label}:{meta.model_name}_detail", args=[self.pk])
+        except NoReverseMatch:
+            return ""
+
+    @property
+    def tenant_id(self) -> int | None:
+        if self.TENANT_FIELD is None:
+            return None
+        value: Any = self
+        for part in self.TENANT_FIELD.split("__"):
+            value = getattr(value, part if part != "id" else "pk", None)
+            if value is None:
+                return None
+        if isinstance(value, models.Model):
+            return int(value.pk)
+        return int(value)
+
+
+class ReferencedRecord(Record):
+    """A record with a human reference number, unique and never reused (see `core.services.next_reference`)."""
+
+    reference = models.CharField(max_length=24, unique=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Sequence(models.Model):
+    """The last number handed out per reference prefix. Rows are only ever incremented, never reset."""
+
+    prefix = models.CharField(max_length=16, primary_key=True)
+    last_value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.prefix} {self.last_value}"
+
+
+class Calendar(Record):
+    """Business hours: a time zone, weekly working intervals, a country's public holidays and the calendar's own
+    closures and extra working days. SLA clocks of later apps run in the calendar of the applicable agreement."""
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(max_length=64, choices=TIME_ZONE_CHOICES, default="UTC")
+    always_open = models.BooleanField(default=False, help_text="24x7: every minute is working time.")
+    working_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Weekday (0=Monday) to a list of [start, end] local times.",
+    )
+    holiday_country = models.CharField(max_length=8, blank=True, help_text="ISO country code, e.g. NL, DE, US.")
+    holiday_subdivision = models.CharField(max_length=16, blank=True, help_text="Region code, e.g. BY or CA.")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from meridian.core.calendars import holiday_dates
+
+        if self.holiday_country:
+            try:
+                holiday_dates(self.holiday_country, self.holiday_subdivision or None, [2026])
+            except ValueError as exc:
+                raise ValidationError({"holiday_country": str(exc)}) from exc
+        elif self.holiday_subdivision:
+            raise ValidationError({"holiday_subdivision": "A subdivision needs a country."})
+
+    def schedule(self, years: range | None = None) -> Schedule:
+        """The pure calendar used by the business-time operations, with holidays of the given years."""
+        from meridian.core.calendars import Schedule, holiday_dates
+
+        this_year = timezone.now().year
+        years = years or range(this_year - 2, this_year + 4)
+        closed: set[date] = set()
+        if self.holiday_country:
+            closed |= holiday_dates(self.holiday_country, self.holiday_subdivision or None, years)
+        extra: dict[date, list[tuple[time, time]]] = {}
+        for exc in self.exceptions.all():
+            if exc.kind == CalendarExceptionKind.CLOSED:
+                closed.add(exc.date)
+            else:
+                extra[exc.date] = [(exc.start or time(0), exc.end or time(0))]
+        weekly = {
+            int(day): [(time.fromisoformat(a), time.fromisoformat(b)) for a, b in spans]
+            for day, spans in (self.working_hours or {}).items()
+        }
+        return Schedule(
+            tz=zoneinfo.ZoneInfo(self.time_zone),
+            weekly=weekly,
+            closed_days=frozenset(closed),
+            extra_days=extra,
+            always_open=self.always_open,
+        )
+
+
+class CalendarException(Record):
+    """A day on which a calendar differs from its weekly hours: closed, or an extra working day."""
+
+    calendar = models.ForeignKey(Calendar, on_delete=models.CASCADE, related_name="exceptions")
+    date = models.DateField()
+    kind = models.CharField(max_length=10, choices=CalendarExceptionKind.choices, default=CalendarExceptionKind.CLOSED)
+    start = models.TimeField(null=True, blank=True, help_text="Extra working day only: from (local time).")
+    end = models.TimeField(null=True, blank=True, help_text="Extra working day only: until (local time).")
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["calendar", "date"]
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="core_calendarexception_unique_day")]
+
+    def __str__(self) -> str:
+        return f"{self.calendar}: {self.date} {self.get_kind_display()}"
+
+    def clean(self) -> None:
+        if self.kind == CalendarExceptionKind.WORKING:
+            errors = {}
+            if self.start is None:
+                errors["start"] = "An extra working day needs a start time."
+            if self.end is None:
+                errors["end"] = "An extra working day needs an end time."
+            if self.start and self.end and self.end != time(0) and self.end <= self.start:
+                errors["end"] = "The end must be after the start."
+            if errors:
+                raise ValidationError(errors)
+        elif self.start or self.end:
+            raise ValidationError({"start": "A closed day has no working hours; leave start and end empty."})
+
+
+class Organisation(Record):
+    """A customer, an internal unit of the provider, or a supplier. Customer-owned records point to one."""
+
+    TENANT_FIELD = "id"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=OrganisationKind.choices, default=OrganisationKind.CUSTOMER)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    website = models.URLField(blank=True)
+    calendar = models.ForeignKey(
+        Calendar, null=True, blank=True, on_delete=models.PROTECT, help_text="Business hours of this organisation."
+    )
+    active = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Location(Record):
+    """A site, building, floor or room; the CMDB places configuration items in locations."""
+
+    TENANT_FIELD = "organisation"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=LocationKind.choices, default=LocationKind.SITE)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="locations")
+    address = models.TextField(blank=True)
+    time_zone = models.CharField(max_length=64, choices=TIME_ZONE_CHOICES, blank=True)
+
+    class Meta:
+        ordering = ["organisation__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "parent", "name"], name="core_location_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent} / {self.name}" if self.parent_id else self.name
+
+    def clean(self) -> None:
+        node, seen = self.parent, set()
+        while node is not None:
+            if node.pk == self.pk or node.pk in seen:
+                raise ValidationError({"parent": "A location cannot be inside itself."})
+            seen.add(node.pk)
+            node = node.parent
+
+
+class Person(Record):
+    """A contact: a customer's user, a provider's staff member or a supplier's contact; optionally with a login.
+
+    The account lifecycle (active, suspended, left) is declared in `core.workflows.PERSON_LIFECYCLE`."""
+
+    TENANT_FIELD = "organisation"
+
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    mobile = models.CharField(max_length=40, blank=True)
+    job_title = models.CharField(max_length=100, blank=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="people")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="people")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="person"
+    )
+    status = models.CharField(max_length=10, choices=PersonStatus.choices, default=PersonStatus.ACTIVE, editable=False)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Team(Record):
+    """A support group: members, lead, shared mailbox and an escalation contact."""
+
+    name = models.CharField(max_length=100, unique=True)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="teams", help_text="Usually an internal organisation."
+    )
+    email = models.EmailField(blank=True)
+    lead = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="teams_led")
+    members = models.ManyToManyField(Person, blank=True, related_name="teams")
+    escalation_contact = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="teams_escalated_to"
+    )
+    calendar = models.ForeignKey(Calendar, null=True, blank=True, on_delete=models.PROTECT)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained entry of the audit trail. Written only by `core.audit.record_event` inside
+    the transaction of the change it describes; `meridian audit verify` recomputes the chain."""
+
+    seq = models.BigIntegerField(unique=True)
+    occurred_at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True)
+    actor_label = models.CharField(max_length=200)
+    action = models.CharField(max_length=12, choices=AuditAction.choices)
+    record_type = models.CharField(max_length=100, db_index=True)
+    record_id = models.CharField(max_length=64)
+    record_label = models.CharField(max_length=300)
+    organisation_id = models.BigIntegerField(null=True, db_index=True)
+    changes = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    authorised_by = models.CharField(max_length=200, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["record_type", "record_id", "seq"], name="core_audit_record_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.record_label}"
+
+
+class NotificationLog(models.Model):
+    """An outbound message about a record: queued in the transaction of the event, sent by the task queue."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    event = models.CharField(max_length=100)
+    record_type = models.CharField(max_length=100)
+    record_id = models.CharField(max_length=64)
+    organisation_id = models.BigIntegerField(null=True)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["record_type", "record_id"], name="core_notif_record_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.recipient} ({self.status})"

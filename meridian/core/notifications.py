@@ -1,0 +1,114 @@
+"""Notifications: outbound email about a record, queued in the event's transaction and sent by the task queue.
+
+An app declares its events once:
+
+    register_event(Event("core.person.account_ended", recipients=lambda person: [person]))
+
+with templates `notifications/<event>.subject.txt` and `notifications/<event>.body.txt`; then
+`notify("core.person.account_ended", person)` wherever the event happens (typically a lifecycle's
+`after_commit`). Every message is logged per record (`NotificationLog`), and no recipient is told about a
+record they may not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.template.loader import render_to_string
+
+from meridian.core import policy
+from meridian.core.models import NotificationLog, Person
+from meridian.core.registry import VIEW
+
+Recipient = Person | str
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    recipients: Callable[[Any], Iterable[Recipient]]
+    description: str = ""
+
+
+_events: dict[str, Event] = {}
+
+
+def register_event(event: Event) -> Event:
+    _events[event.name] = event
+    return event
+
+
+def events() -> list[Event]:
+    return list(_events.values())
+
+
+def _allowed(recipient: Recipient, obj: models.Model) -> str | None:
+    """The address to write to, or None when this recipient may not know about the record."""
+    if isinstance(recipient, str):
+        return recipient or None
+    if not recipient.email:
+        return None
+    user = recipient.user
+    if user is not None:
+        return recipient.email if policy.can(user, VIEW, obj) else None
+    # a contact without a login: only about their own organisation's records
+    tenant_id = getattr(obj, "tenant_id", None)
+    return recipient.email if tenant_id in (None, recipient.organisation_id) else None
+
+
+def notify(event_name: str, obj: models.Model, *, context: dict[str, Any] | None = None) -> list[NotificationLog]:
+    """Queue the event's message to each allowed recipient; sending happens after commit."""
+    event = _events[event_name]
+    ctx = {"object": obj, "base_url": settings.MERIDIAN_BASE_URL, **(context or {})}
+    subject = " ".join(render_to_string(f"notifications/{event_name}.subject.txt", ctx).split())
+    body = render_to_string(f"notifications/{event_name}.body.txt", ctx)
+    logs = []
+    seen: set[str] = set()
+    for recipient in event.recipients(obj):
+        address = _allowed(recipient, obj)
+        if address is None or address.lower() in seen:
+            continue
+        seen.add(address.lower())
+        logs.append(
+            NotificationLog.objects.create(
+                event=event_name,
+                record_type=obj._meta.label_lower,
+                record_id=str(obj.pk),
+                organisation_id=getattr(obj, "tenant_id", None),
+                recipient=address,
+                subject=subject[:300],
+                body=body,
+            )
+        )
+    if logs:
+        from meridian.core.tasks import send_notification
+
+        ids = [log.pk for log in logs]
+        transaction.on_commit(lambda: [send_notification(i) for i in ids])
+    return logs
+
+
+def deliver(log_id: int) -> NotificationLog:
+    """Send one queued message; idempotent (a sent message is never sent again)."""
+    from django.core.mail import EmailMessage
+    from django.utils import timezone
+
+    from meridian.core.choices import NotificationStatus
+
+    with transaction.atomic():
+        log = NotificationLog.objects.select_for_update().get(pk=log_id)
+        if log.status == NotificationStatus.SENT:
+            return log
+        log.attempts += 1
+        try:
+            EmailMessage(log.subject, log.body, settings.DEFAULT_FROM_EMAIL, [log.recipient]).send()
+        except Exception as exc:  # noqa: BLE001 - any transport error is recorded and retried later
+            log.status, log.error = NotificationStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        else:
+            log.status, log.error, log.sent_at = NotificationStatus.SENT, "", timezone.now()
+        log.save(update_fields=["status", "error", "sent_at", "attempts"])
+    return log

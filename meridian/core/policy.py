@@ -1,0 +1,96 @@
+"""The one policy layer: who may do what to which records. Pages, API, exports, search, notifications and
+services all ask here, so no channel can forget a check.
+
+- `can(user, action, model_or_obj)`: the role check, plus tenancy when an object is given.
+- `restrict(queryset, user, action)`: the rows of a queryset the user may see or act on. A customer user sees
+  only their own organisation's records (exact foreign-key match); a record outside is simply not there (404).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import models
+from django.http import Http404
+
+from meridian.core import registry
+from meridian.core.registry import VIEW
+
+M = TypeVar("M", bound=models.Model)
+
+SYSTEM_USERNAME = "meridian-system"
+
+AnyUser = Any  # User | AnonymousUser
+
+
+def is_system(user: AnyUser) -> bool:
+    return bool(getattr(user, "username", None) == SYSTEM_USERNAME and getattr(user, "pk", None))
+
+
+def roles_of(user: AnyUser) -> frozenset[str]:
+    if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated:
+        return frozenset()
+    return frozenset(user.roles)
+
+
+def _model_of(target: Any) -> type[models.Model]:
+    return target if isinstance(target, type) else type(target)
+
+
+def has_role_permission(user: AnyUser, action: str, model: type[models.Model]) -> bool:
+    if is_system(user):
+        return True
+    record_type = registry.find(model)
+    if record_type is None:
+        return False
+    return bool(roles_of(user) & record_type.permissions.get(action, frozenset()))
+
+
+def tenant_filter(user: AnyUser, model: type[models.Model]) -> models.Q | None:
+    """The filter a customer user's querysets get; None for staff (no restriction)."""
+    if is_system(user) or not getattr(user, "is_customer", False):
+        return None
+    tenant_field = getattr(model, "TENANT_FIELD", None)
+    org_id = user.organisation_id
+    if tenant_field is None or org_id is None:
+        return models.Q(pk__in=[])
+    return models.Q(**{tenant_field: org_id})
+
+
+def restrict(queryset: models.QuerySet[M], user: AnyUser, action: str = VIEW) -> models.QuerySet[M]:
+    """The part of `queryset` that `user` may perform `action` on."""
+    model = queryset.model
+    if not has_role_permission(user, action, model):
+        return queryset.none()
+    condition = tenant_filter(user, model)
+    return queryset if condition is None else queryset.filter(condition)
+
+
+def in_tenancy(user: AnyUser, obj: models.Model) -> bool:
+    if tenant_filter(user, type(obj)) is None:
+        return True
+    tenant_id = getattr(obj, "tenant_id", None)
+    return tenant_id is not None and tenant_id == user.organisation_id
+
+
+def can(user: AnyUser, action: str, target: Any) -> bool:
+    """May `user` do `action` on this model (class) or this record (instance)?"""
+    model = _model_of(target)
+    if not has_role_permission(user, action, model):
+        return False
+    if isinstance(target, models.Model):
+        return in_tenancy(user, target)
+    return True
+
+
+def require(user: AnyUser, action: str, target: Any) -> None:
+    """Raise unless allowed. A record the user may not even see is answered as missing (404), never 403, so its
+    existence is not disclosed; a visible record the user may not change is refused (403)."""
+    from django.core.exceptions import PermissionDenied
+
+    if can(user, action, target):
+        return
+    if isinstance(target, models.Model) and not can(user, VIEW, target):
+        raise Http404("No such record.")
+    raise PermissionDenied(f"You may not {action} {_model_of(target)._meta.verbose_name_plural}.")

@@ -1,0 +1,145 @@
+"""The record-type registry: one declaration per record type gives it list, detail, form, history and delete
+pages, a REST viewset, OpenAPI, CSV/XLSX export, global search, permissions and tenancy.
+
+An app declares its types in `records.py` (imported by its AppConfig.ready):
+
+    register(RecordType(
+        model=Organisation,
+        fields=["name", "kind", "email"],
+        list_columns=["name", "kind"],
+        filter_fields=["kind"],
+        search_fields=["name", "email"],
+        permissions={VIEW: STAFF | {Role.CUSTOMER_USER}, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS},
+    ))
+
+Pass `form=`, `table=`, `filterset=` or `serializer=` to replace a generated class with one of your own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.utils.text import slugify
+
+from meridian.core.choices import Role
+
+if TYPE_CHECKING:
+    from django import forms
+
+    from meridian.core.lifecycle import Lifecycle
+    from meridian.core.models import Record
+
+VIEW, ADD, CHANGE, DELETE, EXPORT = "view", "add", "change", "delete", "export"
+ACTIONS = (VIEW, ADD, CHANGE, DELETE, EXPORT)
+
+EVERYONE: frozenset[str] = frozenset(Role.values)
+STAFF: frozenset[str] = EVERYONE - {Role.CUSTOMER_USER}
+ADMINS: frozenset[str] = frozenset({Role.ADMINISTRATOR})
+
+# the process areas in navigation order; an area shows once one of its types is registered
+AREAS = [
+    ("service", "Services"),
+    ("operations", "Service desk"),
+    ("control", "Change & configuration"),
+    ("relationships", "Customers & suppliers"),
+    ("assurance", "Assurance"),
+    ("administration", "Administration"),
+]
+
+
+@dataclass(eq=False)
+class RecordType:
+    """Everything the generic machinery needs to know about one record type."""
+
+    model: type[Record]
+    fields: list[str]
+    list_columns: list[str]
+    search_fields: list[str]
+    filter_fields: list[str] = field(default_factory=list)
+    permissions: dict[str, frozenset[str]] = field(default_factory=dict)
+    area: str = "administration"
+    lifecycle: Lifecycle | None = None
+    detail_fields: list[str] | None = None
+    ordering_fields: list[str] | None = None
+    form: type[forms.ModelForm[Any]] | None = None
+    table: type[Any] | None = None
+    filterset: type[Any] | None = None
+    serializer: type[Any] | None = None
+    select_related: list[str] = field(default_factory=list)
+    prefetch_related: list[str] = field(default_factory=list)
+    help_text: str = ""
+
+    def __post_init__(self) -> None:
+        defaults = {VIEW: STAFF, EXPORT: STAFF, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS}
+        self.permissions = {**defaults, **{k: frozenset(v) for k, v in self.permissions.items()}}
+        # an auditor reads and exports everything and changes nothing
+        self.permissions[VIEW] = self.permissions[VIEW] | {Role.AUDITOR}
+        self.permissions[EXPORT] = self.permissions[EXPORT] | {Role.AUDITOR}
+        for action in (ADD, CHANGE, DELETE):
+            self.permissions[action] = self.permissions[action] - {Role.AUDITOR}
+
+    @property
+    def label(self) -> str:
+        """`core.organisation`: the type's name in audit events, search results and permissions."""
+        return self.model._meta.label_lower
+
+    @property
+    def app_label(self) -> str:
+        return self.model._meta.app_label
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model._meta.model_name)
+
+    @property
+    def verbose_name(self) -> str:
+        return str(self.model._meta.verbose_name)
+
+    @property
+    def verbose_name_plural(self) -> str:
+        return str(self.model._meta.verbose_name_plural)
+
+    @property
+    def url_slug(self) -> str:
+        """`people`, `calendar-exceptions`: the plural, kebab-case path segment of pages and API."""
+        return slugify(self.verbose_name_plural)
+
+    @property
+    def tenant_field(self) -> str | None:
+        return self.model.TENANT_FIELD
+
+    def url_name(self, action: str) -> str:
+        return f"{self.app_label}:{self.model_name}_{action}"
+
+
+_registry: dict[type[Any], RecordType] = {}
+
+
+def register(record_type: RecordType) -> RecordType:
+    if record_type.model in _registry:
+        raise ValueError(f"{record_type.label} is registered twice")
+    _registry[record_type.model] = record_type
+    return record_type
+
+
+def get(model: type[Any]) -> RecordType:
+    try:
+        return _registry[model]
+    except KeyError:
+        raise LookupError(f"{model.__name__} is not a registered record type") from None
+
+
+def find(model: type[Any]) -> RecordType | None:
+    return _registry.get(model)
+
+
+def by_label(label: str) -> RecordType | None:
+    for record_type in _registry.values():
+        if record_type.label == label:
+            return record_type
+    return None
+
+
+def all_types() -> list[RecordType]:
+    return list(_registry.values())

@@ -1,0 +1,52 @@
+"""Global search over every registered type, through the same policy as lists (tenancy included)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.db import models
+from django.urls import reverse
+
+from meridian.core import policy, registry
+from meridian.core.registry import VIEW
+
+
+@dataclass(frozen=True)
+class Hit:
+    type: str
+    type_label: str
+    id: int
+    display: str
+    url: str
+    api_url: str
+
+
+def search(user: Any, query: str, *, per_type: int = 10) -> list[Hit]:
+    query = query.strip()
+    if len(query) < 2:
+        return []
+    hits: list[Hit] = []
+    for record_type in registry.all_types():
+        fields = list(record_type.search_fields)
+        if any(f.name == "reference" for f in record_type.model._meta.get_fields()):
+            fields.insert(0, "reference")
+        if not fields:
+            continue
+        condition = reduce(or_, (models.Q(**{f"{name}__icontains": query}) for name in fields))
+        queryset = policy.restrict(record_type.model.objects.all(), user, VIEW).filter(condition)
+        for obj in queryset.select_related(*record_type.select_related)[:per_type]:
+            reference = getattr(obj, "reference", "")
+            hits.append(
+                Hit(
+                    type=record_type.label,
+                    type_label=record_type.verbose_name,
+                    id=obj.pk,
+                    display=f"{reference} {obj}".strip() if reference else str(obj),
+                    url=obj.get_absolute_url(),
+                    api_url=reverse(f"api:{record_type.app_label}-{record_type.url_slug}-detail", args=[obj.pk]),
+                )
+            )
+    return hits

@@ -1,0 +1,371 @@
+"""Business operations of the core app, and the generic ones every record type uses.
+
+Each is a typed function with a keyword-only `actor`: it checks the policy, validates, writes inside
+`transaction.atomic`, records the audit event in the same transaction and defers side effects (mail, tasks)
+to `transaction.on_commit`. Pages, API, mail ingest, webhooks and commands call these; none writes models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, ProtectedError, RestrictedError
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from meridian.core import audit, policy, registry
+from meridian.core.choices import AuditAction, Role
+from meridian.core.lifecycle import Transition
+from meridian.core.models import Person, Record, Sequence, User
+from meridian.core.registry import ADD, CHANGE, DELETE, VIEW
+
+R = TypeVar("R", bound=Record)
+
+
+class StaleVersion(Exception):
+    """The record changed since the caller read it: the caller must look at `current` and try again."""
+
+    def __init__(self, current: Record) -> None:
+        self.current = current
+        super().__init__(
+            f"{current} was changed by someone else (now version {current.version}); reload it and apply your "
+            "change again."
+        )
+
+
+class TransitionNotAllowed(Exception):
+    """The action is not possible from the record's current state, or its guard refuses it (HTTP 409)."""
+
+
+# --- actors -----------------------------------------------------------------------------------------------------
+
+
+def get_system_actor() -> User:
+    """The named actor of background work, so that its writes are attributed in the audit trail."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=policy.SYSTEM_USERNAME,
+        defaults={"first_name": "Meridian", "last_name": "system", "is_active": True},
+    )
+    return user  # type: ignore[return-value]
+
+
+# --- numbering --------------------------------------------------------------------------------------------------
+
+
+def next_reference(prefix: str, width: int = 6) -> str:
+    """The next human reference for a prefix, e.g. INC-000124. Called inside the creating transaction: the
+    sequence row stays locked until commit, so concurrent creations queue; a number is never handed out twice."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("references are allocated inside the creating transaction")
+    updated = Sequence.objects.filter(prefix=prefix).update(last_value=F("last_value") + 1)
+    if not updated:
+        try:
+            with transaction.atomic():
+                Sequence.objects.create(prefix=prefix, last_value=0)
+        except IntegrityError:
+            pass  # created concurrently
+        Sequence.objects.filter(prefix=prefix).update(last_value=F("last_value") + 1)
+    value = Sequence.objects.get(prefix=prefix).last_value
+    return f"{prefix}-{value:0{width}d}"
+
+
+# --- generic record operations ----------------------------------------------------------------------------------
+
+
+def _split(model: type[models.Model], data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    m2m_names = {f.name for f in model._meta.many_to_many}
+    plain = {k: v for k, v in data.items() if k not in m2m_names}
+    m2m = {k: v for k, v in data.items() if k in m2m_names}
+    return plain, m2m
+
+
+def _check_writable(record_type: registry.RecordType, data: Mapping[str, Any]) -> None:
+    allowed = set(record_type.fields)
+    refused = {name: "This field cannot be set here." for name in data if name not in allowed}
+    if record_type.lifecycle and record_type.lifecycle.field in data:
+        refused[record_type.lifecycle.field] = "The status changes only through its actions."
+    if refused:
+        raise ValidationError(refused)
+
+
+def _check_references(actor: Any, data: Mapping[str, Any]) -> None:
+    """Every record referred to must be one the actor may see: no forged links to other tenants' records."""
+    errors = {}
+    for name, value in data.items():
+        values = value if isinstance(value, list | tuple | set | models.QuerySet) else [value]
+        for item in values:
+            if isinstance(item, Record) and not policy.can(actor, VIEW, item):
+                errors[name] = "Select a valid choice. That choice is not one of the available choices."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _protected_message(exc: ProtectedError | RestrictedError) -> str:
+    used_by = sorted({str(o._meta.verbose_name_plural) for o in list(exc.args[1])[:50]})
+    return f"It is still referred to by {', '.join(used_by)}; change or remove those first."
+
+
+def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason: str = "") -> R:
+    """Create a record of a registered type from validated field values."""
+    record_type = registry.get(model)
+    _check_writable(record_type, data)
+    plain, m2m = _split(model, data)
+    with transaction.atomic():
+        policy.require(actor, ADD, model)
+        _check_references(actor, data)
+        obj = model(**plain)
+        if not policy.in_tenancy(actor, obj):
+            raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
+        obj.created_by = obj.updated_by = actor
+        obj.full_clean(exclude=["reference"])
+        if model.REFERENCE_PREFIX:
+            obj.reference = next_reference(model.REFERENCE_PREFIX)  # type: ignore[attr-defined]
+        obj.save(force_insert=True)
+        for name, values in m2m.items():
+            getattr(obj, name).set(values)
+        audit.record_event(
+            action=AuditAction.CREATE, obj=obj, actor=actor, changes=audit.diff({}, audit.snapshot(obj)), reason=reason
+        )
+    return obj
+
+
+def update_record(
+    obj: R,
+    *,
+    data: Mapping[str, Any],
+    actor: Any,
+    expected_version: int | None,
+    reason: str = "",
+    authorised_by: str = "",
+) -> R:
+    """Change fields of a record. `expected_version` is the version the caller read; if the record has moved on
+    since, nothing is written and `StaleVersion` carries the current state (HTTP 409)."""
+    model = type(obj)
+    record_type = registry.get(model)
+    _check_writable(record_type, data)
+    plain, m2m = _split(model, data)
+    with transaction.atomic():
+        current = model.objects.select_for_update().get(pk=obj.pk)
+        policy.require(actor, CHANGE, current)
+        if expected_version is not None and current.version != expected_version:
+            raise StaleVersion(current)
+        _check_references(actor, data)
+        before = audit.snapshot(current)
+        for name, value in plain.items():
+            setattr(current, name, value)
+        if not policy.in_tenancy(actor, current):
+            raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
+        current.full_clean(exclude=["reference"])
+        after = {**audit.snapshot(current), **{k: sorted(o.pk for o in v) for k, v in m2m.items()}}
+        changes = audit.diff(before, after)
+        if not changes:
+            return current
+        current.version += 1
+        current.updated_by = actor
+        current.updated_at = timezone.now()
+        current.save()
+        for name, values in m2m.items():
+            getattr(current, name).set(values)
+        audit.record_event(
+            action=AuditAction.UPDATE,
+            obj=current,
+            actor=actor,
+            changes=changes,
+            reason=reason,
+            authorised_by=authorised_by,
+        )
+    return current
+
+
+def delete_record(obj: Record, *, actor: Any, expected_version: int | None = None, reason: str = "") -> None:
+    """Delete a record; refused with a clear message while other records still refer to it."""
+    model = type(obj)
+    with transaction.atomic():
+        current = model.objects.select_for_update().get(pk=obj.pk)
+        policy.require(actor, DELETE, current)
+        if expected_version is not None and current.version != expected_version:
+            raise StaleVersion(current)
+        before = audit.snapshot(current)
+        audit.record_event(
+            action=AuditAction.DELETE, obj=current, actor=actor, changes=audit.diff(before, {}), reason=reason
+        )
+        try:
+            with transaction.atomic():
+                current.delete()
+        except (ProtectedError, RestrictedError) as exc:
+            raise ValidationError(_protected_message(exc)) from exc
+
+
+# --- lifecycles -------------------------------------------------------------------------------------------------
+
+
+def _refusal(t: Transition, obj: Record, actor: Any, state: str) -> str | None:
+    if state not in t.source:
+        return f"“{t.title}” is not possible while the {obj._meta.verbose_name} is {state}."
+    if t.guard is not None:
+        return t.guard(obj, actor)
+    return None
+
+
+def may_transition(t: Transition, obj: Record, actor: Any) -> bool:
+    return policy.is_system(actor) or bool(policy.roles_of(actor) & t.roles)
+
+
+def available_transitions(obj: Record, actor: Any) -> list[Transition]:
+    """The actions this actor may take on this record now: the buttons and API actions to offer."""
+    lifecycle = registry.get(type(obj)).lifecycle
+    if lifecycle is None or not policy.can(actor, VIEW, obj):
+        return []
+    state = getattr(obj, lifecycle.field)
+    return [
+        t for t in lifecycle.from_state(state) if may_transition(t, obj, actor) and _refusal(t, obj, actor, state) is None
+    ]
+
+
+def transition(
+    obj: R,
+    action: str,
+    *,
+    actor: Any,
+    reason: str = "",
+    expected_version: int | None = None,
+    authorised_by: str = "",
+) -> R:
+    """Move a record along its declared lifecycle: the only way a status changes."""
+    model = type(obj)
+    lifecycle = registry.get(model).lifecycle
+    t = lifecycle.get(action) if lifecycle else None
+    if lifecycle is None or t is None:
+        raise TransitionNotAllowed(f"{model._meta.verbose_name.capitalize()} has no action “{action}”.")
+    with transaction.atomic():
+        current = model.objects.select_for_update().get(pk=obj.pk)
+        policy.require(actor, VIEW, current)
+        if not may_transition(t, current, actor):
+            raise PermissionDenied(f"You may not {t.title.lower()} this {model._meta.verbose_name}.")
+        if expected_version is not None and current.version != expected_version:
+            raise StaleVersion(current)
+        state = getattr(current, lifecycle.field)
+        refusal = _refusal(t, current, actor, state)
+        if refusal:
+            raise TransitionNotAllowed(refusal)
+        if t.reason_required and not reason.strip():
+            raise ValidationError({"reason": f"Say why: a reason is required to {t.title.lower()}."})
+        setattr(current, lifecycle.field, t.target)
+        current.version += 1
+        current.updated_by = actor
+        current.updated_at = timezone.now()
+        current.save(update_fields=[lifecycle.field, "version", "updated_by", "updated_at"])
+        audit.record_event(
+            action=AuditAction.TRANSITION,
+            obj=current,
+            actor=actor,
+            changes={lifecycle.field: {"before": state, "after": t.target}, "action": t.action},
+            reason=reason,
+            authorised_by=authorised_by,
+        )
+        for effect in t.effects:
+            effect(current, actor)
+        for callback in t.after_commit:
+            transaction.on_commit(lambda cb=callback, o=current: cb(o, actor))  # type: ignore[misc]
+    return current
+
+
+# --- people and their accounts ----------------------------------------------------------------------------------
+
+
+def end_sessions_and_tokens(person: Person, actor: Any) -> None:
+    """Lifecycle effect: the person's login stops working at once, everywhere (sessions and API tokens)."""
+    user = person.user
+    if user is None:
+        return
+    before = {"is_active": user.is_active}
+    user.is_active = False
+    user.security_stamp = User._meta.get_field("security_stamp").get_default()
+    user.save(update_fields=["is_active", "security_stamp"])
+    revoked = Token.objects.filter(user=user).delete()[0]
+    audit.record_event(
+        action=AuditAction.UPDATE,
+        obj=user,
+        actor=actor,
+        changes={"is_active": {"before": before["is_active"], "after": False}, "api_tokens_revoked": revoked},
+        reason=f"account of {person} ended",
+    )
+
+
+def reactivate_login(person: Person, actor: Any) -> None:
+    """Lifecycle effect: a reactivated person's login works again (old sessions and tokens stay ended)."""
+    user = person.user
+    if user is None or user.is_active:
+        return
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    audit.record_event(
+        action=AuditAction.UPDATE,
+        obj=user,
+        actor=actor,
+        changes={"is_active": {"before": False, "after": True}},
+        reason=f"account of {person} reactivated",
+    )
+
+
+def grant_login(person: Person, *, username: str, roles: Iterable[str], actor: Any, password: str | None = None) -> User:
+    """Give a person a login with the given roles. A customer user's roles are limited to `customer_user`."""
+    policy.require(actor, CHANGE, person)
+    if not policy.is_system(actor) and Role.ADMINISTRATOR not in policy.roles_of(actor):
+        raise PermissionDenied("Only an administrator grants logins.")
+    roles = set(roles)
+    unknown = roles - set(Role.values)
+    if unknown:
+        raise ValidationError({"roles": f"Unknown role(s): {', '.join(sorted(unknown))}."})
+    if person.organisation.kind != "internal" and roles - {Role.CUSTOMER_USER}:
+        raise ValidationError({"roles": "People outside the provider can only be customer users."})
+    with transaction.atomic():
+        if person.user_id:
+            raise ValidationError({"username": f"{person} already has a login."})
+        user_model = get_user_model()
+        if user_model.objects.filter(username__iexact=username).exists():
+            raise ValidationError({"username": "That username is taken."})
+        user = user_model(
+            username=username, email=person.email, first_name=person.first_name, last_name=person.last_name
+        )
+        if password:
+            from django.contrib.auth.password_validation import validate_password
+
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from exc
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        user.groups.set(Group.objects.filter(name__in=roles))
+        Person.objects.filter(pk=person.pk).update(user=user)
+        person.user = user
+        audit.record_event(
+            action=AuditAction.UPDATE,
+            obj=person,
+            actor=actor,
+            changes={"user": {"before": None, "after": user.username}, "roles": {"before": [], "after": sorted(roles)}},
+        )
+    return user  # type: ignore[return-value]
+
+
+def set_preferences(user: User, *, time_zone: str, language: str, actor: Any) -> User:
+    """A user's own display preferences."""
+    if actor.pk != user.pk:
+        raise PermissionDenied("You can change only your own preferences.")
+    with transaction.atomic():
+        before = {"time_zone": user.time_zone, "language": user.language}
+        user.time_zone, user.language = time_zone, language
+        user.full_clean(exclude=["password", "username"])
+        user.save(update_fields=["time_zone", "language"])
+        changes = audit.diff(before, {"time_zone": time_zone, "language": language})
+        if changes:
+            audit.record_event(action=AuditAction.UPDATE, obj=user, actor=actor, changes=changes)
+    return user

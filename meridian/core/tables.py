@@ -1,0 +1,46 @@
+"""Tables: the generic list table every registered type gets."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import django_tables2 as tables
+from django.utils.html import format_html
+
+from meridian.core.choices import STATUS_COLOURS
+from meridian.core.registry import RecordType
+
+
+class StatusColumn(tables.Column):
+    """A lifecycle status as a coloured badge."""
+
+    def render(self, value: Any, record: Any) -> str:
+        colour = STATUS_COLOURS.get(getattr(record, self.accessor or "status", value), "secondary")
+        return format_html('<span class="badge text-bg-{}">{}</span>', colour, value)
+
+
+class RecordTable(tables.Table):
+    """Base of every list table: the first column links to the record."""
+
+    class Meta:
+        template_name = "django_tables2/bootstrap5.html"
+        attrs = {"class": "table table-sm table-hover align-middle"}
+        empty_text = "Nothing here yet."
+        per_page = 50
+
+
+@cache
+def table_for(record_type: RecordType) -> type[RecordTable]:
+    if record_type.table is not None:
+        return record_type.table
+    columns = record_type.list_columns
+    attrs: dict[str, Any] = {}
+    for name in columns:
+        if record_type.lifecycle and name == record_type.lifecycle.field:
+            attrs[name] = StatusColumn()
+    first = columns[0]
+    attrs[first] = tables.Column(linkify=True, verbose_name=record_type.model._meta.get_field(first).verbose_name)
+    meta = type("Meta", (RecordTable.Meta,), {"model": record_type.model, "fields": columns, "sequence": columns})
+    attrs["Meta"] = meta
+    return type(f"{record_type.model.__name__}Table", (RecordTable,), attrs)

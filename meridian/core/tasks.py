@@ -1,0 +1,87 @@
+"""Background work of the core app, and the registry of periodic tasks every app uses.
+
+    @periodic("core.retry_failed_notifications", minute="*/10")
+    def retry_failed_notifications(*, actor: Any) -> int: ...
+
+A periodic task runs as the named system actor (its writes are attributed in the audit trail) and must be
+idempotent: running it twice does no more than running it once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from meridian.core.choices import NotificationStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    schedule: str
+    description: str
+    func: Callable[..., Any]
+
+
+PERIODIC_TASKS: dict[str, PeriodicTask] = {}
+
+
+def periodic(
+    name: str, *, minute: str = "*", hour: str = "*", day: str = "*", month: str = "*", day_of_week: str = "*"
+) -> Callable[[Callable[..., Any]], Any]:
+    """Register an idempotent periodic task (cron-style schedule, in UTC) that runs as the system actor."""
+    schedule = crontab(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week)
+    spec = f"{minute} {hour} {day} {month} {day_of_week}"
+
+    def decorator(func: Callable[..., Any]) -> Any:
+        @functools.wraps(func)
+        def run() -> Any:
+            from meridian.core.services import get_system_actor
+
+            return func(actor=get_system_actor())
+
+        task = db_periodic_task(schedule, name=name)(run)
+        PERIODIC_TASKS[name] = PeriodicTask(name, spec, (func.__doc__ or "").strip(), func)
+        return task
+
+    return decorator
+
+
+@db_task(retries=3, retry_delay=60)
+def send_notification(log_id: int) -> str:
+    from meridian.core.notifications import deliver
+
+    return deliver(log_id).status
+
+
+@periodic("core.retry_failed_notifications", minute="*/10")
+def retry_failed_notifications(*, actor: Any) -> int:
+    """Send again notifications that failed (at most five attempts each)."""
+    from meridian.core.models import NotificationLog
+    from meridian.core.notifications import deliver
+
+    ids = list(
+        NotificationLog.objects.filter(status=NotificationStatus.FAILED, attempts__lt=5).values_list("pk", flat=True)
+    )
+    for log_id in ids:
+        deliver(log_id)
+    return len(ids)
+
+
+@periodic("core.verify_audit_chain", minute="17", hour="2")
+def verify_audit_chain(*, actor: Any) -> bool:
+    """Check the audit trail's hash chain every night; a break is logged as an error."""
+    from meridian.core.audit import verify_chain
+
+    report = verify_chain()
+    for problem in report.problems:
+        log.error("audit chain: %s", problem)
+    return report.ok

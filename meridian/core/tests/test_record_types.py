@@ -1,0 +1,81 @@
+"""Every core record type through the generic mixins: pages, API, roles, tenancy, exports, stale saves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meridian.core.choices import CalendarExceptionKind, LocationKind, OrganisationKind
+from meridian.core.factories import (
+    CalendarExceptionFactory,
+    CalendarFactory,
+    LocationFactory,
+    OrganisationFactory,
+    PersonFactory,
+    TeamFactory,
+)
+from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
+from meridian.core.testing import RecordTypeTests
+
+
+class TestOrganisation(RecordTypeTests):
+    model = Organisation
+    factory = OrganisationFactory
+    changed_data = {"email": "desk@renamed.example", "phone": "+31 20 555 0000"}
+
+    def new_data(self) -> dict[str, Any]:
+        return {"name": "Zuidas Finance", "kind": OrganisationKind.CUSTOMER, "active": True}
+
+
+class TestPerson(RecordTypeTests):
+    model = Person
+    factory = PersonFactory
+    changed_data = {"job_title": "Head of operations", "phone": "+31 6 1234 5678"}
+
+    def new_data(self) -> dict[str, Any]:
+        return {"first_name": "Noor", "last_name": "Visser", "email": "noor@a.example", "organisation": self.p.org_a}
+
+
+class TestTeam(RecordTypeTests):
+    model = Team
+    factory = TeamFactory
+    changed_data = {"email": "noc@provider.example"}
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.member = PersonFactory(organisation=cls.p.internal)
+
+    def new_data(self) -> dict[str, Any]:
+        return {"name": "Database Team", "organisation": self.p.internal, "members": [self.member]}
+
+
+class TestLocation(RecordTypeTests):
+    model = Location
+    factory = LocationFactory
+    changed_data = {"address": "Keizersgracht 1, Amsterdam"}
+
+    def new_data(self) -> dict[str, Any]:
+        return {"name": "Utrecht office", "kind": LocationKind.SITE, "organisation": self.p.org_a}
+
+
+class TestCalendar(RecordTypeTests):
+    model = Calendar
+    factory = CalendarFactory
+    changed_data = {"holiday_country": "DE", "holiday_subdivision": "BY"}
+
+    def new_data(self) -> dict[str, Any]:
+        return {"name": "Belgian hours", "time_zone": "Europe/Brussels", "holiday_country": "BE"}
+
+
+class TestCalendarException(RecordTypeTests):
+    model = CalendarException
+    factory = CalendarExceptionFactory
+    changed_data = {"reason": "Flooded basement"}
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.calendar = CalendarFactory()
+
+    def new_data(self) -> dict[str, Any]:
+        return {"calendar": self.calendar, "date": "2026-12-28", "kind": CalendarExceptionKind.CLOSED, "reason": "Stocktake"}

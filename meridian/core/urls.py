@@ -1,0 +1,27 @@
+"""URLs of every registered record type's pages (`<app>:<model>_<action>`), generated from the registry."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.urls import include, path
+
+from meridian.core import registry
+from meridian.core.views import RecordViews
+
+
+def record_type_patterns() -> list[Any]:
+    per_app: dict[str, list[Any]] = defaultdict(list)
+    for rt in registry.all_types():
+        views = RecordViews(rt)
+        name, slug = rt.model_name, rt.url_slug
+        per_app[rt.app_label] += [
+            path(f"{slug}/", views.list, name=f"{name}_list"),
+            path(f"{slug}/add/", views.form_page, name=f"{name}_add"),
+            path(f"{slug}/<int:pk>/", views.detail, name=f"{name}_detail"),
+            path(f"{slug}/<int:pk>/edit/", views.form_page, name=f"{name}_edit"),
+            path(f"{slug}/<int:pk>/delete/", views.delete, name=f"{name}_delete"),
+            path(f"{slug}/<int:pk>/actions/<slug:action>/", views.transition, name=f"{name}_transition"),
+        ]
+    return [path(f"{app}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()]

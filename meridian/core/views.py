@@ -1,0 +1,396 @@
+"""Pages: the generic record pages every registered type gets, and the core app's own pages (home, search,
+preferences, login, health and metrics)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_tables2 import RequestConfig
+
+from meridian.core import audit, policy, registry, services
+from meridian.core.filtersets import filterset_for
+from meridian.core.forms import GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
+from meridian.core.models import AuditEvent, NotificationLog, Person
+from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
+from meridian.core.search import search
+from meridian.core.tables import table_for
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def neutralise(value: Any) -> Any:
+    """CSV/XLSX formula injection: a cell that a spreadsheet would run is prefixed with a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+class RecordViews:
+    """List, detail, create, edit, delete and lifecycle-action pages for one record type."""
+
+    def __init__(self, record_type: RecordType) -> None:
+        self.rt = record_type
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def queryset(self, request: HttpRequest, action: str = VIEW) -> QuerySet[Any]:
+        rt = self.rt
+        qs = rt.model.objects.select_related(*rt.select_related).prefetch_related(*rt.prefetch_related)
+        return policy.restrict(qs, request.user, action)
+
+    def get_object(self, request: HttpRequest, pk: int) -> Any:
+        try:
+            return self.queryset(request).get(pk=pk)
+        except self.rt.model.DoesNotExist:
+            raise Http404("No such record.") from None
+
+    def context(self, request: HttpRequest, **extra: Any) -> dict[str, Any]:
+        rt = self.rt
+        return {
+            "rt": rt,
+            "can_add": policy.can(request.user, ADD, rt.model),
+            "can_export": policy.can(request.user, EXPORT, rt.model),
+            "list_url": reverse(rt.url_name("list")),
+            **extra,
+        }
+
+    def require_type(self, request: HttpRequest, action: str) -> None:
+        if not policy.can(request.user, action, self.rt.model):
+            raise PermissionDenied(f"You may not {action} {self.rt.verbose_name_plural}.")
+
+    # -- pages -----------------------------------------------------------------------------------------------
+    def list(self, request: HttpRequest) -> HttpResponse:
+        self.require_type(request, VIEW)
+        filterset = filterset_for(self.rt)(request.GET or None, queryset=self.queryset(request), request=request)
+        queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else self.queryset(request)
+        export = request.GET.get("export")
+        if export in ("csv", "xlsx"):
+            self.require_type(request, EXPORT)
+            return self.export(request, queryset, export)
+        table = table_for(self.rt)(queryset)
+        RequestConfig(request, paginate={"per_page": 50}).configure(table)
+        template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
+        total = self.queryset(request).count() if filterset.is_bound else None
+        return render(request, template, self.context(request, table=table, filterset=filterset, total=total))
+
+    def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str) -> HttpResponse:
+        table = table_for(self.rt)(queryset)
+        rows = [[neutralise(cell) for cell in row] for row in table.as_values()]
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
+        if kind == "csv":
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(rows)
+            response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+            return response
+        from openpyxl import Workbook
+
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet(str(self.rt.verbose_name_plural)[:31])
+        for row in rows:
+            sheet.append(row)
+        out = io.BytesIO()
+        workbook.save(out)
+        response = HttpResponse(
+            out.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+        return response
+
+    def detail(self, request: HttpRequest, pk: int) -> HttpResponse:
+        obj = self.get_object(request, pk)
+        rt = self.rt
+        names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
+        rows = [_display(obj, name) for name in names]
+        tab = request.GET.get("tab", "details")
+        events = audit.history(obj)[:200] if tab == "history" else None
+        notifications = (
+            NotificationLog.objects.filter(record_type=rt.label, record_id=str(obj.pk))[:100]
+            if tab == "notifications"
+            else None
+        )
+        return render(
+            request,
+            "core/record_detail.html",
+            self.context(
+                request,
+                obj=obj,
+                rows=rows,
+                tab=tab,
+                events=events,
+                notifications=notifications,
+                transitions=services.available_transitions(obj, request.user),
+                transition_form=TransitionForm(initial={"version": obj.version}),
+                can_change=policy.can(request.user, CHANGE, obj),
+                can_delete=policy.can(request.user, DELETE, obj),
+                extra_template=_optional_template(f"{rt.app_label}/{rt.model_name}_detail_extra.html"),
+            ),
+        )
+
+    def form_page(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        rt = self.rt
+        obj = self.get_object(request, pk) if pk is not None else None
+        if obj is None:
+            self.require_type(request, ADD)
+        elif not policy.can(request.user, CHANGE, obj):
+            raise PermissionDenied(f"You may not change this {rt.verbose_name}.")
+        form_class = form_for(rt)
+        initial = {k: v for k, v in request.GET.items() if k in rt.fields} if obj is None else None
+        form = form_class(request.POST if request.method == "POST" else None, instance=obj, user=request.user, initial=initial)
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            try:
+                if obj is None:
+                    saved = services.create_record(rt.model, data=form.field_values(), actor=request.user)
+                    messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” created.")
+                else:
+                    saved = services.update_record(
+                        obj,
+                        data=form.field_values(),
+                        actor=request.user,
+                        expected_version=form.cleaned_data.get("version"),
+                    )
+                    messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” saved.")
+                return HttpResponseRedirect(saved.get_absolute_url())
+            except services.StaleVersion as exc:
+                status = 409
+                form.add_error(None, str(exc))
+                return render(
+                    request,
+                    "core/record_form.html",
+                    self.context(request, form=form, obj=obj, stale=exc.current, stale_rows=_values(exc.current, rt)),
+                    status=status,
+                )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+                status = 400
+        elif request.method == "POST":
+            status = 400
+        return render(request, "core/record_form.html", self.context(request, form=form, obj=obj), status=status)
+
+    def delete(self, request: HttpRequest, pk: int) -> HttpResponse:
+        obj = self.get_object(request, pk)
+        if not policy.can(request.user, DELETE, obj):
+            raise PermissionDenied(f"You may not delete this {self.rt.verbose_name}.")
+        error = None
+        if request.method == "POST":
+            version = request.POST.get("version")
+            try:
+                services.delete_record(
+                    obj,
+                    actor=request.user,
+                    expected_version=int(version) if version and version.isdigit() else None,
+                    reason=request.POST.get("reason", ""),
+                )
+            except services.StaleVersion as exc:
+                error = str(exc)
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+            else:
+                messages.success(request, f"{self.rt.verbose_name.capitalize()} “{obj}” deleted.")
+                return HttpResponseRedirect(reverse(self.rt.url_name("list")))
+        return render(
+            request,
+            "core/record_confirm_delete.html",
+            self.context(request, obj=obj, error=error),
+            status=409 if error else 200,
+        )
+
+    def transition(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        obj = self.get_object(request, pk)
+        form = TransitionForm(request.POST)
+        form.is_valid()
+        try:
+            services.transition(
+                obj,
+                action,
+                actor=request.user,
+                reason=form.cleaned_data.get("reason") or "",
+                expected_version=form.cleaned_data.get("version"),
+            )
+        except (services.TransitionNotAllowed, services.StaleVersion) as exc:
+            messages.error(request, str(exc))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Done.")
+        return HttpResponseRedirect(obj.get_absolute_url())
+
+
+def _optional_template(name: str) -> str | None:
+    """A per-type addition to a generic page, when the app provides one."""
+    from django.template import TemplateDoesNotExist
+    from django.template.loader import get_template
+
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return None
+    return name
+
+
+def _display(obj: Model, name: str) -> tuple[str, Any, str]:
+    """A field of a record as shown on its page: (label, value, kind) with kind empty, many, link or text."""
+    field = obj._meta.get_field(name)
+    label = str(getattr(field, "verbose_name", name))
+    if field.many_to_many:
+        values = list(getattr(obj, name).all())
+        return label, values, "many" if values else "empty"
+    value = getattr(obj, name)
+    if getattr(field, "choices", None):
+        value = getattr(obj, f"get_{name}_display")()
+    if value is None or value == "":
+        return label, None, "empty"
+    if isinstance(value, bool):
+        return label, "Yes" if value else "No", "text"
+    if isinstance(value, Model):
+        return label, value, "link" if hasattr(value, "get_absolute_url") else "text"
+    if isinstance(value, dict):
+        return label, ", ".join(f"{k}: {v}" for k, v in value.items()), "text"
+    return label, value, "text"
+
+
+def _values(obj: Model, rt: RecordType) -> list[tuple[str, Any]]:
+    return [(str(rt.model._meta.get_field(n).verbose_name), getattr(obj, n)) for n in rt.fields]
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- core pages -------------------------------------------------------------------------------------------------
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    areas = []
+    for key, label in registry.AREAS:
+        types = [
+            {"rt": rt, "count": policy.restrict(rt.model.objects.all(), user, VIEW).count()}
+            for rt in registry.all_types()
+            if rt.area == key and policy.can(user, VIEW, rt.model)
+        ]
+        if types:
+            areas.append({"label": label, "types": types})
+    recent = AuditEvent.objects.filter(actor_id=user.pk)[:10]
+    person = Person.objects.filter(user=user).select_related("organisation").first()
+    return render(
+        request,
+        "core/home.html",
+        {"areas": areas, "recent": recent, "person": person, "teams": person.teams.all() if person else []},
+    )
+
+
+@login_required
+def search_page(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")
+    hits = search(request.user, query)
+    return render(request, "core/search.html", {"query": query, "hits": hits})
+
+
+@login_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    form = PreferencesForm(request.POST if request.method == "POST" else None, initial={"time_zone": user.time_zone, "language": user.language})
+    if request.method == "POST" and form.is_valid():
+        services.set_preferences(user, actor=user, **form.cleaned_data)
+        messages.success(request, "Preferences saved.")
+        return HttpResponseRedirect(reverse("preferences"))
+    return render(request, "core/preferences.html", {"form": form})
+
+
+@login_required
+def grant_login(request: HttpRequest, pk: int) -> HttpResponse:
+    person = RecordViews(registry.get(Person)).get_object(request, pk)
+    form = GrantLoginForm(request.POST if request.method == "POST" else None, initial={"username": (person.email or "").split("@")[0]})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.grant_login(person, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"{person} can now log in.")
+            return HttpResponseRedirect(person.get_absolute_url())
+    return render(request, "core/grant_login.html", {"form": form, "person": person})
+
+
+class LoginView(auth_views.LoginView):
+    """Login with rate limiting per account and per address, and one message for every failure."""
+
+    form_class = LoginForm
+    template_name = "core/login.html"
+    redirect_authenticated_user = True
+
+    def _keys(self) -> list[str]:
+        username = (self.request.POST.get("username") or "").strip().lower()
+        address = self.request.META.get("REMOTE_ADDR", "")
+        return [f"login-fail:user:{username}", f"login-fail:ip:{address}"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        from django.conf import settings
+
+        if any((cache.get(key) or 0) >= settings.LOGIN_RATE_LIMIT for key in self._keys()):
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, LoginForm.error_messages["rate_limited"])
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        for key in self._keys():
+            cache.add(key, 0, timeout=15 * 60)
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, timeout=15 * 60)
+        return super().form_invalid(form)
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any database failure makes the node unhealthy
+        return JsonResponse({"status": "error", "database": str(exc)[:200]}, status=503)
+    return JsonResponse({"status": "ok", "database": connection.vendor})
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    from meridian.core.metrics import render_metrics
+
+    return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth import logout
+
+    logout(request)
+    return HttpResponseRedirect(reverse("login"))

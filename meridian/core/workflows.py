@@ -1,0 +1,54 @@
+"""Declared lifecycles of the core records."""
+
+from __future__ import annotations
+
+from meridian.core import services
+from meridian.core.choices import PersonStatus
+from meridian.core.lifecycle import Lifecycle, Transition
+from meridian.core.notifications import notify
+from meridian.core.registry import ADMINS
+
+ACTIVE, SUSPENDED, LEFT = PersonStatus.ACTIVE, PersonStatus.SUSPENDED, PersonStatus.LEFT
+
+
+def _notify_account_ended(person: object, actor: object) -> None:
+    notify("core.person.account_ended", person)
+
+
+PERSON_LIFECYCLE = Lifecycle(
+    field="status",
+    transitions=[
+        Transition(
+            "suspend",
+            source=[ACTIVE],
+            target=SUSPENDED,
+            roles=ADMINS,
+            reason_required=True,
+            effects=[services.end_sessions_and_tokens],
+            after_commit=[_notify_account_ended],
+            style="warning",
+            label="Suspend account",
+        ),
+        Transition(
+            "reactivate",
+            source=[SUSPENDED],
+            target=ACTIVE,
+            roles=ADMINS,
+            effects=[services.reactivate_login],
+            style="success",
+            label="Reactivate",
+        ),
+        Transition(
+            "leave",
+            source=[ACTIVE, SUSPENDED],
+            target=LEFT,
+            roles=ADMINS,
+            reason_required=True,
+            effects=[services.end_sessions_and_tokens],
+            after_commit=[_notify_account_ended],
+            style="danger",
+            label="Mark as left",
+            confirm="Their login stops working at once and their API tokens are revoked.",
+        ),
+    ],
+)

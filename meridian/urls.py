@@ -1,0 +1,74 @@
+"""Root URLs: pages, the generated record-type pages, the REST API and its documentation."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from meridian.core import registry, views
+from meridian.core.api.views import MeView, SearchView, viewset_for
+from meridian.core.urls import record_type_patterns
+
+router = DefaultRouter()
+for record_type in registry.all_types():
+    router.register(
+        f"{record_type.app_label}/{record_type.url_slug}",
+        viewset_for(record_type),
+        basename=f"{record_type.app_label}-{record_type.url_slug}",
+    )
+
+api_patterns = [
+    path("search/", SearchView.as_view(), name="search"),
+    path("me/", MeView.as_view(), name="me"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("search/", views.search_page, name="search"),
+    path("preferences/", views.preferences, name="preferences"),
+    path("core/people/<int:pk>/grant-login/", views.grant_login, name="grant_login"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path(
+        "password/change/",
+        auth_views.PasswordChangeView.as_view(template_name="core/password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="core/message.html"),
+        name="password_change_done",
+    ),
+    path(
+        "password/reset/",
+        auth_views.PasswordResetView.as_view(template_name="core/password_reset.html"),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="core/message.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(template_name="core/password_reset_confirm.html"),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="core/message.html"),
+        name="password_reset_complete",
+    ),
+    path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_patterns, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
+    *record_type_patterns(),
+]
