@@ -111,8 +111,6 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
 
 def _transition_endpoint(name: str, title: str) -> Any:
-    @extend_schema(request=TransitionSerializer, description=f"{title}. Refused with 409 when not possible now.")
-    @action(detail=True, methods=["post"], url_path=name.replace("_", "-"), url_name=name)
     def endpoint(self: RecordViewSet, request: Request, pk: str | None = None) -> Response:
         obj = self.get_object()
         body = TransitionSerializer(data=request.data)
@@ -127,8 +125,11 @@ def _transition_endpoint(name: str, title: str) -> Any:
         self._etag_instance = obj
         return Response(self.get_serializer(obj).data)
 
-    endpoint.__name__ = name
-    return endpoint
+    endpoint.__name__ = name  # DRF routes an action by its function's name: set it before decorating
+    routed = action(detail=True, methods=["post"], url_path=name.replace("_", "-"), url_name=name)(endpoint)
+    return extend_schema(request=TransitionSerializer, description=f"{title}. Refused with 409 when not possible now.")(
+        routed
+    )
 
 
 @cache
