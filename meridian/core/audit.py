@@ -184,8 +184,12 @@ def verify_chain(expected_head: tuple[int, str] | None = None) -> ChainReport:
                 )
             if event.prev_hash != prev_hash:
                 problems.append(
-                    ChainProblem(event.seq, "inserted", "its link to the previous event does not match: an event "
-                                 "before it was removed, replaced or inserted")
+                    ChainProblem(
+                        event.seq,
+                        "inserted",
+                        "its link to the previous event does not match: an event "
+                        "before it was removed, replaced or inserted",
+                    )
                 )
             if compute_hash(event) != event.hash:
                 problems.append(ChainProblem(event.seq, "edited", "its content no longer matches its hash"))

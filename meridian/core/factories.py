@@ -51,9 +51,10 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
-            self.groups.set([Group.objects.get_or_create(name=r)[0] for r in extracted])
+            groups = [Group.objects.get_or_create(name=r)[0] for r in extracted]
+            self.groups.set(groups)  # type: ignore[attr-defined]
         if create:
-            self.save()
+            self.save()  # type: ignore[attr-defined]
 
 
 class PersonFactory(factory.django.DjangoModelFactory):

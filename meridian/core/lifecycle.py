@@ -17,7 +17,8 @@ transaction and `after_commit` callbacks (notifications, tasks) once the transac
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 Effect = Callable[[Any, Any], None]  # (obj, actor) -> None
@@ -51,7 +52,7 @@ class Lifecycle:
 
     field: str
     transitions: list[Transition]
-    _by_action: dict[str, Transition] = field(default_factory=dict, init=False, repr=False)
+    _by_action: dict[str, Transition] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for t in self.transitions:

@@ -85,6 +85,8 @@ class Record(models.Model):
     )
     version = models.PositiveIntegerField(default=1, editable=False)
 
+    objects: ClassVar[models.Manager[Any]] = models.Manager()
+
     class Meta:
         abstract = True
 

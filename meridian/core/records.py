@@ -69,7 +69,11 @@ register(
         list_columns=["name", "kind", "organisation", "parent"],
         filter_fields=["kind", "organisation"],
         search_fields=["name", "address"],
-        permissions={VIEW: CUSTOMERS_TOO, ADD: ADMINS | {Role.CONFIGURATION_MANAGER}, CHANGE: ADMINS | {Role.CONFIGURATION_MANAGER}},
+        permissions={
+            VIEW: CUSTOMERS_TOO,
+            ADD: ADMINS | {Role.CONFIGURATION_MANAGER},
+            CHANGE: ADMINS | {Role.CONFIGURATION_MANAGER},
+        },
         select_related=["organisation", "parent"],
         help_text="Sites, buildings, floors and rooms.",
     )
@@ -78,7 +82,15 @@ register(
 register(
     RecordType(
         model=Calendar,
-        fields=["name", "time_zone", "always_open", "working_hours", "holiday_country", "holiday_subdivision", "description"],
+        fields=[
+            "name",
+            "time_zone",
+            "always_open",
+            "working_hours",
+            "holiday_country",
+            "holiday_subdivision",
+            "description",
+        ],
         list_columns=["name", "time_zone", "always_open", "holiday_country", "holiday_subdivision"],
         filter_fields=["always_open", "holiday_country"],
         search_fields=["name", "description"],
@@ -95,7 +107,11 @@ register(
         list_columns=["date", "calendar", "kind", "start", "end", "reason"],
         filter_fields=["calendar", "kind"],
         search_fields=["reason"],
-        permissions={ADD: ADMINS | {Role.SERVICE_OWNER}, CHANGE: ADMINS | {Role.SERVICE_OWNER}, DELETE: ADMINS | {Role.SERVICE_OWNER}},
+        permissions={
+            ADD: ADMINS | {Role.SERVICE_OWNER},
+            CHANGE: ADMINS | {Role.SERVICE_OWNER},
+            DELETE: ADMINS | {Role.SERVICE_OWNER},
+        },
         select_related=["calendar"],
         help_text="Closures and extra working days of a calendar.",
     )
@@ -108,4 +124,3 @@ register_event(
         description="To the person whose account was suspended or closed.",
     )
 )
-

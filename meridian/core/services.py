@@ -223,7 +223,9 @@ def available_transitions(obj: Record, actor: Any) -> list[Transition]:
         return []
     state = getattr(obj, lifecycle.field)
     return [
-        t for t in lifecycle.from_state(state) if may_transition(t, obj, actor) and _refusal(t, obj, actor, state) is None
+        t
+        for t in lifecycle.from_state(state)
+        if may_transition(t, obj, actor) and _refusal(t, obj, actor, state) is None
     ]
 
 
@@ -241,7 +243,7 @@ def transition(
     lifecycle = registry.get(model).lifecycle
     t = lifecycle.get(action) if lifecycle else None
     if lifecycle is None or t is None:
-        raise TransitionNotAllowed(f"{model._meta.verbose_name.capitalize()} has no action “{action}”.")
+        raise TransitionNotAllowed(f"{str(model._meta.verbose_name).capitalize()} has no action “{action}”.")
     with transaction.atomic():
         current = model.objects.select_for_update().get(pk=obj.pk)
         policy.require(actor, VIEW, current)
@@ -313,7 +315,9 @@ def reactivate_login(person: Person, actor: Any) -> None:
     )
 
 
-def grant_login(person: Person, *, username: str, roles: Iterable[str], actor: Any, password: str | None = None) -> User:
+def grant_login(
+    person: Person, *, username: str, roles: Iterable[str], actor: Any, password: str | None = None
+) -> User:
     """Give a person a login with the given roles. A customer user's roles are limited to `customer_user`."""
     policy.require(actor, CHANGE, person)
     if not policy.is_system(actor) and Role.ADMINISTRATOR not in policy.roles_of(actor):

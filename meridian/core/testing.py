@@ -69,7 +69,7 @@ def make_principals() -> Principals:
     PersonFactory(organisation=org_a, user=customer_a, first_name="Alice", last_name="Customer-A")
     customer_b = UserFactory(username="t-customer-b", roles=[Role.CUSTOMER_USER])
     PersonFactory(organisation=org_b, user=customer_b, first_name="Bob", last_name="Customer-B")
-    return Principals(internal, org_a, org_b, users, customer_a, customer_b)
+    return Principals(internal, org_a, org_b, users, customer_a, customer_b)  # type: ignore[arg-type]
 
 
 def fresh(user: User) -> User:
@@ -80,7 +80,7 @@ def fresh(user: User) -> User:
 def post_data_from_form(form: Any) -> dict[str, Any]:
     """What a browser would post back for an unchanged form."""
     data: dict[str, Any] = {}
-    for name, field in form.fields.items():
+    for name in form.fields:
         value = form[name].value()
         if isinstance(value, list | tuple | models.QuerySet):
             data[name] = [getattr(v, "pk", v) for v in value]
@@ -185,15 +185,22 @@ class RecordTypeTests(TestCase):
         self.assertEqual(client.get(self.url("add")).status_code, 200)
         before = self.model.objects.count()
         response = client.post(self.url("add"), self.form_data(self.new_data()))
-        self.assertEqual(response.status_code, 302, getattr(response, "context", {}) and response.context["form"].errors)
+        self.assertEqual(
+            response.status_code, 302, getattr(response, "context", {}) and response.context["form"].errors
+        )
         self.assertEqual(self.model.objects.count(), before + 1)
         created = self.model.objects.order_by("-pk").first()
         self.assertTrue(self.events(created, "create").exists())
 
         client = self.page_client(self.actor(CHANGE))
         self.assertEqual(client.get(self.url("edit", created)).status_code, 200)
-        response = client.post(self.url("edit", created), self.form_post_data(created, self.actor(CHANGE), self.form_data(self.changed_data)))
-        self.assertEqual(response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors)
+        response = client.post(
+            self.url("edit", created),
+            self.form_post_data(created, self.actor(CHANGE), self.form_data(self.changed_data)),
+        )
+        self.assertEqual(
+            response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors
+        )
         created.refresh_from_db()
         for name, value in self.changed_data.items():
             self.assertEqual(self.api_value(getattr(created, name)), self.api_value(value))
@@ -226,7 +233,9 @@ class RecordTypeTests(TestCase):
         user = self.actor(CHANGE)
         client = self.page_client(user)
         stale = self.form_post_data(self.obj_a, user, {})
-        first = client.post(self.url("edit", self.obj_a), self.form_post_data(self.obj_a, user, self.form_data(self.changed_data)))
+        first = client.post(
+            self.url("edit", self.obj_a), self.form_post_data(self.obj_a, user, self.form_data(self.changed_data))
+        )
         self.assertEqual(first.status_code, 302)
         second = client.post(self.url("edit", self.obj_a), stale)
         self.assertEqual(second.status_code, 409)
@@ -289,7 +298,11 @@ class RecordTypeTests(TestCase):
         first = api.patch(self.api_url(self.obj_a), {**changes, "version": self.obj_a.version}, format="json")
         self.assertEqual(first.status_code, 200, first.content)
         first_state = self.model.objects.get(pk=self.obj_a.pk)
-        second = api.patch(self.api_url(self.obj_a), {**self.form_data(self.revert_data()), "version": self.obj_a.version}, format="json")
+        second = api.patch(
+            self.api_url(self.obj_a),
+            {**self.form_data(self.revert_data()), "version": self.obj_a.version},
+            format="json",
+        )
         self.assertEqual(second.status_code, 409)
         self.assertEqual(second.json()["current"]["version"], first_state.version)
         after = self.model.objects.get(pk=self.obj_a.pk)
@@ -328,7 +341,9 @@ class RecordTypeTests(TestCase):
                 else:
                     self.assertEqual(response.status_code, 403)
                 response = api.patch(self.api_url(own), {"version": own.version}, format="json")
-                expected = (200 if allowed[CHANGE] else 403) if visible else (404 if allowed[CHANGE] or allowed[VIEW] else 403)
+                expected = (
+                    (200 if allowed[CHANGE] else 403) if visible else (404 if allowed[CHANGE] or allowed[VIEW] else 403)
+                )
                 self.assertEqual(response.status_code, expected, response.content)
 
     # -- tenancy: another organisation's record does not exist for a customer --------------------------------
@@ -346,7 +361,9 @@ class RecordTypeTests(TestCase):
         api = self.api(outsider)
         for method in ("get", "patch", "put", "delete"):
             with self.subTest(api=method):
-                status = getattr(api, method)(self.api_url(target), {"version": target.version}, format="json").status_code
+                status = getattr(api, method)(
+                    self.api_url(target), {"version": target.version}, format="json"
+                ).status_code
                 self.assertIn(status, (404,) if policy.can(fresh(outsider), VIEW, self.model) else (403,))
         with self.subTest(api="history"):
             status = api.get(self.api_url(target, "history")).status_code
@@ -394,7 +411,7 @@ class RecordTypeTests(TestCase):
         with CaptureQueriesContext(connection) as few_api:
             api.get(self.api_url())
         for _ in range(5):
-            self.make_record(OrganisationFactory())
+            self.make_record(OrganisationFactory())  # type: ignore[arg-type]
         with CaptureQueriesContext(connection) as many_page:
             client.get(self.url("list"))
         with CaptureQueriesContext(connection) as many_api:
@@ -433,7 +450,9 @@ def assert_lifecycle_walk(test: TestCase, model: type[Any], make_in_state: Any, 
                         continue
                     test.assertTrue(allowed_role and state in t.source)
                     test.assertEqual(getattr(result, lifecycle.field), t.target)
-                    event = AuditEvent.objects.filter(record_type=model._meta.label_lower, record_id=str(obj.pk)).first()
+                    event = AuditEvent.objects.filter(
+                        record_type=model._meta.label_lower, record_id=str(obj.pk)
+                    ).first()
                     assert event is not None
                     test.assertEqual(event.action, "transition")
                     test.assertEqual(event.changes[lifecycle.field], {"before": state, "after": t.target})

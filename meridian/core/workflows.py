@@ -5,13 +5,14 @@ from __future__ import annotations
 from meridian.core import services
 from meridian.core.choices import PersonStatus
 from meridian.core.lifecycle import Lifecycle, Transition
+from meridian.core.models import Person
 from meridian.core.notifications import notify
 from meridian.core.registry import ADMINS
 
 ACTIVE, SUSPENDED, LEFT = PersonStatus.ACTIVE, PersonStatus.SUSPENDED, PersonStatus.LEFT
 
 
-def _notify_account_ended(person: object, actor: object) -> None:
+def _notify_account_ended(person: Person, actor: object) -> None:
     notify("core.person.account_ended", person)
 
 

@@ -34,7 +34,7 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             target = getattr(field, "child_relation", field)
             queryset = getattr(target, "queryset", None)
             if queryset is not None and registry.find(queryset.model) is not None:
-                target.queryset = policy.restrict(queryset, user, VIEW)
+                setattr(target, "queryset", policy.restrict(queryset, user, VIEW))  # noqa: B010
         return fields
 
     def get_display(self, obj: Any) -> str:

@@ -26,7 +26,15 @@ from meridian.core.filtersets import filterset_for
 from meridian.core.registry import ADD, CHANGE, DELETE, VIEW, RecordType
 from meridian.core.search import search
 
-METHOD_ACTIONS = {"GET": VIEW, "HEAD": VIEW, "OPTIONS": VIEW, "POST": ADD, "PUT": CHANGE, "PATCH": CHANGE, "DELETE": DELETE}
+METHOD_ACTIONS = {
+    "GET": VIEW,
+    "HEAD": VIEW,
+    "OPTIONS": VIEW,
+    "POST": ADD,
+    "PUT": CHANGE,
+    "PATCH": CHANGE,
+    "DELETE": DELETE,
+}
 
 
 class RecordPermission(permissions.BasePermission):

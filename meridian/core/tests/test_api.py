@@ -28,8 +28,14 @@ class ApiTests(TestCase):
         response = self.api.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
         self.assertEqual(response.status_code, 200)
         paths = response.json()["paths"]
-        for path in ("/api/v1/core/organisations/", "/api/v1/core/people/{id}/", "/api/v1/core/people/{id}/suspend/",
-                     "/api/v1/core/people/{id}/history/", "/api/v1/search/", "/api/v1/me/"):
+        for path in (
+            "/api/v1/core/organisations/",
+            "/api/v1/core/people/{id}/",
+            "/api/v1/core/people/{id}/suspend/",
+            "/api/v1/core/people/{id}/history/",
+            "/api/v1/search/",
+            "/api/v1/me/",
+        ):
             self.assertIn(path, paths)
 
     def test_interactive_docs_are_served_locally(self) -> None:

@@ -45,12 +45,18 @@ class WorkingHoursTextTests(SimpleTestCase):
 class CalendarScheduleTests(TestCase):
     def test_dutch_office_calendar_with_closure_and_extra_day(self) -> None:
         calendar = CalendarFactory(
-            working_hours=parse_hours("Mon-Fri 09:00-12:30 13:30-17:30"), holiday_country="NL", time_zone="Europe/Amsterdam"
+            working_hours=parse_hours("Mon-Fri 09:00-12:30 13:30-17:30"),
+            holiday_country="NL",
+            time_zone="Europe/Amsterdam",
         )
         CalendarExceptionFactory(calendar=calendar, date=dt.date(2026, 12, 24), reason="Christmas Eve")
         CalendarExceptionFactory(
-            calendar=calendar, date=dt.date(2026, 12, 19), kind=CalendarExceptionKind.WORKING,
-            start=dt.time(9), end=dt.time(13), reason="Migration Saturday",
+            calendar=calendar,
+            date=dt.date(2026, 12, 19),
+            kind=CalendarExceptionKind.WORKING,
+            start=dt.time(9),
+            end=dt.time(13),
+            reason="Migration Saturday",
         )
         schedule = calendar.schedule()
         # King's Day is a public holiday: nothing is working time

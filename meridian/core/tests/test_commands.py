@@ -20,9 +20,7 @@ class DemoTests(TestCase):
         kinds = set(Organisation.objects.values_list("kind", flat=True))
         self.assertEqual(kinds, {"internal", "customer", "supplier"})
         self.assertGreaterEqual(Organisation.objects.filter(kind="customer").count(), 3)
-        self.assertEqual(
-            {c.holiday_country for c in Calendar.objects.exclude(holiday_country="")}, {"NL", "DE"}
-        )
+        self.assertEqual({c.holiday_country for c in Calendar.objects.exclude(holiday_country="")}, {"NL", "DE"})
         roles = {name for user in User.objects.all() for name in user.roles}
         self.assertEqual(roles, set(Role.values))
         self.assertGreaterEqual(Team.objects.count(), 3)

@@ -78,4 +78,9 @@ class TestCalendarException(RecordTypeTests):
         cls.calendar = CalendarFactory()
 
     def new_data(self) -> dict[str, Any]:
-        return {"calendar": self.calendar, "date": "2026-12-28", "kind": CalendarExceptionKind.CLOSED, "reason": "Stocktake"}
+        return {
+            "calendar": self.calendar,
+            "date": "2026-12-28",
+            "kind": CalendarExceptionKind.CLOSED,
+            "reason": "Stocktake",
+        }

@@ -23,7 +23,7 @@ def run_in_threads(count: int, target: object) -> list[BaseException]:
         try:
             barrier.wait()
             target(index)  # type: ignore[operator]
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted by the test
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_old_connections()
@@ -192,8 +192,9 @@ class RecordServiceTests(TestCase):
         services.set_preferences(user, time_zone="Asia/Tokyo", language="en", actor=user)
         self.client.force_login(user)
         page = self.client.get(org.get_absolute_url())
-        from django.utils import timezone
         import zoneinfo
+
+        from django.utils import timezone
         from django.utils.formats import date_format
 
         local = timezone.localtime(org.updated_at, zoneinfo.ZoneInfo("Asia/Tokyo"))

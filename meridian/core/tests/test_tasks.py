@@ -49,9 +49,11 @@ class NotificationTests(TestCase):
 
     def test_failed_mail_is_logged_and_retried_once_the_server_is_back(self) -> None:
         person = PersonFactory(organisation=self.p.org_a, email="y@a.example", status="suspended")
-        with override_settings(EMAIL_BACKEND="meridian.core.tests.test_tasks.FailingBackend"):
-            with self.captureOnCommitCallbacks(execute=True):
-                notify("core.person.account_ended", person)
+        with (
+            override_settings(EMAIL_BACKEND="meridian.core.tests.test_tasks.FailingBackend"),
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            notify("core.person.account_ended", person)
         log = NotificationLog.objects.get(record_id=str(person.pk))
         self.assertEqual(log.status, NotificationStatus.FAILED)
         self.assertIn("smtp down", log.error)
@@ -93,7 +95,9 @@ class PeriodicTaskTests(TestCase):
         from meridian.core.tasks import verify_audit_chain
 
         p = make_principals()
-        services.create_record(Organisation, data={"name": "Checked", "kind": "customer"}, actor=p.users[Role.ADMINISTRATOR])
+        services.create_record(
+            Organisation, data={"name": "Checked", "kind": "customer"}, actor=p.users[Role.ADMINISTRATOR]
+        )
         self.assertTrue(verify_audit_chain.call_local())
 
 

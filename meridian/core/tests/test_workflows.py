@@ -3,7 +3,6 @@ endpoints."""
 
 from __future__ import annotations
 
-from django.contrib.sessions.models import Session
 from django.core import mail
 from django.test import TestCase
 from django.urls import reverse
@@ -37,7 +36,9 @@ class PersonLifecycleTests(TestCase):
         self.assertEqual(self.client.get(reverse("home")).status_code, 200)
         with self.captureOnCommitCallbacks(execute=True):
             services.transition(person, "suspend", actor=self.admin, reason="laptop stolen")
-        self.assertRedirects(self.client.get(reverse("home")), f"{reverse('login')}?next=/", fetch_redirect_response=False)
+        self.assertRedirects(
+            self.client.get(reverse("home")), f"{reverse('login')}?next=/", fetch_redirect_response=False
+        )
         self.assertFalse(Token.objects.filter(pk=token.pk).exists())
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

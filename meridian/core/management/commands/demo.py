@@ -53,9 +53,11 @@ class Command(BaseCommand):
             self.load(password)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Log in as admin / {password} (every demo login has this password).")
-        self.stdout.write("Other logins: sanne (service desk), priya (resolver), claire (change manager), "
-                          "lars (configuration manager), maria (service owner), ken (auditor), "
-                          "eva (customer, Northwind), lena (customer, Bergland).")
+        self.stdout.write(
+            "Other logins: sanne (service desk), priya (resolver), claire (change manager), "
+            "lars (configuration manager), maria (service owner), ken (auditor), "
+            "eva (customer, Northwind), lena (customer, Bergland)."
+        )
 
     def load(self, password: str) -> None:
         actor = services.get_system_actor()
@@ -63,52 +65,126 @@ class Command(BaseCommand):
         def create(model: Any, **data: Any) -> Any:
             return services.create_record(model, data=data, actor=actor, reason="demo data")
 
-        nl = create(Calendar, name="Netherlands office hours", time_zone="Europe/Amsterdam",
-                    working_hours=WEEKDAYS_9_TO_5, holiday_country="NL",
-                    description="Mon–Fri 08:30–17:30 with lunch, Dutch public holidays.")
-        de = create(Calendar, name="Bavaria office hours", time_zone="Europe/Berlin",
-                    working_hours={str(d): [["08:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
-                    holiday_country="DE", holiday_subdivision="BY",
-                    description="Mon–Fri 08:00–17:00, German and Bavarian public holidays.")
-        always = create(Calendar, name="24x7", time_zone="UTC", always_open=True,
-                        description="Round the clock, every day of the year.")
-        create(CalendarException, calendar=nl, date=date(2026, 12, 24), kind="closed",
-               reason="Office closed on Christmas Eve")
+        nl = create(
+            Calendar,
+            name="Netherlands office hours",
+            time_zone="Europe/Amsterdam",
+            working_hours=WEEKDAYS_9_TO_5,
+            holiday_country="NL",
+            description="Mon–Fri 08:30–17:30 with lunch, Dutch public holidays.",
+        )
+        de = create(
+            Calendar,
+            name="Bavaria office hours",
+            time_zone="Europe/Berlin",
+            working_hours={str(d): [["08:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
+            holiday_country="DE",
+            holiday_subdivision="BY",
+            description="Mon–Fri 08:00–17:00, German and Bavarian public holidays.",
+        )
+        always = create(
+            Calendar,
+            name="24x7",
+            time_zone="UTC",
+            always_open=True,
+            description="Round the clock, every day of the year.",
+        )
+        create(
+            CalendarException,
+            calendar=nl,
+            date=date(2026, 12, 24),
+            kind="closed",
+            reason="Office closed on Christmas Eve",
+        )
         create(CalendarException, calendar=de, date=date(2026, 12, 31), kind="closed", reason="Year-end closure")
-        create(CalendarException, calendar=nl, date=date(2026, 12, 19), kind="working",
-               start=time(9), end=time(13),
-               reason="Saturday migration window staffed")
+        create(
+            CalendarException,
+            calendar=nl,
+            date=date(2026, 12, 19),
+            kind="working",
+            start=time(9),
+            end=time(13),
+            reason="Saturday migration window staffed",
+        )
 
         orgs = {
-            "Meridian Managed Services": create(Organisation, name="Meridian Managed Services", kind="internal",
-                                                email="servicedesk@meridian.example", calendar=always,
-                                                description="The service provider."),
-            "Northwind Logistics": create(Organisation, name="Northwind Logistics", kind="customer",
-                                          email="it@northwind.example", phone="+31 10 555 0100",
-                                          website="https://northwind.example", calendar=nl),
-            "Bergland Versicherung": create(Organisation, name="Bergland Versicherung", kind="customer",
-                                            email="it@bergland.example", phone="+49 89 555 0199", calendar=de),
-            "Harbour City Council": create(Organisation, name="Harbour City Council", kind="customer",
-                                           email="digital@harbourcity.example", calendar=nl),
-            "Datacore Hardware": create(Organisation, name="Datacore Hardware", kind="supplier",
-                                        email="support@datacore.example"),
+            "Meridian Managed Services": create(
+                Organisation,
+                name="Meridian Managed Services",
+                kind="internal",
+                email="servicedesk@meridian.example",
+                calendar=always,
+                description="The service provider.",
+            ),
+            "Northwind Logistics": create(
+                Organisation,
+                name="Northwind Logistics",
+                kind="customer",
+                email="it@northwind.example",
+                phone="+31 10 555 0100",
+                website="https://northwind.example",
+                calendar=nl,
+            ),
+            "Bergland Versicherung": create(
+                Organisation,
+                name="Bergland Versicherung",
+                kind="customer",
+                email="it@bergland.example",
+                phone="+49 89 555 0199",
+                calendar=de,
+            ),
+            "Harbour City Council": create(
+                Organisation,
+                name="Harbour City Council",
+                kind="customer",
+                email="digital@harbourcity.example",
+                calendar=nl,
+            ),
+            "Datacore Hardware": create(
+                Organisation, name="Datacore Hardware", kind="supplier", email="support@datacore.example"
+            ),
         }
-        rotterdam = create(Location, name="Rotterdam HQ", kind="site", organisation=orgs["Northwind Logistics"],
-                           address="Waalhaven Zuidzijde 1, Rotterdam", time_zone="Europe/Amsterdam")
-        create(Location, name="Warehouse 3", kind="building", parent=rotterdam,
-               organisation=orgs["Northwind Logistics"])
-        create(Location, name="Munich office", kind="site", organisation=orgs["Bergland Versicherung"],
-               address="Leopoldstraße 10, München", time_zone="Europe/Berlin")
-        dc = create(Location, name="Amsterdam DC1", kind="site", organisation=orgs["Meridian Managed Services"],
-                    address="Science Park 120, Amsterdam", time_zone="Europe/Amsterdam")
+        rotterdam = create(
+            Location,
+            name="Rotterdam HQ",
+            kind="site",
+            organisation=orgs["Northwind Logistics"],
+            address="Waalhaven Zuidzijde 1, Rotterdam",
+            time_zone="Europe/Amsterdam",
+        )
+        create(
+            Location, name="Warehouse 3", kind="building", parent=rotterdam, organisation=orgs["Northwind Logistics"]
+        )
+        create(
+            Location,
+            name="Munich office",
+            kind="site",
+            organisation=orgs["Bergland Versicherung"],
+            address="Leopoldstraße 10, München",
+            time_zone="Europe/Berlin",
+        )
+        dc = create(
+            Location,
+            name="Amsterdam DC1",
+            kind="site",
+            organisation=orgs["Meridian Managed Services"],
+            address="Science Park 120, Amsterdam",
+            time_zone="Europe/Amsterdam",
+        )
         create(Location, name="Hall A", kind="room", parent=dc, organisation=orgs["Meridian Managed Services"])
 
         people: dict[str, Person] = {}
         user_model = get_user_model()
         for first, last, org, title, username, roles in PEOPLE:
             domain = orgs[org].email.split("@")[1]
-            person = create(Person, first_name=first, last_name=last, organisation=orgs[org], job_title=title,
-                            email=f"{first.lower()}.{last.lower().replace(' ', '')}@{domain}")
+            person = create(
+                Person,
+                first_name=first,
+                last_name=last,
+                organisation=orgs[org],
+                job_title=title,
+                email=f"{first.lower()}.{last.lower().replace(' ', '')}@{domain}",
+            )
             people[first] = person
             if username:
                 user = services.grant_login(person, username=username, roles=roles, actor=actor)
@@ -118,16 +194,42 @@ class Command(BaseCommand):
                 user.save()
         assert user_model.objects.filter(username="admin").exists()
 
-        create(Team, name="Service Desk", organisation=orgs["Meridian Managed Services"],
-               email="servicedesk@meridian.example", lead=people["Sanne"],
-               members=[people["Sanne"], people["Jonas"]], escalation_contact=people["Maria"], calendar=nl,
-               description="First line: every incident and request starts here.")
-        create(Team, name="Network Operations", organisation=orgs["Meridian Managed Services"],
-               email="noc@meridian.example", lead=people["Priya"], members=[people["Priya"]],
-               escalation_contact=people["Maria"], calendar=always)
-        create(Team, name="Platform Engineering", organisation=orgs["Meridian Managed Services"],
-               email="platform@meridian.example", lead=people["Tomasz"], members=[people["Tomasz"], people["Lars"]],
-               escalation_contact=people["Maria"], calendar=de)
-        create(Team, name="Change Advisory Board", organisation=orgs["Meridian Managed Services"],
-               email="cab@meridian.example", lead=people["Claire"],
-               members=[people["Claire"], people["Lars"], people["Maria"]])
+        create(
+            Team,
+            name="Service Desk",
+            organisation=orgs["Meridian Managed Services"],
+            email="servicedesk@meridian.example",
+            lead=people["Sanne"],
+            members=[people["Sanne"], people["Jonas"]],
+            escalation_contact=people["Maria"],
+            calendar=nl,
+            description="First line: every incident and request starts here.",
+        )
+        create(
+            Team,
+            name="Network Operations",
+            organisation=orgs["Meridian Managed Services"],
+            email="noc@meridian.example",
+            lead=people["Priya"],
+            members=[people["Priya"]],
+            escalation_contact=people["Maria"],
+            calendar=always,
+        )
+        create(
+            Team,
+            name="Platform Engineering",
+            organisation=orgs["Meridian Managed Services"],
+            email="platform@meridian.example",
+            lead=people["Tomasz"],
+            members=[people["Tomasz"], people["Lars"]],
+            escalation_contact=people["Maria"],
+            calendar=de,
+        )
+        create(
+            Team,
+            name="Change Advisory Board",
+            organisation=orgs["Meridian Managed Services"],
+            email="cab@meridian.example",
+            lead=people["Claire"],
+            members=[people["Claire"], people["Lars"], people["Maria"]],
+        )

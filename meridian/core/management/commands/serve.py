@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         worker = None
         if not options["no_worker"]:
-            worker = subprocess.Popen([sys.executable, "-m", "meridian.cli", "worker"])  # noqa: S603
+            worker = subprocess.Popen([sys.executable, "-m", "meridian.cli", "worker"])
         gunicorn = [
             sys.executable, "-m", "gunicorn", "meridian.wsgi:application",
             "--bind", options["bind"],
