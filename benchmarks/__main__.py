@@ -1,10 +1,205 @@
-"""`make bench` runs `python -m benchmarks`. Placeholder until the first workloads land (see README.md)."""
+"""`make bench`: the foundation's speed goals, each measured as a ratio against a baseline taken in the same run.
+
+Runs on a fresh SQLite database in a temporary folder, or on PostgreSQL when DATABASE_URL is set (the
+benchmark database is created and dropped by Django's test-database machinery). Results are printed and
+written to benchmarks/results/<timestamp>.json.
+
+Workloads:
+- audited create: `core.services.create_record` (policy, validation, audit chain) vs a bare ORM insert
+- audit verify: `meridian audit verify` over 10,000 events vs reading the same rows (goal: < 5 s)
+- tamper detection: 1,000 random edits/removals of single audit rows, each must be detected
+- API list: GET /api/v1/core/people/ (50 rows, restricted queryset, serializer) vs the same rows as plain JSON
+- business time: business_minutes_between over one year vs a plain datetime subtraction loop
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+
+def timed(func: Callable[[], Any], repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def main() -> int:
-    print("no benchmarks yet")
+    tmp = tempfile.mkdtemp(prefix="meridian-bench-")
+    os.environ.setdefault("MERIDIAN_VAR_DIR", tmp)
+    os.environ.setdefault("MERIDIAN_TESTING", "true")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meridian.settings")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        results = run()
+    finally:
+        connection.creation.destroy_test_db(test_db, verbosity=0)
+    results["database"] = connection.vendor
+    results["python"] = platform.python_version()
+    results["machine"] = platform.machine()
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{connection.vendor}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nresults written to {path}")
     return 0
 
 
+def run() -> dict[str, Any]:
+    from django.db import connection, transaction
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from meridian.core import audit, services
+    from meridian.core.calendars import Schedule, business_minutes_between
+    from meridian.core.choices import Role
+    from meridian.core.factories import PersonFactory
+    from meridian.core.models import AuditEvent, Organisation
+    from meridian.core.testing import make_principals
+
+    results: dict[str, Any] = {}
+    p = make_principals()
+    admin = p.users[Role.ADMINISTRATOR]
+
+    # --- audited create vs bare insert ------------------------------------------------------------------------
+    n = 500
+    services_s = timed(
+        lambda: [
+            services.create_record(Organisation, data={"name": f"Bench {i}", "kind": "customer"}, actor=admin)
+            for i in range(n)
+        ]
+    )
+    baseline_s = timed(lambda: [Organisation.objects.create(name=f"Raw {i}", kind="customer") for i in range(n)])
+    results["audited_create"] = {
+        "records": n,
+        "per_record_ms": round(services_s / n * 1000, 3),
+        "baseline_per_record_ms": round(baseline_s / n * 1000, 3),
+        "ratio": round(services_s / baseline_s, 2),
+    }
+
+    # --- verify 10,000 events ---------------------------------------------------------------------------------
+    missing = 10_000 - AuditEvent.objects.count()
+    for start in range(0, missing, 500):
+        with transaction.atomic():
+            for i in range(start, min(start + 500, missing)):
+                services.create_record(Organisation, data={"name": f"Chain {i}", "kind": "customer"}, actor=admin)
+    events = AuditEvent.objects.count()
+    verify_s = timed(audit.verify_chain, repeat=3)
+    read_s = timed(lambda: list(audit._iter_events()), repeat=3)
+    results["audit_verify"] = {
+        "events": events,
+        "seconds": round(verify_s, 3),
+        "baseline_read_seconds": round(read_s, 3),
+        "ratio": round(verify_s / read_s, 2),
+        "goal_seconds": 5,
+        "goal_met": verify_s < 5,
+    }
+
+    # --- tamper trials on a 1,000-event chain ----------------------------------------------------------------
+    trials, detected = 1000, 0
+    rng = random.Random(1)  # noqa: S311 - benchmark data
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE core_auditevent DISABLE TRIGGER core_auditevent_no_change")
+        else:
+            cursor.execute("DROP TRIGGER core_auditevent_no_update")
+        cursor.execute("DELETE FROM core_auditevent WHERE seq > 1000")
+    columns = ["reason", "actor_label", "record_label", "record_id", "action", "changes"]
+    for trial in range(trials):
+        seq = rng.randint(1, 999)
+        with transaction.atomic():
+            sid = transaction.savepoint()
+            with connection.cursor() as cursor:
+                if rng.random() < 0.3:
+                    cursor.execute("DELETE FROM core_auditevent WHERE seq = %s", [seq])
+                else:
+                    column = rng.choice(columns)
+                    value = '{"x": 1}' if column == "changes" else f"t{trial}"
+                    cursor.execute(f"UPDATE core_auditevent SET {column} = %s WHERE seq = %s", [value, seq])  # noqa: S608
+            detected += not audit.verify_chain().ok
+            transaction.savepoint_rollback(sid)
+    results["tamper_detection"] = {"trials": trials, "detected": detected, "rate": detected / trials}
+
+    # --- API list vs plain JSON -------------------------------------------------------------------------------
+    for _ in range(200):
+        PersonFactory(organisation=p.org_a)
+    client = Client()
+    token = Token.objects.create(user=p.users[Role.SERVICE_DESK_AGENT])
+    url = "/api/v1/core/people/?page_size=50&ordering=last_name"
+
+    def api_list() -> None:
+        response = client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}")
+        assert response.status_code == 200
+
+    from meridian.core.models import Person
+
+    def plain() -> None:
+        rows = list(Person.objects.order_by("last_name").values()[:50])
+        json.dumps(rows, default=str)
+
+    api_s = timed(lambda: [api_list() for _ in range(50)], repeat=3) / 50
+    plain_s = timed(lambda: [plain() for _ in range(50)], repeat=3) / 50
+    results["api_list_50"] = {
+        "ms": round(api_s * 1000, 2),
+        "baseline_ms": round(plain_s * 1000, 2),
+        "ratio": round(api_s / plain_s, 2),
+    }
+
+    # --- business minutes over a year -------------------------------------------------------------------------
+    from datetime import time as dtime
+    from zoneinfo import ZoneInfo
+
+    schedule = Schedule(
+        tz=ZoneInfo("Europe/Amsterdam"),
+        weekly={d: [(dtime(9), dtime(12, 30)), (dtime(13, 30), dtime(17, 30))] for d in range(5)},
+    )
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+
+    def fresh_year() -> None:
+        business_minutes_between(
+            Schedule(tz=schedule.tz, weekly=schedule.weekly, closed_days=frozenset()), start, end
+        )
+
+    def naive_days() -> None:
+        """Baseline: count 7.5 h per weekday in UTC, knowing nothing of time zones, DST or holidays."""
+        day, total = start, 0.0
+        while day < end:
+            if day.weekday() < 5:
+                total += 450
+            day += timedelta(days=1)
+
+    cal_s = timed(fresh_year, repeat=5)
+    base_s = timed(naive_days, repeat=5)
+    results["business_minutes_year"] = {
+        "ms": round(cal_s * 1000, 2),
+        "baseline_ms": round(base_s * 1000, 3),
+        "ratio": round(cal_s / base_s, 1),
+    }
+
+    for name, figures in results.items():
+        print(f"{name:24} {figures}")
+    return results
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())
