@@ -86,3 +86,42 @@ class CalendarScheduleTests(TestCase):
         with self.assertRaises(ValidationError) as caught:
             exception.full_clean()
         self.assertEqual(set(caught.exception.message_dict), {"start", "end"})
+
+
+class CalendarPageTests(TestCase):
+    def test_calendar_page_lists_its_exceptions_and_offers_a_prefilled_add(self) -> None:
+        from meridian.core.testing import make_principals
+
+        p = make_principals()
+        calendar = CalendarFactory()
+        CalendarExceptionFactory(calendar=calendar, date=dt.date(2026, 5, 5), reason="Liberation Day closure")
+        self.client.force_login(p.users["administrator"])
+        page = self.client.get(calendar.get_absolute_url())
+        self.assertContains(page, "Liberation Day closure")
+        add = self.client.get(f"/core/calendar-exceptions/add/?calendar={calendar.pk}")
+        self.assertEqual(add.context["form"]["calendar"].value(), str(calendar.pk))
+        typed = self.client.post(
+            f"/core/calendars/{calendar.pk}/edit/",
+            {
+                "name": calendar.name,
+                "time_zone": "Europe/Amsterdam",
+                "holiday_country": "NL",
+                "hours_text": "Mon-Thu 08:00-16:00\nFri 08:00-12:00",
+                "version": calendar.version,
+            },
+        )
+        self.assertEqual(typed.status_code, 302)
+        calendar.refresh_from_db()
+        self.assertEqual(calendar.working_hours["4"], [["08:00", "12:00"]])
+        self.assertNotIn("5", calendar.working_hours)
+        wrong = self.client.post(
+            f"/core/calendars/{calendar.pk}/edit/",
+            {
+                "name": calendar.name,
+                "time_zone": "Europe/Amsterdam",
+                "hours_text": "Mon 9-5",
+                "version": calendar.version,
+            },
+        )
+        self.assertEqual(wrong.status_code, 400)
+        self.assertIn("hours_text", wrong.context["form"].errors)
