@@ -117,7 +117,7 @@ def run() -> dict[str, Any]:
 
     # --- tamper trials on a 1,000-event chain ----------------------------------------------------------------
     trials, detected = 1000, 0
-    rng = random.Random(1)  # noqa: S311 - benchmark data
+    rng = random.Random(1)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("ALTER TABLE core_auditevent DISABLE TRIGGER core_auditevent_no_change")
@@ -176,9 +176,7 @@ def run() -> dict[str, Any]:
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
 
     def fresh_year() -> None:
-        business_minutes_between(
-            Schedule(tz=schedule.tz, weekly=schedule.weekly, closed_days=frozenset()), start, end
-        )
+        business_minutes_between(Schedule(tz=schedule.tz, weekly=schedule.weekly, closed_days=frozenset()), start, end)
 
     def naive_days() -> None:
         """Baseline: count 7.5 h per weekday in UTC, knowing nothing of time zones, DST or holidays."""

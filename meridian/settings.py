@@ -214,10 +214,15 @@ SECURE_SSL_REDIRECT = HTTPS and env.bool("MERIDIAN_SSL_REDIRECT", default=not TE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if env.bool("MERIDIAN_BEHIND_PROXY", default=False):
+MERIDIAN_BEHIND_PROXY = env.bool("MERIDIAN_BEHIND_PROXY", default=False)
+if MERIDIAN_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+PASSWORD_RESET_RATE_LIMIT = env.int("PASSWORD_RESET_RATE_LIMIT", default=3)  # requests per 15 min per address/IP
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # when set, /metrics wants "Authorization: Bearer <token>"
 LOGIN_RATE_LIMIT = env.int("LOGIN_RATE_LIMIT", default=10)  # failed attempts per 15 minutes per account and per IP
+# the OpenAPI schema maps every endpoint and field: for logged-in users only (drf-spectacular serves it to anyone)
+SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -237,9 +242,10 @@ CONTENT_SECURITY_POLICY = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"huey": {"level": "WARNING"}},
+    "loggers": {"huey": {"level": "INFO", "handlers": ["console"], "propagate": False}},
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"

@@ -46,7 +46,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(template_name="core/password_reset.html"),
+        views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

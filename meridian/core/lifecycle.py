@@ -16,8 +16,8 @@ transaction and `after_commit` callbacks (notifications, tasks) once the transac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 

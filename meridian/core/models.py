@@ -305,6 +305,11 @@ class Person(Record):
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
+    def clean(self) -> None:
+        location = self.location if self.location_id else None
+        if location is not None and self.organisation_id and location.organisation_id != self.organisation_id:
+            raise ValidationError({"location": "Choose a location of the person's own organisation."})
+
 
 class Team(Record):
     """A support group: members, lead, shared mailbox and an escalation contact."""

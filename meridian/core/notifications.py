@@ -106,7 +106,7 @@ def deliver(log_id: int) -> NotificationLog:
         log.attempts += 1
         try:
             EmailMessage(log.subject, log.body, settings.DEFAULT_FROM_EMAIL, [log.recipient]).send()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any transport error is recorded and retried later
             log.status, log.error = NotificationStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
         else:
             log.status, log.error, log.sent_at = NotificationStatus.SENT, "", timezone.now()

@@ -7,6 +7,7 @@ to `transaction.on_commit`. Pages, API, mail ingest, webhooks and commands call 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -346,7 +347,8 @@ def grant_login(
                 raise ValidationError({"password": exc.messages}) from exc
             user.set_password(password)
         else:
-            user.set_unusable_password()
+            # a random secret nobody knows: the person sets their own through password reset
+            user.set_password(secrets.token_urlsafe(32))
         user.save()
         user.groups.set(Group.objects.filter(name__in=roles))
         Person.objects.filter(pk=person.pk).update(user=user)

@@ -40,7 +40,8 @@ def table_for(record_type: RecordType) -> type[RecordTable]:
         if record_type.lifecycle and name == record_type.lifecycle.field:
             attrs[name] = StatusColumn()
     first = columns[0]
-    attrs[first] = tables.Column(linkify=True, verbose_name=getattr(record_type.model._meta.get_field(first), "verbose_name", first))
+    label = getattr(record_type.model._meta.get_field(first), "verbose_name", first)
+    attrs[first] = tables.Column(linkify=True, verbose_name=label)
     meta = type("Meta", (RecordTable.Meta,), {"model": record_type.model, "fields": columns, "sequence": columns})
     attrs["Meta"] = meta
     return type(f"{record_type.model.__name__}Table", (RecordTable,), attrs)

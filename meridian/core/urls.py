@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 
 from meridian.core import registry
@@ -17,11 +18,13 @@ def record_type_patterns() -> list[Any]:
         views = RecordViews(rt)
         name, slug = rt.model_name, rt.url_slug
         per_app[rt.app_label] += [
-            path(f"{slug}/", views.list, name=f"{name}_list"),
-            path(f"{slug}/add/", views.form_page, name=f"{name}_add"),
-            path(f"{slug}/<int:pk>/", views.detail, name=f"{name}_detail"),
-            path(f"{slug}/<int:pk>/edit/", views.form_page, name=f"{name}_edit"),
-            path(f"{slug}/<int:pk>/delete/", views.delete, name=f"{name}_delete"),
-            path(f"{slug}/<int:pk>/actions/<slug:action>/", views.transition, name=f"{name}_transition"),
+            path(f"{slug}/", login_required(views.list), name=f"{name}_list"),
+            path(f"{slug}/add/", login_required(views.form_page), name=f"{name}_add"),
+            path(f"{slug}/<int:pk>/", login_required(views.detail), name=f"{name}_detail"),
+            path(f"{slug}/<int:pk>/edit/", login_required(views.form_page), name=f"{name}_edit"),
+            path(f"{slug}/<int:pk>/delete/", login_required(views.delete), name=f"{name}_delete"),
+            path(
+                f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.transition), name=f"{name}_transition"
+            ),
         ]
     return [path(f"{app}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()]

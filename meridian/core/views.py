@@ -10,7 +10,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Model, QuerySet
@@ -23,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import audit, policy, registry, services
+from meridian.core import audit, policy, ratelimit, registry, services
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
 from meridian.core.models import AuditEvent, NotificationLog, Person
@@ -152,7 +151,9 @@ class RecordViews:
             raise PermissionDenied(f"You may not change this {rt.verbose_name}.")
         form_class = form_for(rt)
         initial = {k: v for k, v in request.GET.items() if k in rt.fields} if obj is None else None
-        form = form_class(request.POST if request.method == "POST" else None, instance=obj, user=request.user, initial=initial)
+        form = form_class(
+            request.POST if request.method == "POST" else None, instance=obj, user=request.user, initial=initial
+        )
         status = 200
         if request.method == "POST" and form.is_valid():
             try:
@@ -269,7 +270,7 @@ def _display(obj: Model, name: str) -> tuple[str, Any, str]:
 
 
 def _values(obj: Model, rt: RecordType) -> list[tuple[str, Any]]:
-    return [(str(rt.model._meta.get_field(n).verbose_name), getattr(obj, n)) for n in rt.fields]
+    return [(str(getattr(rt.model._meta.get_field(n), "verbose_name", n)), getattr(obj, n)) for n in rt.fields]
 
 
 def _add_errors(form: Any, exc: ValidationError) -> None:
@@ -296,7 +297,7 @@ def home(request: HttpRequest) -> HttpResponse:
         if types:
             areas.append({"label": label, "types": types})
     recent = AuditEvent.objects.filter(actor_id=user.pk)[:10]
-    person = Person.objects.filter(user=user).select_related("organisation").first()
+    person = Person.objects.filter(user_id=user.pk).select_related("organisation").first()
     return render(
         request,
         "core/home.html",
@@ -314,7 +315,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def preferences(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
-    form = PreferencesForm(request.POST if request.method == "POST" else None, initial={"time_zone": user.time_zone, "language": user.language})
+    form = PreferencesForm(
+        request.POST if request.method == "POST" else None,
+        initial={"time_zone": user.time_zone, "language": user.language},
+    )
     if request.method == "POST" and form.is_valid():
         services.set_preferences(user, actor=user, **form.cleaned_data)
         messages.success(request, "Preferences saved.")
@@ -325,7 +329,9 @@ def preferences(request: HttpRequest) -> HttpResponse:
 @login_required
 def grant_login(request: HttpRequest, pk: int) -> HttpResponse:
     person = RecordViews(registry.get(Person)).get_object(request, pk)
-    form = GrantLoginForm(request.POST if request.method == "POST" else None, initial={"username": (person.email or "").split("@")[0]})
+    form = GrantLoginForm(
+        request.POST if request.method == "POST" else None, initial={"username": (person.email or "").split("@")[0]}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.grant_login(person, actor=request.user, **form.cleaned_data)
@@ -345,14 +351,15 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def _keys(self) -> list[str]:
-        username = (self.request.POST.get("username") or "").strip().lower()
-        address = self.request.META.get("REMOTE_ADDR", "")
-        return [f"login-fail:user:{username}", f"login-fail:ip:{address}"]
+        return [
+            ratelimit.identity_key("login-user", self.request.POST.get("username") or ""),
+            ratelimit.identity_key("login-ip", ratelimit.client_ip(self.request)),
+        ]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         from django.conf import settings
 
-        if any((cache.get(key) or 0) >= settings.LOGIN_RATE_LIMIT for key in self._keys()):
+        if ratelimit.exceeded(self._keys(), settings.LOGIN_RATE_LIMIT):
             form = self.get_form()
             form.errors.clear()
             form.add_error(None, LoginForm.error_messages["rate_limited"])
@@ -360,13 +367,28 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: Any) -> HttpResponse:
-        for key in self._keys():
-            cache.add(key, 0, timeout=15 * 60)
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, timeout=15 * 60)
+        ratelimit.hit(self._keys())
         return super().form_invalid(form)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Password reset with a limit per address asked for and per client (no mail flood), answering every
+    request the same way (no user enumeration)."""
+
+    template_name = "core/password_reset.html"
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        from django.conf import settings
+
+        keys = [
+            ratelimit.identity_key("reset-email", form.cleaned_data.get("email", "")),
+            ratelimit.identity_key("reset-ip", ratelimit.client_ip(self.request)),
+        ]
+        limited = ratelimit.exceeded(keys, settings.PASSWORD_RESET_RATE_LIMIT)
+        ratelimit.hit(keys)
+        if limited:
+            return HttpResponseRedirect(self.get_success_url())  # same answer, no mail
+        return super().form_valid(form)
 
 
 @require_GET
@@ -383,7 +405,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
+    import hmac
+
+    from django.conf import settings
+
     from meridian.core.metrics import render_metrics
+
+    if settings.METRICS_TOKEN:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), settings.METRICS_TOKEN.encode()):
+            return HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
 
     return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")
 

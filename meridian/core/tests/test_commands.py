@@ -46,3 +46,12 @@ class OperatorEndpointTests(TestCase):
         body = self.client.get("/metrics").content.decode()
         self.assertIn('meridian_records{type="core.organisation"} 3.0', body)
         self.assertIn("# TYPE meridian_audit_events gauge", body)
+
+    def test_metrics_can_require_a_bearer_token(self) -> None:
+        from django.test import override_settings
+
+        with override_settings(METRICS_TOKEN="s3cret-scrape-token"):
+            self.assertEqual(self.client.get("/metrics").status_code, 401)
+            self.assertEqual(self.client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code, 401)
+            ok = self.client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token")
+            self.assertEqual(ok.status_code, 200)
