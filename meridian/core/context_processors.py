@@ -24,4 +24,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ]
         if items:
             areas.append({"label": label, "items": items})
-    return {"nav_areas": areas, "user_roles": sorted(policy.roles_of(user))}
+    from meridian.core.choices import Role
+
+    roles = sorted(policy.roles_of(user))
+    return {"nav_areas": areas, "user_roles": roles, "user_role_labels": [Role(r).label for r in roles]}

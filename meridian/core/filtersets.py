@@ -21,9 +21,11 @@ class RecordFilterSet(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         user = getattr(self.request, "user", None)
         for flt in self.filters.values():
-            queryset = flt.extra.get("queryset")
+            queryset = getattr(flt, "queryset", None)
             if isinstance(queryset, models.QuerySet) and registry.find(queryset.model):
-                flt.extra["queryset"] = policy.restrict(queryset, user, VIEW)
+                # choices offered and accepted: only records the user may see (an unknown id and another
+                # organisation's id are the same "not a valid choice")
+                flt.queryset = policy.restrict(queryset, user, VIEW)
 
     def search(self, queryset: models.QuerySet[Any], name: str, value: str) -> models.QuerySet[Any]:
         value = value.strip()

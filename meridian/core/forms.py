@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from datetime import time
 from functools import cache
 from typing import Any
 
@@ -11,7 +9,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from meridian.core import policy, registry
-from meridian.core.choices import WEEKDAYS, Role
+from meridian.core.choices import Role
+from meridian.core.hours import format_hours, parse_hours
 from meridian.core.models import TIME_ZONE_CHOICES, Calendar, Record, User
 from meridian.core.registry import VIEW, RecordType
 
@@ -63,53 +62,6 @@ def form_for(record_type: RecordType) -> type[RecordForm]:
 
 # --- calendars: weekly hours typed the way people say them ----------------------------------------------------
 
-_DAY = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
-_SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
-
-
-def format_hours(hours: dict[str, list[list[str]]]) -> str:
-    lines = []
-    for day in range(7):
-        spans = hours.get(str(day)) or []
-        if spans:
-            lines.append(f"{WEEKDAYS[day]} " + " ".join(f"{a[:5]}-{b[:5]}" for a, b in spans))
-    return "\n".join(lines)
-
-
-def parse_hours(text: str) -> dict[str, list[list[str]]]:
-    """`Mon-Fri 09:00-12:30 13:30-17:30` per line; `Sat 10:00-14:00`; 24:00 may end a day."""
-    result: dict[str, list[list[str]]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        days_part, _, spans_part = line.partition(" ")
-        days = days_part.lower().split("-")
-        if not spans_part.strip() or any(d[:3] not in _DAY for d in days) or len(days) > 2:
-            raise forms.ValidationError(f"Line {number}: write it like “Mon-Fri 09:00-17:00”.")
-        first, last = _DAY[days[0][:3]], _DAY[days[-1][:3]]
-        if last < first:
-            raise forms.ValidationError(f"Line {number}: the day range runs backwards.")
-        spans: list[list[str]] = []
-        for token in spans_part.split():
-            match = _SPAN.match(token)
-            if not match:
-                raise forms.ValidationError(f"Line {number}: “{token}” is not a time range like 09:00-17:00.")
-            h1, m1, h2, m2 = (int(g) for g in match.groups())
-            if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
-                raise forms.ValidationError(f"Line {number}: “{token}” is not a valid time range.")
-            start, end = time(h1, m1), time(0) if h2 == 24 else time(h2, m2)
-            if end != time(0) and end <= start:
-                raise forms.ValidationError(f"Line {number}: in “{token}” the end is not after the start.")
-            if spans and (spans[-1][1] == "00:00" or start.isoformat("minutes") < spans[-1][1]):
-                raise forms.ValidationError(f"Line {number}: the ranges overlap or are not in order.")
-            spans.append([start.isoformat("minutes"), end.isoformat("minutes")])
-        for day in range(first, last + 1):
-            if str(day) in result:
-                raise forms.ValidationError(f"Line {number}: {WEEKDAYS[day]} is given twice.")
-            result[str(day)] = spans
-    return result
-
 
 class CalendarForm(RecordForm):
     hours_text = forms.CharField(
@@ -131,7 +83,10 @@ class CalendarForm(RecordForm):
             del self.fields["working_hours"]
 
     def clean_hours_text(self) -> dict[str, list[list[str]]]:
-        return parse_hours(self.cleaned_data.get("hours_text") or "")
+        try:
+            return parse_hours(self.cleaned_data.get("hours_text") or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def field_values(self) -> dict[str, Any]:
         values = super().field_values()

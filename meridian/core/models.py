@@ -152,8 +152,19 @@ class Calendar(Record):
     def __str__(self) -> str:
         return self.name
 
+    def display_working_hours(self) -> str:
+        from meridian.core.hours import format_hours
+
+        return "24x7" if self.always_open else (format_hours(self.working_hours or {}) or "none")
+
     def clean(self) -> None:
         from meridian.core.calendars import holiday_dates
+        from meridian.core.hours import check_working_hours
+
+        try:
+            check_working_hours(self.working_hours)
+        except ValueError as exc:
+            raise ValidationError({"working_hours": str(exc)}) from exc
 
         if self.holiday_country:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from meridian.core import services
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
@@ -44,6 +45,8 @@ register(
         search_fields=["first_name", "last_name", "email", "job_title"],
         permissions={VIEW: CUSTOMERS_TOO, ADD: PEOPLE_KEEPERS, CHANGE: PEOPLE_KEEPERS},
         lifecycle=PERSON_LIFECYCLE,
+        after_save=services.sync_login,
+        delete_refusal=services.person_delete_refusal,
         select_related=["organisation", "location", "user"],
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
     )

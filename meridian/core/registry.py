@@ -17,6 +17,7 @@ Pass `form=`, `table=`, `filterset=` or `serializer=` to replace a generated cla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,10 @@ class RecordType:
     table: type[Any] | None = None
     filterset: type[Any] | None = None
     serializer: type[Any] | None = None
+    # business rules of the type that the generic services apply, in the write's transaction:
+    # after_save(obj, actor, changes) once a create or update is saved; delete_refusal(obj) -> reason or None
+    after_save: Callable[[Any, Any, dict[str, Any]], None] | None = None
+    delete_refusal: Callable[[Any], str | None] | None = None
     select_related: list[str] = field(default_factory=list)
     prefetch_related: list[str] = field(default_factory=list)
     help_text: str = ""

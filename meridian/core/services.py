@@ -39,6 +39,10 @@ class StaleVersion(Exception):
         )
 
 
+class RecordInUse(ValidationError):
+    """The record cannot be deleted now (other records refer to it, or a rule of its type): HTTP 409."""
+
+
 class TransitionNotAllowed(Exception):
     """The action is not possible from the record's current state, or its guard refuses it (HTTP 409)."""
 
@@ -129,9 +133,10 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
         obj.save(force_insert=True)
         for name, values in m2m.items():
             getattr(obj, name).set(values)
-        audit.record_event(
-            action=AuditAction.CREATE, obj=obj, actor=actor, changes=audit.diff({}, audit.snapshot(obj)), reason=reason
-        )
+        changes = audit.diff({}, audit.snapshot(obj))
+        audit.record_event(action=AuditAction.CREATE, obj=obj, actor=actor, changes=changes, reason=reason)
+        if record_type.after_save:
+            record_type.after_save(obj, actor, changes)
     return obj
 
 
@@ -180,6 +185,8 @@ def update_record(
             reason=reason,
             authorised_by=authorised_by,
         )
+        if record_type.after_save:
+            record_type.after_save(current, actor, changes)
     return current
 
 
@@ -191,6 +198,10 @@ def delete_record(obj: Record, *, actor: Any, expected_version: int | None = Non
         policy.require(actor, DELETE, current)
         if expected_version is not None and current.version != expected_version:
             raise StaleVersion(current)
+        refusal = registry.get(model).delete_refusal
+        reason_not = refusal(current) if refusal else None
+        if reason_not:
+            raise RecordInUse(reason_not)
         before = audit.snapshot(current)
         audit.record_event(
             action=AuditAction.DELETE, obj=current, actor=actor, changes=audit.diff(before, {}), reason=reason
@@ -199,7 +210,7 @@ def delete_record(obj: Record, *, actor: Any, expected_version: int | None = Non
             with transaction.atomic():
                 current.delete()
         except (ProtectedError, RestrictedError) as exc:
-            raise ValidationError(_protected_message(exc)) from exc
+            raise RecordInUse(_protected_message(exc)) from exc
 
 
 # --- lifecycles -------------------------------------------------------------------------------------------------
@@ -207,7 +218,9 @@ def delete_record(obj: Record, *, actor: Any, expected_version: int | None = Non
 
 def _refusal(t: Transition, obj: Record, actor: Any, state: str) -> str | None:
     if state not in t.source:
-        return f"“{t.title}” is not possible while the {obj._meta.verbose_name} is {state}."
+        lifecycle = registry.get(type(obj)).lifecycle
+        label = getattr(obj, f"get_{lifecycle.field}_display", lambda: state)() if lifecycle else state
+        return f"“{t.title}” is not possible while the {obj._meta.verbose_name} is “{label}”."
     if t.guard is not None:
         return t.guard(obj, actor)
     return None
@@ -249,7 +262,7 @@ def transition(
         current = model.objects.select_for_update().get(pk=obj.pk)
         policy.require(actor, VIEW, current)
         if not may_transition(t, current, actor):
-            raise PermissionDenied(f"You may not {t.title.lower()} this {model._meta.verbose_name}.")
+            raise PermissionDenied(f"Your roles do not allow “{t.title}” on this {model._meta.verbose_name}.")
         if expected_version is not None and current.version != expected_version:
             raise StaleVersion(current)
         state = getattr(current, lifecycle.field)
@@ -298,6 +311,22 @@ def end_sessions_and_tokens(person: Person, actor: Any) -> None:
         changes={"is_active": {"before": before["is_active"], "after": False}, "api_tokens_revoked": revoked},
         reason=f"account of {person} ended",
     )
+
+
+def sync_login(person: Person, actor: Any, changes: dict[str, Any]) -> None:
+    """After a person is saved: their login carries the same name and email (password reset mails go there)."""
+    user = person.user
+    if user is None or not ({"email", "first_name", "last_name"} & set(changes)):
+        return
+    user.email, user.first_name, user.last_name = person.email, person.first_name, person.last_name
+    user.save(update_fields=["email", "first_name", "last_name"])
+
+
+def person_delete_refusal(person: Person) -> str | None:
+    """A person with a login is not deleted (that would orphan a working login): they leave instead."""
+    if person.user_id:
+        return "This person has a login: use “Mark as left”, which ends the login and keeps their history."
+    return None
 
 
 def reactivate_login(person: Person, actor: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import django_tables2 as tables
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from meridian.core.choices import STATUS_COLOURS
 from meridian.core.registry import RecordType
@@ -18,6 +19,10 @@ class StatusColumn(tables.Column):
     def render(self, value: Any, record: Any) -> str:
         colour = STATUS_COLOURS.get(getattr(record, self.accessor or "status", value), "secondary")
         return format_html('<span class="badge text-bg-{}">{}</span>', colour, value)
+
+    def value(self, value: Any, record: Any = None) -> Any:
+        """In exports: the plain label, no markup."""
+        return value
 
 
 class RecordTable(tables.Table):
@@ -41,7 +46,7 @@ def table_for(record_type: RecordType) -> type[RecordTable]:
             attrs[name] = StatusColumn()
     first = columns[0]
     label = getattr(record_type.model._meta.get_field(first), "verbose_name", first)
-    attrs[first] = tables.Column(linkify=True, verbose_name=label)
+    attrs[first] = tables.Column(linkify=True, verbose_name=capfirst(str(label)))
     meta = type("Meta", (RecordTable.Meta,), {"model": record_type.model, "fields": columns, "sequence": columns})
     attrs["Meta"] = meta
     return type(f"{record_type.model.__name__}Table", (RecordTable,), attrs)

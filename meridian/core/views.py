@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from meridian.core import audit, policy, ratelimit, registry, services
+from meridian.core.choices import Role
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
 from meridian.core.models import AuditEvent, NotificationLog, Person
@@ -75,8 +76,14 @@ class RecordViews:
     # -- pages -----------------------------------------------------------------------------------------------
     def list(self, request: HttpRequest) -> HttpResponse:
         self.require_type(request, VIEW)
-        filterset = filterset_for(self.rt)(request.GET or None, queryset=self.queryset(request), request=request)
-        queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else self.queryset(request)
+        params = request.GET.copy()
+        for name in ("export", "sort", "page", "per_page"):
+            params.pop(name, None)
+        filterset = filterset_for(self.rt)(params or None, queryset=self.queryset(request), request=request)
+        if filterset.is_bound and not filterset.is_valid():
+            queryset = self.queryset(request).none()  # a filter that makes no sense matches nothing, and says why
+        else:
+            queryset = filterset.qs if filterset.is_bound else self.queryset(request)
         export = request.GET.get("export")
         if export in ("csv", "xlsx"):
             self.require_type(request, EXPORT)
@@ -88,7 +95,7 @@ class RecordViews:
         return render(request, template, self.context(request, table=table, filterset=filterset, total=total))
 
     def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str) -> HttpResponse:
-        table = table_for(self.rt)(queryset)
+        table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None)
         rows = [[neutralise(cell) for cell in row] for row in table.as_values()]
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
@@ -255,7 +262,8 @@ def _display(obj: Model, name: str) -> tuple[str, Any, str]:
     if field.many_to_many:
         values = list(getattr(obj, name).all())
         return label, values, "many" if values else "empty"
-    value = getattr(obj, name)
+    custom = getattr(obj, f"display_{name}", None)
+    value = custom() if callable(custom) else getattr(obj, name)
     if getattr(field, "choices", None):
         value = getattr(obj, f"get_{name}_display")()
     if value is None or value == "":
@@ -329,6 +337,8 @@ def preferences(request: HttpRequest) -> HttpResponse:
 @login_required
 def grant_login(request: HttpRequest, pk: int) -> HttpResponse:
     person = RecordViews(registry.get(Person)).get_object(request, pk)
+    if Role.ADMINISTRATOR not in policy.roles_of(request.user):
+        raise PermissionDenied("Only an administrator gives logins.")
     form = GrantLoginForm(
         request.POST if request.method == "POST" else None, initial={"username": (person.email or "").split("@")[0]}
     )

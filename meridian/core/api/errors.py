@@ -12,7 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from meridian.core.services import StaleVersion, TransitionNotAllowed
+from meridian.core.services import RecordInUse, StaleVersion, TransitionNotAllowed
 
 
 def validation_detail(exc: DjangoValidationError) -> Any:
@@ -31,6 +31,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         serializer_class = serializer_for(registry.get(type(exc.current)))
         current = serializer_class(exc.current, context=context).data
         return Response({"detail": str(exc), "current": current}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, RecordInUse):
+        return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, TransitionNotAllowed):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):

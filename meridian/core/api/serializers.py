@@ -14,12 +14,13 @@ from meridian.core import policy, registry
 from meridian.core.models import AuditEvent
 from meridian.core.registry import VIEW, RecordType
 
-READ_ONLY = ["id", "reference", "version", "created_at", "updated_at", "display", "url"]
+
+STATUS_READ_ONLY = "The status changes only through its actions."
 
 
 class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     display = serializers.SerializerMethodField(help_text="How the record is named on pages.")
-    url = serializers.SerializerMethodField(help_text="The record's page.")
+    web_url = serializers.SerializerMethodField(help_text="The record's page in the web interface.")
     version = serializers.IntegerField(
         required=False,
         help_text="On update: the version you read. If the record has changed since, the update is refused (409).",
@@ -40,8 +41,29 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def get_display(self, obj: Any) -> str:
         return str(obj)
 
-    def get_url(self, obj: Any) -> str:
+    def get_web_url(self, obj: Any) -> str:
         return str(obj.get_absolute_url())
+
+    def to_internal_value(self, data: Any) -> Any:
+        """Refuse, field by field, what a client may not write: unknown fields, and read-only ones sent with a
+        value other than the record's own (a representation sent back unchanged is fine)."""
+        if isinstance(data, dict):
+            writable = {name for name, f in self.fields.items() if not f.read_only}
+            current = self.to_representation(self.instance) if self.instance is not None else {}
+            errors = {}
+            for name, value in data.items():
+                if name in writable:
+                    continue
+                if name not in self.fields:
+                    errors[name] = ["Unknown field."]
+                elif self.instance is None or current.get(name) != value:
+                    status = self.record_type.lifecycle and self.record_type.lifecycle.field == name
+                    errors[name] = [
+                        "The status changes only through its actions." if status else "This field is read-only."
+                    ]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
     def to_representation(self, instance: Any) -> Any:
         data = super().to_representation(instance)
@@ -68,7 +90,7 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
     names = [f.name for f in model._meta.get_fields()]
     extra = ["reference"] if "reference" in names else []
     status = [record_type.lifecycle.field] if record_type.lifecycle else []
-    fields = ["id", *extra, "display", *record_type.fields, *status, "version", "created_at", "updated_at", "url"]
+    fields = ["id", *extra, "display", *record_type.fields, *status, "version", "created_at", "updated_at", "web_url"]
     bases: tuple[type, ...] = (RecordSerializer,)
     if record_type.lifecycle:
         bases = (AvailableActionsMixin, RecordSerializer)

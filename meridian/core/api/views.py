@@ -85,6 +85,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         data = dict(serializer.validated_data)
         data.pop("version", None)
         serializer.instance = services.create_record(self.record_type.model, data=data, actor=self.request.user)
+        self._etag_instance = serializer.instance
 
     def perform_update(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
@@ -92,6 +93,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         serializer.instance = services.update_record(
             serializer.instance, data=data, actor=self.request.user, expected_version=version
         )
+        self._etag_instance = serializer.instance
 
     def perform_destroy(self, instance: Any) -> None:
         header = self.request.headers.get("If-Match", "").strip('W/"')
@@ -123,12 +125,12 @@ def _transition_endpoint(name: str, title: str) -> Any:
         obj = self.get_object()
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        version = body.validated_data.get("version")
+        header = request.headers.get("If-Match", "").strip('W/"')
+        if version is None and header.isdigit():
+            version = int(header)
         obj = services.transition(
-            obj,
-            name,
-            actor=request.user,
-            reason=body.validated_data["reason"],
-            expected_version=body.validated_data.get("version"),
+            obj, name, actor=request.user, reason=body.validated_data["reason"], expected_version=version
         )
         self._etag_instance = obj
         return Response(self.get_serializer(obj).data)

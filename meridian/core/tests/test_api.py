@@ -83,3 +83,135 @@ class ApiTests(TestCase):
         stale = self.api.patch(url, {"job_title": "Other"}, format="json", HTTP_IF_MATCH=etag)
         self.assertEqual(stale.status_code, 409)
         self.assertEqual(stale.json()["current"]["job_title"], "Lead")
+
+
+class ApiContractTests(TestCase):
+    """What integrators rely on: read-only fields refused by name, ETags that match, 409s that say why."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.p = make_principals()
+        cls.admin = cls.p.users[Role.ADMINISTRATOR]
+
+    def setUp(self) -> None:
+        self.api = APIClient()
+        self.api.force_authenticate(self.admin)
+
+    def test_read_only_and_unknown_fields_are_refused_by_name(self) -> None:
+        person = PersonFactory(organisation=self.p.org_a)
+        url = reverse("api:core-people-detail", args=[person.pk])
+        refused = self.api.patch(
+            url, {"status": "left", "user": self.admin.pk, "colour": "red", "version": 1}, format="json"
+        )
+        self.assertEqual(refused.status_code, 400)
+        body = refused.json()
+        self.assertEqual(body["status"], ["The status changes only through its actions."])
+        self.assertEqual(body["colour"], ["Unknown field."])
+        self.assertIn("user", body)
+        person.refresh_from_db()
+        self.assertEqual((person.status, person.version), ("active", 1))
+        # what GET returned may be sent back unchanged with one edit
+        representation = self.api.get(url).json()
+        representation["job_title"] = "Dispatcher"
+        ok = self.api.put(url, representation, format="json")
+        self.assertEqual(ok.status_code, 200, ok.content)
+        self.assertEqual(ok.json()["job_title"], "Dispatcher")
+
+    def test_etag_follows_the_version_after_writes(self) -> None:
+        created = self.api.post(reverse("api:core-organisations-list"), {"name": "Etag BV", "kind": "customer"})
+        self.assertEqual(created["ETag"], '"1"')
+        url = reverse("api:core-organisations-detail", args=[created.json()["id"]])
+        updated = self.api.patch(url, {"phone": "1"}, format="json", HTTP_IF_MATCH='"1"')
+        self.assertEqual(updated["ETag"], '"2"')
+        self.assertEqual(updated.json()["version"], 2)
+        self.assertNotIn("Location", created)  # no page address passed off as the API resource
+
+    def test_lifecycle_actions_honour_if_match(self) -> None:
+        person = PersonFactory(organisation=self.p.internal)
+        url = reverse("api:core-people-detail", args=[person.pk])
+        stale = self.api.post(url + "suspend/", {"reason": "x"}, format="json", HTTP_IF_MATCH='"7"')
+        self.assertEqual(stale.status_code, 409)
+        ok = self.api.post(url + "suspend/", {"reason": "x"}, format="json", HTTP_IF_MATCH='"1"')
+        self.assertEqual(ok.status_code, 200)
+        self.assertEqual(ok["ETag"], '"2"')
+
+    def test_calendar_hours_are_validated_through_the_api(self) -> None:
+        url = reverse("api:core-calendars-list")
+        for hours in ({"9": [["25:00", "banana"]]}, "Mon-Fri 09:00-17:00"):
+            response = self.api.post(
+                url, {"name": f"Bad {hours}", "time_zone": "UTC", "working_hours": hours}, format="json"
+            )
+            with self.subTest(hours=hours):
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("working_hours", response.json())
+        good = self.api.post(
+            url, {"name": "Good", "time_zone": "UTC", "working_hours": {"0": [["09:00", "17:00"]]}}, format="json"
+        )
+        self.assertEqual(good.status_code, 201, good.content)
+
+    def test_a_person_with_a_login_is_not_deleted_but_leaves(self) -> None:
+        from meridian.core.factories import UserFactory
+
+        person = PersonFactory(organisation=self.p.internal, user=UserFactory())
+        response = self.api.delete(reverse("api:core-people-detail", args=[person.pk]))
+        self.assertEqual(response.status_code, 409)
+        self.assertIn("Mark as left", response.json()["detail"])
+        in_use = OrganisationFactory()
+        PersonFactory(organisation=in_use)
+        response = self.api.delete(reverse("api:core-organisations-detail", args=[in_use.pk]))
+        self.assertEqual(response.status_code, 409)
+        self.assertIn("still referred to by people", response.json()["detail"])
+
+    def test_a_login_follows_the_persons_email(self) -> None:
+        from meridian.core.factories import UserFactory
+
+        person = PersonFactory(organisation=self.p.internal, user=UserFactory(email="old@provider.example"))
+        url = reverse("api:core-people-detail", args=[person.pk])
+        self.api.patch(url, {"email": "new@provider.example", "version": 1}, format="json")
+        person.user.refresh_from_db()
+        self.assertEqual(person.user.email, "new@provider.example")
+
+    def test_filter_choices_never_reveal_another_organisation(self) -> None:
+        customer = APIClient()
+        customer.force_authenticate(self.p.customer_a)
+        url = reverse("api:core-people-list")
+        other = customer.get(url, {"organisation": self.p.org_b.pk})
+        unknown = customer.get(url, {"organisation": 999999})
+        self.assertEqual((other.status_code, other.json()), (unknown.status_code, unknown.json()))
+        self.client.force_login(self.p.customer_a)
+        page = self.client.get("/core/people/")
+        self.assertNotContains(page, self.p.org_b.name)
+        self.assertContains(page, self.p.org_a.name)
+
+
+class ExportTests(TestCase):
+    def test_export_is_plain_text_in_the_shown_order(self) -> None:
+        import csv
+        import io
+
+        p = make_principals()
+        for name in ("Anker", "Zwaan", "Merel"):
+            PersonFactory(organisation=p.org_a, last_name=name, first_name="T")
+        self.client.force_login(p.users[Role.AUDITOR])
+        body = self.client.get(f"/core/people/?organisation={p.org_a.pk}&sort=-last_name&export=csv").content
+        rows = list(csv.reader(io.StringIO(body.decode())))
+        self.assertEqual(rows[0][0], "Last name")
+        self.assertEqual([r[0] for r in rows[1:4]], ["Zwaan", "Merel", "Customer-A"])
+        self.assertNotIn("<span", body.decode())
+        self.assertIn("Active", body.decode())
+
+    def test_a_nonsense_filter_matches_nothing_and_says_why(self) -> None:
+        p = make_principals()
+        self.client.force_login(p.users[Role.AUDITOR])
+        page = self.client.get("/core/people/?status=bogus")
+        self.assertEqual(page.context["table"].paginator.count, 0)
+        self.assertTrue(page.context["filterset"].errors)
+
+    def test_only_administrators_are_offered_to_give_a_login(self) -> None:
+        p = make_principals()
+        person = PersonFactory(organisation=p.internal)
+        self.client.force_login(p.users[Role.SERVICE_DESK_AGENT])
+        self.assertNotContains(self.client.get(person.get_absolute_url()), "a login</a>")
+        self.assertEqual(self.client.get(f"/core/people/{person.pk}/grant-login/").status_code, 403)
+        self.client.force_login(p.users[Role.ADMINISTRATOR])
+        self.assertContains(self.client.get(person.get_absolute_url()), f"/core/people/{person.pk}/grant-login/")

@@ -1,0 +1,75 @@
+"""Weekly working hours of a calendar: stored as {"0": [["09:00", "17:00"], ...], ...} (0 = Monday, local times,
+"00:00" as an end meaning midnight), typed by people as lines like `Mon-Fri 09:00-12:30 13:30-17:30`."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Any
+
+from meridian.core.choices import WEEKDAYS
+
+_DAY = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
+_SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+def format_hours(hours: dict[str, list[list[str]]]) -> str:
+    lines = []
+    for day in range(7):
+        spans = hours.get(str(day)) or []
+        if spans:
+            lines.append(f"{WEEKDAYS[day]} " + " ".join(f"{a[:5]}-{b[:5]}" for a, b in spans))
+    return "\n".join(lines)
+
+
+def parse_hours(text: str) -> dict[str, list[list[str]]]:
+    """`Mon-Fri 09:00-12:30 13:30-17:30` per line; `Sat 10:00-14:00`; 24:00 may end a day."""
+    result: dict[str, list[list[str]]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        days_part, _, spans_part = line.partition(" ")
+        days = days_part.lower().split("-")
+        if not spans_part.strip() or any(d[:3] not in _DAY for d in days) or len(days) > 2:
+            raise ValueError(f"Line {number}: write it like “Mon-Fri 09:00-17:00”.")
+        first, last = _DAY[days[0][:3]], _DAY[days[-1][:3]]
+        if last < first:
+            raise ValueError(f"Line {number}: the day range runs backwards.")
+        spans: list[list[str]] = []
+        for token in spans_part.split():
+            match = _SPAN.match(token)
+            if not match:
+                raise ValueError(f"Line {number}: “{token}” is not a time range like 09:00-17:00.")
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
+                raise ValueError(f"Line {number}: “{token}” is not a valid time range.")
+            start, end = time(h1, m1), time(0) if h2 == 24 else time(h2, m2)
+            if end != time(0) and end <= start:
+                raise ValueError(f"Line {number}: in “{token}” the end is not after the start.")
+            if spans and (spans[-1][1] == "00:00" or start.isoformat("minutes") < spans[-1][1]):
+                raise ValueError(f"Line {number}: the ranges overlap or are not in order.")
+            spans.append([start.isoformat("minutes"), end.isoformat("minutes")])
+        for day in range(first, last + 1):
+            if str(day) in result:
+                raise ValueError(f"Line {number}: {WEEKDAYS[day]} is given twice.")
+            result[str(day)] = spans
+    return result
+
+
+def check_working_hours(value: Any) -> None:
+    """Raise ValueError, saying what is wrong, unless `value` is well-formed weekly hours (any entry point)."""
+    if not isinstance(value, dict):
+        raise ValueError('Give an object from weekday ("0" = Monday … "6" = Sunday) to [["09:00", "17:00"], …].')
+    lines = []
+    for day, spans in value.items():
+        if str(day) not in {str(d) for d in range(7)}:
+            raise ValueError(f"“{day}” is not a weekday: use 0 (Monday) to 6 (Sunday).")
+        if not isinstance(spans, list) or not all(
+            isinstance(s, list | tuple) and len(s) == 2 and all(isinstance(t, str) for t in s) for s in spans
+        ):
+            raise ValueError(f'Weekday {day}: give a list of [start, end] pairs like ["09:00", "17:00"].')
+        if spans:
+            text = " ".join(f"{a}-{'24:00' if b in ('00:00', '24:00') else b}" for a, b in spans)
+            lines.append(f"{WEEKDAYS[int(day)]} {text}")
+    parse_hours("\n".join(lines))
