@@ -14,7 +14,6 @@ from meridian.core import policy, registry
 from meridian.core.models import AuditEvent
 from meridian.core.registry import VIEW, RecordType
 
-
 STATUS_READ_ONLY = "The status changes only through its actions."
 
 
@@ -57,10 +56,9 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
                 if name not in self.fields:
                     errors[name] = ["Unknown field."]
                 elif self.instance is None or current.get(name) != value:
-                    status = self.record_type.lifecycle and self.record_type.lifecycle.field == name
-                    errors[name] = [
-                        "The status changes only through its actions." if status else "This field is read-only."
-                    ]
+                    lifecycle = self.record_type.lifecycle
+                    is_status = lifecycle is not None and lifecycle.field == name
+                    errors[name] = [STATUS_READ_ONLY if is_status else "This field is read-only."]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
