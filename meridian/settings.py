@@ -6,8 +6,10 @@ Production is the default: DEBUG off, secure cookies, HSTS, SSL redirect. `make 
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 import environ
@@ -102,7 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # tests use a real file (WAL, several connections) rather than a shared in-memory database
-    DATABASES["default"]["TEST"] = {"NAME": env.str("MERIDIAN_TEST_SQLITE", default=str(VAR_DIR / "test.sqlite3"))}
+    # (one per test run, so that two runs on one machine never share it)
+    _test_db = str(Path(tempfile.gettempdir()) / f"meridian-test-{os.getpid()}.sqlite3")
+    DATABASES["default"]["TEST"] = {"NAME": env.str("MERIDIAN_TEST_SQLITE", default=_test_db)}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

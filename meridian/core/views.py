@@ -85,14 +85,17 @@ class RecordViews:
         else:
             queryset = filterset.qs if filterset.is_bound else self.queryset(request)
         export = request.GET.get("export")
-        if export in ("csv", "xlsx"):
+        invalid = filterset.is_bound and bool(filterset.errors)
+        if export in ("csv", "xlsx") and not invalid:  # an export of a nonsense filter is refused with the page
             self.require_type(request, EXPORT)
             return self.export(request, queryset, export)
         table = table_for(self.rt)(queryset)
         RequestConfig(request, paginate={"per_page": 50}).configure(table)
         template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
         total = self.queryset(request).count() if filterset.is_bound else None
-        return render(request, template, self.context(request, table=table, filterset=filterset, total=total))
+        status = 400 if invalid else 200
+        context = self.context(request, table=table, filterset=filterset, total=total)
+        return render(request, template, context, status=status)
 
     def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str) -> HttpResponse:
         table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None)

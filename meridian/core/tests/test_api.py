@@ -204,6 +204,7 @@ class ExportTests(TestCase):
         p = make_principals()
         self.client.force_login(p.users[Role.AUDITOR])
         page = self.client.get("/core/people/?status=bogus")
+        self.assertEqual(page.status_code, 400)
         self.assertEqual(page.context["table"].paginator.count, 0)
         self.assertTrue(page.context["filterset"].errors)
 

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from meridian.core.choices import OrganisationKind, PersonStatus, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
-from meridian.core.models import Organisation, Person
+from meridian.core.models import Organisation
 from meridian.core.testing import make_principals
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -72,8 +73,8 @@ def snap(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
 
 
-def log_in(page: Any, live_server: Any, username: str, next_path: str = "") -> None:
-    page.goto(f"{live_server.url}{reverse('login')}{'?next=' + next_path if next_path else ''}")
+def log_in(page: Any, live_server: Any, username: str) -> None:
+    page.goto(f"{live_server.url}{reverse('login')}")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -104,7 +105,7 @@ def test_admin_creates_and_edits_an_organisation_and_sees_its_history(page: Any,
     page.get_by_label("Email").fill("it@zephyr.example")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r"/core/organisations/\d+/$"))
-    assert page.get_by_role("alert").filter(has_text="created").is_visible()
+    expect(page.get_by_role("alert").filter(has_text="created")).to_be_visible()
     organisation = Organisation.objects.get(name="Zephyr Airways")
     assert organisation.email == "it@zephyr.example"
 
@@ -173,7 +174,7 @@ def test_customer_gets_404_for_another_organisations_person_and_lists_only_their
 
     response = page.goto(url(live_server, "core:person_detail", stranger.pk))
     assert response is not None and response.status == 404
-    assert page.get_by_role("heading", name="Not found").is_visible()
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     assert "Stranger" not in page.content()
     snap(page, "404")
 
@@ -182,7 +183,7 @@ def test_customer_gets_404_for_another_organisations_person_and_lists_only_their
     names = sorted(rows.nth(i).locator("td").first.inner_text() for i in range(rows.count()))
     assert names == sorted(["Colleague", "Customer-B"])
     assert page.get_by_text("Stranger").count() == 0
-    assert page.get_by_text(colleague.email).is_visible()
+    expect(page.get_by_text(colleague.email)).to_be_visible()
 
     response = page.goto(url(live_server, "core:person_detail", colleague.pk))
     assert response is not None and response.status == 200
@@ -192,11 +193,14 @@ def test_suspending_a_person_logs_their_open_session_out(new_page: Any, live_ser
     UserFactory(username="admin-d", roles=[Role.ADMINISTRATOR])
     user = UserFactory(username="pat", roles=[Role.CUSTOMER_USER])
     person = PersonFactory(
-        user=user, first_name="Pat", last_name="Suspended", organisation=OrganisationFactory(kind=OrganisationKind.CUSTOMER)
+        user=user,
+        first_name="Pat",
+        last_name="Suspended",
+        organisation=OrganisationFactory(kind=OrganisationKind.CUSTOMER),
     )
     pats_page, admin_page = new_page(), new_page()
     log_in(pats_page, live_server, "pat")
-    assert "Good to see you, Pat" in pats_page.content()
+    expect(pats_page.get_by_role("heading", name="Good to see you")).to_be_visible()
 
     log_in(admin_page, live_server, "admin-d")
     admin_page.goto(url(live_server, "core:person_detail", person.pk))
@@ -211,20 +215,19 @@ def test_suspending_a_person_logs_their_open_session_out(new_page: Any, live_ser
 
     reason.fill("Laptop reported stolen")
     suspend.get_by_role("button", name="Suspend account").click()
-    admin_page.wait_for_load_state()
-    assert admin_page.get_by_role("alert").filter(has_text="Done").is_visible()
+    expect(admin_page.get_by_role("alert").filter(has_text="Done")).to_be_visible()
     person.refresh_from_db()
     assert person.status == PersonStatus.SUSPENDED
     snap(admin_page, "person-suspended")
 
     pats_page.goto(url(live_server, "home"))
     assert pats_page.url.startswith(url(live_server, "login"))
-    assert pats_page.get_by_role("button", name="Log in").is_visible()
+    expect(pats_page.get_by_role("button", name="Log in")).to_be_visible()
     # and logging in again does not work either
     pats_page.get_by_label("Username").fill("pat")
     pats_page.get_by_label("Password").fill(PASSWORD)
     pats_page.get_by_role("button", name="Log in").click()
-    assert pats_page.get_by_role("alert").filter(has_text="do not match an active account").is_visible()
+    expect(pats_page.get_by_role("alert").filter(has_text="do not match an active account")).to_be_visible()
 
 
 def test_main_pages_run_without_content_security_policy_violations(page: Any, live_server: Any) -> None:
@@ -252,7 +255,7 @@ def test_main_pages_run_without_content_security_policy_violations(page: Any, li
     assert rows.count() == 7
     page.evaluate("window.__notReloaded = true")
     with page.expect_response(lambda r: "q=Quokka" in r.url and r.request.headers.get("hx-request") == "true"):
-        page.get_by_label("Search").press_sequentially("Quokka", delay=20)
+        page.get_by_label("Search", exact=True).press_sequentially("Quokka", delay=20)
     page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 1")
     assert rows.first.inner_text().startswith("Quokka Logistics")
     assert page.evaluate("window.__notReloaded") is True  # htmx swapped the table; no full page load
@@ -275,3 +278,15 @@ def test_main_pages_run_without_content_security_policy_violations(page: Any, li
 
     assert [line for line in console if "Content Security Policy" in line] == []
     assert violations == []
+
+
+def test_an_invalid_filter_is_refused_not_ignored(page: Any, live_server: Any) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    UserFactory(username="admin-f", roles=[Role.ADMINISTRATOR])
+    PersonFactory.create_batch(3)
+    log_in(page, live_server, "admin-f")
+
+    response = page.goto(url(live_server, "core:person_list") + "?status=bogus")
+    expect(page.locator("#filter-errors").get_by_text("Status")).to_be_visible()  # the page names the bad filter
+    assert response is not None and response.status == 400
+    assert page.locator("#results tbody tr").count() == 0
