@@ -7,6 +7,7 @@ from operator import or_
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db import models
 
 from meridian.core import policy, registry
@@ -21,6 +22,10 @@ class RecordFilterSet(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         user = getattr(self.request, "user", None)
         for flt in self.filters.values():
+            if isinstance(flt, django_filters.BooleanFilter):
+                flt.extra["widget"] = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+            elif isinstance(flt, django_filters.ChoiceFilter | django_filters.ModelChoiceFilter):
+                flt.extra["empty_label"] = "Any"
             queryset = getattr(flt, "queryset", None)
             if isinstance(queryset, models.QuerySet) and registry.find(queryset.model):
                 # choices offered and accepted: only records the user may see (an unknown id and another

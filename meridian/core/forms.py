@@ -75,6 +75,8 @@ class CalendarForm(RecordForm):
         model = Calendar
         fields = ["name", "time_zone", "always_open", "holiday_country", "holiday_subdivision", "description"]
 
+    field_order = ["name", "time_zone", "always_open", "hours_text", "holiday_country", "holiday_subdivision"]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.is_bound:
@@ -124,7 +126,9 @@ class GrantLoginForm(forms.Form):
     username = forms.CharField(max_length=150)
     roles = forms.MultipleChoiceField(choices=Role.choices, widget=forms.CheckboxSelectMultiple)
     password = forms.CharField(
-        widget=forms.PasswordInput, required=False, help_text="Leave empty to let them set one by password reset."
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        required=False,
+        help_text="Leave empty to let them set one by password reset.",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

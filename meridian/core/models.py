@@ -55,6 +55,12 @@ class User(AbstractUser):
             names |= {Role.ADMINISTRATOR}
         return names & frozenset(Role.values)
 
+    @property
+    def role_labels(self) -> list[str]:
+        """The roles given to this login (also while it is suspended), by name."""
+        names = sorted(self.groups.values_list("name", flat=True))
+        return [Role(name).label for name in names if name in Role.values]
+
     @cached_property
     def organisation_id(self) -> int | None:
         person = Person.objects.filter(user=self).only("organisation_id").first()

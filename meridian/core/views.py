@@ -10,14 +10,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.text import capfirst, slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
@@ -128,7 +128,7 @@ class RecordViews:
         names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
         rows = [_display(obj, name) for name in names]
         tab = request.GET.get("tab", "details")
-        events = audit.history(obj)[:200] if tab == "history" else None
+        events = readable_history(list(audit.history(obj)[:200]), rt.model, request.user) if tab == "history" else None
         notifications = (
             NotificationLog.objects.filter(record_type=rt.label, record_id=str(obj.pk))[:100]
             if tab == "notifications"
@@ -242,8 +242,59 @@ class RecordViews:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, "Done.")
+            lifecycle = self.rt.lifecycle
+            done = lifecycle.get(action) if lifecycle else None
+            messages.success(request, f"{obj}: {done.title if done else action} done.")
         return HttpResponseRedirect(obj.get_absolute_url())
+
+
+def readable_history(events: list[AuditEvent], model: type[Model], user: Any) -> list[AuditEvent]:
+    """Give each event `display_changes`: (field label, before, after) with linked records by name (those the
+    user may see; others as #id), choices by label. One query per linked type, whatever the number of events."""
+    wanted: dict[type[Model], set[Any]] = {}
+    fields: dict[str, Any] = {}
+    for event in events:
+        for name, change in event.changes.items():
+            try:
+                field = fields.setdefault(name, model._meta.get_field(name))
+            except FieldDoesNotExist:  # a field since removed, or not a field (e.g. a transition's "action")
+                continue
+            if field.is_relation and isinstance(change, dict):
+                for value in (change.get("before"), change.get("after")):
+                    ids = value if isinstance(value, list) else [value]
+                    wanted.setdefault(field.related_model, set()).update(i for i in ids if i is not None)
+    names: dict[type[Model], dict[Any, Model]] = {
+        related: policy.restrict(related._default_manager.all(), user, VIEW).in_bulk(list(ids))
+        if registry.find(related)
+        else {}
+        for related, ids in wanted.items()
+    }
+
+    def show(field: Any, value: Any) -> Any:
+        if field is None or value is None or value == "":
+            return value
+        if field.is_relation:
+            found = names.get(field.related_model, {})
+            labels = [str(found[i]) if i in found else f"#{i}" for i in (value if isinstance(value, list) else [value])]
+            return ", ".join(labels) if labels else None
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        return value
+
+    for event in events:
+        rows = []
+        for name, change in event.changes.items():
+            field = fields.get(name)
+            label = capfirst(str(getattr(field, "verbose_name", name.replace("_", " "))))
+            if not isinstance(change, dict):
+                rows.append((label, None, change))
+                continue
+            before, after = show(field, change.get("before")), show(field, change.get("after"))
+            if event.action == "create" and after in (None, "", []):
+                continue
+            rows.append((label, before, after))
+        event.display_changes = rows  # type: ignore[attr-defined]
+    return events
 
 
 def _optional_template(name: str) -> str | None:
@@ -281,7 +332,7 @@ def _display(obj: Model, name: str) -> tuple[str, Any, str]:
 
 
 def _values(obj: Model, rt: RecordType) -> list[tuple[str, Any]]:
-    return [(str(getattr(rt.model._meta.get_field(n), "verbose_name", n)), getattr(obj, n)) for n in rt.fields]
+    return [_display(obj, n)[:2] for n in rt.fields if n in {f.name for f in rt.model._meta.get_fields()}]
 
 
 def _add_errors(form: Any, exc: ValidationError) -> None:

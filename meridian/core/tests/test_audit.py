@@ -154,3 +154,23 @@ class AuditTrailTests(TestCase):
                 self.assertFalse(self.verify().ok, what)
                 transaction.savepoint_rollback(sid)
         self.assertTrue(self.verify().ok)
+
+
+class HistoryTabTests(TestCase):
+    def test_history_names_linked_records_and_choices_the_reader_may_see(self) -> None:
+        from meridian.core.factories import LocationFactory, PersonFactory
+        from meridian.core.models import Person
+
+        p = make_principals()
+        admin = p.users[Role.ADMINISTRATOR]
+        site = LocationFactory(organisation=p.org_a, name="Harbour depot")
+        person = PersonFactory(organisation=p.org_a)
+        services.update_record(person, data={"location": site, "job_title": "Planner"}, actor=admin, expected_version=1)
+        services.transition(Person.objects.get(pk=person.pk), "leave", actor=admin, reason="retired")
+        self.client.force_login(admin)
+        page = self.client.get(person.get_absolute_url() + "?tab=history").content.decode()
+        self.assertIn("Harbour depot", page)
+        self.assertIn("Job title", page)
+        self.assertIn("Left", page)
+        self.client.force_login(p.customer_b)
+        self.assertEqual(self.client.get(person.get_absolute_url() + "?tab=history").status_code, 404)
