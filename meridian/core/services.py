@@ -391,6 +391,36 @@ def grant_login(
     return user  # type: ignore[return-value]
 
 
+def issue_api_token(user: User, *, actor: Any) -> str:
+    """A new API token for the user's own scripts, replacing any earlier one (which stops working at once).
+    The key is returned to be shown once."""
+    if actor.pk != user.pk:
+        raise PermissionDenied("You can manage only your own API token.")
+    with transaction.atomic():
+        replaced = Token.objects.filter(user=user).delete()[0]
+        token = Token.objects.create(user=user)
+        audit.record_event(
+            action=AuditAction.UPDATE,
+            obj=user,
+            actor=actor,
+            changes={"api_token": {"before": "set" if replaced else None, "after": "new"}},
+        )
+    return str(token.key)
+
+
+def revoke_api_token(user: User, *, actor: Any) -> None:
+    if actor.pk != user.pk:
+        raise PermissionDenied("You can manage only your own API token.")
+    with transaction.atomic():
+        if Token.objects.filter(user=user).delete()[0]:
+            audit.record_event(
+                action=AuditAction.UPDATE,
+                obj=user,
+                actor=actor,
+                changes={"api_token": {"before": "set", "after": None}},
+            )
+
+
 def set_preferences(user: User, *, time_zone: str, language: str, actor: Any) -> User:
     """A user's own display preferences."""
     if actor.pk != user.pk:

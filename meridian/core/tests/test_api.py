@@ -216,3 +216,24 @@ class ExportTests(TestCase):
         self.assertEqual(self.client.get(f"/core/people/{person.pk}/grant-login/").status_code, 403)
         self.client.force_login(p.users[Role.ADMINISTRATOR])
         self.assertContains(self.client.get(person.get_absolute_url()), f"/core/people/{person.pk}/grant-login/")
+
+
+class ApiTokenSelfServiceTests(TestCase):
+    def test_a_user_creates_replaces_and_revokes_their_own_token(self) -> None:
+        p = make_principals()
+        user = p.users[Role.RESOLVER]
+        self.client.force_login(user)
+        self.assertContains(self.client.get(reverse("preferences")), "Create a token")
+        first = self.client.post(reverse("api_token"), {"action": "issue"})
+        key = first.context["key"]
+        self.assertEqual(first["Cache-Control"], "no-store")
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        self.assertEqual(api.get(reverse("api:me")).json()["username"], user.username)
+        second = self.client.post(reverse("api_token"), {"action": "issue"}).context["key"]
+        self.assertNotEqual(second, key)
+        self.assertEqual(api.get(reverse("api:me")).status_code, 401)
+        self.client.post(reverse("api_token"), {"action": "revoke"})
+        api.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+        self.assertEqual(api.get(reverse("api:me")).status_code, 401)
+        self.assertEqual(self.client.get(reverse("api_token")).status_code, 405)
