@@ -57,19 +57,25 @@ def parse_hours(text: str) -> dict[str, list[list[str]]]:
     return result
 
 
-def check_working_hours(value: Any) -> None:
-    """Raise ValueError, saying what is wrong, unless `value` is well-formed weekly hours (any entry point)."""
+def normalise_working_hours(value: Any) -> dict[str, list[list[str]]]:
+    """The canonical stored form of weekly hours given as JSON by any entry point ("9:00" becomes "09:00",
+    an end of "24:00" becomes "00:00"); ValueError, naming the weekday, when it is not well-formed."""
     if not isinstance(value, dict):
         raise ValueError('Give an object from weekday ("0" = Monday … "6" = Sunday) to [["09:00", "17:00"], …].')
-    lines = []
+    result: dict[str, list[list[str]]] = {}
     for day, spans in value.items():
         if str(day) not in {str(d) for d in range(7)}:
             raise ValueError(f"“{day}” is not a weekday: use 0 (Monday) to 6 (Sunday).")
         if not isinstance(spans, list) or not all(
             isinstance(s, list | tuple) and len(s) == 2 and all(isinstance(t, str) for t in s) for s in spans
         ):
-            raise ValueError(f'Weekday {day}: give a list of [start, end] pairs like ["09:00", "17:00"].')
-        if spans:
-            text = " ".join(f"{a}-{'24:00' if b in ('00:00', '24:00') else b}" for a, b in spans)
-            lines.append(f"{WEEKDAYS[int(day)]} {text}")
-    parse_hours("\n".join(lines))
+            raise ValueError(f'{WEEKDAYS[int(day)]}: give a list of [start, end] pairs like ["09:00", "17:00"].')
+        if not spans:
+            continue
+        text = " ".join(f"{a}-{'24:00' if b == '00:00' else b}" for a, b in spans)
+        try:
+            parsed = parse_hours(f"{WEEKDAYS[int(day)]} {text}")
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("Line 1", WEEKDAYS[int(day)])) from None
+        result[str(int(day))] = parsed[str(int(day))]
+    return result

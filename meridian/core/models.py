@@ -165,10 +165,10 @@ class Calendar(Record):
 
     def clean(self) -> None:
         from meridian.core.calendars import holiday_dates
-        from meridian.core.hours import check_working_hours
+        from meridian.core.hours import normalise_working_hours
 
         try:
-            check_working_hours(self.working_hours)
+            self.working_hours = normalise_working_hours(self.working_hours)
         except ValueError as exc:
             raise ValidationError({"working_hours": str(exc)}) from exc
 

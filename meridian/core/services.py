@@ -324,6 +324,8 @@ def sync_login(person: Person, actor: Any, changes: dict[str, Any]) -> None:
 
 def person_delete_refusal(person: Person) -> str | None:
     """A person with a login is not deleted (that would orphan a working login): they leave instead."""
+    if person.user_id and person.status == "left":
+        return "This person had a login: they stay on record as left, so that the audit trail keeps naming them."
     if person.user_id:
         return "This person has a login: use “Mark as left”, which ends the login and keeps their history."
     return None
@@ -352,6 +354,8 @@ def grant_login(
     policy.require(actor, CHANGE, person)
     if not policy.is_system(actor) and Role.ADMINISTRATOR not in policy.roles_of(actor):
         raise PermissionDenied("Only an administrator grants logins.")
+    if person.status != "active":
+        raise ValidationError({"username": f"{person} is {person.get_status_display().lower()}: no login."})
     roles = set(roles)
     unknown = roles - set(Role.values)
     if unknown:

@@ -46,6 +46,11 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def to_internal_value(self, data: Any) -> Any:
         """Refuse, field by field, what a client may not write: unknown fields, and read-only ones sent with a
         value other than the record's own (a representation sent back unchanged is fine)."""
+        if isinstance(data, dict) and self.instance is not None and "version" in data:
+            from meridian.core.services import StaleVersion
+
+            if str(data["version"]) != str(self.instance.version):
+                raise StaleVersion(self.instance)  # 409 with the current state, before any field complaint
         if isinstance(data, dict):
             writable = {name for name, f in self.fields.items() if not f.read_only}
             current = self.to_representation(self.instance) if self.instance is not None else {}
@@ -130,5 +135,5 @@ class SearchResultSerializer(serializers.Serializer):  # type: ignore[type-arg]
     type_label = serializers.CharField()
     id = serializers.IntegerField()
     display = serializers.CharField()
-    url = serializers.CharField()
+    web_url = serializers.CharField(source="url")
     api_url = serializers.CharField()

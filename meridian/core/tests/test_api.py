@@ -237,3 +237,30 @@ class ApiTokenSelfServiceTests(TestCase):
         api.credentials(HTTP_AUTHORIZATION=f"Token {second}")
         self.assertEqual(api.get(reverse("api:me")).status_code, 401)
         self.assertEqual(self.client.get(reverse("api_token")).status_code, 405)
+
+
+class StaleRepresentationTests(TestCase):
+    def test_a_stale_whole_record_put_is_a_409_not_a_field_complaint(self) -> None:
+        p = make_principals()
+        api = APIClient()
+        api.force_authenticate(p.users[Role.ADMINISTRATOR])
+        person = PersonFactory(organisation=p.org_a)
+        url = reverse("api:core-people-detail", args=[person.pk])
+        read = api.get(url).json()
+        api.patch(url, {"job_title": "First", "version": 1}, format="json")
+        read["job_title"] = "Second"
+        response = api.put(url, read, format="json")
+        self.assertEqual(response.status_code, 409)
+        self.assertEqual(response.json()["current"]["job_title"], "First")
+
+    def test_left_people_get_no_login(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from meridian.core import services
+
+        p = make_principals()
+        person = PersonFactory(organisation=p.internal, status="left")
+        with self.assertRaises(ValidationError):
+            services.grant_login(person, username="ghost", roles=[Role.RESOLVER], actor=p.users[Role.ADMINISTRATOR])
+        self.client.force_login(p.users[Role.ADMINISTRATOR])
+        self.assertNotContains(self.client.get(person.get_absolute_url()), "grant-login")

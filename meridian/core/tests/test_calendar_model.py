@@ -12,7 +12,7 @@ from django.test import SimpleTestCase, TestCase
 from meridian.core.calendars import add_business_minutes, business_minutes_between, is_working_time
 from meridian.core.choices import CalendarExceptionKind
 from meridian.core.factories import CalendarExceptionFactory, CalendarFactory
-from meridian.core.hours import check_working_hours, format_hours, parse_hours
+from meridian.core.hours import format_hours, normalise_working_hours, parse_hours
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -43,16 +43,19 @@ class WorkingHoursTextTests(SimpleTestCase):
 
 class StoredHoursTests(SimpleTestCase):
     def test_the_api_shape_is_checked_like_the_typed_text(self) -> None:
-        check_working_hours({"0": [["09:00", "17:00"]], "6": [["22:00", "00:00"]]})
+        self.assertEqual(
+            normalise_working_hours({"0": [["9:00", "17:00"]], "6": [["22:00", "24:00"]], "5": []}),
+            {"0": [["09:00", "17:00"]], "6": [["22:00", "00:00"]]},
+        )
         for bad, message in [
             ("Mon-Fri 09:00-17:00", "Give an object"),
             ({"9": [["09:00", "10:00"]]}, "not a weekday"),
             ({"0": [["25:00", "banana"]]}, "not a time range"),
             ({"0": ["09:00-17:00"]}, "pairs"),
-            ({"0": [["12:00", "13:00"], ["09:00", "10:00"]]}, "overlap or are not in order"),
+            ({"0": [["12:00", "13:00"], ["09:00", "10:00"]]}, "Mon: the ranges overlap or are not in order"),
         ]:
             with self.subTest(bad=bad), self.assertRaisesMessage(ValueError, message):
-                check_working_hours(bad)
+                normalise_working_hours(bad)
 
 
 class CalendarScheduleTests(TestCase):
