@@ -58,7 +58,7 @@ $(ASSETS_STAMP): package-lock.json package.json scripts/vendor-assets.sh
 	touch $@
 
 lock: | $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python $(BIN)/python -o requirements.lock $(LOCK_ARGS)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python $(BIN)/python -o requirements.lock $(LOCK_ARGS)
 
 # --- the two commands -----------------------------------------------------------------------------
 
