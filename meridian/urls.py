@@ -37,7 +37,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path(
         "password/change/",
-        auth_views.PasswordChangeView.as_view(template_name="core/password_change.html"),
+        auth_views.PasswordChangeView.as_view(template_name="core/password_form.html"),
         name="password_change",
     ),
     path(
@@ -57,7 +57,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(template_name="core/password_reset_confirm.html"),
+        auth_views.PasswordResetConfirmView.as_view(template_name="core/password_form.html"),
         name="password_reset_confirm",
     ),
     path(

@@ -460,7 +460,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     """Password reset with a limit per address asked for and per client (no mail flood), answering every
     request the same way (no user enumeration)."""
 
-    template_name = "core/password_reset.html"
+    template_name = "core/password_form.html"
 
     def form_valid(self, form: Any) -> HttpResponse:
         from django.conf import settings
