@@ -27,6 +27,9 @@ from meridian.core.registry import ADD, CHANGE, DELETE, VIEW
 
 R = TypeVar("R", bound=Record)
 
+# set by the services themselves, not by the caller: no need to validate (saves a query per foreign key)
+NOT_VALIDATED = ["reference", "created_by", "updated_by"]
+
 
 class StaleVersion(Exception):
     """The record changed since the caller read it: the caller must look at `current` and try again."""
@@ -127,7 +130,7 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
         if not policy.in_tenancy(actor, obj):
             raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
         obj.created_by = obj.updated_by = actor
-        obj.full_clean(exclude=["reference"])
+        obj.full_clean(exclude=NOT_VALIDATED)
         if model.REFERENCE_PREFIX:
             obj.reference = next_reference(model.REFERENCE_PREFIX)  # type: ignore[attr-defined]
         obj.save(force_insert=True)
@@ -166,7 +169,7 @@ def update_record(
             setattr(current, name, value)
         if not policy.in_tenancy(actor, current):
             raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
-        current.full_clean(exclude=["reference"])
+        current.full_clean(exclude=NOT_VALIDATED)
         after = {**audit.snapshot(current), **{k: sorted(o.pk for o in v) for k, v in m2m.items()}}
         changes = audit.diff(before, after)
         if not changes:
