@@ -14,11 +14,18 @@ _SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
 def format_hours(hours: dict[str, list[list[str]]]) -> str:
-    lines = []
-    for day in range(7):
+    """The text people type, consecutive days with the same hours as one range: `Mon-Fri 09:00-17:00`."""
+    lines: list[str] = []
+    day = 0
+    while day < 7:
         spans = hours.get(str(day)) or []
+        last = day
+        while last + 1 < 7 and (hours.get(str(last + 1)) or []) == spans:
+            last += 1
         if spans:
-            lines.append(f"{WEEKDAYS[day]} " + " ".join(f"{a[:5]}-{b[:5]}" for a, b in spans))
+            days = WEEKDAYS[day] if last == day else f"{WEEKDAYS[day]}-{WEEKDAYS[last]}"
+            lines.append(f"{days} " + " ".join(f"{a[:5]}-{'24:00' if b == '00:00' else b[:5]}" for a, b in spans))
+        day = last + 1
     return "\n".join(lines)
 
 

@@ -158,6 +158,21 @@ class Calendar(Record):
     def __str__(self) -> str:
         return self.name
 
+    def upcoming_holidays(self, count: int = 6) -> list[tuple[date, str]]:
+        """The next public holidays of the calendar's country, by name, for people to check the set-up."""
+        import holidays as holidays_package
+
+        if not self.holiday_country:
+            return []
+        today = timezone.localdate()
+        try:
+            found = holidays_package.country_holidays(
+                self.holiday_country, subdiv=self.holiday_subdivision or None, years=[today.year, today.year + 1]
+            )
+        except NotImplementedError:
+            return []
+        return sorted((day, name) for day, name in found.items() if day >= today)[:count]
+
     def display_working_hours(self) -> str:
         from meridian.core.hours import format_hours
 

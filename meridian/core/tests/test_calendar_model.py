@@ -25,6 +25,7 @@ class WorkingHoursTextTests(SimpleTestCase):
         self.assertEqual(hours["6"], [["22:00", "00:00"]])
         self.assertNotIn("7", hours)
         self.assertEqual(parse_hours(format_hours(hours)), hours)
+        self.assertEqual(format_hours(hours), text)  # consecutive equal days shown as one range
 
     def test_mistakes_are_explained_per_line(self) -> None:
         cases = {
@@ -114,6 +115,7 @@ class CalendarPageTests(TestCase):
         self.client.force_login(p.users["administrator"])
         page = self.client.get(calendar.get_absolute_url())
         self.assertContains(page, "Liberation Day closure")
+        self.assertContains(page, "Next public holidays (NL)")
         add = self.client.get(f"/core/calendar-exceptions/add/?calendar={calendar.pk}")
         self.assertEqual(add.context["form"]["calendar"].value(), str(calendar.pk))
         typed = self.client.post(
