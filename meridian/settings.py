@@ -201,6 +201,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "meridian.core.api.schema.add_error_responses",
+    ],
 }
 
 # --- security -------------------------------------------------------------------------------------------------

@@ -16,6 +16,13 @@ def _notify_account_ended(person: Person, actor: object) -> None:
     notify("core.person.account_ended", person)
 
 
+def not_your_own_account(person: Person, actor: object) -> str | None:
+    """Guard: nobody suspends or ends their own account (an administrator could lock everyone out)."""
+    if person.user_id is not None and person.user_id == getattr(actor, "pk", None):
+        return "You cannot do this to your own account: ask another administrator."
+    return None
+
+
 PERSON_LIFECYCLE = Lifecycle(
     field="status",
     transitions=[
@@ -25,6 +32,7 @@ PERSON_LIFECYCLE = Lifecycle(
             target=SUSPENDED,
             roles=ADMINS,
             reason_required=True,
+            guard=not_your_own_account,
             effects=[services.end_sessions_and_tokens],
             after_commit=[_notify_account_ended],
             style="warning",
@@ -45,6 +53,7 @@ PERSON_LIFECYCLE = Lifecycle(
             target=LEFT,
             roles=ADMINS,
             reason_required=True,
+            guard=not_your_own_account,
             effects=[services.end_sessions_and_tokens],
             after_commit=[_notify_account_ended],
             style="danger",

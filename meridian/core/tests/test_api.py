@@ -264,3 +264,17 @@ class StaleRepresentationTests(TestCase):
             services.grant_login(person, username="ghost", roles=[Role.RESOLVER], actor=p.users[Role.ADMINISTRATOR])
         self.client.force_login(p.users[Role.ADMINISTRATOR])
         self.assertNotContains(self.client.get(person.get_absolute_url()), "grant-login")
+
+
+class SchemaErrorResponsesTests(TestCase):
+    def test_operations_document_their_errors(self) -> None:
+        p = make_principals()
+        api = APIClient()
+        api.force_authenticate(p.users[Role.AUDITOR])
+        paths = api.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+        patch = paths["/api/v1/core/people/{id}/"]["patch"]["responses"]
+        self.assertTrue({"200", "400", "401", "403", "404", "409"} <= set(patch))
+        action = paths["/api/v1/core/people/{id}/suspend/"]["post"]["responses"]
+        self.assertIn("409", action)
+        listing = paths["/api/v1/core/people/"]["get"]["responses"]
+        self.assertNotIn("409", listing)

@@ -118,3 +118,16 @@ class PersonLifecycleTests(TestCase):
         self.assertEqual(person.status, PersonStatus.SUSPENDED)
         response = self.client.post(url, {"reason": "again", "version": person.version}, follow=True)
         self.assertContains(response, "is not possible while")
+
+
+class SelfLockoutTests(TestCase):
+    def test_an_administrator_cannot_suspend_or_end_their_own_account(self) -> None:
+        p = make_principals()
+        admin = p.users[Role.ADMINISTRATOR]
+        own = Person.objects.get(user=admin)
+        self.assertEqual(services.available_transitions(own, admin), [])
+        for action in ("suspend", "leave"):
+            with self.subTest(action=action), self.assertRaisesMessage(services.TransitionNotAllowed, "own account"):
+                services.transition(own, action, actor=admin, reason="oops")
+        own.refresh_from_db()
+        self.assertEqual(own.status, PersonStatus.ACTIVE)

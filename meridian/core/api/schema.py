@@ -1,0 +1,69 @@
+"""OpenAPI post-processing: every operation documents the errors it can answer, so that clients (and
+contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+FIELD_ERRORS = {
+    "type": "object",
+    "description": "Field name (or non_field_errors) to its messages.",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+CONFLICT = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "current": {"type": "object", "description": "The record as it is now (stale version)."},
+    },
+    "required": ["detail"],
+}
+
+
+def _response(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _local_times(node: Any) -> None:
+    """Times of day in Meridian are local wall-clock times (a calendar's hours), which OpenAPI's `time` format
+    (RFC 3339, with an offset) does not describe: say what they are instead."""
+    if isinstance(node, dict):
+        if node.get("format") == "time":
+            node.pop("format")
+            node["pattern"] = r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
+            node.setdefault("example", "09:00")
+        for value in node.values():
+            _local_times(value)
+    elif isinstance(node, list):
+        for value in node:
+            _local_times(value)
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    _local_times(result.get("components", {}))
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update({"Error": ERROR, "FieldErrors": FIELD_ERRORS, "Conflict": CONFLICT})
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("400", _response("Invalid input: field-level messages.", "FieldErrors"))
+            responses.setdefault("401", _response("Not authenticated, or the token is not valid.", "Error"))
+            responses.setdefault("403", _response("Your roles do not allow this.", "Error"))
+            if "{" in path:
+                responses.setdefault("404", _response("No such record, or not one you may see.", "Error"))
+            if method != "get" and "{" in path:
+                responses.setdefault("409", _response("Stale version, not possible now, or in use.", "Conflict"))
+            if method == "get" and "{" not in path:
+                responses.setdefault("404", _response("Page out of range.", "Error"))
+            responses.setdefault("405", _response("Method not allowed.", "Error"))
+    return result
