@@ -25,10 +25,11 @@ CONFLICT = {
 }
 
 
-def _response(description: str, schema: str) -> dict[str, Any]:
+def _response(description: str, *schemas: str) -> dict[str, Any]:
+    refs = [{"$ref": f"#/components/schemas/{name}"} for name in schemas]
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        "content": {"application/json": {"schema": refs[0] if len(refs) == 1 else {"anyOf": refs}}},
     }
 
 
@@ -56,7 +57,12 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
-            responses.setdefault("400", _response("Invalid input: field-level messages.", "FieldErrors"))
+            responses.setdefault(
+                "400",
+                _response(
+                    "Invalid input: field-level messages (or `detail` for a malformed body).", "FieldErrors", "Error"
+                ),
+            )
             responses.setdefault("401", _response("Not authenticated, or the token is not valid.", "Error"))
             responses.setdefault("403", _response("Your roles do not allow this.", "Error"))
             if "{" in path:
