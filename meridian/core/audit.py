@@ -53,8 +53,7 @@ def snapshot(obj: models.Model) -> dict[str, Any]:
         data[f.name] = to_primitive(getattr(obj, f.attname))
     if obj.pk:
         for m2m in obj._meta.many_to_many:
-            data[m2m.name] = sorted(m2m.value_from_object(obj), key=lambda o: o.pk)  # type: ignore[attr-defined]
-            data[m2m.name] = [o.pk for o in data[m2m.name]]
+            data[m2m.name] = sorted(o.pk for o in m2m.value_from_object(obj))  # type: ignore[attr-defined]
     return data
 
 

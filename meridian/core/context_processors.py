@@ -7,24 +7,22 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from meridian.core import policy, registry
-from meridian.core.registry import VIEW
+from meridian.core import policy
+from meridian.core.choices import Role
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_areas": []}
-    areas = []
-    for key, label in registry.AREAS:
-        items = [
-            {"label": str(rt.verbose_name_plural).capitalize(), "url": reverse(rt.url_name("list"))}
-            for rt in registry.all_types()
-            if rt.area == key and policy.can(user, VIEW, rt.model)
-        ]
-        if items:
-            areas.append({"label": label, "items": items})
-    from meridian.core.choices import Role
-
+    areas = [
+        {
+            "label": label,
+            "items": [
+                {"label": str(rt.verbose_name_plural).capitalize(), "url": reverse(rt.url_name("list"))} for rt in types
+            ],
+        }
+        for label, types in policy.visible_areas(user)
+    ]
     roles = sorted(policy.roles_of(user))
     return {"nav_areas": areas, "user_roles": roles, "user_role_labels": [Role(r).label for r in roles]}

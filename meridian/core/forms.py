@@ -11,7 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from meridian.core import policy, registry
 from meridian.core.choices import Role
 from meridian.core.hours import format_hours, parse_hours
-from meridian.core.models import TIME_ZONE_CHOICES, Calendar, Record, User
+from meridian.core.models import TIME_ZONE_CHOICES, Calendar, User
 from meridian.core.registry import VIEW, RecordType
 
 
@@ -140,8 +140,3 @@ class GrantLoginForm(forms.Form):
 class TransitionForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-
-
-def record_label(obj: Record) -> str:
-    reference = getattr(obj, "reference", "")
-    return f"{reference} {obj}".strip() if reference else str(obj)

@@ -63,10 +63,6 @@ class Lifecycle:
     def get(self, action: str) -> Transition | None:
         return self._by_action.get(action)
 
-    @property
-    def actions(self) -> list[str]:
-        return list(self._by_action)
-
     def states(self) -> set[str]:
         found: set[str] = set()
         for t in self.transitions:

@@ -84,6 +84,16 @@ def can(user: AnyUser, action: str, target: Any) -> bool:
     return True
 
 
+def visible_areas(user: AnyUser) -> list[tuple[str, list[registry.RecordType]]]:
+    """The process areas, in navigation order, with the record types the user may see; empty areas left out."""
+    areas = []
+    for key, label in registry.AREAS:
+        types = [rt for rt in registry.all_types() if rt.area == key and has_role_permission(user, VIEW, rt.model)]
+        if types:
+            areas.append((label, types))
+    return areas
+
+
 def require(user: AnyUser, action: str, target: Any) -> None:
     """Raise unless allowed. A record the user may not even see is answered as missing (404), never 403, so its
     existence is not disclosed; a visible record the user may not change is refused (403)."""

@@ -47,6 +47,7 @@ register(
         lifecycle=PERSON_LIFECYCLE,
         after_save=services.sync_login,
         delete_refusal=services.person_delete_refusal,
+        detail_context=lambda person, user: {"can_grant_login": services.may_grant_login(person, user)},
         select_related=["organisation", "location", "user"],
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
     )

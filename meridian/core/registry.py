@@ -71,6 +71,8 @@ class RecordType:
     # after_save(obj, actor, changes) once a create or update is saved; delete_refusal(obj) -> reason or None
     after_save: Callable[[Any, Any, dict[str, Any]], None] | None = None
     delete_refusal: Callable[[Any], str | None] | None = None
+    # extra context for the type's detail page addition (`<app>/<model>_detail_extra.html`): (obj, user) -> dict
+    detail_context: Callable[[Any, Any], dict[str, Any]] | None = None
     select_related: list[str] = field(default_factory=list)
     prefetch_related: list[str] = field(default_factory=list)
     help_text: str = ""
@@ -137,13 +139,6 @@ def get(model: type[Any]) -> RecordType:
 
 def find(model: type[Any]) -> RecordType | None:
     return _registry.get(model)
-
-
-def by_label(label: str) -> RecordType | None:
-    for record_type in _registry.values():
-        if record_type.label == label:
-            return record_type
-    return None
 
 
 def all_types() -> list[RecordType]:

@@ -229,7 +229,7 @@ def _refusal(t: Transition, obj: Record, actor: Any, state: str) -> str | None:
     return None
 
 
-def may_transition(t: Transition, obj: Record, actor: Any) -> bool:
+def may_transition(t: Transition, actor: Any) -> bool:
     return policy.is_system(actor) or bool(policy.roles_of(actor) & t.roles)
 
 
@@ -240,9 +240,7 @@ def available_transitions(obj: Record, actor: Any) -> list[Transition]:
         return []
     state = getattr(obj, lifecycle.field)
     return [
-        t
-        for t in lifecycle.from_state(state)
-        if may_transition(t, obj, actor) and _refusal(t, obj, actor, state) is None
+        t for t in lifecycle.from_state(state) if may_transition(t, actor) and _refusal(t, obj, actor, state) is None
     ]
 
 
@@ -264,7 +262,7 @@ def transition(
     with transaction.atomic():
         current = model.objects.select_for_update().get(pk=obj.pk)
         policy.require(actor, VIEW, current)
-        if not may_transition(t, current, actor):
+        if not may_transition(t, actor):
             raise PermissionDenied(f"Your roles do not allow “{t.title}” on this {model._meta.verbose_name}.")
         if expected_version is not None and current.version != expected_version:
             raise StaleVersion(current)
@@ -348,6 +346,12 @@ def reactivate_login(person: Person, actor: Any) -> None:
         changes={"is_active": {"before": False, "after": True}},
         reason=f"account of {person} reactivated",
     )
+
+
+def may_grant_login(person: Person, actor: Any) -> bool:
+    """Whether to offer "give a login": administrators only, to active people who have none."""
+    is_admin = policy.is_system(actor) or Role.ADMINISTRATOR in policy.roles_of(actor)
+    return is_admin and person.user_id is None and person.status == "active"
 
 
 def grant_login(

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from meridian.core import audit, policy, ratelimit, registry, services
-from meridian.core.choices import Role
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
 from meridian.core.models import AuditEvent, NotificationLog, Person
@@ -149,6 +148,7 @@ class RecordViews:
                 can_change=policy.can(request.user, CHANGE, obj),
                 can_delete=policy.can(request.user, DELETE, obj),
                 extra_template=_optional_template(f"{rt.app_label}/{rt.model_name}_detail_extra.html"),
+                **(rt.detail_context(obj, request.user) if rt.detail_context else {}),
             ),
         )
 
@@ -332,7 +332,7 @@ def _display(obj: Model, name: str) -> tuple[str, Any, str]:
 
 
 def _values(obj: Model, rt: RecordType) -> list[tuple[str, Any]]:
-    return [_display(obj, n)[:2] for n in rt.fields if n in {f.name for f in rt.model._meta.get_fields()}]
+    return [_display(obj, n)[:2] for n in rt.fields]
 
 
 def _add_errors(form: Any, exc: ValidationError) -> None:
@@ -349,15 +349,13 @@ def _add_errors(form: Any, exc: ValidationError) -> None:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    areas = []
-    for key, label in registry.AREAS:
-        types = [
-            {"rt": rt, "count": policy.restrict(rt.model.objects.all(), user, VIEW).count()}
-            for rt in registry.all_types()
-            if rt.area == key and policy.can(user, VIEW, rt.model)
-        ]
-        if types:
-            areas.append({"label": label, "types": types})
+    areas = [
+        {
+            "label": label,
+            "types": [{"rt": rt, "count": policy.restrict(rt.model.objects.all(), user, VIEW).count()} for rt in types],
+        }
+        for label, types in policy.visible_areas(user)
+    ]
     recent = AuditEvent.objects.filter(actor_id=user.pk)[:10]
     person = Person.objects.filter(user_id=user.pk).select_related("organisation").first()
     return render(
@@ -412,8 +410,8 @@ def api_token(request: HttpRequest) -> HttpResponse:
 @login_required
 def grant_login(request: HttpRequest, pk: int) -> HttpResponse:
     person = RecordViews(registry.get(Person)).get_object(request, pk)
-    if Role.ADMINISTRATOR not in policy.roles_of(request.user):
-        raise PermissionDenied("Only an administrator gives logins.")
+    if not services.may_grant_login(person, request.user):
+        raise PermissionDenied("Only an administrator gives logins, to active people without one.")
     form = GrantLoginForm(
         request.POST if request.method == "POST" else None, initial={"username": (person.email or "").split("@")[0]}
     )

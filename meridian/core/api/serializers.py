@@ -53,14 +53,17 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
                 raise StaleVersion(self.instance)  # 409 with the current state, before any field complaint
         if isinstance(data, dict):
             writable = {name for name, f in self.fields.items() if not f.read_only}
-            current = self.to_representation(self.instance) if self.instance is not None else {}
+            current: dict[str, Any] | None = None
             errors = {}
             for name, value in data.items():
                 if name in writable:
                     continue
                 if name not in self.fields:
                     errors[name] = ["Unknown field."]
-                elif self.instance is None or current.get(name) != value:
+                    continue
+                if self.instance is not None and current is None:
+                    current = self.to_representation(self.instance)
+                if current is None or current.get(name) != value:
                     lifecycle = self.record_type.lifecycle
                     is_status = lifecycle is not None and lifecycle.field == name
                     errors[name] = [STATUS_READ_ONLY if is_status else "This field is read-only."]

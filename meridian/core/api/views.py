@@ -60,12 +60,17 @@ class RecordPermission(permissions.BasePermission):
         return policy.can(request.user, METHOD_ACTIONS.get(request.method or "GET", VIEW), obj)
 
 
+def if_match(request: Request) -> int | None:
+    """The version named by an `If-Match: "3"` header (our ETags), if any."""
+    header = request.headers.get("If-Match", "").strip('W/"')
+    return int(header) if header.isdigit() else None
+
+
 def expected_version(request: Request, data: dict[str, Any]) -> int:
     """The version the client read: `version` in the body or an `If-Match` header. Required for writes."""
     version = data.pop("version", None)
-    header = request.headers.get("If-Match", "").strip('W/"')
-    if version is None and header.isdigit():
-        version = int(header)
+    if version is None:
+        version = if_match(request)
     if version is None:
         raise ValidationError({"version": ["Send the version you read (field “version” or If-Match header)."]})
     return int(version)
@@ -96,10 +101,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         self._etag_instance = serializer.instance
 
     def perform_destroy(self, instance: Any) -> None:
-        header = self.request.headers.get("If-Match", "").strip('W/"')
-        services.delete_record(
-            instance, actor=self.request.user, expected_version=int(header) if header.isdigit() else None
-        )
+        services.delete_record(instance, actor=self.request.user, expected_version=if_match(self.request))
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         instance = getattr(self, "_etag_instance", None)
@@ -126,9 +128,8 @@ def _transition_endpoint(name: str, title: str) -> Any:
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         version = body.validated_data.get("version")
-        header = request.headers.get("If-Match", "").strip('W/"')
-        if version is None and header.isdigit():
-            version = int(header)
+        if version is None:
+            version = if_match(request)
         obj = services.transition(
             obj, name, actor=request.user, reason=body.validated_data["reason"], expected_version=version
         )

@@ -9,13 +9,13 @@ from rest_framework.test import APIClient
 
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory
-from meridian.core.testing import make_principals
+from meridian.core.testing import PrincipalsTestCase, make_principals
 
 
-class ApiTests(TestCase):
+class ApiTests(PrincipalsTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
-        cls.p = make_principals()
+        super().setUpTestData()
         cls.agent = cls.p.users[Role.SERVICE_DESK_AGENT]
         for i in range(7):
             PersonFactory(organisation=cls.p.org_a, last_name=f"Zeta{i}", job_title="Clerk" if i % 2 else "Manager")
@@ -85,13 +85,8 @@ class ApiTests(TestCase):
         self.assertEqual(stale.json()["current"]["job_title"], "Lead")
 
 
-class ApiContractTests(TestCase):
+class ApiContractTests(PrincipalsTestCase):
     """What integrators rely on: read-only fields refused by name, ETags that match, 409s that say why."""
-
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-        cls.admin = cls.p.users[Role.ADMINISTRATOR]
 
     def setUp(self) -> None:
         self.api = APIClient()
@@ -278,3 +273,33 @@ class SchemaErrorResponsesTests(TestCase):
         self.assertIn("409", action)
         listing = paths["/api/v1/core/people/"]["get"]["responses"]
         self.assertNotIn("409", listing)
+
+
+class AccountPagesTests(PrincipalsTestCase):
+    """The account pages through the browser's path: preferences and giving a login."""
+
+    def test_preferences_page_saves_time_zone_and_language(self) -> None:
+        user = self.p.users[Role.RESOLVER]
+        self.client.force_login(user)
+        response = self.client.post(reverse("preferences"), {"time_zone": "Europe/Berlin", "language": "de"})
+        self.assertRedirects(response, reverse("preferences"), fetch_redirect_response=False)
+        user.refresh_from_db()
+        self.assertEqual((user.time_zone, user.language), ("Europe/Berlin", "de"))
+        bad = self.client.post(reverse("preferences"), {"time_zone": "Mars/Olympus", "language": "de"})
+        self.assertEqual(bad.status_code, 200)
+        self.assertIn("time_zone", bad.context["form"].errors)
+        user.refresh_from_db()
+        self.assertEqual(user.time_zone, "Europe/Berlin")
+
+    def test_an_administrator_gives_a_login_through_the_page(self) -> None:
+        person = PersonFactory(organisation=self.p.internal, email="kim@provider.example")
+        self.client.force_login(self.admin)
+        url = f"/core/people/{person.pk}/grant-login/"
+        refused = self.client.post(url, {"username": "kim", "roles": ["nonsense"]})
+        self.assertEqual(refused.status_code, 200)
+        self.assertIn("roles", refused.context["form"].errors)
+        done = self.client.post(url, {"username": "kim", "roles": [Role.RESOLVER, Role.CHANGE_MANAGER]})
+        self.assertRedirects(done, person.get_absolute_url(), fetch_redirect_response=False)
+        person.refresh_from_db()
+        self.assertEqual(person.user.role_labels, ["Change manager", "Resolver"])
+        self.assertEqual(self.client.get(url).status_code, 403)  # a login already: nothing more to give

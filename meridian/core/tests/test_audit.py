@@ -13,7 +13,7 @@ from django.test import TestCase
 from meridian.core import audit, services
 from meridian.core.choices import Role
 from meridian.core.models import AuditEvent, Organisation
-from meridian.core.testing import make_principals
+from meridian.core.testing import PrincipalsTestCase, make_principals
 
 
 def sql(statement: str, params: list[object] | None = None) -> None:
@@ -29,11 +29,10 @@ def disable_append_only_guard() -> None:
         sql("DROP TRIGGER core_auditevent_no_update")
 
 
-class AuditTrailTests(TestCase):
+class AuditTrailTests(PrincipalsTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-        cls.admin = cls.p.users[Role.ADMINISTRATOR]
+        super().setUpTestData()
         cls.orgs = []
         for i in range(8):
             org = services.create_record(

@@ -44,7 +44,7 @@ from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory, OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.models import Location, Organisation, Person, User
 from meridian.core.registry import ADD, CHANGE
-from meridian.core.testing import make_principals
+from meridian.core.testing import PrincipalsTestCase, api_client
 
 PASSWORD = "correct horse battery"  # what UserFactory sets
 ROOT = Path(__file__).resolve().parents[3]  # the project: meridian/, manage.py, pyproject.toml
@@ -52,13 +52,6 @@ ROOT = Path(__file__).resolve().parents[3]  # the project: meridian/, manage.py,
 
 def login(client: Client, username: str, password: str, address: str = "127.0.0.1") -> Any:
     return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
-
-
-def token_client(user: User, **kwargs: Any) -> APIClient:
-    client = APIClient(**kwargs)
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 # --- 1. login rate limiting ------------------------------------------------------------------------------------
@@ -300,12 +293,7 @@ class PasswordResetTokenTests(TestCase):
 # --- 4. CSRF ------------------------------------------------------------------------------------------------------
 
 
-class CsrfTests(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-        cls.admin = cls.p.users[Role.ADMINISTRATOR]
-
+class CsrfTests(PrincipalsTestCase):
     def setUp(self) -> None:
         cache.clear()
 
@@ -363,7 +351,7 @@ class CsrfTests(TestCase):
         )
         self.assertEqual(ok.status_code, 201, ok.content)
 
-        with_token = token_client(self.admin, enforce_csrf_checks=True)
+        with_token = api_client(self.admin, enforce_csrf_checks=True)
         created = with_token.post(url, {"name": "Via token", "kind": "customer"}, format="json")
         self.assertEqual(created.status_code, 201, created.content)
 
@@ -462,11 +450,10 @@ def csp_directives(header: str) -> dict[str, list[str]]:
     return directives
 
 
-class HeaderTests(TestCase):
+class HeaderTests(PrincipalsTestCase):
     @classmethod
     def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-        cls.admin = cls.p.users[Role.ADMINISTRATOR]
+        super().setUpTestData()
         cls.location = LocationFactory(organisation=cls.p.org_a, name="Harbour site")
         cls.person = PersonFactory(
             organisation=cls.p.org_a, location=cls.location, first_name="Searchable", last_name="Zebra"
@@ -659,19 +646,14 @@ def test_production_defaults_are_secure() -> None:
 # --- 7. deactivation ends sessions and tokens ---------------------------------------------------------------------
 
 
-class DeactivationTests(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-        cls.admin = cls.p.users[Role.ADMINISTRATOR]
-
+class DeactivationTests(PrincipalsTestCase):
     def setUp(self) -> None:
         cache.clear()
         self.user = UserFactory(username="leaver", roles=[Role.SERVICE_DESK_AGENT])
         self.person = PersonFactory(organisation=self.p.internal, user=self.user)
         self.browser = Client()
         self.browser.force_login(self.user)
-        self.api = token_client(self.user)
+        self.api = api_client(self.user)
         self.me = reverse("api:me")
 
     def assert_logged_out(self) -> None:
@@ -715,14 +697,14 @@ class DeactivationTests(TestCase):
 # --- 8. cross-tenant writes ------------------------------------------------------------------------------------------
 
 
-class CrossTenantWriteTests(TestCase):
+class CrossTenantWriteTests(PrincipalsTestCase):
     """Customers may not add or change people (see core/records.py), so the API answers 403. The protection that
     matters once a customer-writable type exists (every foreign key checked against the *requester's* visible
     records) is tested by granting customers ADD and CHANGE on Person for the duration of a test."""
 
     @classmethod
     def setUpTestData(cls) -> None:
-        cls.p = make_principals()
+        super().setUpTestData()
         cls.customer = cls.p.customer_a
         cls.colleague = PersonFactory(organisation=cls.p.org_a, first_name="Colleague")
         cls.site_a = LocationFactory(organisation=cls.p.org_a, name="A site")
@@ -730,7 +712,7 @@ class CrossTenantWriteTests(TestCase):
         cls.url = reverse("api:core-people-list")
 
     def setUp(self) -> None:
-        self.api = token_client(self.customer)
+        self.api = api_client(self.customer)
         self.before = Person.objects.count()
 
     def grant_customers(self) -> Any:
@@ -935,7 +917,7 @@ class AnonymousAccessTests(TestCase):
         self.assertEqual(docs.status_code, 302)
         self.assertTrue(docs["Location"].startswith(reverse("login")))
         user = UserFactory(username="reader", roles=[Role.AUDITOR])
-        self.assertEqual(token_client(user).get(reverse("schema")).status_code, 200)
+        self.assertEqual(api_client(user).get(reverse("schema")).status_code, 200)
         self.client.force_login(user)
         self.assertEqual(self.client.get(reverse("schema")).status_code, 200)  # the docs page fetches it by session
 

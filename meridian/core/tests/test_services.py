@@ -6,13 +6,13 @@ import threading
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import close_old_connections, connection, transaction
-from django.test import TestCase, TransactionTestCase
+from django.test import TransactionTestCase
 
 from meridian.core import audit, services
 from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory, OrganisationFactory, PersonFactory
 from meridian.core.models import Organisation, Person, Sequence
-from meridian.core.testing import make_principals
+from meridian.core.testing import PrincipalsTestCase, make_principals
 
 
 def run_in_threads(count: int, target: object) -> list[BaseException]:
@@ -104,12 +104,7 @@ class ConcurrencyTests(TransactionTestCase):
         self.assertTrue(report.ok, report.problems)
 
 
-class RecordServiceTests(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-        cls.admin = cls.p.users[Role.ADMINISTRATOR]
-
+class RecordServiceTests(PrincipalsTestCase):
     def test_stale_update_raises_with_the_current_state_and_writes_nothing(self) -> None:
         org = OrganisationFactory()
         services.update_record(org, data={"phone": "111"}, actor=self.admin, expected_version=1)

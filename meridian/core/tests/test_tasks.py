@@ -13,7 +13,7 @@ from meridian.core.factories import PersonFactory
 from meridian.core.models import NotificationLog, Organisation
 from meridian.core.notifications import notify
 from meridian.core.tasks import PERIODIC_TASKS, periodic, retry_failed_notifications
-from meridian.core.testing import make_principals
+from meridian.core.testing import PrincipalsTestCase, make_principals
 
 
 class FailingBackend:
@@ -33,11 +33,7 @@ def create_marker(*, actor: object) -> int:
     return 1
 
 
-class NotificationTests(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-
+class NotificationTests(PrincipalsTestCase):
     def test_nothing_is_sent_before_commit_and_nothing_if_rolled_back(self) -> None:
         person = PersonFactory(organisation=self.p.org_a, email="x@a.example", status="suspended")
         with self.captureOnCommitCallbacks(execute=False) as callbacks:

@@ -13,15 +13,10 @@ from meridian.core import services
 from meridian.core.choices import PersonStatus, Role
 from meridian.core.factories import PersonFactory, UserFactory
 from meridian.core.models import AuditEvent, NotificationLog, Person
-from meridian.core.testing import assert_lifecycle_walk, make_principals
+from meridian.core.testing import PrincipalsTestCase, assert_lifecycle_walk, make_principals
 
 
-class PersonLifecycleTests(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.p = make_principals()
-        cls.admin = cls.p.users[Role.ADMINISTRATOR]
-
+class PersonLifecycleTests(PrincipalsTestCase):
     def make_person(self, state: str = PersonStatus.ACTIVE) -> Person:
         user = UserFactory(roles=[Role.RESOLVER], is_active=state == PersonStatus.ACTIVE)
         return PersonFactory(organisation=self.p.internal, user=user, status=state)
