@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from meridian.core.registry import READ_ONLY_ROLES
+
 Effect = Callable[[Any, Any], None]  # (obj, actor) -> None
 Guard = Callable[[Any, Any], str | None]  # (obj, actor) -> None if allowed, else the reason it is not
 
@@ -40,6 +42,10 @@ class Transition:
     after_commit: Sequence[Effect] = ()
     style: str = "primary"  # the button's colour: primary, warning, danger ...
     confirm: str = ""
+
+    def __post_init__(self) -> None:
+        # an auditor changes nothing, whatever a transition declares (`roles=STAFF` includes the auditor)
+        object.__setattr__(self, "roles", frozenset(self.roles) - READ_ONLY_ROLES)
 
     @property
     def title(self) -> str:

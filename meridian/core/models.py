@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import zoneinfo
+from collections.abc import Callable
 from datetime import date, time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -102,6 +103,42 @@ class Record(models.Model):
             return reverse(f"{meta.app_label}:{meta.model_name}_detail", args=[self.pk])
         except NoReverseMatch:
             return ""
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        """Field validation, plus the one rule of every hierarchy: each self-referencing foreign key (a parent)
+        may not point to the record itself or to one of its descendants. Organisations, locations and every
+        future type with a parent get it by being records; forms and services both run it."""
+        errors: dict[str, Any] = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        for name, message in self.hierarchy_errors().items():
+            if name not in errors and name not in (exclude or ()):
+                errors[name] = [message]
+        if errors:
+            raise ValidationError(errors)
+
+    def hierarchy_errors(self) -> dict[str, str]:
+        """Per self-referencing foreign key, why it would make a loop (one query per level walked up)."""
+        model = type(self)
+        errors = {}
+        if self.pk is None:
+            return errors  # a new record has no descendants yet: no loop possible
+        for field in model._meta.concrete_fields:
+            if not (field.many_to_one or field.one_to_one) or field.related_model is not model:
+                continue
+            ancestor, seen = getattr(self, field.attname), set()
+            while ancestor is not None and ancestor not in seen:
+                if ancestor == self.pk:
+                    errors[field.name] = (
+                        f"This {model._meta.verbose_name} cannot be its own {field.verbose_name}, directly or "
+                        "further up: choose another."
+                    )
+                    break
+                seen.add(ancestor)
+                ancestor = model._default_manager.filter(pk=ancestor).values_list(field.attname, flat=True).first()
+        return errors
 
     @property
     def tenant_id(self) -> int | None:
@@ -298,15 +335,12 @@ class Location(Record):
         ]
 
     def __str__(self) -> str:
-        return f"{self.parent} / {self.name}" if self.parent_id else self.name
+        return self.labelled(str)
 
-    def clean(self) -> None:
-        node, seen = self.parent, set()
-        while node is not None:
-            if node.pk == self.pk or node.pk in seen:
-                raise ValidationError({"parent": "A location cannot be inside itself."})
-            seen.add(node.pk)
-            node = node.parent
+    def labelled(self, name: Callable[[Any], str]) -> str:
+        """The location's name after its parent's, the parent named by `name` (`policy.shown` hides a parent
+        that the reader may not see)."""
+        return f"{name(self.parent)} / {self.name}" if self.parent_id else self.name
 
 
 class Person(Record):
@@ -337,14 +371,11 @@ class Person(Record):
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
-    def clean(self) -> None:
-        location = self.location if self.location_id else None
-        if location is not None and self.organisation_id and location.organisation_id != self.organisation_id:
-            raise ValidationError({"location": "Choose a location of the person's own organisation."})
-
 
 class Team(Record):
-    """A support group: members, lead, shared mailbox and an escalation contact."""
+    """A support group of the provider: members, lead, shared mailbox and an escalation contact."""
+
+    TENANT_FIELD = "organisation"
 
     name = models.CharField(max_length=100, unique=True)
     organisation = models.ForeignKey(

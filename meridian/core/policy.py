@@ -4,6 +4,8 @@ services all ask here, so no channel can forget a check.
 - `can(user, action, model_or_obj)`: the role check, plus tenancy when an object is given.
 - `restrict(queryset, user, action)`: the rows of a queryset the user may see or act on. A customer user sees
   only their own organisation's records (exact foreign-key match); a record outside is simply not there (404).
+- `shown(user, obj)`: how a linked record is named to a reader: its name, or "hidden" when they may not see it.
+  Detail pages, list columns, exports, history and the API all name linked records through it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from meridian.core.registry import VIEW
 M = TypeVar("M", bound=models.Model)
 
 SYSTEM_USERNAME = "meridian-system"
+HIDDEN = "hidden"  # what a reader sees of a linked record they may not see: not its name, not its link
 
 AnyUser = Any  # User | AnonymousUser
 
@@ -82,6 +85,16 @@ def can(user: AnyUser, action: str, target: Any) -> bool:
     if isinstance(target, models.Model):
         return in_tenancy(user, target)
     return True
+
+
+def shown(user: AnyUser, obj: models.Model) -> str:
+    """The name of a linked record as `user` may read it: `str(obj)`, or "hidden" when they may not see the
+    record. A record whose name includes other records' names (a location's parent) names them through
+    `labelled(name)`, so a hidden parent stays hidden inside a visible child's name too."""
+    if not can(user, VIEW, obj):
+        return HIDDEN
+    labelled = getattr(obj, "labelled", None)
+    return str(labelled(lambda other: shown(user, other))) if callable(labelled) else str(obj)
 
 
 def visible_areas(user: AnyUser) -> list[tuple[str, list[registry.RecordType]]]:

@@ -7,7 +7,7 @@ from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
 from meridian.core.notifications import Event, register_event
-from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, VIEW, RecordType, register
+from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, VIEW, Link, RecordType, register
 from meridian.core.workflows import PERSON_LIFECYCLE
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
@@ -21,6 +21,7 @@ register(
         filter_fields=["kind", "active"],
         search_fields=["name", "email", "description"],
         permissions={VIEW: CUSTOMERS_TOO},
+        links={"parent": Link.ANY},  # a group of companies: the parent may be another organisation (shown hidden)
         select_related=["parent", "calendar"],
         help_text="Customers, internal units and suppliers.",
     )
@@ -60,7 +61,8 @@ register(
         list_columns=["name", "organisation", "email", "lead"],
         filter_fields=["organisation"],
         search_fields=["name", "email", "description"],
-        select_related=["organisation", "lead"],
+        links={"organisation": Link.INTERNAL},  # lead, members and escalation contact: of that same organisation
+        select_related=["organisation", "lead", "escalation_contact", "calendar"],
         prefetch_related=["members"],
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from django.utils.text import slugify
@@ -37,6 +38,17 @@ ACTIONS = (VIEW, ADD, CHANGE, DELETE, EXPORT)
 EVERYONE: frozenset[str] = frozenset(Role.values)
 STAFF: frozenset[str] = EVERYONE - {Role.CUSTOMER_USER}
 ADMINS: frozenset[str] = frozenset({Role.ADMINISTRATOR})
+# roles that read and never write: removed from every add/change/delete permission and every transition's roles
+READ_ONLY_ROLES: frozenset[str] = frozenset({Role.AUDITOR})
+
+
+class Link(StrEnum):
+    """The tenancy rule of a foreign key or many-to-many that a record type writes (see `RecordType.links`)."""
+
+    SAME_ORGANISATION = "same_organisation"  # the linked record belongs to the record's own organisation
+    INTERNAL = "internal"  # the linked record belongs to an internal organisation of the provider (its staff)
+    ANY = "any"  # shared reference data (calendars) or a link that crosses organisations on purpose
+
 
 # the process areas in navigation order; an area shows once one of its types is registered
 AREAS = [
@@ -76,6 +88,9 @@ class RecordType:
     select_related: list[str] = field(default_factory=list)
     prefetch_related: list[str] = field(default_factory=list)
     help_text: str = ""
+    # the tenancy rule of each foreign key and many-to-many in `fields`, where it is not the default of
+    # `link_rules()`; checked by the generic services on every create and update, whatever the channel
+    links: dict[str, Link] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         defaults = {VIEW: STAFF, EXPORT: STAFF, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS}
@@ -84,7 +99,12 @@ class RecordType:
         self.permissions[VIEW] = self.permissions[VIEW] | {Role.AUDITOR}
         self.permissions[EXPORT] = self.permissions[EXPORT] | {Role.AUDITOR}
         for action in (ADD, CHANGE, DELETE):
-            self.permissions[action] = self.permissions[action] - {Role.AUDITOR}
+            self.permissions[action] = self.permissions[action] - READ_ONLY_ROLES
+        relations = {f.name for f in self.model._meta.get_fields() if f.concrete and f.is_relation}
+        unknown = set(self.links) - relations
+        if unknown:
+            raise ValueError(f"{self.label}: links {sorted(unknown)} are not foreign keys or many-to-many fields")
+        self.links = {name: Link(rule) for name, rule in self.links.items()}
 
     @property
     def label(self) -> str:
@@ -115,6 +135,29 @@ class RecordType:
     @property
     def tenant_field(self) -> str | None:
         return self.model.TENANT_FIELD
+
+    @property
+    def tenant_link(self) -> str | None:
+        """The field that holds the record's organisation (`organisation`), None when the record is one
+        (Organisation) or has none."""
+        tenant = self.tenant_field
+        return None if tenant in (None, "id") else tenant.split("__")[0]  # type: ignore[union-attr]
+
+    def link_rules(self) -> dict[str, Link]:
+        """The tenancy rule of every foreign key and many-to-many the type writes. Default: a link to a record
+        that has an organisation (a `TENANT_FIELD`) must stay within the record's own organisation; links to
+        records without one (calendars), the field holding the organisation itself, and every link of a type
+        without an organisation are free. `links` overrides a default (e.g. an assignee: `Link.INTERNAL`)."""
+        rules = {}
+        for name in self.fields:
+            model_field = self.model._meta.get_field(name)
+            if not (model_field.concrete and model_field.is_relation):
+                continue
+            related = model_field.related_model
+            owned = self.tenant_field is not None and getattr(related, "TENANT_FIELD", None) is not None
+            default = Link.SAME_ORGANISATION if owned and name != self.tenant_link else Link.ANY
+            rules[name] = self.links.get(name, default)
+        return rules
 
     def url_name(self, action: str) -> str:
         return f"{self.app_label}:{self.model_name}_{action}"

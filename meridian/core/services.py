@@ -8,7 +8,7 @@ to `transaction.on_commit`. Pages, API, mail ingest, webhooks and commands call 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
@@ -20,9 +20,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from meridian.core import audit, policy, registry
-from meridian.core.choices import AuditAction, Role
+from meridian.core.choices import AuditAction, OrganisationKind, Role
 from meridian.core.lifecycle import Transition
-from meridian.core.models import Person, Record, Sequence, User
+from meridian.core.models import Organisation, Person, Record, Sequence, User
 from meridian.core.registry import ADD, CHANGE, DELETE, VIEW
 
 R = TypeVar("R", bound=Record)
@@ -113,6 +113,42 @@ def _check_references(actor: Any, data: Mapping[str, Any]) -> None:
         raise ValidationError(errors)
 
 
+def _check_links(
+    record_type: registry.RecordType, obj: Record, m2m: Mapping[str, Any], changed: Collection[str] | None
+) -> None:
+    """The tenancy rule of every link written (`RecordType.link_rules`), whatever the channel: a link into
+    another organisation is refused as a field error and nothing is written. `changed` names the fields a write
+    changes (None on a create: all of them); when the record's own organisation changes, every link it keeps is
+    checked against the new one."""
+    rules = {name: rule for name, rule in record_type.link_rules().items() if rule != registry.Link.ANY}
+    if changed is not None and record_type.tenant_link not in changed:
+        rules = {name: rule for name, rule in rules.items() if name in changed}
+    internal: set[int] | None = None
+    errors = {}
+    for name, rule in rules.items():
+        field = obj._meta.get_field(name)
+        if name in m2m:
+            linked = list(m2m[name])
+        elif field.many_to_many:
+            linked = list(getattr(obj, name).all()) if obj.pk else []
+        else:
+            value = getattr(obj, name)
+            linked = [] if value is None else [value]
+        plural = field.related_model._meta.verbose_name_plural  # type: ignore[union-attr]
+        for item in linked:
+            if rule == registry.Link.SAME_ORGANISATION and item.tenant_id != obj.tenant_id:
+                errors[name] = f"Choose from the {plural} of this {obj._meta.verbose_name}'s own organisation."
+            elif rule == registry.Link.INTERNAL:
+                if internal is None:
+                    internal = set(
+                        Organisation.objects.filter(kind=OrganisationKind.INTERNAL).values_list("pk", flat=True)
+                    )
+                if item.tenant_id not in internal:
+                    errors[name] = f"Choose from the provider's own {plural} (of an internal organisation)."
+    if errors:
+        raise ValidationError(errors)
+
+
 def _protected_message(exc: ProtectedError | RestrictedError) -> str:
     used_by = sorted({str(o._meta.verbose_name_plural) for o in list(exc.args[1])[:50]})
     return f"It is still referred to by {', '.join(used_by)}; change or remove those first."
@@ -129,6 +165,7 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
         obj = model(**plain)
         if not policy.in_tenancy(actor, obj):
             raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
+        _check_links(record_type, obj, m2m, changed=None)
         obj.created_by = obj.updated_by = actor
         obj.full_clean(exclude=NOT_VALIDATED)
         if model.REFERENCE_PREFIX:
@@ -174,6 +211,7 @@ def update_record(
         changes = audit.diff(before, after)
         if not changes:
             return current
+        _check_links(record_type, current, m2m, changed=set(changes))
         current.version += 1
         current.updated_by = actor
         current.updated_at = timezone.now()
@@ -357,26 +395,29 @@ def may_grant_login(person: Person, actor: Any) -> bool:
 def grant_login(
     person: Person, *, username: str, roles: Iterable[str], actor: Any, password: str | None = None
 ) -> User:
-    """Give a person a login with the given roles. A customer user's roles are limited to `customer_user`."""
-    policy.require(actor, CHANGE, person)
-    if not policy.is_system(actor) and Role.ADMINISTRATOR not in policy.roles_of(actor):
-        raise PermissionDenied("Only an administrator grants logins.")
-    if person.status != "active":
-        raise ValidationError({"username": f"{person} is {person.get_status_display().lower()}: no login."})
+    """Give a person a login with the given roles. A customer user's roles are limited to `customer_user`.
+    The person's row is locked first and the login is linked only where none exists, so of two grants racing
+    for one person exactly one wins; the other is refused and leaves no login behind."""
     roles = set(roles)
-    unknown = roles - set(Role.values)
-    if unknown:
-        raise ValidationError({"roles": f"Unknown role(s): {', '.join(sorted(unknown))}."})
-    if person.organisation.kind != "internal" and roles - {Role.CUSTOMER_USER}:
-        raise ValidationError({"roles": "People outside the provider can only be customer users."})
     with transaction.atomic():
-        if person.user_id:
-            raise ValidationError({"username": f"{person} already has a login."})
+        current = Person.objects.select_for_update().select_related("organisation").get(pk=person.pk)
+        policy.require(actor, CHANGE, current)
+        if not policy.is_system(actor) and Role.ADMINISTRATOR not in policy.roles_of(actor):
+            raise PermissionDenied("Only an administrator grants logins.")
+        unknown = roles - set(Role.values)
+        if unknown:
+            raise ValidationError({"roles": f"Unknown role(s): {', '.join(sorted(unknown))}."})
+        if current.status != "active":
+            raise ValidationError({"username": f"{current} is {current.get_status_display().lower()}: no login."})
+        if current.organisation.kind != OrganisationKind.INTERNAL and roles - {Role.CUSTOMER_USER}:
+            raise ValidationError({"roles": "People outside the provider can only be customer users."})
+        if current.user_id:
+            raise ValidationError({"username": f"{current} already has a login."})
         user_model = get_user_model()
         if user_model.objects.filter(username__iexact=username).exists():
             raise ValidationError({"username": "That username is taken."})
         user = user_model(
-            username=username, email=person.email, first_name=person.first_name, last_name=person.last_name
+            username=username, email=current.email, first_name=current.first_name, last_name=current.last_name
         )
         if password:
             from django.contrib.auth.password_validation import validate_password
@@ -389,13 +430,21 @@ def grant_login(
         else:
             # a random secret nobody knows: the person sets their own through password reset
             user.set_password(secrets.token_urlsafe(32))
-        user.save()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as exc:  # the same username granted concurrently
+            raise ValidationError({"username": "That username is taken."}) from exc
         user.groups.set(Group.objects.filter(name__in=roles))
-        Person.objects.filter(pk=person.pk).update(user=user)
-        person.user = user
+        linked = Person.objects.filter(pk=current.pk, user__isnull=True).update(user=user, version=F("version") + 1)
+        if linked != 1:  # only where the row lock cannot hold (it always does on PostgreSQL and SQLite)
+            raise ValidationError({"username": f"{current} already has a login."})
+        current.user = user
+        current.refresh_from_db(fields=["version"])
+        person.user, person.version = user, current.version
         audit.record_event(
             action=AuditAction.UPDATE,
-            obj=person,
+            obj=current,
             actor=actor,
             changes={"user": {"before": None, "after": user.username}, "roles": {"before": [], "after": sorted(roles)}},
         )

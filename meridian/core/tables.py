@@ -6,9 +6,11 @@ from functools import cache
 from typing import Any
 
 import django_tables2 as tables
+from django.core.exceptions import FieldDoesNotExist
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
+from meridian.core import policy
 from meridian.core.choices import STATUS_COLOURS
 from meridian.core.registry import RecordType
 
@@ -25,14 +27,35 @@ class StatusColumn(tables.Column):
         return value
 
 
+class LinkedColumn(tables.Column):
+    """A foreign key or many-to-many column: linked records named as the reader may see them (`policy.shown`),
+    "hidden" otherwise; the same text in CSV/XLSX exports."""
+
+    def render(self, value: Any, table: Any) -> str:
+        records = value.all() if hasattr(value, "all") else [value]
+        return ", ".join(policy.shown(table.user, record) for record in records)
+
+
 class RecordTable(tables.Table):
-    """Base of every list table: the first column links to the record."""
+    """Base of every list table: the first column links to the record. `user` is the reader: linked records
+    they may not see are shown as hidden."""
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
 
     class Meta:
         template_name = "django_tables2/bootstrap5.html"
         attrs = {"class": "table table-sm table-hover align-middle"}
         empty_text = "Nothing here yet."
         per_page = 50
+
+
+def _is_link(record_type: RecordType, name: str) -> bool:
+    try:
+        return bool(record_type.model._meta.get_field(name).is_relation)
+    except FieldDoesNotExist:
+        return False
 
 
 @cache
@@ -44,6 +67,8 @@ def table_for(record_type: RecordType) -> type[RecordTable]:
     for name in columns:
         if record_type.lifecycle and name == record_type.lifecycle.field:
             attrs[name] = StatusColumn()
+        elif _is_link(record_type, name):
+            attrs[name] = LinkedColumn()
     first = columns[0]
     label = getattr(record_type.model._meta.get_field(first), "verbose_name", first)
     attrs[first] = tables.Column(linkify=True, verbose_name=capfirst(str(label)))

@@ -88,7 +88,7 @@ class RecordViews:
         if export in ("csv", "xlsx") and not invalid:  # an export of a nonsense filter is refused with the page
             self.require_type(request, EXPORT)
             return self.export(request, queryset, export)
-        table = table_for(self.rt)(queryset)
+        table = table_for(self.rt)(queryset, user=request.user)
         RequestConfig(request, paginate={"per_page": 50}).configure(table)
         template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
         total = self.queryset(request).count() if filterset.is_bound else None
@@ -97,7 +97,7 @@ class RecordViews:
         return render(request, template, context, status=status)
 
     def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str) -> HttpResponse:
-        table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None)
+        table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None, user=request.user)
         rows = [[neutralise(cell) for cell in row] for row in table.as_values()]
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
@@ -125,7 +125,7 @@ class RecordViews:
         obj = self.get_object(request, pk)
         rt = self.rt
         names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
-        rows = [_display(obj, name) for name in names]
+        rows = [_display(obj, name, request.user) for name in names]
         tab = request.GET.get("tab", "details")
         events = readable_history(list(audit.history(obj)[:200]), rt.model, request.user) if tab == "history" else None
         notifications = (
@@ -139,6 +139,7 @@ class RecordViews:
             self.context(
                 request,
                 obj=obj,
+                obj_label=policy.shown(request.user, obj),
                 rows=rows,
                 tab=tab,
                 events=events,
@@ -185,7 +186,13 @@ class RecordViews:
                 return render(
                     request,
                     "core/record_form.html",
-                    self.context(request, form=form, obj=obj, stale=exc.current, stale_rows=_values(exc.current, rt)),
+                    self.context(
+                        request,
+                        form=form,
+                        obj=obj,
+                        stale=exc.current,
+                        stale_rows=_values(exc.current, rt, request.user),
+                    ),
                     status=status,
                 )
             except ValidationError as exc:
@@ -249,8 +256,9 @@ class RecordViews:
 
 
 def readable_history(events: list[AuditEvent], model: type[Model], user: Any) -> list[AuditEvent]:
-    """Give each event `display_changes`: (field label, before, after) with linked records by name (those the
-    user may see; others as #id), choices by label. One query per linked type, whatever the number of events."""
+    """Give each event `display_changes`: (field label, before, after) with linked records by name (as
+    `policy.shown` names them: "hidden" when the user may not see one; #id once deleted), choices by label. One
+    query per linked type, whatever the number of events."""
     wanted: dict[type[Model], set[Any]] = {}
     fields: dict[str, Any] = {}
     for event in events:
@@ -263,19 +271,20 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
                 for value in (change.get("before"), change.get("after")):
                     ids = value if isinstance(value, list) else [value]
                     wanted.setdefault(field.related_model, set()).update(i for i in ids if i is not None)
-    names: dict[type[Model], dict[Any, Model]] = {
-        related: policy.restrict(related._default_manager.all(), user, VIEW).in_bulk(list(ids))
-        if registry.find(related)
-        else {}
+    found: dict[type[Model], dict[Any, Model]] = {
+        related: related._default_manager.in_bulk(list(ids)) if registry.find(related) else {}
         for related, ids in wanted.items()
     }
+
+    def named(related: type[Model], pk: Any) -> str:
+        record = found.get(related, {}).get(pk)
+        return f"#{pk}" if record is None else policy.shown(user, record)  # #id: deleted, or not a record type
 
     def show(field: Any, value: Any) -> Any:
         if field is None or value is None or value == "":
             return value
         if field.is_relation:
-            found = names.get(field.related_model, {})
-            labels = [str(found[i]) if i in found else f"#{i}" for i in (value if isinstance(value, list) else [value])]
+            labels = [named(field.related_model, i) for i in (value if isinstance(value, list) else [value])]
             return ", ".join(labels) if labels else None
         if field.choices:
             return dict(field.flatchoices).get(value, value)
@@ -309,13 +318,14 @@ def _optional_template(name: str) -> str | None:
     return name
 
 
-def _display(obj: Model, name: str) -> tuple[str, Any, str]:
-    """A field of a record as shown on its page: (label, value, kind) with kind empty, many, link or text."""
+def _display(obj: Model, name: str, user: Any) -> tuple[str, Any, str]:
+    """A field of a record as shown on its page: (label, value, kind) with kind empty, links or text; linked
+    records as (name, url) pairs, a record the user may not see as "hidden" without a link."""
     field = obj._meta.get_field(name)
     label = str(getattr(field, "verbose_name", name))
     if field.many_to_many:
-        values = list(getattr(obj, name).all())
-        return label, values, "many" if values else "empty"
+        values = [linked(user, value) for value in getattr(obj, name).all()]
+        return label, values, "links" if values else "empty"
     custom = getattr(obj, f"display_{name}", None)
     value = custom() if callable(custom) else getattr(obj, name)
     if getattr(field, "choices", None):
@@ -325,14 +335,26 @@ def _display(obj: Model, name: str) -> tuple[str, Any, str]:
     if isinstance(value, bool):
         return label, "Yes" if value else "No", "text"
     if isinstance(value, Model):
-        return label, value, "link" if hasattr(value, "get_absolute_url") else "text"
+        return label, [linked(user, value)], "links"
     if isinstance(value, dict):
         return label, ", ".join(f"{k}: {v}" for k, v in value.items()), "text"
     return label, value, "text"
 
 
-def _values(obj: Model, rt: RecordType) -> list[tuple[str, Any]]:
-    return [_display(obj, n)[:2] for n in rt.fields]
+def linked(user: Any, record: Model) -> tuple[str, str]:
+    """A linked record as a page shows it: (name, url); ("hidden", "") when the user may not see it."""
+    if not policy.can(user, VIEW, record):
+        return policy.HIDDEN, ""
+    return policy.shown(user, record), getattr(record, "get_absolute_url", lambda: "")()
+
+
+def _values(obj: Model, rt: RecordType, user: Any) -> list[tuple[str, Any]]:
+    """The record's fields as plain text (the current state shown beside a stale form)."""
+    rows = []
+    for name in rt.fields:
+        label, value, kind = _display(obj, name, user)
+        rows.append((label, ", ".join(text for text, _ in value) if kind == "links" else value))
+    return rows
 
 
 def _add_errors(form: Any, exc: ValidationError) -> None:

@@ -17,7 +17,22 @@ from meridian.core.registry import VIEW, RecordType
 STATUS_READ_ONLY = "The status changes only through its actions."
 
 
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """A foreign key (or one item of a many-to-many) by id; "hidden" instead of the id when the requester may not
+    see the linked record (`policy.shown`), so that neither its name nor its link is disclosed."""
+
+    def use_pk_only_optimization(self) -> bool:
+        return False  # the linked record itself is needed to know whether the requester may see it
+
+    def to_representation(self, value: Any) -> Any:
+        user = getattr(self.context.get("request"), "user", None)
+        if not policy.can(user, VIEW, value):
+            return policy.HIDDEN
+        return super().to_representation(value)
+
+
 class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    serializer_related_field = VisibleRelatedField
     display = serializers.SerializerMethodField(help_text="How the record is named on pages.")
     web_url = serializers.SerializerMethodField(help_text="The record's page in the web interface.")
     version = serializers.IntegerField(
@@ -38,7 +53,7 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return fields
 
     def get_display(self, obj: Any) -> str:
-        return str(obj)
+        return policy.shown(getattr(self.context.get("request"), "user", None), obj)
 
     def get_web_url(self, obj: Any) -> str:
         return str(obj.get_absolute_url())
