@@ -22,7 +22,7 @@ import io
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404
 from django.test import TestCase
@@ -31,8 +31,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from meridian.core import audit, policy, registry, services
 from meridian.core import forms as core_forms
-from meridian.core import policy, registry, services
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.models import AuditEvent, Organisation, User
@@ -434,6 +434,104 @@ class RecordTypeTests(TestCase):
             api.get(self.api_url())
         self.assertEqual(len(many_page), len(few_page), "list page queries grow with rows (N+1)")
         self.assertEqual(len(many_api), len(few_api), "API list queries grow with rows (N+1)")
+
+    # -- tenancy of links and hierarchies: every foreign key written, both channels ---------------------------
+    def record_of(self, model: type[Any], organisation: Organisation) -> Any:
+        """A record of `model` owned by `organisation`, made by the model's factory (override for a type whose
+        factory is not found, or whose `TENANT_FIELD` is a path)."""
+        tenant = getattr(model, "TENANT_FIELD", None)
+        if tenant == "id":
+            return organisation
+        return factory_for(model)(**({tenant: organisation} if tenant else {}))
+
+    def test_every_link_across_organisations_is_refused(self) -> None:
+        """Each foreign key and many-to-many the type writes, set to a record its tenancy rule refuses (another
+        organisation's; a customer's where the provider's is required): a field error from the API and from the
+        service, on create and on update, and nothing written."""
+        writer = {ADD: self.actor(ADD), CHANGE: self.actor(CHANGE)}
+        for name, rule in self.rt.link_rules().items():
+            if rule == registry.Link.ANY:
+                continue
+            field = self.model._meta.get_field(name)
+            new = self.new_data()
+            owner = self.model(**{k: v for k, v in new.items() if not self.model._meta.get_field(k).many_to_many})
+            for action, own_tenant in ((ADD, owner.tenant_id), (CHANGE, self.obj_a.tenant_id)):
+                if rule == registry.Link.INTERNAL:
+                    elsewhere = self.p.org_b  # a customer
+                else:
+                    elsewhere = self.p.org_b if own_tenant != self.p.org_b.pk else self.p.org_a
+                foreign = self.record_of(field.related_model, elsewhere)
+                value = [foreign] if field.many_to_many else foreign
+                counts = (self.model.objects.count(), AuditEvent.objects.count())
+                before = audit.snapshot(self.model.objects.get(pk=self.obj_a.pk))
+                with self.subTest(field=name, action=action, channel="api"):
+                    api = self.api(writer[action])
+                    if action == ADD:
+                        response = api.post(self.api_url(), self.form_data({**new, name: value}), format="json")
+                    else:
+                        body = {name: self.api_value(value), "version": self.obj_a.version}
+                        response = api.patch(self.api_url(self.obj_a), body, format="json")
+                    self.assertEqual(response.status_code, 400, response.content)
+                    self.assertIn(name, response.json())
+                with self.subTest(field=name, action=action, channel="service"):
+                    with self.assertRaises(ValidationError) as refused:
+                        if action == ADD:
+                            services.create_record(self.model, data={**new, name: value}, actor=writer[action])
+                        else:
+                            services.update_record(
+                                self.obj_a,
+                                data={name: value},
+                                actor=writer[action],
+                                expected_version=self.obj_a.version,
+                            )
+                    self.assertIn(name, refused.exception.message_dict)
+                with self.subTest(field=name, action=action, written="nothing"):
+                    self.assertEqual((self.model.objects.count(), AuditEvent.objects.count()), counts)
+                    self.assertEqual(audit.snapshot(self.model.objects.get(pk=self.obj_a.pk)), before)
+
+    def test_every_hierarchy_refuses_itself_and_loops(self) -> None:
+        """Each self-referencing foreign key (a parent): the record itself, and a cycle of three (a above b above
+        c, then c made a's parent), are refused with a field error on the page and in the API; nothing written."""
+        parents = [
+            f.name
+            for f in self.model._meta.concrete_fields
+            if f.name in self.rt.fields and f.is_relation and f.related_model is self.model
+        ]
+        for name in parents:
+            owner = self.p.org_a
+            a, b, c = (self.make_record(OrganisationFactory() if self.model is Organisation else owner) for _ in "abc")
+            self.model.objects.filter(pk=b.pk).update(**{name: a})
+            self.model.objects.filter(pk=c.pk).update(**{name: b})
+            a = self.model.objects.get(pk=a.pk)
+            user = self.actor(CHANGE)
+            for loop, target in (("itself", a), ("cycle of three", c)):
+                events = AuditEvent.objects.count()
+                with self.subTest(field=name, loop=loop, channel="page"):
+                    data = self.form_post_data(a, user, {name: target.pk})
+                    response = self.page_client(user).post(self.url("edit", a), data)
+                    self.assertEqual(response.status_code, 400)
+                    self.assertIn(name, response.context["form"].errors)
+                with self.subTest(field=name, loop=loop, channel="api"):
+                    body = {name: target.pk, "version": a.version}
+                    response = self.api(user).patch(self.api_url(a), body, format="json")
+                    self.assertEqual(response.status_code, 400, response.content)
+                    self.assertIn(name, response.json())
+                with self.subTest(field=name, loop=loop, written="nothing"):
+                    self.assertIsNone(getattr(self.model.objects.get(pk=a.pk), f"{name}_id"))
+                    self.assertEqual(AuditEvent.objects.count(), events)
+
+
+def factory_for(model: type[Any]) -> Any:
+    """The factory_boy factory that makes `model` (the first found among the loaded factories)."""
+    from factory.django import DjangoModelFactory
+
+    pending = list(DjangoModelFactory.__subclasses__())
+    while pending:
+        candidate = pending.pop(0)
+        if candidate._meta.model is model:
+            return candidate
+        pending.extend(candidate.__subclasses__())
+    raise LookupError(f"no factory for {model.__name__}: override RecordTypeTests.record_of")
 
 
 def assert_lifecycle_walk(test: TestCase, model: type[Any], make_in_state: Any, principals: Principals) -> None:
