@@ -122,7 +122,7 @@ class Record(models.Model):
     def hierarchy_errors(self) -> dict[str, str]:
         """Per self-referencing foreign key, why it would make a loop (one query per level walked up)."""
         model = type(self)
-        errors = {}
+        errors: dict[str, str] = {}
         if self.pk is None:
             return errors  # a new record has no descendants yet: no loop possible
         for field in model._meta.concrete_fields:

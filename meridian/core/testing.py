@@ -498,8 +498,9 @@ class RecordTypeTests(TestCase):
             if f.name in self.rt.fields and f.is_relation and f.related_model is self.model
         ]
         for name in parents:
-            owner = self.p.org_a
-            a, b, c = (self.make_record(OrganisationFactory() if self.model is Organisation else owner) for _ in "abc")
+            # three records of one organisation (three organisations when the type is the organisation)
+            owners = [OrganisationFactory() for _ in "abc"] if self.model is Organisation else [self.p.org_a] * 3
+            a, b, c = (self.make_record(owner) for owner in owners)  # type: ignore[arg-type]
             self.model.objects.filter(pk=b.pk).update(**{name: a})
             self.model.objects.filter(pk=c.pk).update(**{name: b})
             a = self.model.objects.get(pk=a.pk)
