@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -29,6 +30,18 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[t
         if not policy.can(user, VIEW, value):
             return policy.HIDDEN
         return super().to_representation(value)
+
+
+class VisibleRelatedFieldSchema(OpenApiSerializerFieldExtension):
+    """OpenAPI: in responses a link is its id or "hidden"; in requests always an id."""
+
+    target_class = VisibleRelatedField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction != "response":
+            return schema
+        return {"oneOf": [schema, {"type": "string", "enum": [policy.HIDDEN]}]}
 
 
 class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
