@@ -113,7 +113,9 @@ class ApiContractTests(PrincipalsTestCase):
         self.assertEqual(ok.json()["job_title"], "Dispatcher")
 
     def test_etag_follows_the_version_after_writes(self) -> None:
-        created = self.api.post(reverse("api:core-organisations-list"), {"name": "Etag BV", "kind": "customer"})
+        created = self.api.post(
+            reverse("api:core-organisations-list"), {"name": "Etag BV", "kind": "customer"}, format="json"
+        )
         self.assertEqual(created["ETag"], '"1"')
         url = reverse("api:core-organisations-detail", args=[created.json()["id"]])
         updated = self.api.patch(url, {"phone": "1"}, format="json", HTTP_IF_MATCH='"1"')
@@ -148,12 +150,12 @@ class ApiContractTests(PrincipalsTestCase):
         from meridian.core.factories import UserFactory
 
         person = PersonFactory(organisation=self.p.internal, user=UserFactory())
-        response = self.api.delete(reverse("api:core-people-detail", args=[person.pk]))
+        response = self.api.delete(reverse("api:core-people-detail", args=[person.pk]), HTTP_IF_MATCH='"1"')
         self.assertEqual(response.status_code, 409)
         self.assertIn("Mark as left", response.json()["detail"])
         in_use = OrganisationFactory()
         PersonFactory(organisation=in_use)
-        response = self.api.delete(reverse("api:core-organisations-detail", args=[in_use.pk]))
+        response = self.api.delete(reverse("api:core-organisations-detail", args=[in_use.pk]), HTTP_IF_MATCH='"1"')
         self.assertEqual(response.status_code, 409)
         self.assertIn("still referred to by people", response.json()["detail"])
 
