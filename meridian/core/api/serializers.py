@@ -44,40 +44,35 @@ class StrictIntegerField(StrictTypeMixin, serializers.IntegerField):
     json_types, wrong_type = (int,), INTEGER
 
 
-class StrictBigIntegerField(StrictTypeMixin, serializers.BigIntegerField):
-    json_types, wrong_type = (int,), INTEGER
-
-
-class StrictFloatField(StrictTypeMixin, serializers.FloatField):
-    json_types, wrong_type = (int, float), "Must be a number: a JSON number, not text or true/false."
-
-
-class StrictBooleanField(StrictTypeMixin, serializers.BooleanField):
-    json_types, wrong_type = (bool,), "Must be true or false (JSON booleans), not text or a number."
-
-
 class StrictCharField(StrictTypeMixin, serializers.CharField):
     json_types, wrong_type = (str,), STRING
 
 
-class StrictEmailField(StrictTypeMixin, serializers.EmailField):
-    json_types, wrong_type = (str,), STRING
+def _strict(base: type, json_types: tuple[type, ...], wrong_type: str) -> type:
+    """DRF's field class `base`, taking only `json_types`."""
+    return type(f"Strict{base.__name__}", (StrictTypeMixin, base), {"json_types": json_types, "wrong_type": wrong_type})
 
 
-class StrictURLField(StrictTypeMixin, serializers.URLField):
-    json_types, wrong_type = (str,), STRING
-
-
-class StrictSlugField(StrictTypeMixin, serializers.SlugField):
-    json_types, wrong_type = (str,), STRING
-
-
-class StrictUUIDField(StrictTypeMixin, serializers.UUIDField):
-    json_types, wrong_type = (str,), STRING
-
-
-class StrictIPAddressField(StrictTypeMixin, serializers.IPAddressField):
-    json_types, wrong_type = (str,), STRING
+# what the generic serializer uses instead of DRF's field classes (see RecordSerializer.serializer_field_mapping)
+STRICT_FIELDS: dict[type, type] = {
+    serializers.IntegerField: StrictIntegerField,
+    serializers.CharField: StrictCharField,
+    serializers.BigIntegerField: _strict(serializers.BigIntegerField, (int,), INTEGER),
+    serializers.FloatField: _strict(serializers.FloatField, (int, float), "Must be a number: a JSON number."),
+    serializers.BooleanField: _strict(
+        serializers.BooleanField, (bool,), "Must be true or false (JSON booleans), not text or a number."
+    ),
+    **{
+        base: _strict(base, (str,), STRING)
+        for base in (
+            serializers.EmailField,
+            serializers.URLField,
+            serializers.SlugField,
+            serializers.UUIDField,
+            serializers.IPAddressField,
+        )
+    },
+}
 
 
 VERSION_MISSING = (
@@ -125,20 +120,6 @@ class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):  # type:
     def many_init(cls, *args: Any, **kwargs: Any) -> StrictManyRelatedField:
         shared = {key: value for key, value in kwargs.items() if key in MANY_RELATION_KWARGS}
         return StrictManyRelatedField(child_relation=cls(*args, **kwargs), **shared)
-
-
-STRICT_FIELDS: dict[type, type] = {
-    serializers.IntegerField: StrictIntegerField,
-    serializers.BigIntegerField: StrictBigIntegerField,
-    serializers.FloatField: StrictFloatField,
-    serializers.BooleanField: StrictBooleanField,
-    serializers.CharField: StrictCharField,
-    serializers.EmailField: StrictEmailField,
-    serializers.URLField: StrictURLField,
-    serializers.SlugField: StrictSlugField,
-    serializers.UUIDField: StrictUUIDField,
-    serializers.IPAddressField: StrictIPAddressField,
-}
 
 
 class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
