@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -36,15 +37,40 @@ def restrict_choices(form: forms.BaseForm, user: Any) -> None:
             field.queryset = policy.restrict(queryset, user, VIEW)  # type: ignore[attr-defined]
 
 
-class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
-    """Base of every record form: carries the version that was read, so a stale save is refused (409)."""
+class VersionField(forms.IntegerField):
+    """The version of the record a page was showing (a hidden field): every change, delete and action posts it,
+    so that a stale one is refused (409). Digits only, at least 1: anything else is a 400 on `version`."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    widget = forms.HiddenInput
+    default_error_messages = {
+        "required": "The version you read is missing: reload the page and make your change again.",
+        "invalid": "The version must be a whole number (the record's version as shown on its page).",
+        "min_value": "The version must be a whole number (the record's version as shown on its page).",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, **kwargs)
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        if not re.fullmatch(r"[0-9]+", str(value)):  # no "1.0", "-1", " 1" or non-ASCII digits
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(value)
+
+
+class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Base of every record form: an edit carries the version that was read, so a stale save is refused (409)
+    and a save without it is refused (400)."""
+
+    version = VersionField()
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        if self.instance.pk and not self.is_bound:
+        if not self.instance.pk:
+            del self.fields["version"]  # a new record has no version yet
+        elif not self.is_bound:
             self.fields["version"].initial = self.instance.version
         restrict_choices(self, user)
         style_fields(self)
@@ -138,5 +164,14 @@ class GrantLoginForm(forms.Form):
 
 
 class TransitionForm(forms.Form):
+    """A lifecycle action's button: the reason, and the version of the record the page was showing."""
+
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = VersionField()
+
+
+class DeleteForm(forms.Form):
+    """The delete page: why (kept in the audit trail), and the version of the record that was shown."""
+
+    reason = forms.CharField(required=False)
+    version = VersionField()

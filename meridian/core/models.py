@@ -8,7 +8,7 @@ import hmac
 import secrets
 import zoneinfo
 from collections.abc import Callable
-from datetime import date, time
+from datetime import date, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -446,3 +446,28 @@ class NotificationLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.recipient} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to an API POST (a create or a lifecycle action) sent with an `Idempotency-Key` header, so
+    that a retry of it (same user, key, path and body) gets that answer again instead of writing twice.
+
+    Written in the transaction of the write it guards (both or neither are committed); unique per user and key,
+    so that of two concurrent requests with one key only one writes. Only successful answers are kept. Not a
+    record: no audit event, no version; purged after `KEEP` by the `core.purge_idempotency_keys` task."""
+
+    KEEP: ClassVar[timedelta] = timedelta(hours=24)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request's method, path, If-Match, body.")
+    status_code = models.PositiveSmallIntegerField()
+    body = models.TextField(help_text="The answer's JSON, as sent.")
+    etag = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="core_idempotencykey_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code})"

@@ -42,6 +42,14 @@ class StaleVersion(Exception):
         )
 
 
+def _check_version(current: Record, expected_version: int) -> None:
+    """Optimistic locking: every write names the version it was based on; a stale one writes nothing."""
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise TypeError(f"expected_version must be an int, not {type(expected_version).__name__}")
+    if current.version != expected_version:
+        raise StaleVersion(current)
+
+
 class RecordInUse(ValidationError):
     """The record cannot be deleted now (other records refer to it, or a rule of its type): HTTP 409."""
 
@@ -185,12 +193,12 @@ def update_record(
     *,
     data: Mapping[str, Any],
     actor: Any,
-    expected_version: int | None,
+    expected_version: int,
     reason: str = "",
     authorised_by: str = "",
 ) -> R:
-    """Change fields of a record. `expected_version` is the version the caller read; if the record has moved on
-    since, nothing is written and `StaleVersion` carries the current state (HTTP 409)."""
+    """Change fields of a record. `expected_version` (required) is the version the caller read; if the record has
+    moved on since, nothing is written and `StaleVersion` carries the current state (HTTP 409)."""
     model = type(obj)
     record_type = registry.get(model)
     _check_writable(record_type, data)
@@ -198,8 +206,7 @@ def update_record(
     with transaction.atomic():
         current = model.objects.select_for_update().get(pk=obj.pk)
         policy.require(actor, CHANGE, current)
-        if expected_version is not None and current.version != expected_version:
-            raise StaleVersion(current)
+        _check_version(current, expected_version)
         _check_references(actor, data)
         before = audit.snapshot(current)
         for name, value in plain.items():
@@ -231,14 +238,14 @@ def update_record(
     return current
 
 
-def delete_record(obj: Record, *, actor: Any, expected_version: int | None = None, reason: str = "") -> None:
-    """Delete a record; refused with a clear message while other records still refer to it."""
+def delete_record(obj: Record, *, actor: Any, expected_version: int, reason: str = "") -> None:
+    """Delete a record that is still at `expected_version` (the version the caller read; else `StaleVersion`);
+    refused with a clear message while other records still refer to it."""
     model = type(obj)
     with transaction.atomic():
         current = model.objects.select_for_update().get(pk=obj.pk)
         policy.require(actor, DELETE, current)
-        if expected_version is not None and current.version != expected_version:
-            raise StaleVersion(current)
+        _check_version(current, expected_version)
         refusal = registry.get(model).delete_refusal
         reason_not = refusal(current) if refusal else None
         if reason_not:
@@ -287,11 +294,12 @@ def transition(
     action: str,
     *,
     actor: Any,
+    expected_version: int,
     reason: str = "",
-    expected_version: int | None = None,
     authorised_by: str = "",
 ) -> R:
-    """Move a record along its declared lifecycle: the only way a status changes."""
+    """Move a record along its declared lifecycle: the only way a status changes. `expected_version` (required)
+    is the version the caller read: an action on a record that has changed since is refused (`StaleVersion`)."""
     model = type(obj)
     lifecycle = registry.get(model).lifecycle
     t = lifecycle.get(action) if lifecycle else None
@@ -302,8 +310,7 @@ def transition(
         policy.require(actor, VIEW, current)
         if not may_transition(t, actor):
             raise PermissionDenied(f"Your roles do not allow “{t.title}” on this {model._meta.verbose_name}.")
-        if expected_version is not None and current.version != expected_version:
-            raise StaleVersion(current)
+        _check_version(current, expected_version)
         state = getattr(current, lifecycle.field)
         refusal = _refusal(t, current, actor, state)
         if refusal:

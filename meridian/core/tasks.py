@@ -85,3 +85,13 @@ def verify_audit_chain(*, actor: Any) -> bool:
     for problem in report.problems:
         log.error("audit chain: %s", problem)
     return report.ok
+
+
+@periodic("core.purge_idempotency_keys", minute="41")
+def purge_idempotency_keys(*, actor: Any) -> int:
+    """Forget API Idempotency-Keys older than 24 hours (a retry within a day gets the first answer again)."""
+    from django.utils import timezone
+
+    from meridian.core.models import IdempotencyKey
+
+    return IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IdempotencyKey.KEEP).delete()[0]

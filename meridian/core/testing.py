@@ -114,6 +114,26 @@ def post_data_from_form(form: Any) -> dict[str, Any]:
     return data
 
 
+def wrong_json_values(field: Any) -> list[Any]:
+    """Values of another JSON type than an API field declares, which the API must refuse rather than coerce."""
+    from rest_framework import serializers
+
+    if isinstance(field, serializers.ManyRelatedField):
+        return [1, {"1": 1}, ["1"], [1.5], [True]]
+    if isinstance(field, serializers.RelatedField):
+        return ["1", 1.5, True, [1]]
+    if isinstance(field, serializers.BooleanField):
+        return ["true", 1, None] if not field.allow_null else ["true", 1]
+    if isinstance(field, serializers.IntegerField | serializers.FloatField):
+        return ["1", True, [1]] + ([1.5] if isinstance(field, serializers.IntegerField) else [])
+    if isinstance(field, serializers.ChoiceField):
+        choice = next(iter(field.choices))
+        return [True, [choice], 1 if isinstance(choice, str) else str(choice)]
+    if isinstance(field, serializers.CharField | serializers.DateField | serializers.TimeField):
+        return [7, 1.5, True, ["x"], {"x": 1}]
+    return []
+
+
 class RecordTypeTests(TestCase):
     """Declare `model`, `factory`, `new_data()` and `changed_data` in a subclass."""
 
@@ -261,6 +281,42 @@ class RecordTypeTests(TestCase):
         for name, value in self.changed_data.items():
             self.assertEqual(self.api_value(getattr(current, name)), self.api_value(value))
 
+    def test_page_writes_name_a_well_formed_version(self) -> None:
+        """Edit, delete and lifecycle action pages: no version, or one that is not a whole number of at least 1,
+        is a 400 on `version` that writes nothing; a stale one is a 409."""
+        user = self.actor(CHANGE)
+        client = self.page_client(user)
+        changes = self.form_post_data(self.obj_a, user, self.form_data(self.changed_data))
+        events = AuditEvent.objects.count()
+        for version in (None, "", "abc", "-1", "0", "1.5", "1.0", "true"):
+            data = {k: v for k, v in changes.items() if k != "version"}
+            if version is not None:
+                data["version"] = version
+            with self.subTest(page="edit", version=version):
+                response = client.post(self.url("edit", self.obj_a), data)
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("version", response.context["form"].errors)
+        if self.deletable:
+            client = self.page_client(self.actor(DELETE))
+            for version in (None, "abc", "-1", "1.5"):
+                with self.subTest(page="delete", version=version):
+                    response = client.post(
+                        self.url("delete", self.obj_a), {} if version is None else {"version": version}
+                    )
+                    self.assertEqual(response.status_code, 400)
+            self.assertEqual(client.post(self.url("delete", self.obj_a), {"version": "2"}).status_code, 409)
+        lifecycle = self.rt.lifecycle
+        if lifecycle is not None:
+            client = self.page_client(self.p.users[Role.ADMINISTRATOR])
+            action_url = self.url("detail", self.obj_a) + f"actions/{lifecycle.transitions[0].action}/"
+            for version in (None, "abc", "1.5"):
+                with self.subTest(page="action", version=version):
+                    data = {"reason": "test"} if version is None else {"reason": "test", "version": version}
+                    self.assertEqual(client.post(action_url, data).status_code, 400)
+        self.assertEqual(AuditEvent.objects.count(), events)
+        current = self.model.objects.get(pk=self.obj_a.pk)
+        self.assertEqual(current.version, self.obj_a.version)
+
     # -- CRUD through the API --------------------------------------------------------------------------------
     def test_api_create_read_update_delete(self) -> None:
         api = self.api(self.actor(ADD))
@@ -285,29 +341,51 @@ class RecordTypeTests(TestCase):
 
         if self.deletable:
             api = self.api(self.actor(DELETE))
-            self.assertEqual(api.delete(self.api_url(created)).status_code, 204)
+            missing_version = api.delete(self.api_url(created))
+            self.assertEqual(missing_version.status_code, 400)
+            self.assertIn("version", missing_version.json())
+            self.assertEqual(api.delete(self.api_url(created), HTTP_IF_MATCH='"1"').status_code, 409)
+            self.assertEqual(api.delete(self.api_url(created), HTTP_IF_MATCH='"2"').status_code, 204)
             self.assertFalse(self.model.objects.filter(pk=pk).exists())
 
     def test_api_refuses_bad_input_and_protected_fields(self) -> None:
         api = self.api(self.actor(ADD))
-        before = self.model.objects.count()
+        before, events = self.model.objects.count(), AuditEvent.objects.count()
         response = api.post(self.api_url(), {}, format="json")
         self.assertEqual(response.status_code, 400)
         self.assertIsInstance(response.json(), dict)
-        forged = {**self.form_data(self.new_data()), "version": 99, "created_at": "2000-01-01T00:00:00Z", "id": 999999}
+        forged: dict[str, Any] = {"version": 99, "created_at": "2000-01-01T00:00:00Z", "id": 999999}
         if self.rt.lifecycle:
             forged[self.rt.lifecycle.field] = "forged-status"
-        response = api.post(self.api_url(), forged, format="json")
-        if response.status_code == 201:
-            created = self.model.objects.get(pk=response.json()["id"])
-            self.assertEqual(created.version, 1)
-            self.assertNotEqual(created.pk, 999999)
-            self.assertNotEqual(created.created_at.year, 2000)
-            if self.rt.lifecycle:
-                self.assertNotEqual(getattr(created, self.rt.lifecycle.field), "forged-status")
-        else:
-            self.assertEqual(response.status_code, 400)
-            self.assertEqual(self.model.objects.count(), before)
+        valid = self.form_data(self.new_data())
+        for name, value in forged.items():
+            with self.subTest(forged=name):
+                response = api.post(self.api_url(), {**valid, name: value}, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(set(response.json()), {name})
+        response = api.post(self.api_url(), {**valid, **forged}, format="json")
+        self.assertEqual(response.status_code, 400, response.content)
+        self.assertEqual(set(response.json()), set(forged))
+        self.assertEqual(self.model.objects.count(), before)
+        self.assertEqual(AuditEvent.objects.count(), events)
+
+    def test_api_refuses_values_of_the_wrong_json_type(self) -> None:
+        """Every writable field takes only its declared JSON type: a wrong one is a 400 naming the field (never
+        coerced: "1" or 1.5 for an id, "true" for a boolean, 7 for text) and nothing is written."""
+        from meridian.core.api.serializers import serializer_for
+
+        api = self.api(self.actor(ADD))
+        fields = serializer_for(self.rt)().fields
+        valid = self.form_data(self.new_data())
+        before, events = self.model.objects.count(), AuditEvent.objects.count()
+        for name in self.rt.fields:
+            for value in wrong_json_values(fields[name]):
+                with self.subTest(field=name, value=value):
+                    response = api.post(self.api_url(), {**valid, name: value}, format="json")
+                    self.assertEqual(response.status_code, 400, response.content)
+                    self.assertEqual(set(response.json()), {name})
+        self.assertEqual(self.model.objects.count(), before)
+        self.assertEqual(AuditEvent.objects.count(), events)
 
     def test_api_stale_update_gets_409_with_current_state(self) -> None:
         api = self.api(self.actor(CHANGE))
@@ -550,7 +628,9 @@ def assert_lifecycle_walk(test: TestCase, model: type[Any], make_in_state: Any, 
                     allowed_role = role in t.roles
                     visible = policy.can(user, VIEW, obj)
                     try:
-                        result = services.transition(obj, t.action, actor=user, reason=reason)
+                        result = services.transition(
+                            obj, t.action, actor=user, reason=reason, expected_version=obj.version
+                        )
                     except Http404:
                         test.assertFalse(visible)
                         continue

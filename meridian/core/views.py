@@ -24,7 +24,7 @@ from django_tables2 import RequestConfig
 
 from meridian.core import audit, policy, ratelimit, registry, services
 from meridian.core.filtersets import filterset_for
-from meridian.core.forms import GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
+from meridian.core.forms import DeleteForm, GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
 from meridian.core.models import AuditEvent, NotificationLog, Person
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
 from meridian.core.search import search
@@ -176,7 +176,7 @@ class RecordViews:
                         obj,
                         data=form.field_values(),
                         actor=request.user,
-                        expected_version=form.cleaned_data.get("version"),
+                        expected_version=form.cleaned_data["version"],
                     )
                     messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” saved.")
                 return HttpResponseRedirect(saved.get_absolute_url())
@@ -206,28 +206,29 @@ class RecordViews:
         obj = self.get_object(request, pk)
         if not policy.can(request.user, DELETE, obj):
             raise PermissionDenied(f"You may not delete this {self.rt.verbose_name}.")
-        error = None
+        error, status = None, 200
         if request.method == "POST":
-            version = request.POST.get("version")
+            form = DeleteForm(request.POST)
             try:
+                if not form.is_valid():
+                    raise ValidationError([error for errors in form.errors.values() for error in errors])
                 services.delete_record(
                     obj,
                     actor=request.user,
-                    expected_version=int(version) if version and version.isdigit() else None,
-                    reason=request.POST.get("reason", ""),
+                    expected_version=form.cleaned_data["version"],
+                    reason=form.cleaned_data["reason"],
                 )
             except services.StaleVersion as exc:
-                error = str(exc)
+                error, status = str(exc), 409
+            except services.RecordInUse as exc:
+                error, status = " ".join(exc.messages), 409
             except ValidationError as exc:
-                error = " ".join(exc.messages)
+                error, status = " ".join(exc.messages), 400
             else:
                 messages.success(request, f"{self.rt.verbose_name.capitalize()} “{obj}” deleted.")
                 return HttpResponseRedirect(reverse(self.rt.url_name("list")))
         return render(
-            request,
-            "core/record_confirm_delete.html",
-            self.context(request, obj=obj, error=error),
-            status=409 if error else 200,
+            request, "core/record_confirm_delete.html", self.context(request, obj=obj, error=error), status=status
         )
 
     def transition(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
@@ -235,14 +236,18 @@ class RecordViews:
             return HttpResponse(status=405)
         obj = self.get_object(request, pk)
         form = TransitionForm(request.POST)
-        form.is_valid()
+        if not form.is_valid():  # only a tampered or broken page posts no version: say so, change nothing
+            messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
+            response = self.detail(request, pk)
+            response.status_code = 400
+            return response
         try:
             services.transition(
                 obj,
                 action,
                 actor=request.user,
-                reason=form.cleaned_data.get("reason") or "",
-                expected_version=form.cleaned_data.get("version"),
+                reason=form.cleaned_data["reason"],
+                expected_version=form.cleaned_data["version"],
             )
         except (services.TransitionNotAllowed, services.StaleVersion) as exc:
             messages.error(request, str(exc))

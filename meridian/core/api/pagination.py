@@ -1,8 +1,36 @@
+"""List pages of the API: `?page=2&page_size=100`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 
 
 class Pagination(PageNumberPagination):
-    """`?page=2&page_size=100`; at most 1,000 rows a page."""
+    """`?page=2&page_size=100`; at most 1,000 rows a page (a larger page size gets 1,000). Both must be whole
+    numbers of at least 1 when given: anything else (`0`, `-1`, `1.5`, `abc`, `null`, empty) is a 400 on the
+    parameter, never silently the default."""
 
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def _positive(self, request: Request, name: str) -> int | None:
+        value = request.query_params.get(name)
+        if value is None:
+            return None
+        if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+            raise ValidationError({name: [f"Give a whole number of at least 1, not “{value}”."]})
+        return int(value)
+
+    def get_page_size(self, request: Request) -> int | None:
+        size = self._positive(request, self.page_size_query_param)
+        return self.page_size if size is None else min(size, self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator: Any) -> Any:
+        if request.query_params.get(self.page_query_param) in self.last_page_strings:
+            return paginator.num_pages
+        return self._positive(request, self.page_query_param) or 1

@@ -3,6 +3,7 @@ contract tests) know them: 400 field errors, 401, 403, 404 for what you may not 
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 ERROR = {
@@ -48,6 +49,53 @@ def _local_times(node: Any) -> None:
             _local_times(value)
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Any 1 to 255 printable ASCII characters, new for each request (e.g. a UUID). A retry by you with "
+    "the same key, path, body and If-Match within 24 hours gets the first (successful) answer again, with "
+    "`Idempotent-Replayed: true`, and writes nothing; the same key with another request is a 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'The version you read, as its ETag (`"3"`). Required unless the body has `version` (which counts '
+    "when both are sent). A stale version is a 409 with the current state.",
+    "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+}
+VERSION_BODY = {
+    "type": "object",
+    "properties": {
+        "version": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The version you read; required unless sent as an If-Match header.",
+        }
+    },
+}
+
+
+def _document_writes(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Headers and body fields of writes that the serializers do not show: the version a change, delete or action
+    is based on (If-Match or `version`), and Idempotency-Key on every POST."""
+    parameters = operation.setdefault("parameters", [])
+    if method == "post":
+        parameters.append(deepcopy(IDEMPOTENCY_KEY))
+        operation["responses"].setdefault(
+            "422", _response("The Idempotency-Key was already used for another request.", "Error")
+        )
+    if method in {"put", "patch", "delete"} or (method == "post" and "{" in path):
+        parameters.append(deepcopy(IF_MATCH))
+    if method in {"put", "patch"}:
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            media["schema"] = {"allOf": [media["schema"], deepcopy(VERSION_BODY)]}
+    if method in {"post", "put", "patch"}:
+        operation["responses"].setdefault("415", _response("The body is not JSON (Content-Type).", "Error"))
+
+
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     _local_times(result.get("components", {}))
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
@@ -72,4 +120,5 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             if method == "get" and "{" not in path:
                 responses.setdefault("404", _response("Page out of range.", "Error"))
             responses.setdefault("405", _response("Method not allowed.", "Error"))
+            _document_writes(path, method, operation)
     return result

@@ -1,15 +1,17 @@
 """Serializers: the generic one every registered type gets. Writable fields are exactly the type's declared
 `fields`; status, reference, version and timestamps are read-only; related records must be visible to the
-requester."""
+requester. Input is taken only in its declared JSON type (the strict fields below): no silent coercion."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 
 from meridian.core import policy, registry
 from meridian.core.models import AuditEvent
@@ -18,9 +20,112 @@ from meridian.core.registry import VIEW, RecordType
 STATUS_READ_ONLY = "The status changes only through its actions."
 
 
-class VisibleRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
-    """A foreign key (or one item of a many-to-many) by id; "hidden" instead of the id when the requester may not
-    see the linked record (`policy.shown`), so that neither its name nor its link is disclosed."""
+# --- strict input types -----------------------------------------------------------------------------------------
+# DRF converts what it can: "1", 1.0 and 1.5 become the integer 1 (or are refused only sometimes), 7 becomes the
+# string "7", "yes" becomes true. An API client that sends the wrong type has a bug; say so on the field instead.
+
+
+class StrictTypeMixin:
+    """Refuse a JSON value that is not of the field's declared type, before the field's own parsing."""
+
+    json_types: tuple[type, ...] = ()
+    wrong_type: str = ""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, self.json_types) or (isinstance(data, bool) and bool not in self.json_types):
+            raise serializers.ValidationError(self.wrong_type, code="invalid")
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+INTEGER = "Must be a whole number: a JSON integer such as 3, not text, a fraction or true/false."
+STRING = "Must be text: a JSON string."
+
+
+class StrictIntegerField(StrictTypeMixin, serializers.IntegerField):
+    json_types, wrong_type = (int,), INTEGER
+
+
+class StrictCharField(StrictTypeMixin, serializers.CharField):
+    json_types, wrong_type = (str,), STRING
+
+
+def _strict(base: type, json_types: tuple[type, ...], wrong_type: str) -> type:
+    """DRF's field class `base`, taking only `json_types`."""
+    return type(f"Strict{base.__name__}", (StrictTypeMixin, base), {"json_types": json_types, "wrong_type": wrong_type})
+
+
+# what the generic serializer uses instead of DRF's field classes (see RecordSerializer.serializer_field_mapping)
+STRICT_FIELDS: dict[type, type] = {
+    serializers.IntegerField: StrictIntegerField,
+    serializers.CharField: StrictCharField,
+    serializers.BigIntegerField: _strict(serializers.BigIntegerField, (int,), INTEGER),
+    serializers.FloatField: _strict(serializers.FloatField, (int, float), "Must be a number: a JSON number."),
+    serializers.BooleanField: _strict(
+        serializers.BooleanField, (bool,), "Must be true or false (JSON booleans), not text or a number."
+    ),
+    **{
+        base: _strict(base, (str,), STRING)
+        for base in (
+            serializers.EmailField,
+            serializers.URLField,
+            serializers.SlugField,
+            serializers.UUIDField,
+            serializers.IPAddressField,
+        )
+    },
+}
+
+
+VERSION_MISSING = (
+    'Send the version you read: “version”: N in the JSON body, or an If-Match: "N" header (the record\'s ETag).'
+)
+
+
+def version_field(**kwargs: Any) -> StrictIntegerField:
+    """The `version` a write is based on, as a request sends it: a JSON integer, at least 1."""
+    return StrictIntegerField(min_value=1, error_messages={"null": VERSION_MISSING}, **kwargs)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A choice given exactly as listed: "1" is not the choice 1, nor true the choice 1."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if value != data or isinstance(data, bool) != isinstance(value, bool):
+            self.fail("invalid_choice", input=data)
+        return value
+
+
+class StrictManyRelatedField(serializers.ManyRelatedField):
+    """A many-to-many link: a JSON list of ids, nothing else (DRF would iterate the keys of an object)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """A link to another record by its id, of the id's own type: 2, not "2", 2.0 or 2.5 (which the database
+    would round to 2)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        queryset = self.get_queryset()
+        pk = queryset.model._meta.pk if queryset is not None else None
+        json_type = str if pk is not None and not isinstance(pk, models.IntegerField) else int
+        if not isinstance(data, json_type) or isinstance(data, bool):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+    @classmethod
+    def many_init(cls, *args: Any, **kwargs: Any) -> StrictManyRelatedField:
+        shared = {key: value for key, value in kwargs.items() if key in MANY_RELATION_KWARGS}
+        return StrictManyRelatedField(child_relation=cls(*args, **kwargs), **shared)
+
+
+class VisibleRelatedField(StrictPrimaryKeyRelatedField):
+    """A foreign key (or one item of a many-to-many) by id, strict on input; "hidden" instead of the id when the
+    requester may not see the linked record (`policy.shown`), so that neither its name nor its link is disclosed."""
 
     def use_pk_only_optimization(self) -> bool:
         return False  # the linked record itself is needed to know whether the requester may see it
@@ -45,14 +150,21 @@ class VisibleRelatedFieldSchema(OpenApiSerializerFieldExtension):
 
 
 class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    serializer_related_field = VisibleRelatedField
     display = serializers.SerializerMethodField(help_text="How the record is named on pages.")
     web_url = serializers.SerializerMethodField(help_text="The record's page in the web interface.")
     version = serializers.IntegerField(
-        required=False,
-        help_text="On update: the version you read. If the record has changed since, the update is refused (409).",
+        read_only=True,
+        help_text="Goes up by one with every change. On a change, delete or action send the version you read "
+        "(`version` in the body or an `If-Match` header); if the record has changed since, it is refused (409).",
     )
     record_type: RecordType
+
+    serializer_field_mapping = {
+        model_field: STRICT_FIELDS.get(field, field)
+        for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
+    }
+    serializer_related_field = VisibleRelatedField
+    serializer_choice_field = StrictChoiceField
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
@@ -73,12 +185,8 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     def to_internal_value(self, data: Any) -> Any:
         """Refuse, field by field, what a client may not write: unknown fields, and read-only ones sent with a
-        value other than the record's own (a representation sent back unchanged is fine)."""
-        if isinstance(data, dict) and self.instance is not None and "version" in data:
-            from meridian.core.services import StaleVersion
-
-            if str(data["version"]) != str(self.instance.version):
-                raise StaleVersion(self.instance)  # 409 with the current state, before any field complaint
+        value other than the record's own (a representation sent back unchanged is fine). A `version` is never
+        written: on a create it is refused; on a change the view has already compared it (`requested_version`)."""
         if isinstance(data, dict):
             writable = {name for name, f in self.fields.items() if not f.read_only}
             current: dict[str, Any] | None = None
@@ -157,8 +265,17 @@ class AuditEventSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
 
 
 class TransitionSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
-    version = serializers.IntegerField(required=False, help_text="The version you read (recommended).")
+    """The body of a lifecycle action."""
+
+    reason = StrictCharField(required=False, allow_blank=True, default="")
+    version = version_field(required=False, help_text="The version you read; or send it as an `If-Match` header.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = {name: ["Unknown field."] for name in data if name not in self.fields}
+            if unknown:
+                raise serializers.ValidationError(unknown)
+        return super().to_internal_value(data)
 
 
 class SearchResultSerializer(serializers.Serializer):  # type: ignore[type-arg]

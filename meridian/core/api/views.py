@@ -3,24 +3,31 @@ transition table, a history endpoint, and the API-wide search and "me" endpoints
 
 from __future__ import annotations
 
-from functools import cache
+import re
+from collections.abc import Callable, Mapping
+from functools import cache, partial
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, viewsets
+from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from meridian.core import audit, policy, services
+from meridian.core.api import idempotency
 from meridian.core.api.serializers import (
+    VERSION_MISSING,
     AuditEventSerializer,
     SearchResultSerializer,
     TransitionSerializer,
     serializer_for,
+    version_field,
 )
 from meridian.core.filtersets import filterset_for
 from meridian.core.registry import ADD, CHANGE, DELETE, VIEW, RecordType
@@ -60,26 +67,34 @@ class RecordPermission(permissions.BasePermission):
         return policy.can(request.user, METHOD_ACTIONS.get(request.method or "GET", VIEW), obj)
 
 
-def if_match(request: Request) -> int | None:
-    """The version named by an `If-Match: "3"` header (our ETags), if any."""
-    header = request.headers.get("If-Match", "").strip('W/"')
-    return int(header) if header.isdigit() else None
-
-
-def expected_version(request: Request, data: dict[str, Any]) -> int:
-    """The version the client read: `version` in the body or an `If-Match` header. Required for writes."""
-    version = data.pop("version", None)
-    if version is None:
-        version = if_match(request)
-    if version is None:
-        raise ValidationError({"version": ["Send the version you read (field “version” or If-Match header)."]})
-    return int(version)
+def requested_version(request: Request) -> int:
+    """The version the client based its write on: `version` in the body (it counts when both are sent) or an
+    `If-Match: "N"` header (our ETags). Required for every change, delete and action; missing or malformed is a
+    400 on `version` (never a guess, never a 409)."""
+    data = request.data
+    if isinstance(data, Mapping) and "version" in data:
+        try:
+            return int(version_field().run_validation(data["version"]))
+        except ValidationError as exc:
+            raise ValidationError({"version": exc.detail}) from exc
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise ValidationError({"version": [VERSION_MISSING]})
+    value = header.strip().removeprefix("W/")
+    if len(value) > 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+        raise ValidationError(
+            {"version": [f'If-Match must be one version in quotes, such as "3" (the ETag); got {header}.']}
+        )
+    return int(value)
 
 
 class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     record_type: RecordType
     record_type_actions: tuple[str, ...] = ("history",)
     permission_classes = [permissions.IsAuthenticated, RecordPermission]
+    parser_classes = [JSONParser]  # JSON only: a form's missing checkbox would silently read as false
 
     def get_queryset(self) -> QuerySet[Any]:
         rt = self.record_type
@@ -88,20 +103,45 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
-        data.pop("version", None)
         serializer.instance = services.create_record(self.record_type.model, data=data, actor=self.request.user)
         self._etag_instance = serializer.instance
 
-    def perform_update(self, serializer: Any) -> None:
-        data = dict(serializer.validated_data)
-        version = expected_version(self.request, data)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.once(request, partial(super().create, request, *args, **kwargs))
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        version = requested_version(request)
+        if instance.version != version:
+            raise services.StaleVersion(instance)  # 409 with the current state, before any field complaint
+        serializer = self.get_serializer(instance, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
         serializer.instance = services.update_record(
-            serializer.instance, data=data, actor=self.request.user, expected_version=version
+            instance, data=dict(serializer.validated_data), actor=request.user, expected_version=version
         )
         self._etag_instance = serializer.instance
+        return Response(serializer.data)
 
     def perform_destroy(self, instance: Any) -> None:
-        services.delete_record(instance, actor=self.request.user, expected_version=if_match(self.request))
+        services.delete_record(instance, actor=self.request.user, expected_version=requested_version(self.request))
+
+    def once(self, request: Request, write: Callable[[], Response]) -> Response:
+        """Run a POST's write, at most once per `Idempotency-Key` (see `core.api.idempotency`)."""
+        key = idempotency.requested_key(request)
+        if key is None:
+            return write()
+        with transaction.atomic():
+            row, first_time = idempotency.claim(request, key)
+            if not first_time:
+                self._etag_instance = None  # the ETag is the first answer's
+                return idempotency.replay(row)
+            response = write()
+            if not status.is_success(response.status_code):
+                transaction.set_rollback(True)  # only successes are kept: a retry runs again
+                return response
+            instance = getattr(self, "_etag_instance", None)
+            idempotency.keep(row, response, f'"{instance.version}"' if instance is not None else "")
+        return response
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         instance = getattr(self, "_etag_instance", None)
@@ -125,16 +165,18 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 def _transition_endpoint(name: str, title: str) -> Any:
     def endpoint(self: RecordViewSet, request: Request, pk: str | None = None) -> Response:
         obj = self.get_object()
-        body = TransitionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        version = body.validated_data.get("version")
-        if version is None:
-            version = if_match(request)
-        obj = services.transition(
-            obj, name, actor=request.user, reason=body.validated_data["reason"], expected_version=version
-        )
-        self._etag_instance = obj
-        return Response(self.get_serializer(obj).data)
+
+        def write() -> Response:
+            body = TransitionSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            version = requested_version(request)
+            moved = services.transition(
+                obj, name, actor=request.user, reason=body.validated_data["reason"], expected_version=version
+            )
+            self._etag_instance = moved
+            return Response(self.get_serializer(moved).data)
+
+        return self.once(request, write)
 
     endpoint.__name__ = name  # DRF routes an action by its function's name: set it before decorating
     routed = action(detail=True, methods=["post"], url_path=name.replace("_", "-"), url_name=name)(endpoint)

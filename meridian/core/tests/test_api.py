@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from django.test import TestCase
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+from django.db import connection, connections
+from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from meridian.core import services
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory
-from meridian.core.testing import PrincipalsTestCase, make_principals
+from meridian.core.models import AuditEvent, IdempotencyKey, Organisation
+from meridian.core.testing import PrincipalsTestCase, api_client, make_principals
+from meridian.core.tests.test_services import run_in_threads
 
 
 class ApiTests(PrincipalsTestCase):
@@ -113,7 +124,9 @@ class ApiContractTests(PrincipalsTestCase):
         self.assertEqual(ok.json()["job_title"], "Dispatcher")
 
     def test_etag_follows_the_version_after_writes(self) -> None:
-        created = self.api.post(reverse("api:core-organisations-list"), {"name": "Etag BV", "kind": "customer"})
+        created = self.api.post(
+            reverse("api:core-organisations-list"), {"name": "Etag BV", "kind": "customer"}, format="json"
+        )
         self.assertEqual(created["ETag"], '"1"')
         url = reverse("api:core-organisations-detail", args=[created.json()["id"]])
         updated = self.api.patch(url, {"phone": "1"}, format="json", HTTP_IF_MATCH='"1"')
@@ -148,12 +161,12 @@ class ApiContractTests(PrincipalsTestCase):
         from meridian.core.factories import UserFactory
 
         person = PersonFactory(organisation=self.p.internal, user=UserFactory())
-        response = self.api.delete(reverse("api:core-people-detail", args=[person.pk]))
+        response = self.api.delete(reverse("api:core-people-detail", args=[person.pk]), HTTP_IF_MATCH='"1"')
         self.assertEqual(response.status_code, 409)
         self.assertIn("Mark as left", response.json()["detail"])
         in_use = OrganisationFactory()
         PersonFactory(organisation=in_use)
-        response = self.api.delete(reverse("api:core-organisations-detail", args=[in_use.pk]))
+        response = self.api.delete(reverse("api:core-organisations-detail", args=[in_use.pk]), HTTP_IF_MATCH='"1"')
         self.assertEqual(response.status_code, 409)
         self.assertIn("still referred to by people", response.json()["detail"])
 
@@ -303,3 +316,302 @@ class AccountPagesTests(PrincipalsTestCase):
         person.refresh_from_db()
         self.assertEqual(person.user.role_labels, ["Change manager", "Resolver"])
         self.assertEqual(self.client.get(url).status_code, 403)  # a login already: nothing more to give
+
+
+class VersionRequiredTests(PrincipalsTestCase):
+    """Every API write names the version it was based on, well formed: a bad one is a 400 on `version` (never a
+    409, never ignored), a stale one a 409 with the current state, and a refused write changes nothing."""
+
+    BAD_VERSIONS = ("abc", -1, 0, 1.5, "1.5", "1", True, None)
+    BAD_IF_MATCH = ('"abc"', "*", '"-1"', '"1.5"', "", '"1", "2"')
+
+    def setUp(self) -> None:
+        self.api = api_client(self.admin)
+        self.person = PersonFactory(organisation=self.p.internal)
+        self.url = reverse("api:core-people-detail", args=[self.person.pk])
+
+    def assert_unchanged(self) -> None:
+        self.person.refresh_from_db()
+        self.assertEqual((self.person.version, self.person.status, self.person.job_title), (1, "active", ""))
+        self.assertFalse(AuditEvent.objects.filter(record_type="core.person", record_id=str(self.person.pk)).exists())
+
+    def test_a_missing_version_is_a_400_that_says_what_to_send(self) -> None:
+        for method, url, body in (
+            ("patch", self.url, {"job_title": "Lead"}),
+            ("put", self.url, {"first_name": "A", "last_name": "B", "organisation": self.p.internal.pk}),
+            ("delete", self.url, None),
+            ("post", self.url + "suspend/", {"reason": "x"}),
+        ):
+            with self.subTest(method=method, url=url):
+                response = getattr(self.api, method)(url, body, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()), ["version"])
+                self.assertIn("If-Match", response.json()["version"][0])
+        self.assert_unchanged()
+
+    def test_a_malformed_version_is_a_400_on_version_never_a_409(self) -> None:
+        for version in self.BAD_VERSIONS:
+            for method, url, body in (
+                ("patch", self.url, {"job_title": "Lead"}),
+                ("delete", self.url, {}),
+                ("post", self.url + "suspend/", {"reason": "x"}),
+            ):
+                with self.subTest(method=method, url=url, version=version):
+                    response = getattr(self.api, method)(url, {**body, "version": version}, format="json")
+                    self.assertEqual(response.status_code, 400, response.content)
+                    self.assertEqual(list(response.json()), ["version"])
+        for header in self.BAD_IF_MATCH:
+            with self.subTest(if_match=header):
+                response = self.api.patch(self.url, {"job_title": "Lead"}, format="json", HTTP_IF_MATCH=header)
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()), ["version"])
+        self.assert_unchanged()
+
+    def test_a_null_version_on_an_update_is_a_400_not_a_409(self) -> None:
+        response = self.api.patch(self.url, {"job_title": "Lead", "version": None}, format="json")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("If-Match", response.json()["version"][0])
+        self.assert_unchanged()
+
+    def test_stale_deletes_and_actions_are_409_with_the_current_state(self) -> None:
+        self.api.patch(self.url, {"job_title": "Lead", "version": 1}, format="json")
+        for method, url in (("delete", self.url), ("post", self.url + "suspend/")):
+            with self.subTest(method=method):
+                response = getattr(self.api, method)(url, {"reason": "x", "version": 1}, format="json")
+                self.assertEqual(response.status_code, 409, response.content)
+                self.assertEqual(response.json()["current"]["version"], 2)
+        self.person.refresh_from_db()
+        self.assertEqual((self.person.version, self.person.status), (2, "active"))
+        done = self.api.delete(self.url, HTTP_IF_MATCH='"2"')
+        self.assertEqual(done.status_code, 204)
+
+
+class StrictInputTests(PrincipalsTestCase):
+    """The API takes input only in its declared JSON type, as JSON: nothing is coerced or defaulted silently."""
+
+    def setUp(self) -> None:
+        self.api = api_client(self.admin)
+        self.list_url = reverse("api:core-organisations-list")
+
+    def test_an_id_must_be_a_json_integer(self) -> None:
+        parent = OrganisationFactory(name="Parent")
+        before = Organisation.objects.count()
+        for value in (parent.pk + 0.5, float(parent.pk), str(parent.pk), True):
+            with self.subTest(parent=value):
+                response = self.api.post(self.list_url, {"name": "Child", "parent": value}, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()), ["parent"])
+        self.assertEqual(Organisation.objects.count(), before)
+        ok = self.api.post(self.list_url, {"name": "Child", "parent": parent.pk}, format="json")
+        self.assertEqual((ok.status_code, ok.json()["parent"]), (201, parent.pk))
+
+    def test_text_booleans_and_lists_take_only_their_own_type(self) -> None:
+        team = reverse("api:core-teams-list")
+        member = PersonFactory(organisation=self.p.internal)
+        cases = [
+            (self.list_url, {"name": 7}, "name"),
+            (self.list_url, {"name": "Acme", "phone": 123456}, "phone"),
+            (self.list_url, {"name": "Acme", "active": "false"}, "active"),
+            (self.list_url, {"name": "Acme", "active": 0}, "active"),
+            (self.list_url, {"name": "Acme", "kind": ["customer"]}, "kind"),
+            (team, {"name": "T", "organisation": self.p.internal.pk, "members": {str(member.pk): 1}}, "members"),
+            (team, {"name": "T", "organisation": self.p.internal.pk, "members": [str(member.pk)]}, "members"),
+        ]
+        for url, body, field in cases:
+            with self.subTest(body=body):
+                response = self.api.post(url, body, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()), [field])
+        self.assertFalse(Organisation.objects.filter(name="Acme").exists())
+
+    def test_bodies_are_json_only_a_form_post_is_a_415_and_writes_nothing(self) -> None:
+        for fmt in ("multipart", None):
+            with self.subTest(format=fmt):
+                if fmt is None:
+                    response = self.api.post(
+                        self.list_url, "name=Formed&kind=customer", content_type="application/x-www-form-urlencoded"
+                    )
+                else:
+                    response = self.api.post(self.list_url, {"name": "Formed", "kind": "customer"}, format=fmt)
+                self.assertEqual(response.status_code, 415)
+                self.assertEqual(response["Content-Type"], "application/json")
+                self.assertIn("Unsupported media type", response.json()["detail"])
+        self.assertFalse(Organisation.objects.filter(name="Formed").exists())
+        # the same as JSON, without `active`: active, as the field's default says
+        created = self.api.post(self.list_url, {"name": "Formed", "kind": "customer"}, format="json")
+        self.assertEqual((created.status_code, created.json()["active"]), (201, True))
+
+    def test_version_on_a_create_is_refused_as_read_only(self) -> None:
+        response = self.api.post(self.list_url, {"name": "Versioned", "version": 50}, format="json")
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json(), {"version": ["This field is read-only."]})
+        self.assertFalse(Organisation.objects.filter(name="Versioned").exists())
+
+    def test_invalid_pagination_is_a_400_on_the_parameter(self) -> None:
+        for name, value in [("page_size", v) for v in ("null", "abc", "0", "-1", "1.5", "")] + [
+            ("page", v) for v in ("abc", "0", "-1", "1.5")
+        ]:
+            with self.subTest(name=name, value=value):
+                response = self.api.get(self.list_url, {name: value})
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()), [name])
+        self.assertEqual(len(self.api.get(self.list_url, {"page_size": 2}).json()["results"]), 2)
+        capped = self.api.get(self.list_url, {"page_size": 5000})
+        self.assertEqual(capped.status_code, 200)
+        self.assertEqual(self.api.get(self.list_url, {"page": 99}).status_code, 404)
+
+
+class IdempotencyKeyTests(PrincipalsTestCase):
+    """A POST retried with the same Idempotency-Key gets the first answer and writes nothing more."""
+
+    def setUp(self) -> None:
+        self.api = api_client(self.admin)
+        self.list_url = reverse("api:core-organisations-list")
+
+    def post(self, body: dict[str, object], key: str, url: str | None = None, **extra: str) -> Any:
+        return self.api.post(url or self.list_url, body, format="json", HTTP_IDEMPOTENCY_KEY=key, **extra)
+
+    def test_a_retried_create_returns_the_first_answer_and_creates_once(self) -> None:
+        first = self.post({"name": "Retried BV", "kind": "customer"}, "key-1")
+        self.assertEqual(first.status_code, 201)
+        events = AuditEvent.objects.count()
+        again = self.post({"kind": "customer", "name": "Retried BV"}, "key-1")  # same body, other key order
+        self.assertEqual(again.status_code, 201)
+        self.assertEqual(again.content, first.content)
+        self.assertEqual(again["ETag"], first["ETag"])
+        self.assertEqual(again["Idempotent-Replayed"], "true")
+        self.assertEqual(Organisation.objects.filter(name="Retried BV").count(), 1)
+        self.assertEqual(AuditEvent.objects.count(), events)
+        self.assertEqual(IdempotencyKey.objects.get(key="key-1").user, self.admin)
+
+    def test_the_same_key_for_another_request_is_a_422(self) -> None:
+        self.post({"name": "First BV"}, "key-2")
+        other_body = self.post({"name": "Second BV"}, "key-2")
+        self.assertEqual(other_body.status_code, 422)
+        self.assertIn("Idempotency-Key", other_body.json()["detail"])
+        other_path = self.post({"name": "First BV"}, "key-2", reverse("api:core-calendars-list"))
+        self.assertEqual(other_path.status_code, 422)
+        self.assertFalse(Organisation.objects.filter(name="Second BV").exists())
+
+    def test_keys_are_per_user(self) -> None:
+        self.post({"name": "Admin's BV"}, "shared")
+        other = api_client(self.p.users[Role.SERVICE_DESK_AGENT]).post(
+            reverse("api:core-people-list"),
+            {"first_name": "A", "last_name": "B", "organisation": self.p.org_a.pk},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="shared",
+        )
+        self.assertEqual(other.status_code, 201)
+
+    def test_a_refused_request_keeps_no_key_and_can_be_corrected(self) -> None:
+        refused = self.post({"name": "Bad BV", "kind": "partner"}, "key-3")
+        self.assertEqual(refused.status_code, 400)
+        self.assertFalse(IdempotencyKey.objects.filter(key="key-3").exists())
+        corrected = self.post({"name": "Bad BV", "kind": "supplier"}, "key-3")
+        self.assertEqual(corrected.status_code, 201)
+
+    def test_a_retried_action_is_answered_once(self) -> None:
+        person = PersonFactory(organisation=self.p.internal)
+        url = reverse("api:core-people-detail", args=[person.pk]) + "suspend/"
+        first = self.post({"reason": "laptop lost", "version": 1}, "act-1", url)
+        self.assertEqual((first.status_code, first["ETag"]), (200, '"2"'))
+        again = self.post({"reason": "laptop lost", "version": 1}, "act-1", url)  # stale now, yet the first answer
+        self.assertEqual((again.status_code, again.content, again["ETag"]), (200, first.content, '"2"'))
+        self.assertEqual(AuditEvent.objects.filter(record_id=str(person.pk), action="transition").count(), 1)
+        other_if_match = self.post({"reason": "laptop lost"}, "act-1", url, HTTP_IF_MATCH='"1"')
+        self.assertEqual(other_if_match.status_code, 422)
+
+    def test_a_malformed_key_is_a_400_and_writes_nothing(self) -> None:
+        for key in ("", "x" * 256, "caf\u00e9", "tab\there"):
+            with self.subTest(key=key):
+                response = self.post({"name": "Keyed BV"}, key)
+                self.assertEqual(response.status_code, 400)
+                self.assertEqual(list(response.json()), ["Idempotency-Key"])
+        self.assertFalse(Organisation.objects.filter(name="Keyed BV").exists())
+
+    def test_the_key_is_written_in_the_transaction_of_the_write(self) -> None:
+        """A failure after the record is written but before commit leaves neither the record nor the key."""
+        with (
+            mock.patch("meridian.core.api.idempotency.keep", side_effect=RuntimeError("server killed")),
+            self.assertRaises(RuntimeError),
+        ):
+            self.post({"name": "Half BV"}, "crash")
+        self.assertFalse(Organisation.objects.filter(name="Half BV").exists())
+        self.assertFalse(IdempotencyKey.objects.filter(key="crash").exists())
+        self.assertEqual(self.post({"name": "Half BV"}, "crash").status_code, 201)
+
+    def test_keys_older_than_a_day_are_purged(self) -> None:
+        from meridian.core.tasks import PERIODIC_TASKS, purge_idempotency_keys
+
+        self.post({"name": "Old BV"}, "old")
+        self.post({"name": "New BV"}, "new")
+        IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+        IdempotencyKey.objects.filter(key="new").update(created_at=timezone.now() - timedelta(hours=23))
+        self.assertEqual(purge_idempotency_keys.call_local(), 1)
+        self.assertEqual(list(IdempotencyKey.objects.values_list("key", flat=True)), ["new"])
+        self.assertIn("core.purge_idempotency_keys", PERIODIC_TASKS)
+
+    def test_the_schema_documents_the_headers(self) -> None:
+        paths = self.api.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+        for path, method in (("/api/v1/core/organisations/", "post"), ("/api/v1/core/people/{id}/suspend/", "post")):
+            names = [p["name"] for p in paths[path][method]["parameters"] if p["in"] == "header"]
+            self.assertIn("Idempotency-Key", names)
+            self.assertIn("422", paths[path][method]["responses"])
+        for method in ("put", "patch", "delete"):
+            names = [p["name"] for p in paths["/api/v1/core/people/{id}/"][method]["parameters"] if p["in"] == "header"]
+            self.assertEqual(names, ["If-Match"])
+        self.assertNotIn("Idempotency-Key", str(paths["/api/v1/core/people/"]["get"]))
+
+
+class IdempotencyConcurrencyTests(TransactionTestCase):
+    """Two requests with one key at the same time, on real connections: one writes, the other waits and replays."""
+
+    def test_concurrent_requests_with_one_key_write_once(self) -> None:
+        admin = make_principals().users[Role.ADMINISTRATOR]
+        url = reverse("api:core-organisations-list")
+        first_in_write, second_started = threading.Event(), threading.Event()
+        real_create = services.create_record
+        calls: list[int] = []
+
+        def slow_create(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:  # the first writer holds its transaction open until the second is knocking
+                first_in_write.set()
+                second_started.wait(timeout=30)
+                wait_until_blocked()
+            return real_create(*args, **kwargs)
+
+        responses: dict[int, Any] = {}
+
+        def request(index: int) -> None:
+            if index == 1:
+                first_in_write.wait(timeout=30)
+                second_started.set()
+            responses[index] = api_client(admin).post(
+                url, {"name": "Raced BV"}, format="json", HTTP_IDEMPOTENCY_KEY="race"
+            )
+
+        with mock.patch.object(services, "create_record", slow_create):
+            errors = run_in_threads(2, request)
+        self.assertEqual(errors, [])
+        self.assertEqual([responses[0].status_code, responses[1].status_code], [201, 201])
+        self.assertEqual(responses[0].content, responses[1].content)
+        self.assertEqual(Organisation.objects.filter(name="Raced BV").count(), 1)
+        self.assertEqual(IdempotencyKey.objects.filter(key="race").count(), 1)
+        self.assertEqual(len(calls), 1, "the second request must not write")
+
+
+def wait_until_blocked() -> None:
+    """Give the second request time to reach the database and block on the first's transaction: on PostgreSQL,
+    until another backend waits on a lock; on SQLite (no such view) a moment."""
+    if connection.vendor != "postgresql":
+        time.sleep(0.5)
+        return
+    with connections["default"].cursor() as cursor:
+        for _ in range(300):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)

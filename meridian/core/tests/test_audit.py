@@ -56,7 +56,7 @@ class AuditTrailTests(PrincipalsTestCase):
         self.assertEqual(create.reason, "setup")
         self.assertEqual(update.actor_id, self.admin.pk)
         self.assertEqual(update.organisation_id, org.pk)
-        services.delete_record(org, actor=self.admin, reason="duplicate")
+        services.delete_record(org, actor=self.admin, reason="duplicate", expected_version=org.version)
         deleted = audit.history(org).first()
         self.assertEqual(deleted.action, "delete")
         self.assertEqual(deleted.changes["name"], {"before": "Audited 0", "after": None})
@@ -165,7 +165,9 @@ class HistoryTabTests(TestCase):
         site = LocationFactory(organisation=p.org_a, name="Harbour depot")
         person = PersonFactory(organisation=p.org_a)
         services.update_record(person, data={"location": site, "job_title": "Planner"}, actor=admin, expected_version=1)
-        services.transition(Person.objects.get(pk=person.pk), "leave", actor=admin, reason="retired")
+        services.transition(
+            Person.objects.get(pk=person.pk), "leave", actor=admin, reason="retired", expected_version=2
+        )
         self.client.force_login(admin)
         page = self.client.get(person.get_absolute_url() + "?tab=history").content.decode()
         self.assertIn("Harbour depot", page)

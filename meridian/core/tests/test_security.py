@@ -669,12 +669,14 @@ class DeactivationTests(PrincipalsTestCase):
         other = Client()
         self.assertEqual(login(other, "leaver", PASSWORD).status_code, 302)
 
-        services.transition(self.person, "suspend", actor=self.admin, reason="x")
+        services.transition(self.person, "suspend", actor=self.admin, reason="x", expected_version=1)
         self.assert_logged_out()
         self.assertEqual(other.get(reverse("home")).status_code, 302)
         self.assertFalse(Token.objects.filter(user=self.user).exists())
 
-        services.transition(Person.objects.get(pk=self.person.pk), "reactivate", actor=self.admin, reason="back")
+        services.transition(
+            Person.objects.get(pk=self.person.pk), "reactivate", actor=self.admin, reason="back", expected_version=2
+        )
         self.assert_logged_out()
         self.assertEqual(other.get(reverse("home")).status_code, 302)
         # a fresh login is needed, and works
@@ -683,12 +685,12 @@ class DeactivationTests(PrincipalsTestCase):
         self.assertEqual(again.get(reverse("home")).status_code, 200)
 
     def test_leaving_ends_sessions_and_tokens(self) -> None:
-        services.transition(self.person, "leave", actor=self.admin, reason="x")
+        services.transition(self.person, "leave", actor=self.admin, reason="x", expected_version=1)
         self.assert_logged_out()
         self.assertEqual(login(Client(), "leaver", PASSWORD).status_code, 200)  # and cannot log in again
 
     def test_suspended_user_cannot_log_in(self) -> None:
-        services.transition(self.person, "suspend", actor=self.admin, reason="x")
+        services.transition(self.person, "suspend", actor=self.admin, reason="x", expected_version=1)
         response = login(Client(), "leaver", PASSWORD)
         self.assertEqual(response.status_code, 200)
         self.assertFalse(response.wsgi_request.user.is_authenticated)
@@ -802,7 +804,7 @@ class CrossTenantWriteTests(PrincipalsTestCase):
                 self.assertIn(field, caught.exception.message_dict)
             with self.assertRaises(ValidationError) as caught:
                 services.update_record(
-                    self.colleague, data={"organisation": self.p.org_b}, actor=customer, expected_version=None
+                    self.colleague, data={"organisation": self.p.org_b}, actor=customer, expected_version=1
                 )
             self.assertIn("organisation", caught.exception.message_dict)
         self.assertEqual(Person.objects.count(), self.before)

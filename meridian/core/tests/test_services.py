@@ -147,7 +147,7 @@ class RecordServiceTests(PrincipalsTestCase):
         org = OrganisationFactory()
         PersonFactory(organisation=org)
         with self.assertRaisesMessage(ValidationError, "still referred to by people"):
-            services.delete_record(org, actor=self.admin)
+            services.delete_record(org, actor=self.admin, expected_version=1)
         self.assertTrue(Organisation.objects.filter(pk=org.pk).exists())
         self.assertFalse(audit.history(org).filter(action="delete").exists())
 

@@ -30,7 +30,7 @@ class PersonLifecycleTests(PrincipalsTestCase):
         self.client.login(username=person.user.username, password="correct horse battery")
         self.assertEqual(self.client.get(reverse("home")).status_code, 200)
         with self.captureOnCommitCallbacks(execute=True):
-            services.transition(person, "suspend", actor=self.admin, reason="laptop stolen")
+            services.transition(person, "suspend", actor=self.admin, reason="laptop stolen", expected_version=1)
         self.assertRedirects(
             self.client.get(reverse("home")), f"{reverse('login')}?next=/", fetch_redirect_response=False
         )
@@ -51,7 +51,7 @@ class PersonLifecycleTests(PrincipalsTestCase):
     def test_reason_is_required_to_suspend_and_nothing_changes_without(self) -> None:
         person = self.make_person()
         with self.assertRaisesMessage(Exception, "reason is required"):
-            services.transition(person, "suspend", actor=self.admin, reason="  ")
+            services.transition(person, "suspend", actor=self.admin, reason="  ", expected_version=1)
         person.refresh_from_db()
         self.assertEqual(person.status, PersonStatus.ACTIVE)
         self.assertTrue(person.user.is_active)
@@ -59,8 +59,8 @@ class PersonLifecycleTests(PrincipalsTestCase):
     def test_reactivation_restores_login_but_not_old_sessions(self) -> None:
         person = self.make_person()
         self.client.login(username=person.user.username, password="correct horse battery")
-        services.transition(person, "suspend", actor=self.admin, reason="leave of absence")
-        services.transition(person, "reactivate", actor=self.admin)
+        services.transition(person, "suspend", actor=self.admin, reason="leave of absence", expected_version=1)
+        services.transition(person, "reactivate", actor=self.admin, expected_version=2)
         self.assertEqual(self.client.get(reverse("home")).status_code, 302)
         self.assertTrue(self.client.login(username=person.user.username, password="correct horse battery"))
         self.assertEqual(self.client.get(reverse("home")).status_code, 200)
@@ -71,14 +71,14 @@ class PersonLifecycleTests(PrincipalsTestCase):
         api.force_authenticate(self.admin)
         url = reverse("api:core-people-detail", args=[person.pk])
         self.assertEqual(api.get(url).json()["available_actions"], ["suspend", "leave"])
-        missing_reason = api.post(url + "suspend/", {}, format="json")
+        missing_reason = api.post(url + "suspend/", {"version": 1}, format="json")
         self.assertEqual(missing_reason.status_code, 400)
         self.assertIn("reason", missing_reason.json())
         done = api.post(url + "suspend/", {"reason": "audit finding", "version": 1}, format="json")
         self.assertEqual(done.status_code, 200, done.content)
         self.assertEqual(done.json()["status"], "suspended")
         self.assertEqual(done.json()["available_actions"], ["reactivate", "leave"])
-        again = api.post(url + "suspend/", {"reason": "twice"}, format="json")
+        again = api.post(url + "suspend/", {"reason": "twice", "version": 2}, format="json")
         self.assertEqual(again.status_code, 409)
         stale = api.post(url + "leave/", {"reason": "moved on", "version": 1}, format="json")
         self.assertEqual(stale.status_code, 409)
@@ -86,7 +86,7 @@ class PersonLifecycleTests(PrincipalsTestCase):
         agent = APIClient()
         agent.force_authenticate(self.p.users[Role.SERVICE_DESK_AGENT])
         self.assertEqual(agent.get(url).json()["available_actions"], [])
-        self.assertEqual(agent.post(url + "leave/", {"reason": "x"}, format="json").status_code, 403)
+        self.assertEqual(agent.post(url + "leave/", {"reason": "x", "version": 2}, format="json").status_code, 403)
 
     def test_status_cannot_be_written_directly(self) -> None:
         person = self.make_person()
@@ -123,6 +123,6 @@ class SelfLockoutTests(TestCase):
         self.assertEqual(services.available_transitions(own, admin), [])
         for action in ("suspend", "leave"):
             with self.subTest(action=action), self.assertRaisesMessage(services.TransitionNotAllowed, "own account"):
-                services.transition(own, action, actor=admin, reason="oops")
+                services.transition(own, action, actor=admin, reason="oops", expected_version=own.version)
         own.refresh_from_db()
         self.assertEqual(own.status, PersonStatus.ACTIVE)
