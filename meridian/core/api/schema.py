@@ -1,9 +1,15 @@
 """OpenAPI post-processing: every operation documents the errors it can answer, so that clients (and
-contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts."""
+contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts. Also the
+schema view, whose errors are JSON."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.http import HttpResponseBase
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 
 ERROR = {
     "type": "object",
@@ -73,3 +79,13 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 responses.setdefault("404", _response("Page out of range.", "Error"))
             responses.setdefault("405", _response("Method not allowed.", "Error"))
     return result
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema (YAML; JSON with `?format=json` or by Accept). Its errors (401 without a login) are JSON
+    like every other API error, not YAML."""
+
+    def finalize_response(self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any) -> Any:
+        if getattr(response, "exception", False):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
