@@ -1,12 +1,15 @@
 """OpenAPI post-processing: every operation documents the errors it can answer, so that clients (and
 contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts. Also the
-schema view, whose errors are JSON."""
+schema view, and the description of filters from a copy (building the schema changes nothing a request sees)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.http import HttpResponseBase
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.plumbing import get_manager, get_view_model
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -89,3 +92,26 @@ class SchemaView(SpectacularAPIView):
         if getattr(response, "exception", False):
             request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+class IsolatedFilterExtension(DjangoFilterExtension):
+    """Describes a view's filters from a copy of its filter set's filters.
+
+    drf-spectacular reads `base_filters`, the filters of the class every request copies, and builds (and caches)
+    their form fields while describing them: a field cached that way, with the empty label and choices of the
+    moment, would then be copied into every later request's filter set. Describing a deep copy leaves the class
+    as it was built."""
+
+    priority = 1
+
+    def get_schema_operation_parameters(self, auto_schema: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        model = get_view_model(auto_schema.view)
+        if not model:
+            return []
+        filterset_class = self.target.get_filterset_class(auto_schema.view, get_manager(model).none())
+        if not filterset_class:
+            return []
+        result: list[dict[str, Any]] = []
+        for name, filter_field in copy.deepcopy(filterset_class.base_filters).items():
+            result += self.resolve_filter_field(auto_schema, model, filterset_class, name, filter_field)
+        return result

@@ -13,9 +13,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 import meridian.urls
+from meridian.core import registry
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory
-from meridian.core.models import Calendar, Organisation
+from meridian.core.filtersets import filterset_for
+from meridian.core.models import Calendar, Organisation, Person
 from meridian.core.testing import PrincipalsTestCase, make_principals
 
 
@@ -421,3 +423,48 @@ class ApiErrorsAreJsonTests(PrincipalsTestCase):
         response = self.api.get(self.url, HTTP_ACCEPT=browser_accept)
         self.assertEqual((response.status_code, response["Content-Type"]), (200, "application/json"))
         self.assert_json_error(self.api.get(self.url, {"format": "api"}), 404, "Not found.")
+
+
+class RequestsLeaveSharedStateAloneTests(PrincipalsTestCase):
+    """Nothing a request does (schema generation included) changes a filter set class, its filters or their
+    cached form fields: the next request, whoever makes it, sees the lists as before."""
+
+    any_organisation = '<option value="" selected>Any</option>'
+
+    def class_state(self) -> dict[str, Any]:
+        base_filters = filterset_for(registry.get(Person)).base_filters
+        return {name: (dict(flt.extra), sorted(vars(flt))) for name, flt in base_filters.items()}
+
+    def test_loading_the_schema_leaves_list_filters_as_they_were(self) -> None:
+        before = self.class_state()
+        self.client.force_login(self.admin)
+        self.assertContains(self.client.get("/core/people/"), self.any_organisation, html=True)
+        self.assertEqual(self.client.get(reverse("schema")).status_code, 200)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.any_organisation, html=True)
+        self.assertNotContains(page, "---------")
+        self.assertEqual(self.class_state(), before)
+        # and a customer's filter choices are still only their own organisation, on the page and in the API
+        self.client.force_login(self.p.customer_a)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.p.org_a.name)
+        self.assertNotContains(page, self.p.org_b.name)
+        api = APIClient()
+        api.force_authenticate(self.p.customer_a)
+        response = api.get(reverse("api:core-people-list"), {"organisation": self.p.org_b.pk})
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("organisation", response.json())
+
+    def test_filter_choices_restricted_for_one_user_do_not_reach_the_next(self) -> None:
+        before = self.class_state()
+        self.client.force_login(self.p.customer_a)
+        self.assertNotContains(self.client.get("/core/people/"), self.p.org_b.name)
+        self.client.force_login(self.admin)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.p.org_a.name)
+        self.assertContains(page, self.p.org_b.name)
+        self.client.force_login(self.p.customer_b)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.p.org_b.name)
+        self.assertNotContains(page, self.p.org_a.name)
+        self.assertEqual(self.class_state(), before)
