@@ -1,6 +1,7 @@
 """OpenAPI post-processing: every operation documents the errors it can answer, so that clients (and
 contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts. Also the
-schema view, and the description of filters from a copy (building the schema changes nothing a request sees)."""
+schema and docs views (their errors are JSON) and the description of filters from a copy (building the schema
+changes nothing a request sees)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from django.http import HttpResponseBase
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.plumbing import get_manager, get_view_model
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
@@ -84,14 +85,22 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
     return result
 
 
-class SchemaView(SpectacularAPIView):
-    """The OpenAPI schema (YAML; JSON with `?format=json` or by Accept). Its errors (401 without a login) are JSON
-    like every other API error, not YAML."""
+class JsonErrors:
+    """For an API view whose answer is not JSON (the schema's YAML, the docs page's HTML): its errors are JSON,
+    like every API error."""
 
     def finalize_response(self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any) -> Any:
         if getattr(response, "exception", False):
             request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class SchemaView(JsonErrors, SpectacularAPIView):
+    """The OpenAPI schema: YAML, or JSON with `?format=json` or by Accept."""
+
+
+class DocsView(JsonErrors, SpectacularSwaggerSplitView):
+    """The interactive API docs (Swagger UI, served locally)."""
 
 
 class IsolatedFilterExtension(DjangoFilterExtension):

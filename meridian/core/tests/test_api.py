@@ -416,6 +416,12 @@ class ApiErrorsAreJsonTests(PrincipalsTestCase):
         response = browser.post(self.url, {"name": "No token", "kind": "customer"}, format="json")
         self.assert_json_error(response, 403, "CSRF Failed: CSRF cookie not set.")
         self.assertFalse(Organisation.objects.filter(name="No token").exists())
+        # the docs page renders its own refusals as HTML; under /api/ they are JSON all the same
+        self.assert_json_error(browser.post(reverse("api-docs")), 403, "CSRF Failed: CSRF cookie not set.")
+        # pages keep Django's page
+        page = browser.post(reverse("preferences"), {"time_zone": "UTC", "language": "en"})
+        self.assertEqual(page.status_code, 403)
+        self.assertTrue(page["Content-Type"].startswith("text/html"))
 
     def test_the_api_answers_json_only(self) -> None:
         """No browsable HTML API (its pages break the CSP): a browser gets JSON, `?format=api` is not a format."""
