@@ -1,5 +1,5 @@
 """OpenAPI post-processing: every operation documents the errors it can answer, so that clients (and
-contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts. Also the
+contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts, 413. Also the
 schema and docs views (their errors are JSON) and the description of filters from a copy (building the schema
 changes nothing a request sees)."""
 
@@ -82,6 +82,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             if method == "get" and "{" not in path:
                 responses.setdefault("404", _response("Page out of range.", "Error"))
             responses.setdefault("405", _response("Method not allowed.", "Error"))
+            if method in {"post", "put", "patch"}:
+                responses.setdefault("413", _response("The request body is too large.", "Error"))
     return result
 
 

@@ -375,6 +375,8 @@ class ApiErrorsAreJsonTests(PrincipalsTestCase):
             response = self.api.post(self.url, small + " " * (101 - len(small)), content_type="application/json")
             self.assert_json_error(response, 413, "The request body is too large: at most 100 bytes.")
         self.assertFalse(Organisation.objects.filter(name="Big").exists())
+        schema = self.api.get(reverse("schema"), {"format": "json"}).json()
+        self.assertIn("413", schema["paths"]["/api/v1/core/organisations/"]["post"]["responses"])
 
     def test_unknown_routes_and_actions_are_json_404s(self) -> None:
         person = PersonFactory(organisation=self.p.org_a)
