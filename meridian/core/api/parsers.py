@@ -20,7 +20,7 @@ MAX_JSON_DEPTH = 32
 
 # a JSON string (its brackets are text, not structure), and the characters that open or close a level
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_A_BRACKET = re.compile(r"[^\[\]{}]")
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def nesting_depth(text: str, *, stop_above: int) -> int:
