@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "meridian.core.middleware.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -172,10 +173,18 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="meridian@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; below notifications.SENDING_TIMEOUT
 MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- REST API -------------------------------------------------------------------------------------------------
+# largest API request body in bytes, refused with 413 before it is read; page forms keep Django's own limit
+MERIDIAN_API_MAX_BODY = env.int("MERIDIAN_API_MAX_BODY", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MERIDIAN_API_MAX_BODY, 2_621_440)  # Django's default, or more for the API
 REST_FRAMEWORK = {
+    # JSON only: no browsable HTML API (it breaks the CSP); people use the Swagger UI at /api/docs/
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only (a form's missing checkbox would silently read as false), depth-limited before decoding
+    "DEFAULT_PARSER_CLASSES": ["meridian.core.api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

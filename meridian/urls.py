@@ -6,10 +6,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from meridian.core import registry, views
+from meridian.core.api.schema import DocsView, SchemaView
 from meridian.core.api.views import MeView, SearchView, viewset_for
 from meridian.core.urls import record_type_patterns
 
@@ -69,7 +69,7 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"), namespace="api")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", login_required(DocsView.as_view(url_name="schema")), name="api-docs"),
     *record_type_patterns(),
 ]

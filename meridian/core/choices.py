@@ -58,6 +58,7 @@ class AuditAction(models.TextChoices):
 
 class NotificationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
 

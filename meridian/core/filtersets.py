@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache, reduce
 from operator import or_
 from typing import Any
@@ -15,17 +16,31 @@ from meridian.core.registry import VIEW, RecordType
 
 
 class RecordFilterSet(django_filters.FilterSet):
+    """The filters of a list page and an API list. The class is set up once, when it is made (labels, widgets);
+    an instance only narrows its own copies of the filters to the records its user may see. Nothing a request
+    does changes the class or its filters (django-filter deep-copies them for each instance)."""
+
     q = django_filters.CharFilter(method="search", label="Search")
     search_fields: list[str] = []
+
+    @classmethod
+    def get_filters(cls) -> dict[str, django_filters.Filter]:
+        """The class's filters, with "Any" as the empty choice: a copy of each filter changed here, as declared
+        filters are shared with subclasses."""
+        filters = super().get_filters()
+        for name, flt in filters.items():
+            if isinstance(flt, django_filters.BooleanFilter):
+                filters[name] = copy.deepcopy(flt)
+                filters[name].extra["widget"] = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+            elif isinstance(flt, django_filters.ChoiceFilter):
+                filters[name] = copy.deepcopy(flt)
+                filters[name].extra["empty_label"] = "Any"
+        return filters
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         user = getattr(self.request, "user", None)
         for flt in self.filters.values():
-            if isinstance(flt, django_filters.BooleanFilter):
-                flt.extra["widget"] = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
-            elif isinstance(flt, django_filters.ChoiceFilter | django_filters.ModelChoiceFilter):
-                flt.extra["empty_label"] = "Any"
             queryset = getattr(flt, "queryset", None)
             if isinstance(queryset, models.QuerySet) and registry.find(queryset.model):
                 # choices offered and accepted: only records the user may see (an unknown id and another

@@ -1,11 +1,13 @@
-"""Per-user time zone and language: times are stored in UTC and shown in the user's zone."""
+"""Request middleware: per-user time zone and language (times are stored in UTC and shown in the user's zone), and
+the API's JSON errors and body size limit."""
 
 from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone, translation
 
 
@@ -25,3 +27,56 @@ class UserPreferencesMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+API_PREFIX = "/api/"
+
+# the message of an error answered outside DRF (URL not found, a server error...), as DRF words them
+_DETAILS = {
+    400: "Bad request.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    500: "Server error.",
+}
+
+
+def json_error(status: int, detail: str) -> JsonResponse:
+    """An API error answer: `{"detail": ...}`."""
+    return JsonResponse({"detail": detail}, status=status)
+
+
+class ApiErrorMiddleware:
+    """Keeps the API's promise that every error is JSON, and limits the size of request bodies.
+
+    Under /api/, a body larger than `MERIDIAN_API_MAX_BODY` bytes (by its Content-Length; Django never reads past
+    it) is refused with 413 before anything reads it; and an error answered by Django rather than DRF (a URL
+    that matches no route, a method a non-DRF view refuses, a server error, a bad Host) is turned into
+    `{"detail": ...}` with its status and headers kept. Pages keep their HTML error pages.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        limit = settings.MERIDIAN_API_MAX_BODY
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return json_error(413, f"The request body is too large: at most {limit} bytes.")
+        response = self.get_response(request)
+        if response.status_code < 400 or response.streaming or "json" in response.get("Content-Type", ""):
+            return response
+        if response.status_code == 405:
+            detail = f'Method "{request.method}" not allowed.'
+        else:
+            detail = _DETAILS.get(response.status_code, f"{response.reason_phrase}.")
+        answer = json_error(response.status_code, detail)
+        for header, value in response.items():
+            if header.lower() not in {"content-type", "content-length"}:
+                answer[header] = value
+        answer.cookies = response.cookies
+        return answer

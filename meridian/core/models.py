@@ -437,6 +437,7 @@ class NotificationLog(models.Model):
     body = models.TextField()
     status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True)  # when a worker last took it to send (status "sending")
     error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True)
 

@@ -14,17 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from meridian.core import policy
+from meridian.core.choices import NotificationStatus
 from meridian.core.models import NotificationLog, Person
 from meridian.core.registry import VIEW
 
 Recipient = Person | str
+
+# a message left "sending" this long was abandoned by a worker that died: it may be taken again
+SENDING_TIMEOUT = timedelta(minutes=10)
+MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -92,23 +99,55 @@ def notify(event_name: str, obj: models.Model, *, context: dict[str, Any] | None
     return logs
 
 
+def _claimable(now: datetime) -> models.Q:
+    """Messages a worker may take to send now: queued, failed, or left "sending" by a worker that died."""
+    return models.Q(status__in=[NotificationStatus.QUEUED, NotificationStatus.FAILED]) | models.Q(
+        status=NotificationStatus.SENDING, claimed_at__lt=now - SENDING_TIMEOUT
+    )
+
+
+def due_for_retry(now: datetime | None = None) -> models.QuerySet[NotificationLog]:
+    """Messages the periodic retry sends: failed, left "sending" or still queued (their task was lost) for longer
+    than SENDING_TIMEOUT, with attempts left."""
+    now = now or timezone.now()
+    stale = now - SENDING_TIMEOUT
+    return NotificationLog.objects.filter(
+        models.Q(status=NotificationStatus.FAILED)
+        | models.Q(status=NotificationStatus.SENDING, claimed_at__lt=stale)
+        | models.Q(status=NotificationStatus.QUEUED, created_at__lt=stale),
+        attempts__lt=MAX_ATTEMPTS,
+    )
+
+
 def deliver(log_id: int) -> NotificationLog:
-    """Send one queued message; idempotent (a sent message is never sent again)."""
+    """Send one message, holding no transaction while the mail server is talked to (on SQLite an open write
+    transaction would make every other write wait for the mail server).
+
+    1. Claim it: one UPDATE, a short transaction of its own, moves it to "sending" and counts the attempt, if it
+       is claimable (`_claimable`). A second worker's claim of the same message matches no row, so a message is
+       never sent by two workers at once, and a sent message is never sent again.
+    2. Send it, with no transaction open.
+    3. Record the outcome in another short UPDATE, if the claim is still this one (same attempt).
+
+    A worker that dies between 1 and 3 leaves the message "sending"; the periodic retry takes it again after
+    SENDING_TIMEOUT (longer than the mail connection's timeout, EMAIL_TIMEOUT).
+    """
     from django.core.mail import EmailMessage
-    from django.utils import timezone
 
-    from meridian.core.choices import NotificationStatus
-
-    with transaction.atomic():
-        log = NotificationLog.objects.select_for_update().get(pk=log_id)
-        if log.status == NotificationStatus.SENT:
-            return log
-        log.attempts += 1
-        try:
-            EmailMessage(log.subject, log.body, settings.DEFAULT_FROM_EMAIL, [log.recipient]).send()
-        except Exception as exc:  # noqa: BLE001 - any transport error is recorded and retried later
-            log.status, log.error = NotificationStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-        else:
-            log.status, log.error, log.sent_at = NotificationStatus.SENT, "", timezone.now()
-        log.save(update_fields=["status", "error", "sent_at", "attempts"])
+    now = timezone.now()
+    claimed = NotificationLog.objects.filter(_claimable(now), pk=log_id).update(
+        status=NotificationStatus.SENDING, claimed_at=now, attempts=models.F("attempts") + 1
+    )
+    log = NotificationLog.objects.get(pk=log_id)
+    if not claimed:
+        return log  # sent already, or being sent by another worker
+    try:
+        EmailMessage(log.subject, log.body, settings.DEFAULT_FROM_EMAIL, [log.recipient]).send()
+    except Exception as exc:  # noqa: BLE001 - any transport error is recorded and retried later
+        log.status, log.error = NotificationStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    else:
+        log.status, log.error, log.sent_at = NotificationStatus.SENT, "", timezone.now()
+    NotificationLog.objects.filter(pk=log_id, status=NotificationStatus.SENDING, attempts=log.attempts).update(
+        status=log.status, error=log.error, sent_at=log.sent_at
+    )
     return log

@@ -18,8 +18,6 @@ from typing import Any
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from meridian.core.choices import NotificationStatus
-
 log = logging.getLogger(__name__)
 
 
@@ -64,13 +62,10 @@ def send_notification(log_id: int) -> str:
 
 @periodic("core.retry_failed_notifications", minute="*/10")
 def retry_failed_notifications(*, actor: Any) -> int:
-    """Send again notifications that failed (at most five attempts each)."""
-    from meridian.core.models import NotificationLog
-    from meridian.core.notifications import deliver
+    """Send again notifications that failed, or whose sending worker died (at most five attempts each)."""
+    from meridian.core.notifications import deliver, due_for_retry
 
-    ids = list(
-        NotificationLog.objects.filter(status=NotificationStatus.FAILED, attempts__lt=5).values_list("pk", flat=True)
-    )
+    ids = list(due_for_retry().values_list("pk", flat=True))
     for log_id in ids:
         deliver(log_id)
     return len(ids)

@@ -1,5 +1,6 @@
 """API errors: field-level 400s, 404 for what the caller may not see, 409 for stale versions and illegal
-transitions (with the record's current state)."""
+transitions (with the record's current state). Errors Django answers before DRF is reached (no such route, a
+body too large, a server error) are made JSON by `meridian.core.middleware.ApiErrorMiddleware`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, TransitionNotAllowed):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, RecursionError):
+        # input nested too deeply for Python's parsers: a JSON body is refused before decoding (api.parsers),
+        # this catches what else decodes nested input (a JSON field sent form-encoded)
+        return Response({"detail": "The input is nested too deeply."}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_detail(exc))
     elif isinstance(exc, Http404):

@@ -1,10 +1,19 @@
 """OpenAPI post-processing: every operation documents the errors it can answer, so that clients (and
-contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts."""
+contract tests) know them: 400 field errors, 401, 403, 404 for what you may not see, 409 conflicts, 413. Also the
+schema and docs views (their errors are JSON) and the description of filters from a copy (building the schema
+changes nothing a request sees)."""
 
 from __future__ import annotations
 
-from copy import deepcopy
+import copy
 from typing import Any
+
+from django.http import HttpResponseBase
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.plumbing import get_manager, get_view_model
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 
 ERROR = {
     "type": "object",
@@ -83,15 +92,15 @@ def _document_writes(path: str, method: str, operation: dict[str, Any]) -> None:
     is based on (If-Match or `version`), and Idempotency-Key on every POST."""
     parameters = operation.setdefault("parameters", [])
     if method == "post":
-        parameters.append(deepcopy(IDEMPOTENCY_KEY))
+        parameters.append(copy.deepcopy(IDEMPOTENCY_KEY))
         operation["responses"].setdefault(
             "422", _response("The Idempotency-Key was already used for another request.", "Error")
         )
     if method in {"put", "patch", "delete"} or (method == "post" and "{" in path):
-        parameters.append(deepcopy(IF_MATCH))
+        parameters.append(copy.deepcopy(IF_MATCH))
     if method in {"put", "patch"}:
         for media in operation.get("requestBody", {}).get("content", {}).values():
-            media["schema"] = {"allOf": [media["schema"], deepcopy(VERSION_BODY)]}
+            media["schema"] = {"allOf": [media["schema"], copy.deepcopy(VERSION_BODY)]}
     if method in {"post", "put", "patch"}:
         operation["responses"].setdefault("415", _response("The body is not JSON (Content-Type).", "Error"))
 
@@ -121,4 +130,47 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 responses.setdefault("404", _response("Page out of range.", "Error"))
             responses.setdefault("405", _response("Method not allowed.", "Error"))
             _document_writes(path, method, operation)
+            if method in {"post", "put", "patch"}:
+                responses.setdefault("413", _response("The request body is too large.", "Error"))
     return result
+
+
+class JsonErrors:
+    """For an API view whose answer is not JSON (the schema's YAML, the docs page's HTML): its errors are JSON,
+    like every API error."""
+
+    def finalize_response(self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any) -> Any:
+        if getattr(response, "exception", False):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class SchemaView(JsonErrors, SpectacularAPIView):
+    """The OpenAPI schema: YAML, or JSON with `?format=json` or by Accept."""
+
+
+class DocsView(JsonErrors, SpectacularSwaggerSplitView):
+    """The interactive API docs (Swagger UI, served locally)."""
+
+
+class IsolatedFilterExtension(DjangoFilterExtension):
+    """Describes a view's filters from a copy of its filter set's filters.
+
+    drf-spectacular reads `base_filters`, the filters of the class every request copies, and builds (and caches)
+    their form fields while describing them: a field cached that way, with the empty label and choices of the
+    moment, would then be copied into every later request's filter set. Describing a deep copy leaves the class
+    as it was built."""
+
+    priority = 1
+
+    def get_schema_operation_parameters(self, auto_schema: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        model = get_view_model(auto_schema.view)
+        if not model:
+            return []
+        filterset_class = self.target.get_filterset_class(auto_schema.view, get_manager(model).none())
+        if not filterset_class:
+            return []
+        result: list[dict[str, Any]] = []
+        for name, filter_field in copy.deepcopy(filterset_class.base_filters).items():
+            result += self.resolve_filter_field(auto_schema, model, filterset_class, name, filter_field)
+        return result

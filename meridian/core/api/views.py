@@ -14,7 +14,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -94,7 +93,6 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     record_type: RecordType
     record_type_actions: tuple[str, ...] = ("history",)
     permission_classes = [permissions.IsAuthenticated, RecordPermission]
-    parser_classes = [JSONParser]  # JSON only: a form's missing checkbox would silently read as false
 
     def get_queryset(self) -> QuerySet[Any]:
         rt = self.record_type

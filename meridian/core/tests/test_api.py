@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -9,16 +10,20 @@ from typing import Any
 from unittest import mock
 
 from django.db import connection, connections
-from django.test import TestCase, TransactionTestCase
+from django.http import HttpRequest, HttpResponse
+from django.test import TestCase, TransactionTestCase, override_settings
+from django.urls import path as url_path
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from meridian.core import services
+import meridian.urls
+from meridian.core import registry, services
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory
-from meridian.core.models import AuditEvent, IdempotencyKey, Organisation
+from meridian.core.filtersets import filterset_for
+from meridian.core.models import AuditEvent, Calendar, IdempotencyKey, Organisation, Person
 from meridian.core.testing import PrincipalsTestCase, api_client, make_principals
 from meridian.core.tests.test_services import run_in_threads
 
@@ -615,3 +620,168 @@ def wait_until_blocked() -> None:
             if cursor.fetchone()[0]:
                 return
             time.sleep(0.05)
+
+
+def _failing_view(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("a bug")
+
+
+class _UrlsWithAFailingApiView:
+    """The real URLs plus an API address whose view fails, for the 500 case."""
+
+    urlpatterns = [url_path("api/v1/failing/", _failing_view), *meridian.urls.urlpatterns]
+
+
+class ApiErrorsAreJsonTests(PrincipalsTestCase):
+    """Every error answered under /api/ is JSON, whatever refused the request: DRF, Django's URL resolver, the
+    body limits, the schema view, a server error."""
+
+    def setUp(self) -> None:
+        self.api = APIClient()
+        self.api.force_authenticate(self.admin)
+        self.url = reverse("api:core-organisations-list")
+
+    def assert_json_error(self, response: Any, status: int, detail: str) -> None:
+        self.assertEqual(response.status_code, status)
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertEqual(response.json(), {"detail": detail})
+
+    def test_a_body_nested_too_deeply_is_refused_before_it_is_decoded(self) -> None:
+        count = Organisation.objects.count()
+        deep = "[" * 50_000 + "]" * 50_000
+        response = self.api.post(self.url, deep, content_type="application/json")
+        self.assert_json_error(response, 400, "JSON parse error - nested more than 32 levels deep.")
+        # the limit counts structure, not brackets inside strings; 32 levels are decoded (and then judged)
+        at_limit = {
+            "name": 'Brackets "[[[' + "[" * 40 + '" BV',
+            "kind": "customer",
+            "description": json.loads("[" * 31 + "]" * 31),
+        }
+        response = self.api.post(self.url, json.dumps(at_limit), content_type="application/json")
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(list(response.json()), ["description"])
+        at_limit["description"] = [at_limit["description"]]
+        response = self.api.post(self.url, json.dumps(at_limit), content_type="application/json")
+        self.assert_json_error(response, 400, "JSON parse error - nested more than 32 levels deep.")
+        self.assertEqual(Organisation.objects.count(), count)
+
+    def test_a_deeply_nested_json_field_sent_form_encoded_is_refused_unread(self) -> None:
+        deep = "[" * 50_000 + "]" * 50_000
+        response = self.api.post(
+            reverse("api:core-calendars-list"), {"name": "Deep", "time_zone": "UTC", "working_hours": deep}
+        )
+        self.assertEqual(response.status_code, 415)
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertFalse(Calendar.objects.filter(name="Deep").exists())
+
+    def test_a_body_over_the_size_limit_is_a_413_before_it_is_read(self) -> None:
+        big = json.dumps({"name": "Big", "kind": "customer", "description": "x" * 5_000_000})
+        response = self.api.post(self.url, big, content_type="application/json")
+        self.assert_json_error(response, 413, "The request body is too large: at most 1048576 bytes.")
+        with override_settings(MERIDIAN_API_MAX_BODY=100):
+            small = json.dumps({"name": "Small", "kind": "customer"})
+            self.assertEqual(self.api.post(self.url, small, content_type="application/json").status_code, 201)
+            response = self.api.post(self.url, small + " " * (101 - len(small)), content_type="application/json")
+            self.assert_json_error(response, 413, "The request body is too large: at most 100 bytes.")
+        self.assertFalse(Organisation.objects.filter(name="Big").exists())
+        schema = self.api.get(reverse("schema"), {"format": "json"}).json()
+        self.assertIn("413", schema["paths"]["/api/v1/core/organisations/"]["post"]["responses"])
+
+    def test_unknown_routes_and_actions_are_json_404s(self) -> None:
+        person = PersonFactory(organisation=self.p.org_a)
+        self.assert_json_error(self.api.get("/api/v1/no-such-type/"), 404, "Not found.")
+        self.assert_json_error(self.api.get("/api/v2/"), 404, "Not found.")
+        response = self.api.post(f"/api/v1/core/people/{person.pk}/no-such-action/", {}, format="json")
+        self.assert_json_error(response, 404, "Not found.")
+        # pages keep their HTML error page
+        page = self.client.get("/no-such-page/")
+        self.assertEqual(page.status_code, 404)
+        self.assertTrue(page["Content-Type"].startswith("text/html"))
+
+    def test_the_schema_refuses_strangers_in_json(self) -> None:
+        response = APIClient().get(reverse("schema"))
+        self.assert_json_error(response, 401, "Authentication credentials were not provided.")
+        stranger = APIClient()
+        stranger.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+        self.assert_json_error(stranger.get(reverse("schema") + "?format=json"), 401, "Invalid token.")
+        self.assertTrue(self.api.get(reverse("schema"))["Content-Type"].startswith("application/vnd.oai.openapi"))
+
+    def test_a_wrong_method_is_a_json_405(self) -> None:
+        person = PersonFactory(organisation=self.p.internal)
+        self.assert_json_error(self.api.delete(self.url), 405, 'Method "DELETE" not allowed.')
+        response = self.api.get(reverse("api:core-people-suspend", args=[person.pk]))
+        self.assert_json_error(response, 405, 'Method "GET" not allowed.')
+        # the docs page is HTML, but under /api/: its refusal is JSON too
+        self.client.force_login(self.admin)
+        self.assert_json_error(self.client.post(reverse("api-docs")), 405, 'Method "POST" not allowed.')
+
+    @override_settings(ROOT_URLCONF=_UrlsWithAFailingApiView)
+    def test_a_server_error_is_a_json_500(self) -> None:
+        api = APIClient(raise_request_exception=False)
+        api.force_authenticate(self.admin)
+        self.assert_json_error(api.get("/api/v1/failing/"), 500, "Server error.")
+
+    def test_a_session_call_without_the_csrf_token_is_a_json_403(self) -> None:
+        browser = APIClient(enforce_csrf_checks=True)
+        browser.force_login(self.admin)
+        response = browser.post(self.url, {"name": "No token", "kind": "customer"}, format="json")
+        self.assert_json_error(response, 403, "CSRF Failed: CSRF cookie not set.")
+        self.assertFalse(Organisation.objects.filter(name="No token").exists())
+        # the docs page renders its own refusals as HTML; under /api/ they are JSON all the same
+        self.assert_json_error(browser.post(reverse("api-docs")), 403, "CSRF Failed: CSRF cookie not set.")
+        # pages keep Django's page
+        page = browser.post(reverse("preferences"), {"time_zone": "UTC", "language": "en"})
+        self.assertEqual(page.status_code, 403)
+        self.assertTrue(page["Content-Type"].startswith("text/html"))
+
+    def test_the_api_answers_json_only(self) -> None:
+        """No browsable HTML API (its pages break the CSP): a browser gets JSON, `?format=api` is not a format."""
+        browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        response = self.api.get(self.url, HTTP_ACCEPT=browser_accept)
+        self.assertEqual((response.status_code, response["Content-Type"]), (200, "application/json"))
+        self.assert_json_error(self.api.get(self.url, {"format": "api"}), 404, "Not found.")
+
+
+class RequestsLeaveSharedStateAloneTests(PrincipalsTestCase):
+    """Nothing a request does (schema generation included) changes a filter set class, its filters or their
+    cached form fields: the next request, whoever makes it, sees the lists as before."""
+
+    any_organisation = '<option value="" selected>Any</option>'
+
+    def class_state(self) -> dict[str, Any]:
+        base_filters = filterset_for(registry.get(Person)).base_filters
+        return {name: (dict(flt.extra), sorted(vars(flt))) for name, flt in base_filters.items()}
+
+    def test_loading_the_schema_leaves_list_filters_as_they_were(self) -> None:
+        before = self.class_state()
+        self.client.force_login(self.admin)
+        self.assertContains(self.client.get("/core/people/"), self.any_organisation, html=True)
+        self.assertEqual(self.client.get(reverse("schema")).status_code, 200)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.any_organisation, html=True)
+        self.assertNotContains(page, "---------")
+        self.assertEqual(self.class_state(), before)
+        # and a customer's filter choices are still only their own organisation, on the page and in the API
+        self.client.force_login(self.p.customer_a)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.p.org_a.name)
+        self.assertNotContains(page, self.p.org_b.name)
+        api = APIClient()
+        api.force_authenticate(self.p.customer_a)
+        response = api.get(reverse("api:core-people-list"), {"organisation": self.p.org_b.pk})
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("organisation", response.json())
+
+    def test_filter_choices_restricted_for_one_user_do_not_reach_the_next(self) -> None:
+        before = self.class_state()
+        self.client.force_login(self.p.customer_a)
+        self.assertNotContains(self.client.get("/core/people/"), self.p.org_b.name)
+        self.client.force_login(self.admin)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.p.org_a.name)
+        self.assertContains(page, self.p.org_b.name)
+        self.client.force_login(self.p.customer_b)
+        page = self.client.get("/core/people/")
+        self.assertContains(page, self.p.org_b.name)
+        self.assertNotContains(page, self.p.org_a.name)
+        self.assertEqual(self.class_state(), before)

@@ -2,7 +2,8 @@
 
 They cover what only a browser shows: the login, forms and history tab working end to end, the stale-save
 warning between two tabs, tenancy as a customer sees it, a suspended account's open session ending, and pages
-that run under the Content-Security-Policy without a single violation (htmx and Swagger UI included).
+that run under the Content-Security-Policy without a single violation (htmx, Swagger UI and API addresses opened
+in the browser included).
 
 The live server speaks plain http://localhost, so the secure-cookie flags of the production settings are turned
 off for these tests (the `insecure_cookies` fixture); nothing else differs from production.
@@ -237,10 +238,11 @@ def test_main_pages_run_without_content_security_policy_violations(page: Any, li
     page.on("console", lambda message: console.append(f"{page.url}: {message.text}"))
     violations: list[Any] = []
 
-    def visit(path: str) -> None:
-        page.goto(f"{live_server.url}{path}")
+    def visit(path: str) -> Any:
+        response = page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("networkidle")
         violations.extend(page.evaluate("window.__cspViolations"))
+        return response
 
     principals = make_principals()
     for n in range(3):
@@ -275,6 +277,16 @@ def test_main_pages_run_without_content_security_policy_violations(page: Any, li
     page.get_by_text("/api/v1/core/organisations/").first.click()  # open an operation: more of Swagger UI renders
     page.wait_for_load_state("networkidle")
     violations.extend(page.evaluate("window.__cspViolations"))
+
+    # an API address opened in the browser: JSON (there is no browsable HTML API), and an error is JSON too
+    api_list = visit(reverse("api:core-organisations-list"))
+    assert api_list.headers["content-type"] == "application/json"
+    assert api_list.json()["count"] == 7
+    snap(page, "api-in-the-browser")
+    not_a_format = visit(reverse("api:core-organisations-list") + "?format=api")
+    assert (not_a_format.status, not_a_format.json()) == (404, {"detail": "Not found."})
+    no_such_action = visit(f"/api/v1/core/organisations/{principals.org_a.pk}/no-such-action/")
+    assert (no_such_action.status, no_such_action.json()) == (404, {"detail": "Not found."})
 
     assert [line for line in console if "Content Security Policy" in line] == []
     assert violations == []

@@ -3,15 +3,23 @@ and the task queue on Redis."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any, ClassVar
+
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
+from django.db import connection
 from django.test import TestCase, override_settings
+from django.utils import timezone
 
 from meridian.core import audit, policy, services
 from meridian.core.choices import NotificationStatus, Role
 from meridian.core.factories import PersonFactory
 from meridian.core.models import NotificationLog, Organisation
-from meridian.core.notifications import notify
+from meridian.core.notifications import SENDING_TIMEOUT, deliver, notify
 from meridian.core.tasks import PERIODIC_TASKS, periodic, retry_failed_notifications
 from meridian.core.testing import PrincipalsTestCase, make_principals
 
@@ -125,3 +133,98 @@ def test_tasks_round_trip_through_redis(redis_url: str) -> None:
     assert log.status == NotificationStatus.SENT
     assert huey.pending_count() == 0
     huey.flush()
+
+
+class HoldingBackend(locmem.EmailBackend):
+    """The mail server as `deliver` meets it: records whether a database transaction was open while it sent,
+    and can hold a send until released (a slow server, while another worker tries the same message)."""
+
+    transaction_open: ClassVar[list[bool]] = []
+    sending = threading.Event()
+    release = threading.Event()
+
+    def send_messages(self, messages: Any) -> int:
+        HoldingBackend.transaction_open.append(connection.in_atomic_block or not connection.get_autocommit())
+        self.sending.set()
+        self.release.wait(timeout=10)
+        return super().send_messages(messages)
+
+
+def queued_message(address: str) -> NotificationLog:
+    person = PersonFactory(email=address, status="left")
+    return NotificationLog.objects.create(
+        event="core.person.account_ended",
+        record_type="core.person",
+        record_id=str(person.pk),
+        recipient=address,
+        subject="Your account has ended",
+        body="b",
+    )
+
+
+@pytest.fixture
+def holding_backend(settings: Any) -> Iterator[type[HoldingBackend]]:
+    settings.EMAIL_BACKEND = "meridian.core.tests.test_tasks.HoldingBackend"
+    HoldingBackend.transaction_open.clear()
+    HoldingBackend.sending.clear()
+    HoldingBackend.release.set()
+    yield HoldingBackend
+    HoldingBackend.release.set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_while_the_mail_server_is_talked_to(holding_backend: type[HoldingBackend]) -> None:
+    log = queued_message("open@a.example")
+    delivered = deliver(log.pk)
+    assert holding_backend.transaction_open == [False]
+    log.refresh_from_db()
+    assert (delivered.status, log.status, log.attempts, len(mail.outbox)) == ("sent", "sent", 1, 1)
+    assert log.sent_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_deliver_while_the_first_is_sending_does_not_send_again(
+    holding_backend: type[HoldingBackend],
+) -> None:
+    """Two workers on one message: the second neither waits for the first's mail server nor sends again."""
+    log = queued_message("twice@a.example")
+    holding_backend.release.clear()
+    first_result: list[NotificationLog] = []
+
+    def first_worker() -> None:
+        try:
+            first_result.append(deliver(log.pk))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_worker)
+    first.start()
+    assert holding_backend.sending.wait(timeout=10), "the first worker never reached the mail server"
+    second = deliver(log.pk)  # the first is still talking to the mail server
+    assert (second.status, second.attempts, len(mail.outbox)) == (NotificationStatus.SENDING, 1, 0)
+    holding_backend.release.set()
+    first.join(timeout=30)
+    log.refresh_from_db()
+    assert (first_result[0].status, log.status, log.attempts, len(mail.outbox)) == ("sent", "sent", 1, 1)
+    assert deliver(log.pk).status == NotificationStatus.SENT
+    assert len(mail.outbox) == 1, "a sent message is never sent again"
+
+
+class AbandonedSendingTests(TestCase):
+    def test_a_message_left_sending_by_a_dead_worker_is_retried_and_a_fresh_one_is_not(self) -> None:
+        now = timezone.now()
+        abandoned, in_progress = queued_message("dead@a.example"), queued_message("busy@a.example")
+        NotificationLog.objects.filter(pk=abandoned.pk).update(
+            status=NotificationStatus.SENDING, attempts=1, claimed_at=now - SENDING_TIMEOUT - timedelta(minutes=1)
+        )
+        NotificationLog.objects.filter(pk=in_progress.pk).update(
+            status=NotificationStatus.SENDING, attempts=1, claimed_at=now
+        )
+        self.assertEqual(retry_failed_notifications.call_local(), 1)
+        abandoned.refresh_from_db()
+        in_progress.refresh_from_db()
+        self.assertEqual((abandoned.status, abandoned.attempts), (NotificationStatus.SENT, 2))
+        self.assertEqual((in_progress.status, in_progress.attempts), (NotificationStatus.SENDING, 1))
+        self.assertEqual([m.to for m in mail.outbox], [["dead@a.example"]])
+        self.assertEqual(deliver(in_progress.pk).status, NotificationStatus.SENDING)  # a worker has it: not sent
+        self.assertEqual(len(mail.outbox), 1)
