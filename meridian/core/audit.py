@@ -3,10 +3,10 @@
 Each event's hash is SHA-256 over its canonical JSON and the previous event's hash. Writers never queue on the
 chain: `record_event` inserts the event unchained (no `seq`, `prev_hash` or `hash`; the auto id keeps the
 insertion order) and one chainer, `chain_pending`, links waiting events in id order under a lock of its own.
-On PostgreSQL the chainer runs right after the writer commits, in its own short transaction (and every minute
-from the task queue, for a process that died in between); on SQLite, where every write transaction already
-holds the database's one write lock, it runs inside the writer's transaction, so no event is ever seen
-unchained.
+On PostgreSQL the chainer runs right after the writer commits, in its own short transaction (a writer that
+finds another chainer at work leaves its events to it; every minute the task queue links what a process that
+died between commit and chaining left behind); on SQLite, where every write transaction already holds the
+database's one write lock, it runs inside the writer's transaction, so no event is ever seen unchained.
 
 `verify_chain` finds events edited, removed or inserted behind the application's back. `check_trail` (the
 `meridian audit verify` command and the periodic tasks) chains what is waiting, verifies, and writes the head
@@ -16,6 +16,7 @@ newest events is then caught without anybody remembering a hash.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import hashlib
@@ -30,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -112,12 +113,23 @@ def _head() -> tuple[int, str]:
     return (last[0] or 0, last[1] or "") if last else (0, GENESIS_HASH)
 
 
-def _lock_chain() -> None:
-    """The chainer's lock, held until the end of its transaction. Taken by nobody else: writers never wait on it."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
-    # SQLite: every Meridian transaction is BEGIN IMMEDIATE, which already holds the database's write lock
+@contextlib.contextmanager
+def _chainer_lock() -> Iterator[bool]:
+    """The chainer's lock, tried without waiting: yields whether this connection holds it. On PostgreSQL a
+    session advisory lock taken by nobody but the chainer (writers never wait on it); on SQLite always held,
+    as every Meridian transaction is BEGIN IMMEDIATE, which holds the database's one write lock."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        held = bool(cursor.fetchone()[0])
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
 
 
 def record_event(
@@ -162,26 +174,54 @@ def _chain_after_commit() -> None:
 
 
 def chain_pending() -> int:
-    """Link every event waiting to be chained, in id order, and return how many were linked.
+    """Link the events waiting to be chained, in id order, and return how many this call linked.
 
-    Each batch is linked in a transaction of its own under the chainer's lock (blocking, so that an event
-    committed while another chainer runs is never left behind); returns at once when nothing waits. Call it
-    outside any transaction, except on SQLite, where `record_event` calls it inside the writer's."""
+    On PostgreSQL, call it outside any transaction: each batch is linked by one UPDATE statement (a short
+    transaction of its own) while holding the chainer's lock. A chainer that finds the lock taken returns at
+    once: the holder looks for waiting events again after letting go of the lock, so an event committed before
+    that failed attempt is linked by the holder (or by whoever holds the lock next); none is left behind. On
+    SQLite it runs inside the writer's transaction (`record_event` calls it), so an event is never seen
+    unchained."""
     linked = 0
-    while AuditEvent.objects.filter(seq__isnull=True).exists():
-        with transaction.atomic():
-            _lock_chain()
-            seq, prev_hash = _head()
-            pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:CHAIN_BATCH])
-            for event in pending:  # as stored: the hash covers the values exactly as the database keeps them
-                seq += 1
-                event.seq, event.prev_hash = seq, prev_hash
-                event.hash = prev_hash = compute_hash(event)
-            AuditEvent.objects.bulk_update(pending, ["seq", "prev_hash", "hash"])
-        linked += len(pending)
-        if len(pending) < CHAIN_BATCH:
-            break
-    return linked
+    while True:
+        with _chainer_lock() as held:
+            if not held:
+                return linked
+            batch = _link_batch()  # one read and one UPDATE statement: atomic by itself, no transaction needed
+            linked += batch
+        if connection.vendor != "postgresql":
+            if batch < CHAIN_BATCH:
+                return linked
+        elif not AuditEvent.objects.filter(seq__isnull=True).exists():  # after letting go: see the docstring
+            return linked
+
+
+def _link_batch() -> int:
+    """Link up to CHAIN_BATCH waiting events after the head, from their values as stored (one read, one write)."""
+    chained = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq")
+    pending = list(
+        AuditEvent.objects.filter(seq__isnull=True)
+        .order_by("id")
+        .annotate(head_seq=Subquery(chained.values("seq")[:1]), head_hash=Subquery(chained.values("hash")[:1]))[
+            :CHAIN_BATCH
+        ]
+    )
+    if not pending:
+        return 0
+    seq: int = getattr(pending[0], "head_seq", None) or 0
+    prev_hash: str = getattr(pending[0], "head_hash", None) or GENESIS_HASH
+    for event in pending:  # as stored: the hash covers the values exactly as the database keeps them
+        seq += 1
+        event.seq, event.prev_hash = seq, prev_hash
+        event.hash = prev_hash = compute_hash(event)
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(pending))
+    with connection.cursor() as cursor:  # one statement for the whole batch (bulk_update would add a transaction)
+        cursor.execute(
+            f"UPDATE core_auditevent SET seq = v.column2, prev_hash = v.column3, hash = v.column4 "  # noqa: S608
+            f"FROM (VALUES {rows}) AS v WHERE core_auditevent.id = v.column1",
+            [value for e in pending for value in (e.pk, e.seq, e.prev_hash, e.hash)],
+        )
+    return len(pending)
 
 
 def history(obj: models.Model) -> models.QuerySet[AuditEvent]:
