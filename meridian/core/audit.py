@@ -16,7 +16,6 @@ newest events is then caught without anybody remembering a hash.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import decimal
 import hashlib
@@ -113,23 +112,21 @@ def _head() -> tuple[int, str]:
     return (last[0] or 0, last[1] or "") if last else (0, GENESIS_HASH)
 
 
-@contextlib.contextmanager
-def _chainer_lock() -> Iterator[bool]:
-    """The chainer's lock, tried without waiting: yields whether this connection holds it. On PostgreSQL a
-    session advisory lock taken by nobody but the chainer (writers never wait on it); on SQLite always held,
-    as every Meridian transaction is BEGIN IMMEDIATE, which holds the database's one write lock."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
+def _claim_chainer_lock() -> bool:
+    """One statement: is any event waiting, and if so, can this connection take the chainer's lock (a PostgreSQL
+    session advisory lock taken by nobody but the chainer, tried without waiting)? True when it holds it now."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        held = bool(cursor.fetchone()[0])
-    try:
-        yield held
-    finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+        cursor.execute(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM core_auditevent WHERE seq IS NULL) "
+            "THEN pg_try_advisory_lock(%s) ELSE false END",
+            [ADVISORY_LOCK_KEY],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def _release_chainer_lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
 
 
 def record_event(
@@ -183,17 +180,17 @@ def chain_pending() -> int:
     SQLite it runs inside the writer's transaction (`record_event` calls it), so an event is never seen
     unchained."""
     linked = 0
-    while True:
-        with _chainer_lock() as held:
-            if not held:
-                return linked
-            batch = _link_batch()  # one read and one UPDATE statement: atomic by itself, no transaction needed
+    if connection.vendor != "postgresql":  # BEGIN IMMEDIATE: this transaction holds the database's write lock
+        while (batch := _link_batch()) == CHAIN_BATCH:
             linked += batch
-        if connection.vendor != "postgresql":
-            if batch < CHAIN_BATCH:
-                return linked
-        elif not AuditEvent.objects.filter(seq__isnull=True).exists():  # after letting go: see the docstring
-            return linked
+        return linked + batch
+    # each claim looks for waiting events after the previous batch let go of the lock: see the docstring
+    while _claim_chainer_lock():
+        try:
+            linked += _link_batch()  # one read and one UPDATE statement: atomic by itself
+        finally:
+            _release_chainer_lock()
+    return linked
 
 
 def _link_batch() -> int:
