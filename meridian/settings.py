@@ -147,6 +147,13 @@ else:
     }
 HUEY["consumer"] = {"workers": env.int("HUEY_WORKERS", default=2), "worker_type": "thread"}
 
+# --- audit trail -------------------------------------------------------------------------------------------------
+# the chain's head is written here after every successful check, and the next check compares against it (a file
+# outside the database: best on storage the database's administrators cannot rewrite). Empty: the log only.
+AUDIT_WITNESS_FILE = env.str("AUDIT_WITNESS_FILE", default="" if TESTING else str(VAR_DIR / "audit-witness"))
+# an event written but still not chained after this many seconds is reported by the checks: the chainer is not running
+AUDIT_CHAIN_MAX_DELAY = env.int("AUDIT_CHAIN_MAX_DELAY", default=300)
+
 # --- i18n / time ----------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("de", "Deutsch"), ("fr", "Français")]

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Now
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -398,11 +399,14 @@ class Team(Record):
 
 
 class AuditEvent(models.Model):
-    """One append-only, hash-chained entry of the audit trail. Written only by `core.audit.record_event` inside
-    the transaction of the change it describes; `meridian audit verify` recomputes the chain."""
+    """One append-only, hash-chained entry of the audit trail. Written by `core.audit.record_event` inside the
+    transaction of the change it describes, first unchained (`seq`, `prev_hash` and `hash` NULL; the auto id
+    keeps the insertion order); `core.audit.chain_pending` then links it: the next `seq`, the previous event's
+    hash and its own. `occurred_at` comes from the database's clock. `meridian audit verify` recomputes the
+    chain."""
 
-    seq = models.BigIntegerField(unique=True)
-    occurred_at = models.DateTimeField()
+    seq = models.BigIntegerField(unique=True, null=True)
+    occurred_at = models.DateTimeField(db_default=Now())
     actor_id = models.BigIntegerField(null=True)
     actor_label = models.CharField(max_length=200)
     action = models.CharField(max_length=12, choices=AuditAction.choices)
@@ -413,15 +417,19 @@ class AuditEvent(models.Model):
     changes = models.JSONField(default=dict)
     reason = models.TextField(blank=True)
     authorised_by = models.CharField(max_length=200, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, null=True)
+    hash = models.CharField(max_length=64, null=True)
 
     class Meta:
-        ordering = ["-seq"]
-        indexes = [models.Index(fields=["record_type", "record_id", "seq"], name="core_audit_record_idx")]
+        # the chain's order; events still waiting for the chainer are the newest, in insertion order
+        ordering = [models.F("seq").desc(nulls_first=True), "-id"]
+        indexes = [
+            models.Index(fields=["record_type", "record_id", "seq"], name="core_audit_record_idx"),
+            models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="core_audit_pending_idx"),
+        ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.record_label}"
+        return f"#{self.seq if self.seq is not None else '(pending)'} {self.action} {self.record_label}"
 
 
 class NotificationLog(models.Model):

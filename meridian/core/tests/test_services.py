@@ -11,7 +11,7 @@ from django.test import TransactionTestCase
 from meridian.core import audit, services
 from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory, OrganisationFactory, PersonFactory
-from meridian.core.models import Organisation, Person, Sequence
+from meridian.core.models import AuditEvent, Organisation, Person, Sequence, User
 from meridian.core.testing import PrincipalsTestCase, make_principals
 
 
@@ -102,6 +102,64 @@ class ConcurrencyTests(TransactionTestCase):
         self.assertEqual(audit.history(org).filter(action="update").count(), successes)
         report = audit.verify_chain()
         self.assertTrue(report.ok, report.problems)
+
+    def test_concurrent_writes_to_different_records_form_one_chain(self) -> None:
+        """No row lock serialises these writers: only the chainer keeps one order (no fork, no duplicate or missing
+        seq) and every write has exactly one event, all chained by the time the writes have returned."""
+        p = make_principals()
+        admin = p.users[Role.ADMINISTRATOR]
+        audit.chain_pending()
+        first_seq = AuditEvent.objects.filter(seq__isnull=False).count() + 1
+        writers, rounds = 8, 6
+
+        def write(index: int) -> None:
+            for i in range(rounds):
+                org = services.create_record(
+                    Organisation, data={"name": f"Writer {index} org {i}", "kind": "customer"}, actor=admin
+                )
+                services.update_record(org, data={"phone": f"{index}-{i}"}, actor=admin, expected_version=1)
+
+        with self.assertNoLogs("django.db.backends.base", "ERROR"):  # a chainer failing after commit logs there
+            errors = run_in_threads(writers, write)
+        self.assertEqual(errors, [])
+        self.assertEqual(audit.backlog().count, 0, "each writer's events were chained right after its commit")
+        written = AuditEvent.objects.filter(record_label__startswith="Writer ")
+        self.assertEqual(
+            sorted(written.values_list("seq", flat=True)),
+            list(range(first_seq, first_seq + writers * rounds * 2)),
+            "one contiguous run of sequence numbers",
+        )
+        for org in Organisation.objects.filter(name__startswith="Writer "):
+            self.assertEqual(sorted(e.action for e in audit.history(org)), ["create", "update"], org.name)
+        report = audit.verify_chain()
+        self.assertTrue(report.ok, report.problems)
+
+    def test_preference_saves_racing_suspensions_never_deadlock(self) -> None:
+        """Lock order: a suspension locks the person, then the user row in its effect; a preference save locks
+        the user row. Neither waits on the audit trail inside its transaction, so they cannot deadlock."""
+        p = make_principals()
+        admin = p.users[Role.ADMINISTRATOR]
+        target = p.users[Role.SERVICE_DESK_AGENT]
+        rounds = 25
+
+        def race(index: int) -> None:
+            for i in range(rounds):
+                if index == 0:
+                    person = Person.objects.get(user=target)
+                    services.transition(person, "suspend", actor=admin, reason=f"round {i}")
+                    services.transition(Person.objects.get(pk=person.pk), "reactivate", actor=admin)
+                else:
+                    user = User.objects.get(pk=target.pk)
+                    zone = ["Europe/Amsterdam", "Asia/Tokyo", "UTC"][(index + i) % 3]
+                    services.set_preferences(user, time_zone=zone, language="en", actor=user)
+
+        errors = run_in_threads(3, race)
+        self.assertEqual(errors, [])
+        person = Person.objects.get(user=target)
+        self.assertEqual(person.status, "active")
+        self.assertEqual(audit.history(person).filter(action="transition").count(), 2 * rounds)
+        self.assertEqual(audit.backlog().count, 0)
+        self.assertTrue(audit.verify_chain().ok)
 
 
 class RecordServiceTests(PrincipalsTestCase):
