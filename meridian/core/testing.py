@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404
 from django.test import TestCase
@@ -35,8 +36,11 @@ from meridian.core import forms as core_forms
 from meridian.core import policy, registry, services
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
+from meridian.core.lifecycle import Transition
 from meridian.core.models import AuditEvent, Organisation, User
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -436,39 +440,147 @@ class RecordTypeTests(TestCase):
         self.assertEqual(len(many_api), len(few_api), "API list queries grow with rows (N+1)")
 
 
-def assert_lifecycle_walk(test: TestCase, model: type[Any], make_in_state: Any, principals: Principals) -> None:
-    """Try every action of the type's transition table from every state, as every role: it succeeds exactly
-    when the state is a source and the role may; otherwise it is refused and nothing changes."""
-    lifecycle = registry.get(model).lifecycle
-    assert lifecycle is not None
+LifecycleAttempt = tuple[str, str, str, str]  # (record type label, action, from-state, role)
+
+WALKED: set[LifecycleAttempt] = set()
+"""Every (type, action, from-state, role) that `assert_lifecycle_walk` really tried, with its outcome asserted, in
+this test process. `test_registry_coverage.py` compares it with every registered lifecycle."""
+
+
+def lifecycle_attempts(rt: RecordType) -> set[LifecycleAttempt]:
+    """What a complete walk of the type's lifecycle tries: every action, from every state, as every role."""
+    assert rt.lifecycle is not None
+    return {
+        (rt.label, t.action, str(state), str(role))
+        for t in rt.lifecycle.transitions
+        for state in rt.lifecycle.states()
+        for role in Role.values
+    }
+
+
+def walks_lifecycle(model: type[models.Model]) -> Callable[[F], F]:
+    """Mark the test method that walks `model`'s lifecycle, so that the coverage meta-test can run it itself when it
+    has not run yet in this process (the meta-test run alone, or on another xdist worker)."""
+
+    def mark(method: F) -> F:
+        method.walks_lifecycle = model  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+def assert_lifecycle_walk(
+    test: TestCase,
+    model: type[Any],
+    make_in_state: Callable[[str], Any],
+    principals: Principals,
+    *,
+    make_allowed: Callable[[str, str, User], Any] | None = None,
+) -> None:
+    """Try every action of the type's transition table from every state, as every role, and assert the one right
+    outcome of each:
+
+    - a record the role may not see: 404 (`Http404`); a role the transition does not name, or an auditor (who never
+      changes anything, whatever a transition declares): `PermissionDenied`; a state that is not a source:
+      `TransitionNotAllowed`; a guard that refuses: `TransitionNotAllowed` with the guard's message. Each time the
+      record, its version and its audit trail stay as they were.
+    - otherwise the action succeeds: the status moves, the version goes up by one and one audit event records the
+      move and the reason. Where the transition requires a reason, it is first tried without one: a field error on
+      `reason`, and nothing changes.
+
+    `make_in_state(state)` makes the record each attempt starts from. When the guard refuses that record,
+    `make_allowed(state, action, actor)` must make one in `state` that the guard allows, so that the action itself
+    is walked too. Each attempt is recorded in `WALKED`; decorate the calling test with `@walks_lifecycle(model)`.
+    """
+    rt = registry.get(model)
+    lifecycle = rt.lifecycle
+    assert lifecycle is not None, f"{rt.label} has no lifecycle"
     for t in lifecycle.transitions:
         for state in sorted(lifecycle.states()):
             for role in Role.values:
-                user = fresh(principals.for_role(role))
-                obj = make_in_state(state)
                 with test.subTest(action=t.action, state=state, role=role):
-                    reason = "walk"
-                    allowed_role = role in t.roles
-                    visible = policy.can(user, VIEW, obj)
-                    try:
-                        result = services.transition(obj, t.action, actor=user, reason=reason)
-                    except Http404:
-                        test.assertFalse(visible)
-                        continue
-                    except PermissionDenied:
-                        test.assertFalse(allowed_role)
-                        continue
-                    except services.TransitionNotAllowed:
-                        test.assertTrue(allowed_role)
-                        test.assertNotIn(state, t.source)
-                        obj.refresh_from_db()
-                        test.assertEqual(getattr(obj, lifecycle.field), state)
-                        continue
-                    test.assertTrue(allowed_role and state in t.source)
-                    test.assertEqual(getattr(result, lifecycle.field), t.target)
-                    event = AuditEvent.objects.filter(
-                        record_type=model._meta.label_lower, record_id=str(obj.pk)
-                    ).first()
-                    assert event is not None
-                    test.assertEqual(event.action, "transition")
-                    test.assertEqual(event.changes[lifecycle.field], {"before": state, "after": t.target})
+                    user = fresh(principals.for_role(role))
+                    obj = model.objects.get(pk=make_in_state(state).pk)
+                    test.assertEqual(getattr(obj, lifecycle.field), state, "make_in_state: wrong state")
+                    _walk_one(test, rt, t, obj, user, role, principals, make_allowed)
+                    WALKED.add((rt.label, t.action, str(state), str(role)))
+
+
+def _walk_one(
+    test: TestCase,
+    rt: RecordType,
+    t: Transition,
+    obj: Any,
+    user: User,
+    role: str,
+    principals: Principals,
+    make_allowed: Callable[[str, str, User], Any] | None,
+) -> None:
+    """One attempt of `assert_lifecycle_walk`: the expected outcome comes from the declarations, not from the
+    machinery under test."""
+    assert rt.lifecycle is not None
+    state = getattr(obj, rt.lifecycle.field)
+    visible = role in rt.permissions[VIEW] and (role != Role.CUSTOMER_USER or obj.tenant_id == principals.org_a.pk)
+    if not visible:
+        _assert_refused(test, rt, t, obj, user, Http404)
+        return
+    if role not in t.roles or role == Role.AUDITOR:
+        _assert_refused(test, rt, t, obj, user, PermissionDenied)
+        return
+    if state not in t.source:
+        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, "is not possible while")
+        return
+    refusal = t.guard(obj, user) if t.guard else None
+    if refusal:
+        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, refusal)
+        if make_allowed is None:
+            test.fail(f"the guard of “{t.action}” refuses ({refusal}): pass make_allowed to walk the action itself")
+        obj = rt.model.objects.get(pk=make_allowed(state, t.action, user).pk)
+        test.assertEqual(getattr(obj, rt.lifecycle.field), state, "make_allowed made a record in another state")
+        test.assertIsNone(t.guard(obj, user) if t.guard else None, "make_allowed made a record the guard refuses")
+    if t.reason_required:
+        error = _assert_refused(test, rt, t, obj, user, ValidationError, reason="  ")
+        assert isinstance(error, ValidationError)
+        test.assertIn("reason", error.message_dict)
+    _assert_moves(test, rt, t, obj, user)
+
+
+def _transition_events(rt: RecordType, obj: Any) -> models.QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(record_type=rt.label, record_id=str(obj.pk))
+
+
+def _assert_refused(
+    test: TestCase,
+    rt: RecordType,
+    t: Transition,
+    obj: Any,
+    user: User,
+    error: type[Exception],
+    message: str = "",
+    reason: str = "walk",
+) -> Exception:
+    """The transition raises `error` (with `message` in it) and the record, its version and its trail are unchanged."""
+    assert rt.lifecycle is not None
+    state, version, events = getattr(obj, rt.lifecycle.field), obj.version, _transition_events(rt, obj).count()
+    with test.assertRaises(error) as caught:
+        services.transition(obj, t.action, actor=user, reason=reason, expected_version=obj.version)
+    test.assertIn(message, str(caught.exception))
+    after = rt.model.objects.get(pk=obj.pk)
+    test.assertEqual((getattr(after, rt.lifecycle.field), after.version), (state, version))
+    test.assertEqual(_transition_events(rt, obj).count(), events)
+    return caught.exception
+
+
+def _assert_moves(test: TestCase, rt: RecordType, t: Transition, obj: Any, user: User) -> None:
+    """The transition succeeds: new status, version + 1, one audit event with the move, the actor and the reason."""
+    assert rt.lifecycle is not None
+    field, state = rt.lifecycle.field, getattr(obj, rt.lifecycle.field)
+    earlier = list(_transition_events(rt, obj).values_list("pk", flat=True))
+    result = services.transition(obj, t.action, actor=user, reason="walk", expected_version=obj.version)
+    test.assertEqual(getattr(result, field), t.target)
+    after = rt.model.objects.get(pk=obj.pk)
+    test.assertEqual((getattr(after, field), after.version), (t.target, obj.version + 1))
+    event = _transition_events(rt, obj).exclude(pk__in=earlier).get()
+    test.assertEqual(event.action, "transition")
+    test.assertEqual(event.changes[field], {"before": state, "after": t.target})
+    test.assertEqual((event.actor_id, event.reason), (user.pk, "walk"))
