@@ -12,7 +12,8 @@ bad input and exports, by declaring a few attributes:
         changed_data = {"name": "Acme Corp"}
 
 `meridian/core/tests/test_registry_coverage.py` fails when a registered type has no such test class.
-Lifecycles get `assert_lifecycle_walk`, which tries every action from every state as every role.
+Lifecycles get `assert_lifecycle_walk` (in a test marked `@walks_lifecycle(Model)`), which tries every action from
+every state as every role; the meta-test checks that every registered lifecycle was walked completely.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from django.test import SimpleTestCase, TestCase
 from meridian.core import audit
 from meridian.core.choices import Role
 from meridian.core.models import AuditEvent, Calendar, Organisation, Person, Team, User
+from meridian.core.policy import SYSTEM_USERNAME
 
 
 class DemoTests(TestCase):
@@ -36,8 +37,11 @@ class DemoTests(TestCase):
         roles = {name for user in User.objects.all() for name in user.roles}
         self.assertEqual(roles, set(Role.values))
         self.assertGreaterEqual(Team.objects.count(), 3)
-        self.assertTrue(self.client.login(username="admin", password="demo-pass-123"))
-        self.assertTrue(self.client.login(username="eva", password="demo-pass-123"))
+        logins = sorted(User.objects.exclude(username=SYSTEM_USERNAME).values_list("username", flat=True))
+        self.assertEqual(len(logins), 14)
+        for username in logins:  # every login exists, works with the password and is printed
+            self.assertTrue(self.client.login(username=username, password="demo-pass-123"), username)
+            self.assertRegex(out.getvalue(), rf"\b{username} [(/]")
         self.assertEqual(AuditEvent.objects.filter(record_type="core.person").count() >= Person.objects.count(), True)
         self.assertTrue(audit.verify_chain().ok)
         again = io.StringIO()
