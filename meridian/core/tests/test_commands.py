@@ -88,6 +88,16 @@ def _processes_with(marker: bytes) -> dict[int, str]:
     return found
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Has process `pid` installed a handler for `signum`? (the SigCgt mask in /proc/PID/status)"""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) & (1 << (signum - 1)))
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -148,13 +158,13 @@ class ServeShutdownTests(SimpleTestCase):
 
     def started_children(self) -> dict[int, str]:
         """The processes serve started, once they are all up: gunicorn's arbiter and its worker, and the task
-        consumer (which has logged its start)."""
+        consumer with its signal handlers installed (SIGHUP, the last one huey installs, is caught)."""
         deadline = time.monotonic() + 120
         while True:
             children = {pid: cmd for pid, cmd in _processes_with(self.marker).items() if pid != self.serve.pid}
             web = [cmd for cmd in children.values() if "gunicorn" in cmd]
-            consumer = [cmd for cmd in children.values() if "meridian.cli worker" in cmd]
-            if len(web) >= 2 and consumer and "Huey consumer started" in self.output():
+            consumer = [pid for pid, cmd in children.items() if "meridian.cli worker" in cmd]
+            if len(web) >= 2 and consumer and all(_catches(pid, signal.SIGHUP) for pid in consumer):
                 return children
             if time.monotonic() > deadline:
                 self.fail(f"serve did not start gunicorn with a worker and the task consumer: {children}")

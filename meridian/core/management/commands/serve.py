@@ -30,7 +30,7 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     stop_signal: signal.Signals
-    timeout: float
+    timeout: int
 
 
 class Command(BaseCommand):
@@ -43,13 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Web only: workers run as `meridian worker`.")
         parser.add_argument(
             "--graceful-timeout",
-            type=float,
+            type=int,
             default=30,
             help="Seconds in-flight requests get to finish on shutdown (default 30).",
         )
         parser.add_argument(
             "--worker-timeout",
-            type=float,
+            type=int,
             default=30,
             help="Seconds running tasks get to finish on shutdown (default 30).",
         )
@@ -76,7 +76,7 @@ class Command(BaseCommand):
                 "--bind", options["bind"],
                 "--workers", str(options["workers"]),
                 "--threads", str(options["threads"]),
-                "--graceful-timeout", str(int(options["graceful_timeout"])),
+                "--graceful-timeout", str(options["graceful_timeout"]),
                 "--access-logfile", "-",
                 "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
                 "--no-control-socket",  # serve supervises gunicorn; no shared socket in the home directory
@@ -104,7 +104,7 @@ class Command(BaseCommand):
         child stopped by itself."""
         for child in children:
             if child.process.poll() is None:
-                self.stdout.write(f"Stopping the {child.name} (up to {child.timeout:g} s)...")
+                self.stdout.write(f"Stopping the {child.name} (up to {child.timeout} s)...")
                 child.process.send_signal(child.stop_signal)
         clean = True
         started = time.monotonic()
