@@ -51,3 +51,12 @@ def redis_url() -> str:
             pytest.fail(f"Redis at {url} is required: {exc}")
         pytest.skip(f"no Redis at {url}")
     return url
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "run_last: a meta-test that checks what the other tests did; runs after them")
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Tests marked run_last go last (a stable sort: everything else keeps pytest's order)."""
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)

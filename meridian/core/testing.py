@@ -12,15 +12,17 @@ bad input and exports, by declaring a few attributes:
         changed_data = {"name": "Acme Corp"}
 
 `meridian/core/tests/test_registry_coverage.py` fails when a registered type has no such test class.
-Lifecycles get `assert_lifecycle_walk`, which tries every action from every state as every role.
+Lifecycles get `assert_lifecycle_walk` (in a test marked `@walks_lifecycle(Model)`), which tries every action from
+every state as every role; the meta-test checks that every registered lifecycle was walked completely.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -35,8 +37,11 @@ from meridian.core import audit, policy, registry, services
 from meridian.core import forms as core_forms
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
+from meridian.core.lifecycle import Transition
 from meridian.core.models import AuditEvent, Organisation, User
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -231,19 +236,15 @@ class RecordTypeTests(TestCase):
 
         client = self.page_client(self.actor(CHANGE))
         self.assertEqual(client.get(self.url("edit", created)).status_code, 200)
+        m2m_before, m2m = self.m2m_values(created), self.m2m_changes(created, self.actor(CHANGE))
         response = client.post(
             self.url("edit", created),
-            self.form_post_data(created, self.actor(CHANGE), self.form_data(self.changed_data)),
+            self.form_post_data(created, self.actor(CHANGE), {**self.form_data(self.changed_data), **m2m}),
         )
         self.assertEqual(
             response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors
         )
-        created.refresh_from_db()
-        for name, value in self.changed_data.items():
-            self.assertEqual(self.api_value(getattr(created, name)), self.api_value(value))
-        self.assertEqual(created.version, 2)
-        event = self.events(created, "update").get()
-        self.assertEqual(set(event.changes), set(self.changed_data))
+        self.assert_updated(created, m2m_before, m2m)
 
         detail = client.get(self.url("detail", created) + "?tab=history")
         self.assertContains(detail, "Updated")
@@ -256,6 +257,40 @@ class RecordTypeTests(TestCase):
 
     def form_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return {k: self.api_value(v) for k, v in data.items()}
+
+    def m2m_values(self, obj: Any) -> dict[str, list[Any]]:
+        """The ids in each many-to-many field the type writes, sorted."""
+        return {
+            field.name: sorted(o.pk for o in getattr(obj, field.name).all())
+            for field in self.model._meta.many_to_many
+            if field.name in self.rt.fields
+        }
+
+    def m2m_changes(self, obj: Any, user: User) -> dict[str, list[Any]]:
+        """A real change of every many-to-many field the type writes (e.g. a team's members): the first current
+        member out, a record the user may choose (from the form's choices) in. Values are lists of ids."""
+        form = core_forms.form_for(self.rt)(instance=obj, user=fresh(user))
+        changes = {}
+        for name, current in self.m2m_values(obj).items():
+            field: Any = form.fields[name]  # a ModelMultipleChoiceField: its choices are what the user may link
+            choice = field.queryset.exclude(pk__in=current).order_by("pk").first()
+            assert choice is not None, f"nothing to add to {name}: make a record it may link to"
+            changes[name] = sorted([*current[1:], choice.pk])
+        return changes
+
+    def assert_updated(self, obj: Any, m2m_before: dict[str, list[Any]], m2m: dict[str, list[Any]]) -> None:
+        """`changed_data` and the many-to-many changes are saved, as version 2, with one update event naming
+        exactly those fields (a many-to-many field with its ids before and after)."""
+        obj.refresh_from_db()
+        for name, value in self.changed_data.items():
+            self.assertEqual(self.api_value(getattr(obj, name)), self.api_value(value))
+        for name, pks in m2m.items():
+            self.assertEqual(sorted(o.pk for o in getattr(obj, name).all()), pks)
+        self.assertEqual(obj.version, 2)
+        event = self.events(obj, "update").get()
+        self.assertEqual(set(event.changes), set(self.changed_data) | set(m2m))
+        for name, pks in m2m.items():
+            self.assertEqual(event.changes[name], {"before": m2m_before[name], "after": pks})
 
     def test_page_refuses_bad_input_and_writes_nothing(self) -> None:
         client = self.page_client(self.actor(ADD))
@@ -332,9 +367,13 @@ class RecordTypeTests(TestCase):
         missing_version = api.patch(self.api_url(created), changes, format="json")
         self.assertEqual(missing_version.status_code, 400)
         self.assertIn("version", missing_version.json())
-        response = api.patch(self.api_url(created), {**changes, "version": 1}, format="json")
+        m2m_before, m2m = self.m2m_values(created), self.m2m_changes(created, self.actor(CHANGE))
+        response = api.patch(self.api_url(created), {**changes, **m2m, "version": 1}, format="json")
         self.assertEqual(response.status_code, 200, response.content)
         self.assertEqual(response.json()["version"], 2)
+        for name, pks in m2m.items():
+            self.assertEqual(sorted(response.json()[name]), pks)
+        self.assert_updated(created, m2m_before, m2m)
         history = api.get(self.api_url(created, "history"))
         self.assertEqual(history.status_code, 200)
         self.assertEqual([e["action"] for e in history.json()["results"]], ["update", "create"])
@@ -410,21 +449,30 @@ class RecordTypeTests(TestCase):
 
     # -- permissions: every role, both channels --------------------------------------------------------------
     def test_role_matrix_pages_and_api(self) -> None:
+        """Every role on both channels: what it may list, add, see, export, and change (a real change, through the
+        edit page and an API PATCH: made exactly when allowed, otherwise refused with nothing written)."""
         for role in Role.values:
             user = self.p.for_role(role)
             own = self.obj_a  # customer A's own record, or any record for staff
             allowed = {action: role in self.rt.permissions[action] for action in (VIEW, ADD, CHANGE, DELETE, EXPORT)}
+            visible = allowed[VIEW] and (role != Role.CUSTOMER_USER or own.tenant_id == self.p.org_a.pk)
+            changes = self.form_data(self.changed_data)
             with self.subTest(role=role, channel="pages"):
                 client = self.page_client(user)
                 self.assertEqual(client.get(self.url("list")).status_code, 200 if allowed[VIEW] else 403)
                 self.assertEqual(client.get(self.url("add")).status_code, 200 if allowed[ADD] else 403)
-                visible = allowed[VIEW] and policy.in_tenancy(fresh(user), own)
                 detail = client.get(self.url("detail", own)).status_code
                 self.assertEqual(detail, 200 if visible else 404)
                 edit = client.get(self.url("edit", own)).status_code
                 self.assertEqual(edit, (200 if allowed[CHANGE] else 403) if visible else 404)
                 export = client.get(self.url("list") + "?export=csv").status_code
                 self.assertEqual(export, 200 if allowed[VIEW] and allowed[EXPORT] else 403)
+                current = self.model.objects.get(pk=own.pk)
+                response = client.post(
+                    self.url("edit", own), self.form_post_data(current, self.p.users[Role.ADMINISTRATOR], changes)
+                )
+                self.assertEqual(response.status_code, (302 if allowed[CHANGE] else 403) if visible else 404)
+                self.assert_changed_exactly_when(response.status_code == 302, current)
             with self.subTest(role=role, channel="api"):
                 api = self.api(user)
                 self.assertEqual(api.get(self.api_url()).status_code, 200 if allowed[VIEW] else 403)
@@ -434,11 +482,26 @@ class RecordTypeTests(TestCase):
                     self.model.objects.filter(pk=response.json()["id"]).delete()
                 else:
                     self.assertEqual(response.status_code, 403)
-                response = api.patch(self.api_url(own), {"version": own.version}, format="json")
+                current = self.model.objects.get(pk=own.pk)
+                response = api.patch(self.api_url(own), {**changes, "version": current.version}, format="json")
                 expected = (
                     (200 if allowed[CHANGE] else 403) if visible else (404 if allowed[CHANGE] or allowed[VIEW] else 403)
                 )
                 self.assertEqual(response.status_code, expected, response.content)
+                self.assert_changed_exactly_when(response.status_code == 200, current)
+
+    def assert_changed_exactly_when(self, changed: bool, before: Any) -> None:
+        """`changed_data` was written (one version more), or nothing was; then the record is put back as it was."""
+        after = self.model.objects.get(pk=before.pk)
+        for name, value in self.changed_data.items():
+            expected = value if changed else getattr(before, name)
+            self.assertEqual(self.api_value(getattr(after, name)), self.api_value(expected), name)
+        self.assertEqual(after.version, before.version + 1 if changed else before.version)
+        if changed:
+            original = {name: getattr(before, name) for name in self.changed_data}
+            services.update_record(
+                after, data=original, actor=self.p.users[Role.ADMINISTRATOR], expected_version=after.version
+            )
 
     # -- tenancy: another organisation's record does not exist for a customer --------------------------------
     def test_customer_of_another_organisation_gets_404_everywhere(self) -> None:
@@ -495,21 +558,42 @@ class RecordTypeTests(TestCase):
         self.assertGreaterEqual(sheet.max_row, 3)
 
     def test_list_queries_do_not_grow_with_rows(self) -> None:
+        """The list page and the API list make as many queries for 7 rows as for 2 (no N+1), as the least privileged
+        roles that may list, so that guards and tenancy run: a staff role that may view, and a customer user with the
+        extra rows in their own organisation (so that they are really listed). For a type whose record is the
+        organisation itself a customer only ever sees one row, so only the staff check applies."""
+        viewers: list[tuple[User, Organisation | None]] = [(self.least_privileged_viewer(), None)]
+        if Role.CUSTOMER_USER in self.rt.permissions[VIEW] and self.model.TENANT_FIELD not in (None, "id"):
+            viewers.append((self.p.customer_a, self.p.org_a))
+        for user, organisation in viewers:
+            with self.subTest(user=user.username):
+                self.assert_list_queries_constant(user, organisation)
+
+    def least_privileged_viewer(self) -> User:
+        """A staff user who may view this type without being its administrator or the auditor: the service desk
+        agent where allowed."""
+        allowed = self.rt.permissions[VIEW] - {Role.ADMINISTRATOR, Role.AUDITOR, Role.CUSTOMER_USER}
+        assert allowed, f"no staff role but the administrator or auditor may view {self.rt.label}"
+        return self.p.users[Role.SERVICE_DESK_AGENT if Role.SERVICE_DESK_AGENT in allowed else sorted(allowed)[0]]
+
+    def assert_list_queries_constant(self, user: User, organisation: Organisation | None) -> None:
+        """Five more rows (in `organisation`, or each in a new one) are listed without a single query more."""
         from django.db import connection
 
-        client = self.page_client(self.p.users[Role.AUDITOR])
-        api = self.api(self.p.users[Role.AUDITOR])
+        client, api = self.page_client(user), self.api(user)
         client.get(self.url("list"))
+        api.get(self.api_url())
         with CaptureQueriesContext(connection) as few_page:
-            client.get(self.url("list"))
+            self.assertEqual(client.get(self.url("list")).status_code, 200)
         with CaptureQueriesContext(connection) as few_api:
-            api.get(self.api_url())
+            few = api.get(self.api_url()).json()["count"]
         for _ in range(5):
-            self.make_record(OrganisationFactory())  # type: ignore[arg-type]
+            self.make_record(organisation or OrganisationFactory())  # type: ignore[arg-type]
         with CaptureQueriesContext(connection) as many_page:
-            client.get(self.url("list"))
+            self.assertEqual(client.get(self.url("list")).status_code, 200)
         with CaptureQueriesContext(connection) as many_api:
-            api.get(self.api_url())
+            many = api.get(self.api_url()).json()["count"]
+        self.assertEqual(many, few + 5, "the extra rows are not listed for this user")
         self.assertEqual(len(many_page), len(few_page), "list page queries grow with rows (N+1)")
         self.assertEqual(len(many_api), len(few_api), "API list queries grow with rows (N+1)")
 
@@ -613,41 +697,147 @@ def factory_for(model: type[Any]) -> Any:
     raise LookupError(f"no factory for {model.__name__}: override RecordTypeTests.record_of")
 
 
-def assert_lifecycle_walk(test: TestCase, model: type[Any], make_in_state: Any, principals: Principals) -> None:
-    """Try every action of the type's transition table from every state, as every role: it succeeds exactly
-    when the state is a source and the role may; otherwise it is refused and nothing changes."""
-    lifecycle = registry.get(model).lifecycle
-    assert lifecycle is not None
+LifecycleAttempt = tuple[str, str, str, str]  # (record type label, action, from-state, role)
+
+WALKED: set[LifecycleAttempt] = set()
+"""Every (type, action, from-state, role) that `assert_lifecycle_walk` really tried, with its outcome asserted, in
+this test process. `test_registry_coverage.py` compares it with every registered lifecycle."""
+
+
+def lifecycle_attempts(rt: RecordType) -> set[LifecycleAttempt]:
+    """What a complete walk of the type's lifecycle tries: every action, from every state, as every role."""
+    assert rt.lifecycle is not None
+    return {
+        (rt.label, t.action, str(state), str(role))
+        for t in rt.lifecycle.transitions
+        for state in rt.lifecycle.states()
+        for role in Role.values
+    }
+
+
+def walks_lifecycle(model: type[models.Model]) -> Callable[[F], F]:
+    """Mark the test method that walks `model`'s lifecycle, so that the coverage meta-test can run it itself when it
+    has not run yet in this process (the meta-test run alone, or on another xdist worker)."""
+
+    def mark(method: F) -> F:
+        method.walks_lifecycle = model  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+def assert_lifecycle_walk(
+    test: TestCase,
+    model: type[Any],
+    make_in_state: Callable[[str], Any],
+    principals: Principals,
+    *,
+    make_allowed: Callable[[str, str, User], Any] | None = None,
+) -> None:
+    """Try every action of the type's transition table from every state, as every role, and assert the one right
+    outcome of each:
+
+    - a record the role may not see: 404 (`Http404`); a role the transition does not name, or an auditor (who never
+      changes anything, whatever a transition declares): `PermissionDenied`; a state that is not a source:
+      `TransitionNotAllowed`; a guard that refuses: `TransitionNotAllowed` with the guard's message. Each time the
+      record, its version and its audit trail stay as they were.
+    - otherwise the action succeeds: the status moves, the version goes up by one and one audit event records the
+      move and the reason. Where the transition requires a reason, it is first tried without one: a field error on
+      `reason`, and nothing changes.
+
+    `make_in_state(state)` makes the record each attempt starts from. When the guard refuses that record,
+    `make_allowed(state, action, actor)` must make one in `state` that the guard allows, so that the action itself
+    is walked too. Each attempt is recorded in `WALKED`; decorate the calling test with `@walks_lifecycle(model)`.
+    """
+    rt = registry.get(model)
+    lifecycle = rt.lifecycle
+    assert lifecycle is not None, f"{rt.label} has no lifecycle"
     for t in lifecycle.transitions:
         for state in sorted(lifecycle.states()):
             for role in Role.values:
-                user = fresh(principals.for_role(role))
-                obj = make_in_state(state)
                 with test.subTest(action=t.action, state=state, role=role):
-                    reason = "walk"
-                    allowed_role = role in t.roles
-                    visible = policy.can(user, VIEW, obj)
-                    try:
-                        result = services.transition(
-                            obj, t.action, actor=user, reason=reason, expected_version=obj.version
-                        )
-                    except Http404:
-                        test.assertFalse(visible)
-                        continue
-                    except PermissionDenied:
-                        test.assertFalse(allowed_role)
-                        continue
-                    except services.TransitionNotAllowed:
-                        test.assertTrue(allowed_role)
-                        test.assertNotIn(state, t.source)
-                        obj.refresh_from_db()
-                        test.assertEqual(getattr(obj, lifecycle.field), state)
-                        continue
-                    test.assertTrue(allowed_role and state in t.source)
-                    test.assertEqual(getattr(result, lifecycle.field), t.target)
-                    event = AuditEvent.objects.filter(
-                        record_type=model._meta.label_lower, record_id=str(obj.pk)
-                    ).first()
-                    assert event is not None
-                    test.assertEqual(event.action, "transition")
-                    test.assertEqual(event.changes[lifecycle.field], {"before": state, "after": t.target})
+                    user = fresh(principals.for_role(role))
+                    obj = model.objects.get(pk=make_in_state(state).pk)
+                    test.assertEqual(getattr(obj, lifecycle.field), state, "make_in_state: wrong state")
+                    _walk_one(test, rt, t, obj, user, role, principals, make_allowed)
+                    WALKED.add((rt.label, t.action, str(state), str(role)))
+
+
+def _walk_one(
+    test: TestCase,
+    rt: RecordType,
+    t: Transition,
+    obj: Any,
+    user: User,
+    role: str,
+    principals: Principals,
+    make_allowed: Callable[[str, str, User], Any] | None,
+) -> None:
+    """One attempt of `assert_lifecycle_walk`: the expected outcome comes from the declarations, not from the
+    machinery under test."""
+    assert rt.lifecycle is not None
+    state = getattr(obj, rt.lifecycle.field)
+    visible = role in rt.permissions[VIEW] and (role != Role.CUSTOMER_USER or obj.tenant_id == principals.org_a.pk)
+    if not visible:
+        _assert_refused(test, rt, t, obj, user, Http404)
+        return
+    if role not in t.roles or role == Role.AUDITOR:
+        _assert_refused(test, rt, t, obj, user, PermissionDenied)
+        return
+    if state not in t.source:
+        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, "is not possible while")
+        return
+    refusal = t.guard(obj, user) if t.guard else None
+    if refusal:
+        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, refusal)
+        if make_allowed is None:
+            test.fail(f"the guard of “{t.action}” refuses ({refusal}): pass make_allowed to walk the action itself")
+        obj = rt.model.objects.get(pk=make_allowed(state, t.action, user).pk)
+        test.assertEqual(getattr(obj, rt.lifecycle.field), state, "make_allowed made a record in another state")
+        test.assertIsNone(t.guard(obj, user) if t.guard else None, "make_allowed made a record the guard refuses")
+    if t.reason_required:
+        error = _assert_refused(test, rt, t, obj, user, ValidationError, reason="  ")
+        assert isinstance(error, ValidationError)
+        test.assertIn("reason", error.message_dict)
+    _assert_moves(test, rt, t, obj, user)
+
+
+def _transition_events(rt: RecordType, obj: Any) -> models.QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(record_type=rt.label, record_id=str(obj.pk))
+
+
+def _assert_refused(
+    test: TestCase,
+    rt: RecordType,
+    t: Transition,
+    obj: Any,
+    user: User,
+    error: type[Exception],
+    message: str = "",
+    reason: str = "walk",
+) -> Exception:
+    """The transition raises `error` (with `message` in it) and the record, its version and its trail are unchanged."""
+    assert rt.lifecycle is not None
+    state, version, events = getattr(obj, rt.lifecycle.field), obj.version, _transition_events(rt, obj).count()
+    with test.assertRaises(error) as caught:
+        services.transition(obj, t.action, actor=user, reason=reason, expected_version=obj.version)
+    test.assertIn(message, str(caught.exception))
+    after = rt.model.objects.get(pk=obj.pk)
+    test.assertEqual((getattr(after, rt.lifecycle.field), after.version), (state, version))
+    test.assertEqual(_transition_events(rt, obj).count(), events)
+    return caught.exception
+
+
+def _assert_moves(test: TestCase, rt: RecordType, t: Transition, obj: Any, user: User) -> None:
+    """The transition succeeds: new status, version + 1, one audit event with the move, the actor and the reason."""
+    assert rt.lifecycle is not None
+    field, state = rt.lifecycle.field, getattr(obj, rt.lifecycle.field)
+    earlier = list(_transition_events(rt, obj).values_list("pk", flat=True))
+    result = services.transition(obj, t.action, actor=user, reason="walk", expected_version=obj.version)
+    test.assertEqual(getattr(result, field), t.target)
+    after = rt.model.objects.get(pk=obj.pk)
+    test.assertEqual((getattr(after, field), after.version), (t.target, obj.version + 1))
+    event = _transition_events(rt, obj).exclude(pk__in=earlier).get()
+    test.assertEqual(event.action, "transition")
+    test.assertEqual(event.changes[field], {"before": state, "after": t.target})
+    test.assertEqual((event.actor_id, event.reason), (user.pk, "walk"))

@@ -37,6 +37,16 @@ PEOPLE: list[tuple[str, str, str, str, str, list[str]]] = [
 ]
 
 
+def login_list() -> list[str]:
+    """Every demo login but admin, with its role (and organisation for customer users), as printed."""
+    logins = []
+    for _first, _last, org, _title, username, roles in PEOPLE:
+        if username and username != "admin":
+            role = ", ".join(str(Role(r).label).lower() for r in roles)
+            logins.append(f"{username} ({role}, {org})" if Role.CUSTOMER_USER in roles else f"{username} ({role})")
+    return logins
+
+
 class Command(BaseCommand):
     help = "Load demo data: customers, teams, people with every role, calendars for the Netherlands and Germany."
 
@@ -53,11 +63,7 @@ class Command(BaseCommand):
             self.load(password)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Log in as admin / {password} (every demo login has this password).")
-        self.stdout.write(
-            "Other logins: sanne (service desk), priya (resolver), claire (change manager), "
-            "lars (configuration manager), maria (service owner), ken (auditor), "
-            "eva (customer, Northwind), lena (customer, Bergland)."
-        )
+        self.stdout.write("Other logins: " + ", ".join(login_list()) + ".")
 
     def load(self, password: str) -> None:
         actor = services.get_system_actor()
