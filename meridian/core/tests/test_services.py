@@ -146,8 +146,10 @@ class ConcurrencyTests(TransactionTestCase):
             for i in range(rounds):
                 if index == 0:
                     person = Person.objects.get(user=target)
-                    services.transition(person, "suspend", actor=admin, reason=f"round {i}")
-                    services.transition(Person.objects.get(pk=person.pk), "reactivate", actor=admin)
+                    person = services.transition(
+                        person, "suspend", actor=admin, reason=f"round {i}", expected_version=person.version
+                    )
+                    services.transition(person, "reactivate", actor=admin, expected_version=person.version)
                 else:
                     user = User.objects.get(pk=target.pk)
                     zone = ["Europe/Amsterdam", "Asia/Tokyo", "UTC"][(index + i) % 3]
