@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
@@ -14,6 +13,7 @@ from meridian.core.choices import Role
 from meridian.core.hours import format_hours, parse_hours
 from meridian.core.models import TIME_ZONE_CHOICES, Calendar, User
 from meridian.core.registry import VIEW, RecordType
+from meridian.utils.numbers import positive_int
 
 
 def style_fields(form: forms.BaseForm) -> None:
@@ -45,18 +45,15 @@ class VersionField(forms.IntegerField):
     default_error_messages = {
         "required": "The version you read is missing: reload the page and make your change again.",
         "invalid": "The version must be a whole number (the record's version as shown on its page).",
-        "min_value": "The version must be a whole number (the record's version as shown on its page).",
     }
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_value=1, **kwargs)
 
     def to_python(self, value: Any) -> int | None:
         if value in self.empty_values:
             return None
-        if not re.fullmatch(r"[0-9]+", str(value)):  # no "1.0", "-1", " 1" or non-ASCII digits
+        version = positive_int(str(value))
+        if version is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return int(value)
+        return version
 
 
 class RecordForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -145,14 +145,17 @@ class Record(models.Model):
     def tenant_id(self) -> int | None:
         if self.TENANT_FIELD is None:
             return None
+        if self.TENANT_FIELD == "id":
+            return self.pk
+        *path, last = self.TENANT_FIELD.split("__")
         value: Any = self
-        for part in self.TENANT_FIELD.split("__"):
-            value = getattr(value, part if part != "id" else "pk", None)
+        for part in path:
+            value = getattr(value, part, None)
             if value is None:
                 return None
-        if isinstance(value, models.Model):
-            return int(value.pk)
-        return int(value)
+        # the last hop by its column (`organisation_id`): no query for the organisation itself
+        tenant = getattr(value, value._meta.get_field(last).attname, None)
+        return None if tenant is None else int(tenant)
 
 
 class ReferencedRecord(Record):

@@ -99,22 +99,24 @@ def notify(event_name: str, obj: models.Model, *, context: dict[str, Any] | None
     return logs
 
 
+def _abandoned(now: datetime) -> models.Q:
+    """Messages left "sending" by a worker that died (longer than SENDING_TIMEOUT)."""
+    return models.Q(status=NotificationStatus.SENDING, claimed_at__lt=now - SENDING_TIMEOUT)
+
+
 def _claimable(now: datetime) -> models.Q:
-    """Messages a worker may take to send now: queued, failed, or left "sending" by a worker that died."""
-    return models.Q(status__in=[NotificationStatus.QUEUED, NotificationStatus.FAILED]) | models.Q(
-        status=NotificationStatus.SENDING, claimed_at__lt=now - SENDING_TIMEOUT
-    )
+    """Messages a worker may take to send now: queued, failed, or abandoned."""
+    return models.Q(status__in=[NotificationStatus.QUEUED, NotificationStatus.FAILED]) | _abandoned(now)
 
 
 def due_for_retry(now: datetime | None = None) -> models.QuerySet[NotificationLog]:
     """Messages the periodic retry sends: failed, left "sending" or still queued (their task was lost) for longer
     than SENDING_TIMEOUT, with attempts left."""
     now = now or timezone.now()
-    stale = now - SENDING_TIMEOUT
     return NotificationLog.objects.filter(
         models.Q(status=NotificationStatus.FAILED)
-        | models.Q(status=NotificationStatus.SENDING, claimed_at__lt=stale)
-        | models.Q(status=NotificationStatus.QUEUED, created_at__lt=stale),
+        | _abandoned(now)
+        | models.Q(status=NotificationStatus.QUEUED, created_at__lt=now - SENDING_TIMEOUT),
         attempts__lt=MAX_ATTEMPTS,
     )
 

@@ -91,8 +91,12 @@ def shown(user: AnyUser, obj: models.Model) -> str:
     """The name of a linked record as `user` may read it: `str(obj)`, or "hidden" when they may not see the
     record. A record whose name includes other records' names (a location's parent) names them through
     `labelled(name)`, so a hidden parent stays hidden inside a visible child's name too."""
-    if not can(user, VIEW, obj):
-        return HIDDEN
+    return name_of(user, obj) if can(user, VIEW, obj) else HIDDEN
+
+
+def name_of(user: AnyUser, obj: models.Model) -> str:
+    """The name of a record `user` may see; the other records its name includes (a location's parent) are
+    named through `shown`."""
     labelled = getattr(obj, "labelled", None)
     return str(labelled(lambda other: shown(user, other))) if callable(labelled) else str(obj)
 

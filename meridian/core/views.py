@@ -350,7 +350,7 @@ def linked(user: Any, record: Model) -> tuple[str, str]:
     """A linked record as a page shows it: (name, url); ("hidden", "") when the user may not see it."""
     if not policy.can(user, VIEW, record):
         return policy.HIDDEN, ""
-    return policy.shown(user, record), getattr(record, "get_absolute_url", lambda: "")()
+    return policy.name_of(user, record), getattr(record, "get_absolute_url", lambda: "")()
 
 
 def _values(obj: Model, rt: RecordType, user: Any) -> list[tuple[str, Any]]:

@@ -36,10 +36,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, TransitionNotAllowed):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, RecursionError):
-        # input nested too deeply for Python's parsers: a JSON body is refused before decoding (api.parsers),
-        # this catches what else decodes nested input (a JSON field sent form-encoded)
-        return Response({"detail": "The input is nested too deeply."}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_detail(exc))
     elif isinstance(exc, Http404):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
+
+from meridian.utils.numbers import positive_int
 
 
 class Pagination(PageNumberPagination):
@@ -22,9 +23,10 @@ class Pagination(PageNumberPagination):
         value = request.query_params.get(name)
         if value is None:
             return None
-        if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+        number = positive_int(value)
+        if number is None:
             raise ValidationError({name: [f"Give a whole number of at least 1, not “{value}”."]})
-        return int(value)
+        return number
 
     def get_page_size(self, request: Request) -> int | None:
         size = self._positive(request, self.page_size_query_param)

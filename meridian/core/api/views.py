@@ -3,7 +3,6 @@ transition table, a history endpoint, and the API-wide search and "me" endpoints
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from functools import cache, partial
 from typing import Any
@@ -31,6 +30,7 @@ from meridian.core.api.serializers import (
 from meridian.core.filtersets import filterset_for
 from meridian.core.registry import ADD, CHANGE, DELETE, VIEW, RecordType
 from meridian.core.search import search
+from meridian.utils.numbers import positive_int
 
 METHOD_ACTIONS = {
     "GET": VIEW,
@@ -82,11 +82,12 @@ def requested_version(request: Request) -> int:
     value = header.strip().removeprefix("W/")
     if len(value) > 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+    version = positive_int(value)
+    if version is None:
         raise ValidationError(
             {"version": [f'If-Match must be one version in quotes, such as "3" (the ETag); got {header}.']}
         )
-    return int(value)
+    return version
 
 
 class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
