@@ -39,12 +39,13 @@ def search(user: Any, query: str, *, per_type: int = 10) -> list[Hit]:
         queryset = policy.restrict(record_type.model.objects.all(), user, VIEW).filter(condition)
         for obj in queryset.select_related(*record_type.select_related)[:per_type]:
             reference = getattr(obj, "reference", "")
+            name = policy.name_of(user, obj)  # a linked record it names (a parent) as the user may see it
             hits.append(
                 Hit(
                     type=record_type.label,
                     type_label=record_type.verbose_name,
                     id=obj.pk,
-                    display=f"{reference} {obj}".strip() if reference else str(obj),
+                    display=f"{reference} {name}" if reference else name,
                     url=obj.get_absolute_url(),
                     api_url=reverse(f"api:{record_type.app_label}-{record_type.url_slug}-detail", args=[obj.pk]),
                 )

@@ -227,6 +227,15 @@ class HiddenLinksTests(PrincipalsTestCase):
         self.assertEqual([(r["display"], r["parent"]) for r in listed], [("hidden / Room Beta", "hidden")])
         self.assert_nothing_disclosed(repr([room, organisation, listed]))
 
+    def test_search_page_and_api(self) -> None:
+        self.client.force_login(self.reader)
+        page = self.client.get(reverse("search"), {"q": "Room Beta"})
+        self.assertContains(page, "hidden / Room Beta")
+        self.assert_nothing_disclosed(page.content.decode())
+        hits = api_client(self.reader).get(reverse("api:search"), {"q": "Room Beta"}).json()
+        self.assertEqual([hit["display"] for hit in hits], ["hidden / Room Beta"])
+        self.assert_nothing_disclosed(repr(hits))
+
     def test_staff_still_read_names(self) -> None:
         room = api_client(self.admin).get(reverse("api:core-locations-detail", args=[self.room_b.pk])).json()
         self.assertEqual((room["display"], room["parent"]), ("Campus Alpha / Room Beta", self.campus_a.pk))
