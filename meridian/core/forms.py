@@ -72,6 +72,11 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
         restrict_choices(self, user)
         style_fields(self)
 
+    @property
+    def has_field_errors(self) -> bool:
+        """Whether a field the person can see is marked with an error (hidden ones are named at the top)."""
+        return any(self[name].errors for name in self.errors if name in self.fields and not self[name].is_hidden)
+
     def field_values(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, as the services take them."""
         return {name: value for name, value in self.cleaned_data.items() if name != "version"}

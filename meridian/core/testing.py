@@ -30,6 +30,7 @@ from django.http import Http404
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -298,6 +299,7 @@ class RecordTypeTests(TestCase):
         response = client.post(self.url("add"), {})
         self.assertEqual(response.status_code, 400)
         self.assertTrue(response.context["form"].errors)
+        self.assertContains(response, "Correct the fields marked below", status_code=400)
         self.assertEqual(self.model.objects.count(), before)
         self.assertEqual(AuditEvent.objects.count(), events)
 
@@ -331,6 +333,10 @@ class RecordTypeTests(TestCase):
                 response = client.post(self.url("edit", self.obj_a), data)
                 self.assertEqual(response.status_code, 400)
                 self.assertIn("version", response.context["form"].errors)
+                # the hidden field's message is said at the top; no visible field is marked
+                message = core_forms.VersionField.default_error_messages["invalid" if version else "required"]
+                self.assertContains(response, escape(message), status_code=400)
+                self.assertNotContains(response, "Correct the fields marked below", status_code=400)
         if self.deletable:
             client = self.page_client(self.actor(DELETE))
             for version in (None, "abc", "-1", "1.5"):
