@@ -32,7 +32,6 @@ urlpatterns = [
     path("search/", views.search_page, name="search"),
     path("preferences/", views.preferences, name="preferences"),
     path("preferences/api-token/", views.api_token, name="api_token"),
-    path("core/people/<int:pk>/grant-login/", views.grant_login, name="grant_login"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path(

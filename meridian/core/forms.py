@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from meridian.core import policy, registry
+from meridian.core.actions import ActionForm
 from meridian.core.choices import Role
 from meridian.core.hours import format_hours, parse_hours
 from meridian.core.models import TIME_ZONE_CHOICES, Calendar, User
@@ -150,7 +151,9 @@ class PreferencesForm(forms.Form):
         style_fields(self)
 
 
-class GrantLoginForm(forms.Form):
+class GrantLoginForm(ActionForm):
+    """The input of a person's "Give a login" action (page and API alike)."""
+
     username = forms.CharField(max_length=150)
     roles = forms.MultipleChoiceField(choices=Role.choices, widget=forms.CheckboxSelectMultiple)
     password = forms.CharField(
@@ -158,18 +161,6 @@ class GrantLoginForm(forms.Form):
         required=False,
         help_text="Leave empty to let them set one by password reset.",
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        style_fields(self)
-        self.fields["roles"].widget.attrs["class"] = "form-check-input"
-
-
-class TransitionForm(forms.Form):
-    """A lifecycle action's button: the reason, and the version of the record the page was showing."""
-
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    version = VersionField()
 
 
 class DeleteForm(forms.Form):

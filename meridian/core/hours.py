@@ -86,3 +86,39 @@ def normalise_working_hours(value: Any) -> dict[str, list[list[str]]]:
             raise ValueError(str(exc).replace("Line 1", WEEKDAYS[int(day)])) from None
         result[str(int(day))] = parsed[str(int(day))]
     return result
+
+
+def preview(calendar: Any, days: int = 14) -> list[dict[str, Any]]:
+    """The working hours of a calendar's next `days` local days, as its Hours tab shows them: per day the local
+    intervals (`time(0)` as an end: midnight) with weekly hours, public holidays, closures and extra working days
+    applied, and a note saying why a day differs (the holiday's name, the closure's reason)."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from meridian.core.calendars import working_intervals
+
+    tz = ZoneInfo(calendar.time_zone)
+    today = timezone.now().astimezone(tz).date()
+    last = today + timedelta(days=days - 1)
+    start = datetime.combine(today, time(0), tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tz)
+    schedule = calendar.schedule(years=range(today.year, last.year + 1))
+    hours: dict[date, list[tuple[time, time]]] = {}
+    for utc_start, utc_end in working_intervals(schedule, start, end):
+        local, until = utc_start.astimezone(tz), utc_end.astimezone(tz)
+        while local < until:  # split at local midnights
+            midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tz)
+            piece_end = min(until, midnight)
+            hours.setdefault(local.date(), []).append((local.time(), piece_end.astimezone(tz).time()))
+            local = piece_end
+    holidays = {day: name for day, name in calendar.upcoming_holidays(count=60) if day <= last}
+    exceptions = {e.date: e for e in calendar.exceptions.all() if today <= e.date <= last}
+    result = []
+    for offset in range(days):
+        day = today + timedelta(days=offset)
+        closure = exceptions.get(day)
+        note = f"{closure.get_kind_display()}: {closure.reason}" if closure is not None else holidays.get(day, "")
+        result.append({"date": day, "hours": hours.get(day, []), "note": note})
+    return result

@@ -2,16 +2,73 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from meridian.core import services
+from meridian.core.actions import RecordAction
 from meridian.core.choices import Role
-from meridian.core.forms import CalendarForm
+from meridian.core.forms import CalendarForm, GrantLoginForm
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, VIEW, Link, RecordType, register
+from meridian.core.tabs import Tab
 from meridian.core.workflows import PERSON_LIFECYCLE
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
 PEOPLE_KEEPERS = ADMINS | {Role.SERVICE_DESK_AGENT}
+
+GRANT_LOGIN = RecordAction(
+    "grant_login",
+    "Give a login",
+    services.grant_login,
+    form=GrantLoginForm,
+    roles=ADMINS,
+    allowed=services.login_refusal,
+    style="success",
+    help_text="A login with the roles chosen; without a password they set their own through password reset.",
+    initial=lambda person, user: {"username": (person.email or "").split("@")[0]},
+)
+
+
+def _login_tab(person: Person, user: Any) -> dict[str, Any]:
+    from django.urls import reverse
+
+    may_grant = GRANT_LOGIN.available(person, user)
+    return {"grant_url": reverse("core:person_action", args=[person.pk, GRANT_LOGIN.slug]) if may_grant else ""}
+
+
+def _calendar_hours(calendar: Calendar, user: Any) -> dict[str, Any]:
+    from meridian.core.hours import preview
+
+    return {
+        "days": preview(calendar),
+        "exceptions": list(calendar.exceptions.all()),
+        "holidays": calendar.upcoming_holidays(),
+    }
+
+
+def _calendar_hours_api(calendar: Calendar, user: Any, request: Any) -> dict[str, Any]:
+    from meridian.core.hours import preview
+
+    return {
+        "time_zone": calendar.time_zone,
+        "days": [
+            {
+                "date": day["date"],
+                "hours": [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b in day["hours"]],
+                "note": day["note"],
+            }
+            for day in preview(calendar)
+        ],
+        "holidays": [{"date": day, "name": name} for day, name in calendar.upcoming_holidays()],
+    }
+
+
+def _upcoming_closures(calendar: Calendar, user: Any) -> int:
+    from django.utils import timezone
+
+    return calendar.exceptions.filter(date__gte=timezone.localdate()).count()
+
 
 register(
     RecordType(
@@ -48,7 +105,8 @@ register(
         lifecycle=PERSON_LIFECYCLE,
         after_save=services.sync_login,
         delete_refusal=services.person_delete_refusal,
-        detail_context=lambda person, user: {"can_grant_login": services.may_grant_login(person, user)},
+        actions=[GRANT_LOGIN],
+        tabs=[Tab("login", "Login", template="core/tabs/person_login.html", context=_login_tab, roles=STAFF)],
         select_related=["organisation", "location", "user"],
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
     )
@@ -102,6 +160,18 @@ register(
         search_fields=["name", "description"],
         permissions={ADD: ADMINS | {Role.SERVICE_OWNER}, CHANGE: ADMINS | {Role.SERVICE_OWNER}, DELETE: ADMINS},
         form=CalendarForm,
+        tabs=[
+            Tab(
+                "hours",
+                "Hours",
+                template="core/tabs/calendar_hours.html",
+                context=_calendar_hours,
+                badge=_upcoming_closures,
+                api=_calendar_hours_api,
+                help_text="The working hours of the next 14 days in the calendar's time zone (weekly hours, public "
+                "holidays, closures and extra working days applied), and the next public holidays.",
+            )
+        ],
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
     )
 )

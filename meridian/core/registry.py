@@ -29,8 +29,10 @@ from meridian.core.choices import Role
 if TYPE_CHECKING:
     from django import forms
 
+    from meridian.core.actions import RecordAction
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
+    from meridian.core.tabs import Tab
 
 VIEW, ADD, CHANGE, DELETE, EXPORT = "view", "add", "change", "delete", "export"
 ACTIONS = (VIEW, ADD, CHANGE, DELETE, EXPORT)
@@ -83,8 +85,11 @@ class RecordType:
     # after_save(obj, actor, changes) once a create or update is saved; delete_refusal(obj) -> reason or None
     after_save: Callable[[Any, Any, dict[str, Any]], None] | None = None
     delete_refusal: Callable[[Any], str | None] | None = None
-    # extra context for the type's detail page addition (`<app>/<model>_detail_extra.html`): (obj, user) -> dict
-    detail_context: Callable[[Any, Any], dict[str, Any]] | None = None
+    # operations on one record beside create/change/delete (`core.actions`): endpoint, button, form page, OpenAPI,
+    # `available_actions`; the lifecycle's transitions are actions too
+    actions: list[RecordAction] = field(default_factory=list)
+    # tabs of the record's page after Details (`core.tabs`); History and Notifications are added by the machinery
+    tabs: list[Tab] = field(default_factory=list)
     select_related: list[str] = field(default_factory=list)
     prefetch_related: list[str] = field(default_factory=list)
     help_text: str = ""

@@ -50,6 +50,11 @@ def _check_version(current: Record, expected_version: int) -> None:
         raise StaleVersion(current)
 
 
+def check_version(current: Record, expected_version: int) -> None:
+    """The optimistic-locking check of every write, for services of other modules (record actions)."""
+    _check_version(current, expected_version)
+
+
 class RecordInUse(ValidationError):
     """The record cannot be deleted now (other records refer to it, or a rule of its type): HTTP 409."""
 
@@ -274,6 +279,11 @@ def _refusal(t: Transition, obj: Record, actor: Any, state: str) -> str | None:
     return None
 
 
+def transition_refusal(t: Transition, obj: Record, actor: Any, state: str) -> str | None:
+    """Why a transition is not possible on the record now (its state, its guard), or None."""
+    return _refusal(t, obj, actor, state)
+
+
 def may_transition(t: Transition, actor: Any) -> bool:
     return policy.is_system(actor) or bool(policy.roles_of(actor) & t.roles)
 
@@ -393,16 +403,27 @@ def reactivate_login(person: Person, actor: Any) -> None:
     )
 
 
-def may_grant_login(person: Person, actor: Any) -> bool:
-    """Whether to offer "give a login": administrators only, to active people who have none."""
-    is_admin = policy.is_system(actor) or Role.ADMINISTRATOR in policy.roles_of(actor)
-    return is_admin and person.user_id is None and person.status == "active"
+def login_refusal(person: Person, actor: Any) -> str | None:
+    """Whether "give a login" is possible now: only to active people who have none (the roles are the action's)."""
+    if person.user_id is not None:
+        return f"{person} already has a login."
+    if person.status != "active":
+        return f"{person} is {person.get_status_display().lower()}: no login."
+    return None
 
 
 def grant_login(
-    person: Person, *, username: str, roles: Iterable[str], actor: Any, password: str | None = None
+    person: Person,
+    *,
+    username: str,
+    roles: Iterable[str],
+    actor: Any,
+    expected_version: int,
+    password: str | None = None,
+    reason: str = "",
 ) -> User:
-    """Give a person a login with the given roles. A customer user's roles are limited to `customer_user`.
+    """Give a person a login with the given roles (the person's record action "grant_login"); `expected_version` is
+    the version of the person the caller read. A customer user's roles are limited to `customer_user`.
     The person's row is locked first and the login is linked only where none exists, so of two grants racing
     for one person exactly one wins; the other is refused and leaves no login behind."""
     roles = set(roles)
@@ -411,6 +432,7 @@ def grant_login(
         policy.require(actor, CHANGE, current)
         if not policy.is_system(actor) and Role.ADMINISTRATOR not in policy.roles_of(actor):
             raise PermissionDenied("Only an administrator grants logins.")
+        _check_version(current, expected_version)
         unknown = roles - set(Role.values)
         if unknown:
             raise ValidationError({"roles": f"Unknown role(s): {', '.join(sorted(unknown))}."})
@@ -453,7 +475,12 @@ def grant_login(
             action=AuditAction.UPDATE,
             obj=current,
             actor=actor,
-            changes={"user": {"before": None, "after": user.username}, "roles": {"before": [], "after": sorted(roles)}},
+            changes={
+                "user": {"before": None, "after": user.username},
+                "roles": {"before": [], "after": sorted(roles)},
+                "action": "grant_login",
+            },
+            reason=reason,
         )
     return user  # type: ignore[return-value]
 

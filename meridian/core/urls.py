@@ -23,8 +23,6 @@ def record_type_patterns() -> list[Any]:
             path(f"{slug}/<int:pk>/", login_required(views.detail), name=f"{name}_detail"),
             path(f"{slug}/<int:pk>/edit/", login_required(views.form_page), name=f"{name}_edit"),
             path(f"{slug}/<int:pk>/delete/", login_required(views.delete), name=f"{name}_delete"),
-            path(
-                f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.transition), name=f"{name}_transition"
-            ),
+            path(f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.action), name=f"{name}_action"),
         ]
     return [path(f"{app}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()]

@@ -22,10 +22,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import audit, policy, ratelimit, registry, services
+from meridian.core import actions, policy, ratelimit, registry, services, tabs
 from meridian.core.filtersets import filterset_for
-from meridian.core.forms import DeleteForm, GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
-from meridian.core.models import AuditEvent, NotificationLog, Person
+from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
+from meridian.core.models import AuditEvent, Person
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
 from meridian.core.search import search
 from meridian.core.tables import table_for
@@ -41,7 +41,7 @@ def neutralise(value: Any) -> Any:
 
 
 class RecordViews:
-    """List, detail, create, edit, delete and lifecycle-action pages for one record type."""
+    """List, detail (with its tabs), create, edit, delete and record-action pages for one record type."""
 
     def __init__(self, record_type: RecordType) -> None:
         self.rt = record_type
@@ -122,36 +122,52 @@ class RecordViews:
         return response
 
     def detail(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The record's page: header, action buttons and a tab bar. `?tab=<name>` opens a tab (Details when none);
+        the record's own checks run first (404), then the tab's (403); htmx asks for the tabs part alone."""
         obj = self.get_object(request, pk)
-        rt = self.rt
-        names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
-        rows = [_display(obj, name, request.user) for name in names]
-        tab = request.GET.get("tab", "details")
-        events = readable_history(list(audit.history(obj)[:200]), rt.model, request.user) if tab == "history" else None
-        notifications = (
-            NotificationLog.objects.filter(record_type=rt.label, record_id=str(obj.pk))[:100]
-            if tab == "notifications"
-            else None
-        )
-        return render(
+        rt, user = self.rt, request.user
+        name = request.GET.get("tab") or tabs.DETAILS
+        open_tabs = [t for t in tabs.tabs_of(rt) if t.may_open(obj, user)]
+        tab = None
+        if name != tabs.DETAILS:
+            tab = tabs.find(rt, name)
+            if tab is None:
+                raise Http404("No such tab.")
+            if tab not in open_tabs:
+                raise PermissionDenied(f"You may not open the {tab.label} tab of this {rt.verbose_name}.")
+        if tab is None:
+            names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
+            values: dict[str, Any] = {"rows": [_display(obj, field, user) for field in names]}
+        else:
+            values = tab.values(obj, user)
+        detail_url = obj.get_absolute_url()
+        context = self.context(
             request,
-            "core/record_detail.html",
-            self.context(
-                request,
-                obj=obj,
-                obj_label=policy.shown(request.user, obj),
-                rows=rows,
-                tab=tab,
-                events=events,
-                notifications=notifications,
-                transitions=services.available_transitions(obj, request.user),
-                transition_form=TransitionForm(initial={"version": obj.version}),
-                can_change=policy.can(request.user, CHANGE, obj),
-                can_delete=policy.can(request.user, DELETE, obj),
-                extra_template=_optional_template(f"{rt.app_label}/{rt.model_name}_detail_extra.html"),
-                **(rt.detail_context(obj, request.user) if rt.detail_context else {}),
-            ),
+            obj=obj,
+            obj_label=policy.shown(user, obj),
+            tab=tab.name if tab else tabs.DETAILS,
+            tab_template=tab.template if tab else None,
+            tab_bar=[
+                {"name": tabs.DETAILS, "label": "Details", "url": f"{detail_url}?tab={tabs.DETAILS}", "badge": None},
+                *(
+                    {
+                        "name": t.name,
+                        "label": t.label,
+                        "url": f"{detail_url}?tab={t.name}",
+                        "badge": _badge(t, obj, user),
+                    }
+                    for t in open_tabs
+                ),
+            ],
+            buttons=[
+                (a, reverse(rt.url_name("action"), args=[obj.pk, a.slug])) for a in actions.available_actions(obj, user)
+            ],
+            can_change=policy.can(user, CHANGE, obj),
+            can_delete=policy.can(user, DELETE, obj),
+            **values,
         )
+        partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "record-tabs"
+        return render(request, "core/_record_tabs.html" if partial else "core/record_detail.html", context)
 
     def form_page(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         rt = self.rt
@@ -231,33 +247,74 @@ class RecordViews:
             request, "core/record_confirm_delete.html", self.context(request, obj=obj, error=error), status=status
         )
 
-    def transition(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponse(status=405)
+    def action(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        """A record action from the page (`core.actions`): GET shows its form page (input, reason, a confirmation),
+        POST runs it through the one runner. A button without a form page answers on the record's page."""
         obj = self.get_object(request, pk)
-        form = TransitionForm(request.POST)
-        if not form.is_valid():  # only a tampered or broken page posts no version: say so, change nothing
-            messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
-            response = self.detail(request, pk)
-            response.status_code = 400
-            return response
-        try:
-            services.transition(
-                obj,
-                action,
-                actor=request.user,
-                reason=form.cleaned_data["reason"],
-                expected_version=form.cleaned_data["version"],
-            )
-        except (services.TransitionNotAllowed, services.StaleVersion) as exc:
-            messages.error(request, str(exc))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+        rt, user = self.rt, request.user
+        record_action = actions.find(rt, action)
+        if record_action is None:
+            raise Http404("No such action.")
+        if not record_action.may(user):
+            raise PermissionDenied(f"Your roles do not allow “{record_action.title}” on this {rt.verbose_name}.")
+        form_class = actions.page_form_class(record_action)
+        error, status, stale = "", 200, False
+        if request.method == "POST":
+            form = form_class(request.POST, obj=obj, user=user)
+            status = 400
+            if form.is_valid():
+                try:
+                    actions.run(
+                        record_action,
+                        obj,
+                        actor=user,
+                        expected_version=form.cleaned_data["version"],
+                        reason=form.cleaned_data["reason"],
+                        values=actions.input_values(form),
+                    )
+                except (services.StaleVersion, services.TransitionNotAllowed) as exc:
+                    error, status, stale = str(exc), 409, isinstance(exc, services.StaleVersion)
+                except ValidationError as exc:
+                    _add_errors(form, exc)
+                else:
+                    messages.success(request, f"{policy.shown(user, obj)}: {record_action.title} done.")
+                    return HttpResponseRedirect(obj.get_absolute_url())
+            if not record_action.has_form_page:  # a button: say what went wrong on the record's page
+                problems = [error] if error else [str(e) for errors in form.errors.values() for e in errors]
+                messages.error(request, " ".join(problems))
+                if "version" in form.errors:  # only a tampered or broken page posts no version: a 400
+                    response = self.detail(request, pk)
+                    response.status_code = 400
+                    return response
+                return HttpResponseRedirect(obj.get_absolute_url())
         else:
-            lifecycle = self.rt.lifecycle
-            done = lifecycle.get(action) if lifecycle else None
-            messages.success(request, f"{obj}: {done.title if done else action} done.")
-        return HttpResponseRedirect(obj.get_absolute_url())
+            initial = record_action.initial(obj, user) if record_action.initial else {}
+            form = form_class(initial={**initial, "version": obj.version}, obj=obj, user=user)
+            refusal = record_action.refusal(obj, user)
+            if refusal:
+                error, status = refusal, 409
+        return render(
+            request,
+            "core/record_action.html",
+            self.context(
+                request,
+                obj=obj,
+                obj_label=policy.shown(user, obj),
+                action=record_action,
+                form=form,
+                error=error,
+                stale=stale,
+            ),
+            status=status,
+        )
+
+
+def _badge(tab: tabs.Tab, obj: Any, user: Any) -> int | str | None:
+    """A tab's count beside its label (the detail page only: a badge never runs for a list)."""
+    if tab.badge is None:
+        return None
+    value = tab.badge(obj, user)
+    return None if value in (None, "", 0) else value
 
 
 def readable_history(events: list[AuditEvent], model: type[Model], user: Any) -> list[AuditEvent]:
@@ -309,18 +366,6 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
             rows.append((label, before, after))
         event.display_changes = rows  # type: ignore[attr-defined]
     return events
-
-
-def _optional_template(name: str) -> str | None:
-    """A per-type addition to a generic page, when the app provides one."""
-    from django.template import TemplateDoesNotExist
-    from django.template.loader import get_template
-
-    try:
-        get_template(name)
-    except TemplateDoesNotExist:
-        return None
-    return name
 
 
 def _display(obj: Model, name: str, user: Any) -> tuple[str, Any, str]:
@@ -432,25 +477,6 @@ def api_token(request: HttpRequest) -> HttpResponse:
     response = render(request, "core/api_token.html", {"key": key})
     response["Cache-Control"] = "no-store"
     return response
-
-
-@login_required
-def grant_login(request: HttpRequest, pk: int) -> HttpResponse:
-    person = RecordViews(registry.get(Person)).get_object(request, pk)
-    if not services.may_grant_login(person, request.user):
-        raise PermissionDenied("Only an administrator gives logins, to active people without one.")
-    form = GrantLoginForm(
-        request.POST if request.method == "POST" else None, initial={"username": (person.email or "").split("@")[0]}
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.grant_login(person, actor=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, f"{person} can now log in.")
-            return HttpResponseRedirect(person.get_absolute_url())
-    return render(request, "core/grant_login.html", {"form": form, "person": person})
 
 
 class LoginView(auth_views.LoginView):

@@ -214,14 +214,17 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class AvailableActionsMixin(serializers.Serializer):  # type: ignore[type-arg]
-    available_actions = serializers.SerializerMethodField(help_text="Lifecycle actions you may take now.")
+    available_actions = serializers.SerializerMethodField(
+        help_text="The actions (lifecycle transitions and other record actions) you may run on the record now: "
+        "POST to the record's URL + the action's name with hyphens (`grant_login`: `.../grant-login/`)."
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_available_actions(self, obj: Any) -> list[str]:
-        from meridian.core.services import available_transitions
+        from meridian.core.actions import available_actions
 
         request = self.context.get("request")
-        return [t.action for t in available_transitions(obj, getattr(request, "user", None))]
+        return [a.name for a in available_actions(obj, getattr(request, "user", None))]
 
 
 @cache
@@ -234,7 +237,7 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
     status = [record_type.lifecycle.field] if record_type.lifecycle else []
     fields = ["id", *extra, "display", *record_type.fields, *status, "version", "created_at", "updated_at", "web_url"]
     bases: tuple[type, ...] = (RecordSerializer,)
-    if record_type.lifecycle:
+    if record_type.lifecycle or record_type.actions:
         bases = (AvailableActionsMixin, RecordSerializer)
         fields.append("available_actions")
     meta = type(
@@ -262,20 +265,6 @@ class AuditEventSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "hash",
         ]
         read_only_fields = fields
-
-
-class TransitionSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    """The body of a lifecycle action."""
-
-    reason = StrictCharField(required=False, allow_blank=True, default="")
-    version = version_field(required=False, help_text="The version you read; or send it as an `If-Match` header.")
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = {name: ["Unknown field."] for name in data if name not in self.fields}
-            if unknown:
-                raise serializers.ValidationError(unknown)
-        return super().to_internal_value(data)
 
 
 class SearchResultSerializer(serializers.Serializer):  # type: ignore[type-arg]

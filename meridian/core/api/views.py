@@ -1,5 +1,6 @@
-"""The generic REST viewset every registered type gets, with lifecycle action endpoints derived from its
-transition table, a history endpoint, and the API-wide search and "me" endpoints."""
+"""The generic REST viewset every registered type gets, with an endpoint per record action (lifecycle transitions
+included, `core.actions`) and per tab with `api=` (`core.tabs`), a history endpoint, and the API-wide search and
+"me" endpoints."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
@@ -17,19 +19,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from meridian.core import audit, policy, services
+from meridian.core import actions, audit, policy, services
 from meridian.core.api import idempotency
 from meridian.core.api.serializers import (
     VERSION_MISSING,
     AuditEventSerializer,
     SearchResultSerializer,
-    TransitionSerializer,
     serializer_for,
     version_field,
 )
 from meridian.core.filtersets import filterset_for
 from meridian.core.registry import ADD, CHANGE, DELETE, VIEW, RecordType
 from meridian.core.search import search
+from meridian.core.tabs import Tab, tabs_of
 from meridian.utils.numbers import positive_int
 
 METHOD_ACTIONS = {
@@ -61,8 +63,14 @@ class RecordPermission(permissions.BasePermission):
         return policy.has_role_permission(request.user, action, model)
 
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        if getattr(view, "action", None) in view.record_type_actions:
-            return True  # transitions check their own table; history is reading
+        name = getattr(view, "action", None)
+        if name in view.record_actions:  # before any code of the action runs: its roles, on a record one may see
+            record_action = actions.find(view.record_type, name)
+            return record_action is not None and policy.can(request.user, VIEW, obj) and record_action.may(request.user)
+        if name in view.record_tabs:
+            return policy.can(request.user, VIEW, obj) and view.record_tabs[name].may_open(obj, request.user)
+        if name in view.record_type_actions:
+            return policy.can(request.user, VIEW, obj)  # history: reading
         return policy.can(request.user, METHOD_ACTIONS.get(request.method or "GET", VIEW), obj)
 
 
@@ -92,7 +100,9 @@ def requested_version(request: Request) -> int:
 
 class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     record_type: RecordType
-    record_type_actions: tuple[str, ...] = ("history",)
+    record_type_actions: tuple[str, ...] = ("history",)  # endpoints beyond CRUD: history, actions, tabs
+    record_actions: Mapping[str, actions.RecordAction] = {}
+    record_tabs: Mapping[str, Tab] = {}
     permission_classes = [permissions.IsAuthenticated, RecordPermission]
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -161,27 +171,57 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
 
 
-def _transition_endpoint(name: str, title: str) -> Any:
+def _action_endpoint(record_type: RecordType, record_action: actions.RecordAction) -> Any:
+    """`POST .../{id}/<action>/`: the same for every record action, lifecycle transitions included."""
+
+    name = record_action.name
+
     def endpoint(self: RecordViewSet, request: Request, pk: str | None = None) -> Response:
-        obj = self.get_object()
+        obj = self.get_object()  # 404 outside the caller's records; 403 for a role the action does not name
+        declared = actions.find(record_type, name)  # as declared now
+        assert declared is not None
 
         def write() -> Response:
-            body = TransitionSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
             version = requested_version(request)
-            moved = services.transition(
-                obj, name, actor=request.user, reason=body.validated_data["reason"], expected_version=version
-            )
-            self._etag_instance = moved
-            return Response(self.get_serializer(moved).data)
+            if obj.version != version:
+                raise services.StaleVersion(obj)  # 409 with the current state, before any field complaint
+            values, reason = actions.api_input(declared, request.data, obj=obj, user=request.user)
+            actions.run(declared, obj, actor=request.user, expected_version=version, reason=reason, values=values)
+            done = self.get_queryset().get(pk=obj.pk)
+            self._etag_instance = done
+            return Response(self.get_serializer(done).data)
 
         return self.once(request, write)
 
-    endpoint.__name__ = name  # DRF routes an action by its function's name: set it before decorating
-    routed = action(detail=True, methods=["post"], url_path=name.replace("_", "-"), url_name=name)(endpoint)
-    return extend_schema(request=TransitionSerializer, description=f"{title}. Refused with 409 when not possible now.")(
-        routed
+    endpoint.__name__ = record_action.name  # DRF routes an action by its function's name: set it before decorating
+    routed = action(detail=True, methods=["post"], url_path=record_action.slug, url_name=record_action.name)(endpoint)
+    description = (
+        f"{record_action.title}. {record_action.help_text} Answers the record as it is afterwards. Refused with 403 "
+        "when your roles do not allow it, 409 when the version is stale or the action is not possible now."
     )
+    return extend_schema(
+        request=actions.request_serializer(record_type, record_action),
+        responses=serializer_for(record_type),
+        description=description,
+        summary=record_action.title,
+    )(routed)
+
+
+def _tab_endpoint(record_type: RecordType, tab: Tab) -> Any:
+    """`GET .../{id}/<tab>/`: a tab's data, after the record's own checks and the tab's (403 when refused)."""
+
+    def endpoint(self: RecordViewSet, request: Request, pk: str | None = None) -> Response:
+        obj = self.get_object()
+        assert tab.api is not None
+        return Response(tab.api(obj, request.user, request))
+
+    endpoint.__name__ = tab.name
+    routed = action(detail=True, methods=["get"], url_path=tab.slug, url_name=tab.name)(endpoint)
+    return extend_schema(
+        responses=tab.api_schema or OpenApiTypes.OBJECT,
+        description=tab.help_text or f"The {tab.label} tab of the record.",
+        summary=tab.label,
+    )(routed)
 
 
 @cache
@@ -194,11 +234,17 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
         "queryset": record_type.model.objects.none(),
         "__doc__": record_type.help_text or str(record_type.verbose_name_plural).capitalize(),
     }
-    if record_type.lifecycle:
-        actions = tuple(t.action for t in record_type.lifecycle.transitions)
-        attrs["record_type_actions"] = ("history", *actions)
-        for t in record_type.lifecycle.transitions:
-            attrs[t.action] = _transition_endpoint(t.action, t.title)
+    record_actions = {a.name: a for a in actions.actions_of(record_type)}
+    record_tabs = {t.name: t for t in tabs_of(record_type) if t.api is not None}
+    for name in [*record_actions, *record_tabs]:
+        if hasattr(RecordViewSet, name) or name in attrs or (name in record_actions and name in record_tabs):
+            raise ValueError(f"{record_type.label}: the name {name!r} of an action or tab is taken")
+    attrs["record_type_actions"] = ("history", *record_actions, *record_tabs)
+    attrs["record_actions"], attrs["record_tabs"] = record_actions, record_tabs
+    for record_action in record_actions.values():
+        attrs[record_action.name] = _action_endpoint(record_type, record_action)
+    for tab in record_tabs.values():
+        attrs[tab.name] = _tab_endpoint(record_type, tab)
     return type(f"{record_type.model.__name__}ViewSet", (RecordViewSet,), attrs)
 
 

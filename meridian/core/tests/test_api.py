@@ -224,11 +224,14 @@ class ExportTests(TestCase):
     def test_only_administrators_are_offered_to_give_a_login(self) -> None:
         p = make_principals()
         person = PersonFactory(organisation=p.internal)
+        url = f"/core/people/{person.pk}/actions/grant-login/"
         self.client.force_login(p.users[Role.SERVICE_DESK_AGENT])
-        self.assertNotContains(self.client.get(person.get_absolute_url()), "a login</a>")
-        self.assertEqual(self.client.get(f"/core/people/{person.pk}/grant-login/").status_code, 403)
+        self.assertNotContains(self.client.get(person.get_absolute_url()), url)
+        self.assertNotContains(self.client.get(person.get_absolute_url() + "?tab=login"), url)
+        self.assertEqual(self.client.get(url).status_code, 403)
         self.client.force_login(p.users[Role.ADMINISTRATOR])
-        self.assertContains(self.client.get(person.get_absolute_url()), f"/core/people/{person.pk}/grant-login/")
+        self.assertContains(self.client.get(person.get_absolute_url()), url)
+        self.assertContains(self.client.get(person.get_absolute_url() + "?tab=login"), url)
 
 
 class ApiTokenSelfServiceTests(TestCase):
@@ -274,9 +277,12 @@ class StaleRepresentationTests(TestCase):
         p = make_principals()
         person = PersonFactory(organisation=p.internal, status="left")
         with self.assertRaises(ValidationError):
-            services.grant_login(person, username="ghost", roles=[Role.RESOLVER], actor=p.users[Role.ADMINISTRATOR])
+            services.grant_login(
+                person, username="ghost", roles=[Role.RESOLVER], actor=p.users[Role.ADMINISTRATOR], expected_version=1
+            )
         self.client.force_login(p.users[Role.ADMINISTRATOR])
         self.assertNotContains(self.client.get(person.get_absolute_url()), "grant-login")
+        self.assertEqual(self.client.get(f"/core/people/{person.pk}/actions/grant-login/").status_code, 409)
 
 
 class SchemaErrorResponsesTests(TestCase):
@@ -312,15 +318,16 @@ class AccountPagesTests(PrincipalsTestCase):
     def test_an_administrator_gives_a_login_through_the_page(self) -> None:
         person = PersonFactory(organisation=self.p.internal, email="kim@provider.example")
         self.client.force_login(self.admin)
-        url = f"/core/people/{person.pk}/grant-login/"
-        refused = self.client.post(url, {"username": "kim", "roles": ["nonsense"]})
-        self.assertEqual(refused.status_code, 200)
+        url = f"/core/people/{person.pk}/actions/grant-login/"
+        self.assertEqual(self.client.get(url).context["form"]["username"].value(), "kim")  # from the email
+        refused = self.client.post(url, {"username": "kim", "roles": ["nonsense"], "version": 1})
+        self.assertEqual(refused.status_code, 400)
         self.assertIn("roles", refused.context["form"].errors)
-        done = self.client.post(url, {"username": "kim", "roles": [Role.RESOLVER, Role.CHANGE_MANAGER]})
+        done = self.client.post(url, {"username": "kim", "roles": [Role.RESOLVER, Role.CHANGE_MANAGER], "version": 1})
         self.assertRedirects(done, person.get_absolute_url(), fetch_redirect_response=False)
         person.refresh_from_db()
         self.assertEqual(person.user.role_labels, ["Change manager", "Resolver"])
-        self.assertEqual(self.client.get(url).status_code, 403)  # a login already: nothing more to give
+        self.assertEqual(self.client.get(url).status_code, 409)  # a login already: nothing more to give
 
 
 class VersionRequiredTests(PrincipalsTestCase):

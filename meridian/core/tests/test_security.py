@@ -41,7 +41,7 @@ from rest_framework.test import APIClient
 
 from meridian.core import registry, services
 from meridian.core.choices import Role
-from meridian.core.factories import LocationFactory, OrganisationFactory, PersonFactory, UserFactory
+from meridian.core.factories import CalendarFactory, LocationFactory, OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.models import Location, Organisation, Person, User
 from meridian.core.registry import ADD, CHANGE
 from meridian.core.testing import PrincipalsTestCase, api_client
@@ -518,7 +518,9 @@ class HeaderTests(PrincipalsTestCase):
             reverse("search") + "?q=Zebra",
             reverse("preferences"),
             reverse("password_change"),
-            reverse("grant_login", args=[person.pk]),
+            reverse("core:person_action", args=[person.pk, "grant-login"]),
+            reverse("core:person_detail", args=[person.pk]) + "?tab=login",
+            reverse("core:calendar_detail", args=[CalendarFactory().pk]) + "?tab=hours",
         ]
         for url in pages:
             self.check_page(client, url)
@@ -861,7 +863,7 @@ class AnonymousAccessTests(TestCase):
                 continue
             if any(name.startswith(prefix) for prefix in generated) != record_pages:
                 continue
-            routes.append(("post" if name.endswith("_transition") else "get", sample_url(name, pattern)))
+            routes.append(("post" if name.endswith("_action") else "get", sample_url(name, pattern)))
         return routes
 
     def assert_sent_to_login(self, routes: list[tuple[str, str]]) -> None:

@@ -213,24 +213,36 @@ class RecordServiceTests(PrincipalsTestCase):
 
     def test_grant_login_rules(self) -> None:
         staff = PersonFactory(organisation=self.p.internal, email="new.agent@provider.example")
-        user = services.grant_login(staff, username="newagent", roles=[Role.SERVICE_DESK_AGENT], actor=self.admin)
+        user = services.grant_login(
+            staff, username="newagent", roles=[Role.SERVICE_DESK_AGENT], actor=self.admin, expected_version=1
+        )
         self.assertEqual(user.roles, frozenset({Role.SERVICE_DESK_AGENT}))
         from django.contrib.auth.forms import PasswordResetForm
 
         self.assertEqual(list(PasswordResetForm().get_users("new.agent@provider.example")), [user])
         customer = PersonFactory(organisation=self.p.org_a)
         with self.assertRaises(ValidationError) as caught:
-            services.grant_login(customer, username="sneaky", roles=[Role.ADMINISTRATOR], actor=self.admin)
+            services.grant_login(
+                customer, username="sneaky", roles=[Role.ADMINISTRATOR], actor=self.admin, expected_version=1
+            )
         self.assertIn("roles", caught.exception.message_dict)
         with self.assertRaises(ValidationError):
-            services.grant_login(customer, username="NEWAGENT", roles=[Role.CUSTOMER_USER], actor=self.admin)
+            services.grant_login(
+                customer, username="NEWAGENT", roles=[Role.CUSTOMER_USER], actor=self.admin, expected_version=1
+            )
         with self.assertRaises(PermissionDenied):
             services.grant_login(
-                customer, username="c1", roles=[Role.CUSTOMER_USER], actor=self.p.users[Role.SERVICE_DESK_AGENT]
+                customer,
+                username="c1",
+                roles=[Role.CUSTOMER_USER],
+                actor=self.p.users[Role.SERVICE_DESK_AGENT],
+                expected_version=1,
             )
         weak = PersonFactory(organisation=self.p.org_a)
         with self.assertRaises(ValidationError) as caught:
-            services.grant_login(weak, username="weak", roles=[Role.CUSTOMER_USER], actor=self.admin, password="1234")
+            services.grant_login(
+                weak, username="weak", roles=[Role.CUSTOMER_USER], actor=self.admin, password="1234", expected_version=1
+            )
         self.assertIn("password", caught.exception.message_dict)
 
     def test_preferences_are_the_users_own(self) -> None:

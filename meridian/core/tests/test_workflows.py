@@ -118,7 +118,7 @@ class PersonLifecycleTests(PrincipalsTestCase):
         page = self.client.get(person.get_absolute_url())
         self.assertContains(page, "Suspend account")
         self.assertNotContains(page, "Reactivate")
-        url = reverse("core:person_transition", args=[person.pk, "suspend"])
+        url = reverse("core:person_action", args=[person.pk, "suspend"])
         response = self.client.post(url, {"reason": "security review", "version": person.version}, follow=True)
         self.assertContains(response, "Reactivate")
         person.refresh_from_db()

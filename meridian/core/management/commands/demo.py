@@ -193,7 +193,9 @@ class Command(BaseCommand):
             )
             people[first] = person
             if username:
-                user = services.grant_login(person, username=username, roles=roles, actor=actor)
+                user = services.grant_login(
+                    person, username=username, roles=roles, actor=actor, expected_version=person.version
+                )
                 user.set_password(password)
                 if username == "admin":
                     user.is_staff = user.is_superuser = True
