@@ -34,8 +34,9 @@ from django.utils.html import escape
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from meridian.core import audit, policy, registry, services
+from meridian.core import actions, audit, policy, registry, services, tabs
 from meridian.core import forms as core_forms
+from meridian.core.actions import RecordAction
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.lifecycle import Transition
@@ -519,7 +520,7 @@ class RecordTypeTests(TestCase):
             status = client.get(self.url(action, target)).status_code
             with self.subTest(page=action):
                 self.assertEqual(status, 404)
-        with self.subTest(page="transition"):
+        with self.subTest(page="action"):
             self.assertEqual(client.post(self.url("detail", target).rstrip("/") + "/actions/x/").status_code, 404)
         api = self.api(outsider)
         for method in ("get", "patch", "put", "delete"):
@@ -602,6 +603,178 @@ class RecordTypeTests(TestCase):
         self.assertEqual(many, few + 5, "the extra rows are not listed for this user")
         self.assertEqual(len(many_page), len(few_page), "list page queries grow with rows (N+1)")
         self.assertEqual(len(many_api), len(few_api), "API list queries grow with rows (N+1)")
+
+    # -- record actions (lifecycle transitions included) and tabs ----------------------------------------------
+    def action_record(self, record_action: RecordAction) -> Any:
+        """A new record, of customer A's organisation where the type has one, to try `record_action` on. Override to
+        make one on which the action is possible now (else only its refusals are tried)."""
+        return self.make_record(self.p.org_a)
+
+    def action_input(self, record_action: RecordAction, obj: Any, role: str) -> dict[str, Any]:
+        """Valid input of the action for `obj` as `role` would send it (the API's JSON body without the version; the
+        page posts the same values). Override for an action with a form."""
+        return {"reason": "generic test"}
+
+    def action_events(self, obj: Any) -> list[AuditEvent]:
+        return list(AuditEvent.objects.filter(record_type=self.rt.label, record_id=str(obj.pk)))
+
+    def assert_action_outcome(self, record_action: RecordAction, obj: Any, done: bool, earlier: list[Any]) -> None:
+        """Done: exactly one new audit event about the record, naming the action. Refused: version and trail as
+        they were."""
+        after = self.model.objects.get(pk=obj.pk)
+        new = [e for e in self.action_events(obj) if e.pk not in {x.pk for x in earlier}]
+        if done:
+            self.assertEqual([e.changes.get("action") for e in new], [record_action.name], "one event naming it")
+        else:
+            self.assertEqual((after.version, new), (obj.version, []), "a refused action changed the record")
+
+    def test_every_record_action_through_pages_and_api_as_every_role(self) -> None:
+        """Every action of the type (transitions included), as every role, on both channels, with the one right
+        outcome derived from the declarations: 404 for a record the role may not see, 403 for a role the action
+        does not name (always for the auditor), 409 when not possible now (the form page; a button answers on the
+        record's page), else done with one audit event naming it; a refusal changes nothing."""
+        for record_action in actions.actions_of(self.rt):
+            self.assertNotIn(Role.AUDITOR, record_action.roles)
+            for role in Role.values:
+                for channel in ("page", "api"):
+                    obj = self.action_record(record_action)
+                    user = fresh(self.p.for_role(role))
+                    visible = role in self.rt.permissions[VIEW] and (
+                        role != Role.CUSTOMER_USER or obj.tenant_id == self.p.org_a.pk
+                    )
+                    may = role in record_action.roles
+                    possible = record_action.refusal(obj, user) is None
+                    body = self.action_input(record_action, obj, role)
+                    earlier = self.action_events(obj)
+                    with self.subTest(action=record_action.name, role=role, channel=channel):
+                        if channel == "api":
+                            url = self.api_url(obj, record_action.name)
+                            response = self.api(user).post(url, {**body, "version": obj.version}, format="json")
+                            if not visible:
+                                expected = 404 if role in self.rt.permissions[VIEW] else 403
+                            else:
+                                expected = 403 if not may else 409 if not possible else 200
+                            self.assertEqual(response.status_code, expected, response.content)
+                            done = expected == 200
+                            if done:
+                                self.assertIn("available_actions", response.json())
+                        else:
+                            url = self.url("detail", obj) + f"actions/{record_action.slug}/"
+                            response = self.page_client(user).post(url, {**body, "version": obj.version})
+                            refused_now = 409 if record_action.has_form_page else 302
+                            expected = 404 if not visible else 403 if not may else refused_now if not possible else 302
+                            self.assertEqual(response.status_code, expected)
+                            done = possible and may and visible
+                        self.assert_action_outcome(record_action, obj, done, earlier)
+
+    def test_every_record_action_refuses_stale_versions_and_bad_input(self) -> None:
+        """A stale version is a 409 (page and API) and a missing one a 400 on `version` (API); nothing changes."""
+        from django.db.models import F
+
+        for record_action in actions.actions_of(self.rt):
+            roles = sorted(record_action.roles - {Role.CUSTOMER_USER})
+            if not roles:
+                continue
+            user = fresh(self.p.users[Role.ADMINISTRATOR if Role.ADMINISTRATOR in roles else roles[0]])
+            for channel in ("page", "api", "api without version"):
+                obj = self.action_record(record_action)
+                read = obj.version
+                if channel != "api without version":
+                    self.model.objects.filter(pk=obj.pk).update(version=F("version") + 1)  # someone else saved
+                obj = self.model.objects.get(pk=obj.pk)
+                earlier = self.action_events(obj)
+                body = self.action_input(record_action, obj, Role.ADMINISTRATOR)
+                with self.subTest(action=record_action.name, channel=channel):
+                    if channel == "page":
+                        url = self.url("detail", obj) + f"actions/{record_action.slug}/"
+                        response = self.page_client(user).post(url, {**body, "version": read})
+                        if record_action.has_form_page:
+                            self.assertEqual(response.status_code, 409)
+                        else:
+                            self.assertEqual(response.status_code, 302)
+                    elif channel == "api":
+                        url = self.api_url(obj, record_action.name)
+                        response = self.api(user).post(url, {**body, "version": read}, format="json")
+                        self.assertEqual(response.status_code, 409, response.content)
+                        self.assertEqual(response.json()["current"]["version"], read + 1)
+                    else:
+                        response = self.api(user).post(self.api_url(obj, record_action.name), body, format="json")
+                        self.assertEqual(response.status_code, 400, response.content)
+                        self.assertIn("version", response.json())
+                    self.assert_action_outcome(record_action, obj, False, earlier)
+
+    def test_every_record_action_is_404_for_a_customer_of_another_organisation(self) -> None:
+        outsider = self.p.customer_b
+        for record_action in actions.actions_of(self.rt):
+            obj = self.action_record(record_action)
+            if obj.tenant_id == self.p.org_b.pk:
+                continue
+            earlier = self.action_events(obj)
+            body = self.action_input(record_action, obj, Role.ADMINISTRATOR)
+            with self.subTest(action=record_action.name, channel="page"):
+                url = self.url("detail", obj) + f"actions/{record_action.slug}/"
+                self.assertEqual(self.page_client(outsider).get(url).status_code, 404)
+                self.assertEqual(
+                    self.page_client(outsider).post(url, {**body, "version": obj.version}).status_code, 404
+                )
+            with self.subTest(action=record_action.name, channel="api"):
+                url = self.api_url(obj, record_action.name)
+                response = self.api(outsider).post(url, {**body, "version": obj.version}, format="json")
+                viewer = Role.CUSTOMER_USER in self.rt.permissions[VIEW]
+                self.assertEqual(response.status_code, 404 if viewer else 403, response.content)
+            self.assert_action_outcome(record_action, obj, False, earlier)
+
+    def test_openapi_describes_every_action_and_tab(self) -> None:
+        """Each action: a POST with its request body; each tab with `api=`: a GET."""
+        api = self.api(self.p.users[Role.AUDITOR])
+        paths = api.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+        base = f"/api/v1/{self.rt.app_label}/{self.rt.url_slug}/{{id}}/"
+        for record_action in actions.actions_of(self.rt):
+            with self.subTest(action=record_action.name):
+                operation = paths[f"{base}{record_action.slug}/"]["post"]
+                self.assertIn("requestBody", operation)
+                self.assertIn("409", operation["responses"])
+        for tab in tabs.tabs_of(self.rt):
+            if tab.api is not None:
+                with self.subTest(tab=tab.name):
+                    self.assertIn("get", paths[f"{base}{tab.slug}/"])
+
+    def test_every_tab_opens_for_who_may_and_is_refused_otherwise(self) -> None:
+        """Every tab (declared and built-in), as every role, on the page (`?tab=`) and in the API (tabs with `api=`):
+        open (200, its pane) for a reader the declaration allows; not in the tab bar and 403 for another reader;
+        404 for a record the role may not see (a customer of another organisation included)."""
+        obj = self.make_record(self.p.org_a)
+        for tab in tabs.tabs_of(self.rt):
+            for role in [*Role.values, "customer of another organisation"]:
+                user = self.p.customer_b if role not in Role.values else self.p.for_role(role)
+                own_role = Role.CUSTOMER_USER if user in (self.p.customer_a, self.p.customer_b) else role
+                visible = own_role in self.rt.permissions[VIEW] and (
+                    own_role != Role.CUSTOMER_USER or obj.tenant_id == fresh(user).organisation_id
+                )
+                opens = (tab.roles is None or own_role in tab.roles) and (
+                    tab.permission is None or own_role in self.rt.permissions[tab.permission]
+                )
+                with self.subTest(tab=tab.name, role=role, channel="page"):
+                    client = self.page_client(user)
+                    response = client.get(self.url("detail", obj) + f"?tab={tab.name}")
+                    self.assertEqual(response.status_code, (200 if opens else 403) if visible else 404)
+                    if visible:
+                        details = client.get(self.url("detail", obj)).content.decode()
+                        self.assertEqual(f'data-tab="{tab.name}"' in details, opens)
+                    if response.status_code == 200:
+                        self.assertContains(response, f'data-tab-pane="{tab.name}"')
+                if tab.api is not None:
+                    with self.subTest(tab=tab.name, role=role, channel="api"):
+                        response = self.api(user).get(self.api_url(obj, tab.name))
+                        if visible:
+                            expected = 200 if opens else 403
+                        else:
+                            expected = 404 if own_role in self.rt.permissions[VIEW] else 403
+                        self.assertEqual(response.status_code, expected, response.content)
+        with self.subTest(tab="no such tab"):
+            self.assertEqual(
+                self.page_client(self.p.users[Role.AUDITOR]).get(self.url("detail", obj) + "?tab=nope").status_code, 404
+            )
 
     # -- tenancy of links and hierarchies: every foreign key written, both channels ---------------------------
     def record_of(self, model: type[Any], organisation: Organisation) -> Any:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from meridian.core.choices import CalendarExceptionKind, LocationKind, OrganisationKind
+from meridian.core.actions import RecordAction
+from meridian.core.choices import CalendarExceptionKind, LocationKind, OrganisationKind, Role
 from meridian.core.factories import (
     CalendarExceptionFactory,
     CalendarFactory,
@@ -33,6 +34,11 @@ class TestPerson(RecordTypeTests):
 
     def new_data(self) -> dict[str, Any]:
         return {"first_name": "Noor", "last_name": "Visser", "email": "noor@a.example", "organisation": self.p.org_a}
+
+    def action_input(self, record_action: RecordAction, obj: Any, role: str) -> dict[str, Any]:
+        if record_action.name == "grant_login":  # a customer's person: a customer user's login
+            return {"username": f"login-{obj.pk}-{role}", "roles": [Role.CUSTOMER_USER], "reason": "generic test"}
+        return super().action_input(record_action, obj, role)
 
 
 class TestTeam(RecordTypeTests):
