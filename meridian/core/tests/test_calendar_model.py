@@ -113,7 +113,7 @@ class CalendarPageTests(TestCase):
         calendar = CalendarFactory()
         CalendarExceptionFactory(calendar=calendar, date=dt.date(2026, 5, 5), reason="Liberation Day closure")
         self.client.force_login(p.users["administrator"])
-        page = self.client.get(calendar.get_absolute_url())
+        page = self.client.get(calendar.get_absolute_url() + "?tab=hours")  # the Hours tab
         self.assertContains(page, "Liberation Day closure")
         self.assertContains(page, "Next public holidays (NL)")
         add = self.client.get(f"/core/calendar-exceptions/add/?calendar={calendar.pk}")
