@@ -301,15 +301,15 @@ def request_serializer(record_type: registry.RecordType, action: RecordAction) -
     attrs: dict[str, Any] = {}
     form_fields = action.form.base_fields if action.form else {}
     for name, form_field in form_fields.items():
-        common = {"required": form_field.required, "help_text": str(form_field.help_text or "") or None}
+        common: dict[str, Any] = {"required": form_field.required, "help_text": str(form_field.help_text or "") or None}
         if isinstance(form_field, forms.ModelMultipleChoiceField):
             attrs[name] = serializers.ListField(child=serializers.IntegerField(), **common)
         elif isinstance(form_field, forms.ModelChoiceField):
             attrs[name] = serializers.IntegerField(**common)
         elif isinstance(form_field, forms.MultipleChoiceField):
-            attrs[name] = serializers.MultipleChoiceField(choices=list(form_field.choices), **common)
+            attrs[name] = serializers.MultipleChoiceField(choices=list(form_field.choices), **common)  # type: ignore[arg-type]
         elif isinstance(form_field, forms.ChoiceField):
-            attrs[name] = serializers.ChoiceField(choices=list(form_field.choices), **common)
+            attrs[name] = serializers.ChoiceField(choices=list(form_field.choices), **common)  # type: ignore[arg-type]
         elif isinstance(form_field, forms.BooleanField):
             attrs[name] = serializers.BooleanField(**common)
         elif isinstance(form_field, forms.IntegerField):

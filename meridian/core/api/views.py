@@ -65,7 +65,7 @@ class RecordPermission(permissions.BasePermission):
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
         name = getattr(view, "action", None)
         if name in view.record_actions:  # before any code of the action runs: its roles, on a record one may see
-            record_action = actions.find(view.record_type, name)
+            record_action = actions.find(view.record_type, str(name))
             return record_action is not None and policy.can(request.user, VIEW, obj) and record_action.may(request.user)
         if name in view.record_tabs:
             return policy.can(request.user, VIEW, obj) and view.record_tabs[name].may_open(obj, request.user)
