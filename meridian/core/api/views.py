@@ -66,9 +66,14 @@ class RecordPermission(permissions.BasePermission):
         name = getattr(view, "action", None)
         if name in view.record_actions:  # before any code of the action runs: its roles, on a record one may see
             record_action = actions.find(view.record_type, str(name))
-            return record_action is not None and policy.can(request.user, VIEW, obj) and record_action.may(request.user)
+            if record_action is None or not policy.can(request.user, VIEW, obj):
+                return False
+            self.message = f"Your roles do not allow “{record_action.title}” on this {obj._meta.verbose_name}."
+            return record_action.may(request.user)
         if name in view.record_tabs:
-            return policy.can(request.user, VIEW, obj) and view.record_tabs[name].may_open(obj, request.user)
+            tab = view.record_tabs[name]
+            self.message = f"You may not open the {tab.label} tab of this {obj._meta.verbose_name}."
+            return policy.can(request.user, VIEW, obj) and tab.may_open(obj, request.user)
         if name in view.record_type_actions:
             return policy.can(request.user, VIEW, obj)  # history: reading
         return policy.can(request.user, METHOD_ACTIONS.get(request.method or "GET", VIEW), obj)
