@@ -64,6 +64,31 @@ def _calendar_hours_api(calendar: Calendar, user: Any, request: Any) -> dict[str
     }
 
 
+def _calendar_hours_schema() -> Any:
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    day = inline_serializer(
+        "CalendarHoursDay",
+        {
+            "date": serializers.DateField(),
+            "hours": serializers.ListField(
+                child=serializers.ListField(child=serializers.CharField()),
+                help_text='Local working intervals, e.g. [["09:00", "17:00"]]; "24:00" is not used: 00:00 ends a day.',
+            ),
+            "note": serializers.CharField(help_text="A public holiday's name, or a closure's kind and reason."),
+        },
+        many=True,
+    )
+    holiday = inline_serializer(
+        "CalendarHoliday", {"date": serializers.DateField(), "name": serializers.CharField()}, many=True
+    )
+    return inline_serializer(
+        "CalendarHours",
+        {"time_zone": serializers.CharField(), "days": day, "holidays": holiday},
+    )
+
+
 def _upcoming_closures(calendar: Calendar, user: Any) -> int:
     from django.utils import timezone
 
@@ -168,6 +193,7 @@ register(
                 context=_calendar_hours,
                 badge=_upcoming_closures,
                 api=_calendar_hours_api,
+                api_schema=_calendar_hours_schema(),
                 help_text="The working hours of the next 14 days in the calendar's time zone (weekly hours, public "
                 "holidays, closures and extra working days applied), and the next public holidays.",
             )

@@ -96,6 +96,24 @@ def _notifications_api(obj: Any, user: Any, request: Any) -> list[dict[str, Any]
     ]
 
 
+def _notifications_schema() -> Any:
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    return inline_serializer(
+        "TabNotification",
+        {
+            "created_at": serializers.DateTimeField(),
+            "event": serializers.CharField(),
+            "recipient": serializers.CharField(),
+            "subject": serializers.CharField(),
+            "status": serializers.CharField(),
+            "error": serializers.CharField(),
+        },
+        many=True,
+    )
+
+
 HISTORY = Tab(
     "history",
     "History",
@@ -110,6 +128,7 @@ NOTIFICATIONS = Tab(
     context=lambda obj, user: {"notifications": _notifications(obj)},
     roles=STAFF,  # who was mailed what is the provider's business
     api=_notifications_api,
+    api_schema=_notifications_schema(),
     help_text="The last 100 notifications sent about the record, newest first.",
 )
 BUILT_IN = (HISTORY, NOTIFICATIONS)
