@@ -12,7 +12,9 @@ An app declares its types in `records.py` (imported by its AppConfig.ready):
         permissions={VIEW: STAFF | {Role.CUSTOMER_USER}, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS},
     ))
 
-Pass `form=`, `table=`, `filterset=` or `serializer=` to replace a generated class with one of your own.
+Pass `form=`, `table=`, `filterset=` or `serializer=` to replace a generated class with one of your own;
+`actions=[RecordAction(...)]` for operations on one record (`core.actions`) and `tabs=[Tab(...)]` for tabs of its
+page (`core.tabs`).
 """
 
 from __future__ import annotations

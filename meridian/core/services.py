@@ -289,14 +289,11 @@ def may_transition(t: Transition, actor: Any) -> bool:
 
 
 def available_transitions(obj: Record, actor: Any) -> list[Transition]:
-    """The actions this actor may take on this record now: the buttons and API actions to offer."""
-    lifecycle = registry.get(type(obj)).lifecycle
-    if lifecycle is None or not policy.can(actor, VIEW, obj):
-        return []
-    state = getattr(obj, lifecycle.field)
-    return [
-        t for t in lifecycle.from_state(state) if may_transition(t, actor) and _refusal(t, obj, actor, state) is None
-    ]
+    """The lifecycle actions this actor may take on this record now (of `core.actions.available_actions`, the one
+    list of buttons and API actions)."""
+    from meridian.core.actions import available_actions
+
+    return [a.transition for a in available_actions(obj, actor) if a.transition is not None]
 
 
 def transition(
