@@ -105,6 +105,12 @@ def test_an_administrator_gives_a_login_from_the_persons_page(page: Any, live_se
     page.get_by_role("link", name="Give a login…").click()
     page.wait_for_url(re.compile(r"/actions/grant-login/$"))
     assert page.get_by_label("Username").input_value() == "kim.jansen"
+    with page.expect_response(lambda r: r.request.method == "POST") as refused:
+        page.get_by_role("button", name="Give a login").click()  # no role chosen
+    assert refused.value.status == 400
+    expect(page.locator("#action-error")).to_contain_text("Nothing was done")
+    expect(page.locator(".invalid-feedback")).to_contain_text("This field is required")
+    snap(page, "grant-login-form-refused")
     page.get_by_label("Username").fill("kjansen")
     page.get_by_label("Resolver").check()
     page.get_by_label("Change manager").check()
