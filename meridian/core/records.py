@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from django.db.models import Count
+
 from meridian.core import services
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
 from meridian.core.notifications import Event, register_event
-from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, VIEW, Link, RecordType, register
+from meridian.core.registry import (
+    ADD,
+    ADMINS,
+    CHANGE,
+    DELETE,
+    STAFF,
+    VIEW,
+    Computed,
+    Link,
+    RecordType,
+    Related,
+    register,
+)
 from meridian.core.workflows import PERSON_LIFECYCLE
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
@@ -17,12 +31,17 @@ register(
     RecordType(
         model=Organisation,
         fields=["name", "kind", "parent", "email", "phone", "website", "calendar", "active", "description"],
-        list_columns=["name", "kind", "email", "phone", "active"],
+        list_columns=["name", "kind", "email", "phone", "people_count", "active"],
         filter_fields=["kind", "active"],
         search_fields=["name", "email", "description"],
         permissions={VIEW: CUSTOMERS_TOO},
         links={"parent": Link.ANY},  # a group of companies: the parent may be another organisation (shown hidden)
         select_related=["parent", "calendar"],
+        computed={
+            "people_count": Computed(Count("people", distinct=True), "People"),
+            "location_count": Computed(Count("locations", distinct=True), "Locations"),
+        },
+        related=[Related("people"), Related("teams"), Related("locations"), Related("children", "Child organisations")],
         help_text="Customers, internal units and suppliers.",
     )
 )
@@ -50,6 +69,7 @@ register(
         delete_refusal=services.person_delete_refusal,
         detail_context=lambda person, user: {"can_grant_login": services.may_grant_login(person, user)},
         select_related=["organisation", "location", "user"],
+        computed={"has_login": Computed(lambda person: "Yes" if person.user_id else "No", "Login")},
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
     )
 )
@@ -58,12 +78,14 @@ register(
     RecordType(
         model=Team,
         fields=["name", "organisation", "email", "lead", "members", "escalation_contact", "calendar", "description"],
-        list_columns=["name", "organisation", "email", "lead"],
+        list_columns=["name", "organisation", "email", "lead", "member_count"],
         filter_fields=["organisation"],
         search_fields=["name", "email", "description"],
         links={"organisation": Link.INTERNAL},  # lead, members and escalation contact: of that same organisation
         select_related=["organisation", "lead", "escalation_contact", "calendar"],
         prefetch_related=["members"],
+        computed={"member_count": Computed(Count("members", distinct=True), "Members")},
+        related=[Related("members")],
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
     )
 )
@@ -81,6 +103,7 @@ register(
             CHANGE: ADMINS | {Role.CONFIGURATION_MANAGER},
         },
         select_related=["organisation", "parent"],
+        related=[Related("children", "Sub-locations"), Related("people")],
         help_text="Sites, buildings, floors and rooms.",
     )
 )
@@ -102,6 +125,8 @@ register(
         search_fields=["name", "description"],
         permissions={ADD: ADMINS | {Role.SERVICE_OWNER}, CHANGE: ADMINS | {Role.SERVICE_OWNER}, DELETE: ADMINS},
         form=CalendarForm,
+        computed={"exception_count": Computed(Count("exceptions", distinct=True), "Exceptions")},
+        related=[Related("exceptions", "Closures and extra days")],
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
     )
 )
