@@ -64,17 +64,22 @@ def filterset_for(record_type: RecordType) -> type[RecordFilterSet]:
     meta = type("Meta", (), {"model": record_type.model, "fields": record_type.filter_fields})
     attrs: dict[str, Any] = {"Meta": meta, "search_fields": record_type.search_fields}
     for name, computed in record_type.computed_annotations().items():
-        attrs[f"{name}_min"] = django_filters.NumberFilter(
-            field_name=name, lookup_expr="gte", label=f"{computed.label} from", widget=_number_widget()
-        )
-        attrs[f"{name}_max"] = django_filters.NumberFilter(
-            field_name=name, lookup_expr="lte", label=f"{computed.label} to", widget=_number_widget()
-        )
+        # one filter, two inputs: `<name>_min` and `<name>_max` (either may be left empty; both equal: exactly)
+        attrs[name] = django_filters.RangeFilter(field_name=name, label=computed.label, widget=RangeInputs(computed.label))
     return type(f"{record_type.model.__name__}FilterSet", (RecordFilterSet,), attrs)
 
 
-def _number_widget() -> forms.NumberInput:
-    return forms.NumberInput(attrs={"class": "form-control form-control-sm filter-number", "step": "any"})
+class RangeInputs(django_filters.widgets.RangeWidget):
+    """A range as two small number inputs, "from" and "to"."""
+
+    template_name = "core/_range_widget.html"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(attrs={"step": "any", "class": "filter-number"})
+        self.widgets[0].attrs.update({"placeholder": "from", "aria-label": f"{label} from"})
+        self.widgets[1].attrs.update({"placeholder": "to", "aria-label": f"{label} to"})
+        for widget in self.widgets:
+            widget.input_type = "number"
 
 
 class NaturalOrderingFilter(OrderingFilter):

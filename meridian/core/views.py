@@ -329,7 +329,7 @@ def related_page(rt: RecordType, obj: Any, related: Related, user: Any, page: st
     table = table_for(related_rt)(list(current.object_list), user=user, columns=rel.columns, orderable=False)
     list_query, add_query = rel.list_query(), rel.add_query()
     if add_query:
-        hint = f"Add {related_rt.verbose_name} here to link one to this {rt.verbose_name}."
+        hint = f"Use “Add {related_rt.verbose_name}” to add one to this {rt.verbose_name}."
     elif rel.back is None and policy.can(user, CHANGE, obj):
         hint = f"Edit this {rt.verbose_name} to add {rel.label.lower()}."
     else:
