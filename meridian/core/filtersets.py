@@ -65,7 +65,9 @@ def filterset_for(record_type: RecordType) -> type[RecordFilterSet]:
     attrs: dict[str, Any] = {"Meta": meta, "search_fields": record_type.search_fields}
     for name, computed in record_type.computed_annotations().items():
         # one filter, two inputs: `<name>_min` and `<name>_max` (either may be left empty; both equal: exactly)
-        attrs[name] = django_filters.RangeFilter(field_name=name, label=computed.label, widget=RangeInputs(computed.label))
+        attrs[name] = django_filters.RangeFilter(
+            field_name=name, label=computed.label, widget=RangeInputs(computed.label)
+        )
     return type(f"{record_type.model.__name__}FilterSet", (RecordFilterSet,), attrs)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -22,7 +23,7 @@ from django.db.models.expressions import OrderBy
 from django.db.models.functions import Collate
 
 from meridian.core import policy, registry
-from meridian.core.registry import VIEW, Computed, Related, RecordType
+from meridian.core.registry import VIEW, Computed, RecordType, Related
 
 COLLATION = "meridian_natural"
 TEXT_FIELDS = (models.CharField, models.TextField)  # EmailField, SlugField, URLField are CharFields
@@ -73,7 +74,7 @@ def _final_field(model: type[models.Model], path: str) -> Any:
     return field
 
 
-def order_expressions(model: type[models.Model], names: list[str] | tuple[str, ...], depth: int = 0) -> list[Any]:
+def order_expressions(model: type[models.Model], names: Sequence[Any], depth: int = 0) -> list[Any]:
     """Order-by expressions for field paths (`-name`, `organisation__name`): text fields collated naturally; a
     foreign key by its model's own ordering; anything else (annotations, numbers, dates) as it is."""
     result: list[Any] = []
@@ -156,15 +157,21 @@ def _visibility(related: type[models.Model], prefix: str, user: Any) -> Q | None
     return Q(**{f"{prefix}__{tenant}": org_id})
 
 
+def _f_name(expression: Any) -> str | None:
+    """The field path of an `F("people")`, None for any other expression."""
+    return str(getattr(expression, "name")) if isinstance(expression, F) else None  # noqa: B009 - not in the stubs
+
+
 def _count_subquery(expression: Any, model: type[models.Model], user: Any) -> Any | None:
     """`Count("people")` over one relation, as a correlated subquery of the rows `user` may see
     (`policy.restrict`): no GROUP BY over the record's columns, and no rows multiplied when a type counts over
     two relations. None when the count is of another shape (a path, a filter)."""
-    sources = expression.source_expressions
-    if len(sources) != 1 or not isinstance(sources[0], F) or "__" in sources[0].name or expression.filter is not None:
+    sources: list[Any] = expression.source_expressions
+    name = _f_name(sources[0]) if len(sources) == 1 else None
+    if name is None or "__" in name or expression.filter is not None:
         return None
     try:
-        field: Any = model._meta.get_field(sources[0].name)
+        field: Any = model._meta.get_field(name)
     except FieldDoesNotExist:
         return None
     if not field.is_relation or not (field.one_to_many or field.many_to_many):
@@ -189,9 +196,10 @@ def restricted_expression(expression: Any, model: type[models.Model], user: Any)
     expression = expression.copy()
     if isinstance(expression, Aggregate):
         condition = None
-        for source in expression.get_source_expressions()[: len(expression.source_expressions)]:
-            if isinstance(source, F):
-                path = source.name
+        sources: list[Any] = expression.get_source_expressions()[: len(expression.source_expressions)]
+        for source in sources:
+            path = _f_name(source)
+            if path is not None:
                 # the relation the aggregate runs over: the longest prefix of the path that is a relation
                 parts = path.split("__")
                 for end in range(len(parts), 0, -1):
@@ -213,7 +221,7 @@ def restricted_expression(expression: Any, model: type[models.Model], user: Any)
     return expression
 
 
-def annotations(rt: RecordType, user: Any) -> dict[str, Any]:
+def computed_annotations(rt: RecordType, user: Any) -> dict[str, Any]:
     return {name: restricted_expression(c.value, rt.model, user) for name, c in rt.computed_annotations().items()}
 
 
@@ -227,7 +235,7 @@ def records_for(
     if lookups:
         queryset = queryset.prefetch_related(*restricted_prefetches(rt.model, lookups, user))
     if annotate:
-        computed = annotations(rt, user)
+        computed = computed_annotations(rt, user)
         if computed:
             queryset = queryset.annotate(**computed)
         if rt.queryset is not None:

@@ -129,8 +129,10 @@ class RecordTable(tables.Table):
             if position >= 2 and name != status and name in self.columns:
                 column = self.columns[name].column  # the table's own copy of the column
                 column.attrs = {
-                    part: {**column.attrs.get(part, {}), "class": f"{column.attrs.get(part, {}).get('class', '')} "
-                    f"{LOW_PRIORITY}".strip()}
+                    part: {
+                        **column.attrs.get(part, {}),
+                        "class": f"{column.attrs.get(part, {}).get('class', '')} {LOW_PRIORITY}".strip(),
+                    }
                     for part in ("th", "td")
                 }
 
@@ -195,7 +197,8 @@ def table_queryset(record_type: RecordType, queryset: QuerySet[Any], columns: li
     reader may see), so that the number of queries does not grow with the rows."""
     from meridian.core.querysets import restricted_prefetches
 
-    joins, many = [], []
+    joins: list[str] = []
+    many: list[str] = []
     for name in columns:
         field = _field(record_type, name)
         if field is not None and field.is_relation:

@@ -612,9 +612,11 @@ class RecordTypeTests(TestCase):
         related = field.related_model
         rows = []
         for owner in owners:
+            row: Any
             if getattr(related, "TENANT_FIELD", None) == "id":
-                owner = OrganisationFactory()  # a new organisation, never one of the principals'
-            row = self.record_of(related, owner)
+                row = OrganisationFactory()  # a new organisation, never one of the principals'
+            else:
+                row = self.record_of(related, owner)
             if field.many_to_many:
                 getattr(obj, relation).add(row)
             else:
@@ -707,12 +709,14 @@ class RecordTypeTests(TestCase):
                     self.assertIn(row, export[1:])
                 if not computed.is_annotation:
                     continue
-                for params, listed in (
+                ranges: tuple[tuple[dict[str, Any], bool], ...] = (
                     ({f"{name}_min": expected, f"{name}_max": expected}, True),
                     ({f"{name}_min": expected + 1}, False),
-                ):
+                )
+                for params, listed in ranges:
                     with self.subTest(user=user.username, field=name, filter=params):
-                        ids = [r["id"] for r in api.get(self.api_url(), {**params, "page_size": 1000}).json()["results"]]
+                        query: Any = {**params, "page_size": 1000}
+                        ids = [r["id"] for r in api.get(self.api_url(), query).json()["results"]]
                         self.assertEqual(self.obj_a.pk in ids, listed)
                         page = client.get(self.url("list"), params)
                         pks = [row.record.pk for row in page.context["table"].paginated_rows]
@@ -732,7 +736,8 @@ class RecordTypeTests(TestCase):
             for descending in (False, True):
                 key = ("-" if descending else "") + name
                 with self.subTest(field=name, order=key, channel="api"):
-                    results = api.get(self.api_url(), {"ordering": key, "page_size": 1000}).json()["results"]
+                    query: Any = {"ordering": key, "page_size": 1000}
+                    results = api.get(self.api_url(), query).json()["results"]
                     values = [row[name] for row in results]
                     self.assertEqual(values, sorted(values, reverse=descending))
                     self.assertGreater(len(set(values)), 1, "the test data should give different values")

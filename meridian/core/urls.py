@@ -24,9 +24,7 @@ def record_type_patterns() -> list[Any]:
             path(f"{slug}/<int:pk>/", login_required(views.detail), name=f"{name}_detail"),
             path(f"{slug}/<int:pk>/edit/", login_required(views.form_page), name=f"{name}_edit"),
             path(f"{slug}/<int:pk>/delete/", login_required(views.delete), name=f"{name}_delete"),
-            path(
-                f"{slug}/<int:pk>/related/<slug:name>/", login_required(views.related), name=f"{name}_related"
-            ),
+            path(f"{slug}/<int:pk>/related/<slug:name>/", login_required(views.related), name=f"{name}_related"),
             path(
                 f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.transition), name=f"{name}_transition"
             ),

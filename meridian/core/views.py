@@ -29,7 +29,14 @@ from meridian.core.models import AuditEvent, NotificationLog, Person
 from meridian.core.querysets import RelatedList, computed_value, natural_order, records_for
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType, Related
 from meridian.core.search import search
-from meridian.core.tables import available_columns, chosen_columns, column_label, save_columns, table_for, table_queryset
+from meridian.core.tables import (
+    available_columns,
+    chosen_columns,
+    column_label,
+    save_columns,
+    table_for,
+    table_queryset,
+)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 

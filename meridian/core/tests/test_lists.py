@@ -3,6 +3,8 @@ records as links, sort arrows, long values, the column chooser's queries, comput
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -11,16 +13,16 @@ from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import LocationFactory, OrganisationFactory, PersonFactory, TeamFactory
 from meridian.core.models import Organisation
 from meridian.core.querysets import natural_key
+from meridian.core.registry import get
 from meridian.core.tables import available_columns, save_columns
 from meridian.core.testing import PrincipalsTestCase, api_client
-from meridian.core.registry import get
 
 NAMES = ["Wagner", "de Vries", "Room 10", "Room 2", "Älmhult", "apple", "ROOM 3", "Zeta"]
 NATURAL = ["Älmhult", "apple", "de Vries", "Room 2", "ROOM 3", "Room 10", "Wagner", "Zeta"]
 
 
 class NaturalSortTests(PrincipalsTestCase):
-    """"de Vries" before "Wagner", "Room 2" before "Room 10", accents and case ignored: on the list page (by
+    """ "de Vries" before "Wagner", "Room 2" before "Room 10", accents and case ignored: on the list page (by
     default and by its sort arrow, both ways), in the API's `ordering` and in a linked column."""
 
     @classmethod
@@ -58,6 +60,11 @@ class NaturalSortTests(PrincipalsTestCase):
         table = self.client.get(reverse("core:person_list"), {"sort": "organisation", "q": "Same"}).context["table"]
         self.assertEqual([row.record.organisation.name for row in table.paginated_rows], NATURAL)
         self.assertEqual(len(people), len(NAMES))
+
+
+def make(factory: Any, owner: Organisation | None, count: int) -> None:
+    for _ in range(count):
+        factory() if owner is None else factory(organisation=owner)
 
 
 class ListPageTests(PrincipalsTestCase):
@@ -102,15 +109,11 @@ class ListPageTests(PrincipalsTestCase):
                 self.client.force_login(user)
                 url = reverse(rt.url_name("list"))
 
-                def make(count: int) -> None:
-                    for _ in range(count):
-                        factory() if owner is None else factory(organisation=owner)
-
-                make(2)
+                make(factory, owner, 2)
                 self.client.get(url)
                 with CaptureQueriesContext(connection) as few:
                     self.client.get(url)
-                make(5)
+                make(factory, owner, 5)
                 with CaptureQueriesContext(connection) as many:
                     response = self.client.get(url)
                 self.assertEqual(len(many), len(few), [q["sql"] for q in many.captured_queries])
