@@ -301,8 +301,8 @@ class RelatedList:
 
     def add_query(self) -> str | None:
         """`organisation=3`: the related type's add page prefilled with this record, when the reader may add."""
-        if self.back is None or self.back not in self.related_rt.fields:
-            return None
+        if self.back is None or self.back not in self.related_rt.fields or not self.field.one_to_many:
+            return None  # only a foreign key is prefilled (a many-to-many is chosen on the form itself)
         if not policy.has_role_permission(self.user, registry.ADD, self.related_rt.model):
             return None
         return f"{self.back}={self.obj.pk}"

@@ -103,6 +103,7 @@ register(
             CHANGE: ADMINS | {Role.CONFIGURATION_MANAGER},
         },
         select_related=["organisation", "parent"],
+        computed={"people_count": Computed(Count("people", distinct=True), "People")},
         related=[Related("children", "Sub-locations"), Related("people")],
         help_text="Sites, buildings, floors and rooms.",
     )
@@ -144,6 +145,7 @@ register(
             DELETE: ADMINS | {Role.SERVICE_OWNER},
         },
         select_related=["calendar"],
+        computed={"weekday": Computed(lambda exception: exception.date.strftime("%A"), "Weekday")},
         help_text="Closures and extra working days of a calendar.",
     )
 )
