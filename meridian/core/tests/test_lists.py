@@ -118,3 +118,39 @@ class ListPageTests(PrincipalsTestCase):
                     response = self.client.get(url)
                 self.assertEqual(len(many), len(few), [q["sql"] for q in many.captured_queries])
                 self.assertEqual(response.context["columns"], available_columns(rt))
+
+
+class QuerysetMachineryTests(PrincipalsTestCase):
+    """`records_for`: prefetches restricted to what the reader may see, and the type's `queryset` hook applied on
+    every channel."""
+
+    def test_a_prefetch_never_carries_another_organisations_rows(self) -> None:
+        from meridian.core.models import Location
+        from meridian.core.querysets import records_for
+
+        room = LocationFactory(organisation=self.p.org_a, name="Room A1")
+        own = PersonFactory(organisation=self.p.org_a, location=room, last_name="Own")
+        stranger = PersonFactory(organisation=self.p.org_b, location=room, last_name="Stranger")
+        rt = get(Location)
+        as_customer = records_for(rt, self.p.customer_a, prefetch=["people"]).get(pk=room.pk)
+        self.assertEqual(list(as_customer.people.all()), [own])
+        as_staff = records_for(rt, self.p.users[Role.SERVICE_DESK_AGENT], prefetch=["people"]).get(pk=room.pk)
+        self.assertEqual({p.pk for p in as_staff.people.all()}, {own.pk, stranger.pk})
+
+    def test_the_types_queryset_hook_narrows_pages_and_api(self) -> None:
+        from unittest import mock
+
+        rt = get(Organisation)
+        dormant = OrganisationFactory(name="Dormant Ltd", active=False)
+        awake = OrganisationFactory(name="Awake Ltd", active=True)
+        with mock.patch.object(rt, "queryset", lambda qs, user: qs.filter(active=True)):
+            self.client.force_login(self.admin)
+            listing = self.client.get(reverse("core:organisation_list"))
+            self.assertContains(listing, "Awake Ltd")
+            self.assertNotContains(listing, "Dormant Ltd")
+            self.assertEqual(self.client.get(dormant.get_absolute_url()).status_code, 404)
+            api = api_client(self.admin)
+            ids = [row["id"] for row in api.get(reverse("api:core-organisations-list")).json()["results"]]
+            self.assertIn(awake.pk, ids)
+            self.assertNotIn(dormant.pk, ids)
+        self.assertEqual(self.client.get(dormant.get_absolute_url()).status_code, 200)
