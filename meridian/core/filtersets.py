@@ -1,4 +1,5 @@
-"""Filter sets: the generic one every registered type gets (its filter fields plus a free-text `q`)."""
+"""Filter sets: the generic one every registered type gets (its filter fields, a free-text `q`, and a range
+`<name>_min` / `<name>_max` per computed annotation), and the API's natural ordering."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db import models
+from rest_framework.filters import OrderingFilter
 
 from meridian.core import policy, registry
+from meridian.core.querysets import order_expressions
 from meridian.core.registry import VIEW, RecordType
 
 
@@ -59,8 +62,34 @@ def filterset_for(record_type: RecordType) -> type[RecordFilterSet]:
     if record_type.filterset is not None:
         return record_type.filterset
     meta = type("Meta", (), {"model": record_type.model, "fields": record_type.filter_fields})
-    return type(
-        f"{record_type.model.__name__}FilterSet",
-        (RecordFilterSet,),
-        {"Meta": meta, "search_fields": record_type.search_fields},
-    )
+    attrs: dict[str, Any] = {"Meta": meta, "search_fields": record_type.search_fields}
+    for name, computed in record_type.computed_annotations().items():
+        # one filter, two inputs: `<name>_min` and `<name>_max` (either may be left empty; both equal: exactly)
+        attrs[name] = django_filters.RangeFilter(
+            field_name=name, label=computed.label, widget=RangeInputs(computed.label)
+        )
+    return type(f"{record_type.model.__name__}FilterSet", (RecordFilterSet,), attrs)
+
+
+class RangeInputs(django_filters.widgets.RangeWidget):
+    """A range as two small number inputs, "from" and "to"."""
+
+    template_name = "core/_range_widget.html"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(attrs={"step": "any", "class": "filter-number"})
+        self.widgets[0].attrs.update({"placeholder": "from", "aria-label": f"{label} from"})
+        self.widgets[1].attrs.update({"placeholder": "to", "aria-label": f"{label} to"})
+        for widget in self.widgets:
+            widget.input_type = "number"
+
+
+class NaturalOrderingFilter(OrderingFilter):
+    """The API's `?ordering=`: text fields sorted as on the pages (naturally, ignoring case), then by id."""
+
+    def filter_queryset(self, request: Any, queryset: models.QuerySet[Any], view: Any) -> models.QuerySet[Any]:
+        ordering = self.get_ordering(request, queryset, view)
+        if not ordering:
+            return queryset
+        descending = str(ordering[0]).startswith("-")
+        return queryset.order_by(*order_expressions(queryset.model, ordering), "-pk" if descending else "pk")

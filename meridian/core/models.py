@@ -483,3 +483,19 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status_code})"
+
+
+class ListPreference(models.Model):
+    """A person's choice of columns for one record type's list page (the column chooser), kept on the server so
+    that it follows them from machine to machine. No row: the type's declared `list_columns`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="list_preferences")
+    record_type = models.CharField(max_length=100)  # `core.organisation`
+    columns = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "record_type"], name="one_list_preference_per_type")]
+
+    def __str__(self) -> str:
+        return f"{self.record_type} columns of user {self.user_id}"

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
+
 from meridian.core import services
 from meridian.core.actions import RecordAction
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm, GrantLoginForm
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
 from meridian.core.notifications import Event, register_event
-from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, VIEW, Link, RecordType, register
+from meridian.core.registry import (
+    ADD,
+    ADMINS,
+    CHANGE,
+    DELETE,
+    STAFF,
+    VIEW,
+    Computed,
+    Link,
+    RecordType,
+    Related,
+    register,
+)
 from meridian.core.tabs import Tab
 from meridian.core.workflows import PERSON_LIFECYCLE
 
@@ -99,12 +113,17 @@ register(
     RecordType(
         model=Organisation,
         fields=["name", "kind", "parent", "email", "phone", "website", "calendar", "active", "description"],
-        list_columns=["name", "kind", "email", "phone", "active"],
+        list_columns=["name", "kind", "email", "phone", "people_count", "active"],
         filter_fields=["kind", "active"],
         search_fields=["name", "email", "description"],
         permissions={VIEW: CUSTOMERS_TOO},
         links={"parent": Link.ANY},  # a group of companies: the parent may be another organisation (shown hidden)
         select_related=["parent", "calendar"],
+        computed={
+            "people_count": Computed(Count("people", distinct=True), "People"),
+            "location_count": Computed(Count("locations", distinct=True), "Locations"),
+        },
+        related=[Related("people"), Related("teams"), Related("locations"), Related("children", "Child organisations")],
         help_text="Customers, internal units and suppliers.",
     )
 )
@@ -133,6 +152,7 @@ register(
         actions=[GRANT_LOGIN],
         tabs=[Tab("login", "Login", template="core/tabs/person_login.html", context=_login_tab, roles=STAFF)],
         select_related=["organisation", "location", "user"],
+        computed={"has_login": Computed(lambda person: "Yes" if person.user_id else "No", "Login")},
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
     )
 )
@@ -141,12 +161,14 @@ register(
     RecordType(
         model=Team,
         fields=["name", "organisation", "email", "lead", "members", "escalation_contact", "calendar", "description"],
-        list_columns=["name", "organisation", "email", "lead"],
+        list_columns=["name", "organisation", "email", "lead", "member_count"],
         filter_fields=["organisation"],
         search_fields=["name", "email", "description"],
         links={"organisation": Link.INTERNAL},  # lead, members and escalation contact: of that same organisation
         select_related=["organisation", "lead", "escalation_contact", "calendar"],
         prefetch_related=["members"],
+        computed={"member_count": Computed(Count("members", distinct=True), "Members")},
+        related=[Related("members")],
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
     )
 )
@@ -164,6 +186,8 @@ register(
             CHANGE: ADMINS | {Role.CONFIGURATION_MANAGER},
         },
         select_related=["organisation", "parent"],
+        computed={"people_count": Computed(Count("people", distinct=True), "People")},
+        related=[Related("children", "Sub-locations"), Related("people")],
         help_text="Sites, buildings, floors and rooms.",
     )
 )
@@ -198,6 +222,8 @@ register(
                 "holidays, closures and extra working days applied), and the next public holidays.",
             )
         ],
+        computed={"exception_count": Computed(Count("exceptions", distinct=True), "Exceptions")},
+        related=[Related("exceptions", "Closures and extra days")],
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
     )
 )
@@ -215,6 +241,7 @@ register(
             DELETE: ADMINS | {Role.SERVICE_OWNER},
         },
         select_related=["calendar"],
+        computed={"weekday": Computed(lambda exception: exception.date.strftime("%A"), "Weekday")},
         help_text="Closures and extra working days of a calendar.",
     )
 )

@@ -54,6 +54,34 @@ class Link(StrEnum):
     ANY = "any"  # shared reference data (calendars) or a link that crosses organisations on purpose
 
 
+@dataclass(frozen=True)
+class Computed:
+    """A read-only value of a record that is not a model field (see `RecordType.computed`): either an annotation
+    (a Django expression such as `Count("people", distinct=True)`, computed in SQL for a whole list at once,
+    sortable and filterable, with every aggregate over tenant-owned rows narrowed to what the reader may see) or
+    a callable (obj) -> value (shown only; it must use what the queryset already fetched)."""
+
+    value: Any  # a django.db.models.Expression, or Callable[[Record], Any]
+    label: str
+
+    @property
+    def is_annotation(self) -> bool:
+        return hasattr(self.value, "resolve_expression")
+
+
+@dataclass(frozen=True)
+class Related:
+    """A related list on the detail page (see `RecordType.related`): the records of a reverse relation
+    (`"people"` of an organisation) or of a many-to-many (`"members"` of a team). Label, columns and ordering
+    default to the related type's own (its plural, its list columns without the link back, its ordering)."""
+
+    name: str
+    label: str | None = None
+    columns: list[str] | None = None
+    ordering: list[str] | None = None
+    per_page: int = 5
+
+
 # the process areas in navigation order; an area shows once one of its types is registered
 AREAS = [
     ("service", "Services"),
@@ -98,6 +126,13 @@ class RecordType:
     # the tenancy rule of each foreign key and many-to-many in `fields`, where it is not the default of
     # `link_rules()`; checked by the generic services on every create and update, whatever the channel
     links: dict[str, Link] = field(default_factory=dict)
+    # read-only values shown in detail, list columns (when named in `list_columns`), API and exports; annotations
+    # are sortable and filterable (`<name>_min`, `<name>_max`)
+    computed: dict[str, Computed] = field(default_factory=dict)
+    # the type's own narrowing or annotations of every list, detail and API queryset: (queryset, user) -> queryset
+    queryset: Callable[[Any, Any], Any] | None = None
+    # related lists on the detail page, in this order
+    related: list[Related] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         defaults = {VIEW: STAFF, EXPORT: STAFF, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS}
@@ -112,6 +147,14 @@ class RecordType:
         if unknown:
             raise ValueError(f"{self.label}: links {sorted(unknown)} are not foreign keys or many-to-many fields")
         self.links = {name: Link(rule) for name, rule in self.links.items()}
+        clash = set(self.computed) & {f.name for f in self.model._meta.get_fields()}
+        if clash:
+            raise ValueError(f"{self.label}: computed {sorted(clash)} clash with model fields")
+        for related in self.related:
+            self.model._meta.get_field(related.name)  # FieldDoesNotExist at start-up, not on the first page
+
+    def computed_annotations(self) -> dict[str, Computed]:
+        return {name: c for name, c in self.computed.items() if c.is_annotation}
 
     @property
     def label(self) -> str:

@@ -776,6 +776,221 @@ class RecordTypeTests(TestCase):
                 self.page_client(self.p.users[Role.AUDITOR]).get(self.url("detail", obj) + "?tab=nope").status_code, 404
             )
 
+    # -- computed fields, related lists, column choice ----------------------------------------------------------
+    def link_rows(self, obj: Any, relation: str, owners: list[Organisation]) -> list[Any]:
+        """New rows of the model at the other end of `relation` (a reverse foreign key or a many-to-many of `obj`),
+        one owned by each of `owners` where the related model has an organisation, each linked to `obj` (written
+        directly: a link across organisations is what tenancy must then hide)."""
+        field: Any = self.model._meta.get_field(relation)
+        related = field.related_model
+        rows = []
+        for owner in owners:
+            row: Any
+            if getattr(related, "TENANT_FIELD", None) == "id":
+                row = OrganisationFactory()  # a new organisation, never one of the principals'
+            else:
+                row = self.record_of(related, owner)
+            if field.many_to_many:
+                getattr(obj, relation).add(row)
+            else:
+                related.objects.filter(pk=row.pk).update(**{field.field.name: obj})
+            rows.append(related.objects.get(pk=row.pk))
+        return rows
+
+    def related_filter(self, relation: str, obj: Any) -> dict[str, Any]:
+        field: Any = self.model._meta.get_field(relation)
+        if field.auto_created and not field.concrete:
+            return {field.field.name: obj.pk}
+        return {field.related_query_name(): obj.pk}
+
+    def expected_computed(self, obj: Any, name: str, user: User) -> Any:
+        """The value of computed field `name` of `obj` as `user` should read it, found without the machinery under
+        test: a callable's own result; for a `Count` over one relation, the linked rows `user` may see. Override for
+        other annotations."""
+        from django.db.models import Count, F
+
+        computed = self.rt.computed[name]
+        if not computed.is_annotation:
+            return computed.value(self.model.objects.get(pk=obj.pk))
+        expression = computed.value
+        source = expression.source_expressions[0] if isinstance(expression, Count) else None
+        if not isinstance(source, F) or "__" in source.name:
+            raise NotImplementedError(f"override expected_computed for {self.rt.label}.{name}")
+        related = self.model._meta.get_field(source.name).related_model
+        rows = related.objects.filter(**self.related_filter(source.name, obj))
+        return policy.restrict(rows, user, VIEW).count()
+
+    def computed_readers(self) -> list[User]:
+        """Who reads computed values in the generic tests: the least privileged staff viewer, and customer A where
+        customers may see `obj_a`."""
+        readers = [self.least_privileged_viewer()]
+        if Role.CUSTOMER_USER in self.rt.permissions[VIEW] and self.obj_a.tenant_id == self.p.org_a.pk:
+            readers.append(self.p.customer_a)
+        return readers
+
+    def link_computed_rows(self) -> None:
+        """For each counted relation: rows linked to `obj_a` in its own organisation and in another one."""
+        from django.db.models import F
+        from django.db.models.aggregates import Aggregate
+
+        for computed in self.rt.computed_annotations().values():
+            expression = computed.value
+            if isinstance(expression, Aggregate) and isinstance(expression.source_expressions[0], F):
+                relation = expression.source_expressions[0].name.split("__")[0]
+                self.link_rows(self.obj_a, relation, [self.p.org_a, self.p.org_a, self.p.org_b])
+
+    def test_computed_fields_in_detail_list_api_and_export(self) -> None:
+        """Every computed field has the same, right value on the detail page, in a list column, in the API and in
+        the CSV export; an annotation counts only the rows the reader may see (a customer never learns another
+        organisation's count) and is filterable (`<name>_min` / `<name>_max`) on the page and in the API."""
+        from meridian.core.querysets import records_for
+        from meridian.core.tables import available_columns, chosen_columns, save_columns, table_for
+
+        if not self.rt.computed:
+            self.skipTest("no computed fields")
+        self.link_computed_rows()
+        for user in self.computed_readers():
+            client, api = self.page_client(user), self.api(user)
+            save_columns(self.rt, user, [*self.rt.list_columns, *self.rt.computed])
+            detail = client.get(self.url("detail", self.obj_a))
+            listing = client.get(self.url("list"))
+            api_row = api.get(self.api_url(self.obj_a)).json()
+            may_export = policy.can(fresh(user), EXPORT, self.model)
+            exported = client.get(self.url("list") + "?export=csv") if may_export else None
+            export = list(csv.reader(io.StringIO(exported.content.decode()))) if exported is not None else []
+            for name, computed in self.rt.computed.items():
+                expected = self.expected_computed(self.obj_a, name, user)
+                with self.subTest(user=user.username, field=name, channel="detail"):
+                    shown = {label: value for label, value, _ in detail.context["rows"]}
+                    self.assertEqual(shown[computed.label], expected)
+                with self.subTest(user=user.username, field=name, channel="list"):
+                    rows = [row for row in listing.context["table"].paginated_rows if row.record.pk == self.obj_a.pk]
+                    self.assertEqual(rows[0].get_cell_value(name), expected)
+                    self.assertContains(listing, computed.label)
+                with self.subTest(user=user.username, field=name, channel="api"):
+                    self.assertEqual(api_row[name], expected)
+                with self.subTest(user=user.username, field=name, channel="export"):
+                    if not may_export:
+                        continue
+                    table = table_for(self.rt)(records_for(self.rt, user).filter(pk=self.obj_a.pk), user=user)
+                    hidden = [n for n in available_columns(self.rt) if n not in chosen_columns(self.rt, user)]
+                    reference = list(table.as_values(exclude_columns=hidden))
+                    row = ["" if value is None else str(value) for value in reference[1]]
+                    column = reference[0].index(computed.label)
+                    self.assertEqual(export[0][column], computed.label)
+                    self.assertEqual(row[column], str(expected))
+                    self.assertIn(row, export[1:])
+                if not computed.is_annotation:
+                    continue
+                ranges: tuple[tuple[dict[str, Any], bool], ...] = (
+                    ({f"{name}_min": expected, f"{name}_max": expected}, True),
+                    ({f"{name}_min": expected + 1}, False),
+                )
+                for params, listed in ranges:
+                    with self.subTest(user=user.username, field=name, filter=params):
+                        query: Any = {**params, "page_size": 1000}
+                        ids = [r["id"] for r in api.get(self.api_url(), query).json()["results"]]
+                        self.assertEqual(self.obj_a.pk in ids, listed)
+                        page = client.get(self.url("list"), params)
+                        pks = [row.record.pk for row in page.context["table"].paginated_rows]
+                        self.assertEqual(self.obj_a.pk in pks, listed)
+
+    def test_sorting_by_computed_annotations(self) -> None:
+        """Each annotation sorts the list page (`?sort=`) and the API (`?ordering=`), both ways, in SQL."""
+        if not self.rt.computed_annotations():
+            self.skipTest("no computed annotations")
+        self.link_computed_rows()
+        user = self.least_privileged_viewer()
+        client, api = self.page_client(user), self.api(user)
+        from meridian.core.tables import save_columns
+
+        save_columns(self.rt, user, [*self.rt.list_columns, *self.rt.computed])
+        for name in self.rt.computed_annotations():
+            for descending in (False, True):
+                key = ("-" if descending else "") + name
+                with self.subTest(field=name, order=key, channel="api"):
+                    query: Any = {"ordering": key, "page_size": 1000}
+                    results = api.get(self.api_url(), query).json()["results"]
+                    values = [row[name] for row in results]
+                    self.assertEqual(values, sorted(values, reverse=descending))
+                    self.assertGreater(len(set(values)), 1, "the test data should give different values")
+                with self.subTest(field=name, order=key, channel="page"):
+                    table = client.get(self.url("list"), {"sort": key}).context["table"]
+                    values = [row.get_cell_value(name) for row in table.paginated_rows]
+                    self.assertEqual(values, sorted(values, reverse=descending))
+
+    def test_related_lists_render_counted_paginated_and_restricted(self) -> None:
+        """Every declared related list is on the detail page with its count and rows; the next page comes from its
+        own address (htmx); a customer sees only their organisation's rows in it, never another's name; the list's
+        address answers 404 for a record the reader may not see."""
+        from meridian.core.querysets import RelatedList
+
+        if not self.rt.related:
+            self.skipTest("no related lists")
+        staff = self.least_privileged_viewer()
+        for related in self.rt.related:
+            rows = self.link_rows(self.obj_a, related.name, [self.p.org_a] * related.per_page + [self.p.org_b])
+            listing = RelatedList(self.rt, related, self.obj_a, staff)
+            linked = listing.related_rt.model.objects.filter(**self.related_filter(related.name, self.obj_a))
+            url = reverse(self.rt.url_name("related"), args=[self.obj_a.pk, related.name])
+            for user in self.computed_readers():
+                client = self.page_client(user)
+                visible = policy.restrict(linked, user, VIEW).count()
+                may_view_type = policy.has_role_permission(user, VIEW, listing.related_rt.model)
+                with self.subTest(related=related.name, user=user.username, page="detail"):
+                    detail = client.get(self.url("detail", self.obj_a))
+                    shown = {rel["name"]: rel for rel in detail.context["related_lists"]}
+                    if not may_view_type:
+                        self.assertNotIn(related.name, shown)
+                        self.assertNotContains(detail, f'id="related-{related.name}"')
+                        continue
+                    self.assertEqual(shown[related.name]["count"], visible)
+                    self.assertContains(detail, f'id="related-{related.name}"')
+                    page_rows = list(shown[related.name]["page"].object_list)
+                    self.assertEqual(len(page_rows), min(visible, related.per_page))
+                    for row in rows:
+                        if not policy.can(user, VIEW, row):
+                            self.assertNotIn(row, page_rows)
+                            self.assertNotContains(detail, escape(str(row)))
+                with self.subTest(related=related.name, user=user.username, page="next"):
+                    second = client.get(url, {"page": 2}, HTTP_HX_REQUEST="true")
+                    self.assertEqual(second.status_code, 200)
+                    self.assertEqual(second.context["rel"]["page"].number, 2 if visible > related.per_page else 1)
+            with self.subTest(related=related.name, outsider="customer B"):
+                self.assertEqual(self.page_client(self.p.customer_b).get(url).status_code, 404)
+        self.assertEqual(
+            self.page_client(staff)
+            .get(reverse(self.rt.url_name("related"), args=[self.obj_a.pk, "no-such-list"]))
+            .status_code,
+            404,
+        )
+
+    def test_column_choice_is_remembered_per_person_and_reset(self) -> None:
+        """A person's choice of columns is kept on the server for them and this type only; another person still
+        sees the declared columns; an unknown column is refused and nothing is kept; reset forgets the choice."""
+        from meridian.core.models import ListPreference
+        from meridian.core.tables import available_columns
+
+        user, other = self.least_privileged_viewer(), self.p.users[Role.AUDITOR]
+        available = available_columns(self.rt)
+        chosen = [self.rt.list_columns[0], available[-1]]
+        client = self.page_client(user)
+        url = reverse(self.rt.url_name("columns"))
+        self.assertEqual(client.post(url, {"columns": chosen}).status_code, 302)
+
+        def shown(who: User) -> list[str]:
+            table = self.page_client(who).get(self.url("list")).context["table"]
+            return [column.name for column in table.columns]  # the visible ones
+
+        self.assertEqual(shown(user), chosen)
+        self.assertEqual(shown(other), list(self.rt.list_columns))
+        refused = self.page_client(user).post(url, {"columns": [*chosen, "no_such_column"]})
+        self.assertEqual(refused.status_code, 400)
+        self.assertEqual(shown(user), chosen)
+        self.assertEqual(self.page_client(user).post(url, {"reset": "1"}).status_code, 302)
+        self.assertEqual(shown(user), list(self.rt.list_columns))
+        self.assertFalse(ListPreference.objects.filter(user=user).exists())
+
     # -- tenancy of links and hierarchies: every foreign key written, both channels ---------------------------
     def record_of(self, model: type[Any], organisation: Organisation) -> Any:
         """A record of `model` owned by `organisation`, made by the model's factory (override for a type whose

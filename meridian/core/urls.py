@@ -20,9 +20,11 @@ def record_type_patterns() -> list[Any]:
         per_app[rt.app_label] += [
             path(f"{slug}/", login_required(views.list), name=f"{name}_list"),
             path(f"{slug}/add/", login_required(views.form_page), name=f"{name}_add"),
+            path(f"{slug}/columns/", login_required(views.columns), name=f"{name}_columns"),
             path(f"{slug}/<int:pk>/", login_required(views.detail), name=f"{name}_detail"),
             path(f"{slug}/<int:pk>/edit/", login_required(views.form_page), name=f"{name}_edit"),
             path(f"{slug}/<int:pk>/delete/", login_required(views.delete), name=f"{name}_delete"),
             path(f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.action), name=f"{name}_action"),
+            path(f"{slug}/<int:pk>/related/<slug:name>/", login_required(views.related), name=f"{name}_related"),
         ]
     return [path(f"{app}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()]

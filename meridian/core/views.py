@@ -26,9 +26,17 @@ from meridian.core import actions, policy, ratelimit, registry, services, tabs
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
 from meridian.core.models import AuditEvent, Person
-from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
+from meridian.core.querysets import RelatedList, computed_value, natural_order, records_for
+from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType, Related
 from meridian.core.search import search
-from meridian.core.tables import table_for
+from meridian.core.tables import (
+    available_columns,
+    chosen_columns,
+    column_label,
+    save_columns,
+    table_for,
+    table_queryset,
+)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
@@ -48,9 +56,7 @@ class RecordViews:
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def queryset(self, request: HttpRequest, action: str = VIEW) -> QuerySet[Any]:
-        rt = self.rt
-        qs = rt.model.objects.select_related(*rt.select_related).prefetch_related(*rt.prefetch_related)
-        return policy.restrict(qs, request.user, action)
+        return records_for(self.rt, request.user, action)
 
     def get_object(self, request: HttpRequest, pk: int) -> Any:
         try:
@@ -88,17 +94,51 @@ class RecordViews:
         if export in ("csv", "xlsx") and not invalid:  # an export of a nonsense filter is refused with the page
             self.require_type(request, EXPORT)
             return self.export(request, queryset, export)
-        table = table_for(self.rt)(queryset, user=request.user)
+        columns = chosen_columns(self.rt, request.user)
+        queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
+        table = table_for(self.rt)(queryset, user=request.user, columns=columns)
         RequestConfig(request, paginate={"per_page": 50}).configure(table)
         template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
         total = self.queryset(request).count() if filterset.is_bound else None
         status = 400 if invalid else 200
-        context = self.context(request, table=table, filterset=filterset, total=total)
+        context = self.context(
+            request,
+            table=table,
+            filterset=filterset,
+            total=total,
+            columns=columns,
+            column_choices=[(name, column_label(self.rt, name)) for name in available_columns(self.rt)],
+            columns_url=reverse(self.rt.url_name("columns")),
+        )
         return render(request, template, context, status=status)
 
+    def columns(self, request: HttpRequest) -> HttpResponse:
+        """The column chooser: POST `columns` (one per chosen column) to remember them, `reset` to forget."""
+        self.require_type(request, VIEW)
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        try:
+            if request.POST.get("reset"):
+                save_columns(self.rt, request.user, None)
+                messages.success(request, "Columns reset to the default.")
+            else:
+                save_columns(self.rt, request.user, request.POST.getlist("columns"))
+                messages.success(request, "Columns saved.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            response = self.list(request)
+            response.status_code = 400
+            return response
+        back = request.POST.get("next", "")
+        list_url = reverse(self.rt.url_name("list"))
+        return HttpResponseRedirect(back if back.startswith(list_url) and "//" not in back else list_url)
+
     def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str) -> HttpResponse:
+        columns = chosen_columns(self.rt, request.user)  # what the person sees is what they export
+        queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
         table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None, user=request.user)
-        rows = [[neutralise(cell) for cell in row] for row in table.as_values()]
+        hidden = [name for name in available_columns(self.rt) if name not in columns]
+        rows = [[neutralise(cell) for cell in row] for row in table.as_values(exclude_columns=hidden)]
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
         if kind == "csv":
@@ -137,7 +177,14 @@ class RecordViews:
                 raise PermissionDenied(f"You may not open the {tab.label} tab of this {rt.verbose_name}.")
         if tab is None:
             names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
-            values: dict[str, Any] = {"rows": [_display(obj, field, user) for field in names]}
+            rows = [_display(obj, field, user) for field in names]
+            for field, computed in rt.computed.items():
+                value = computed_value(obj, field, computed)
+                rows.append((computed.label, value, "empty" if value in (None, "") else "text"))
+            related_lists = [
+                related_page(rt, obj, related, user, request.GET.get(f"{related.name}_page")) for related in rt.related
+            ]
+            values: dict[str, Any] = {"rows": rows, "related_lists": [r for r in related_lists if r is not None]}
         else:
             values = tab.values(obj, user)
         detail_url = obj.get_absolute_url()
@@ -168,6 +215,17 @@ class RecordViews:
         )
         partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "record-tabs"
         return render(request, "core/_record_tabs.html" if partial else "core/record_detail.html", context)
+
+    def related(self, request: HttpRequest, pk: int, name: str) -> HttpResponse:
+        """One page of a related list of the detail page (htmx)."""
+        obj = self.get_object(request, pk)
+        declared = next((r for r in self.rt.related if r.name == name), None)
+        if declared is None:
+            raise Http404("No such related list.")
+        context = related_page(self.rt, obj, declared, request.user, request.GET.get("page"))
+        if context is None:
+            raise Http404("No such related list.")
+        return render(request, "core/_related_list.html", {"rel": context, "obj": obj, "rt": self.rt})
 
     def form_page(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         rt = self.rt
@@ -315,6 +373,38 @@ def _badge(tab: tabs.Tab, obj: Any, user: Any) -> int | str | None:
         return None
     value = tab.badge(obj, user)
     return None if value in (None, "", 0) else value
+
+
+def related_page(rt: RecordType, obj: Any, related: Related, user: Any, page: str | None) -> dict[str, Any] | None:
+    """One page of a related list as `user` may see it, or None when they may not see the related type at all."""
+    from django.core.paginator import Paginator
+
+    rel = RelatedList(rt, related, obj, user)
+    if not rel.visible:
+        return None
+    paginator = Paginator(rel.queryset(), related.per_page)
+    current = paginator.get_page(page)
+    related_rt = rel.related_rt
+    table = table_for(related_rt)(list(current.object_list), user=user, columns=rel.columns, orderable=False)
+    list_query, add_query = rel.list_query(), rel.add_query()
+    if add_query:
+        hint = f"Use “Add {related_rt.verbose_name}” to add one to this {rt.verbose_name}."
+    elif rel.back is None and policy.can(user, CHANGE, obj):
+        hint = f"Edit this {rt.verbose_name} to add {rel.label.lower()}."
+    else:
+        hint = ""
+    return {
+        "hint": hint,
+        "name": rel.name,
+        "label": rel.label,
+        "rt": related_rt,
+        "table": table,
+        "page": current,
+        "count": paginator.count,
+        "list_url": f"{reverse(related_rt.url_name('list'))}?{list_query}" if list_query else None,
+        "add_url": f"{reverse(related_rt.url_name('add'))}?{add_query}" if add_query else None,
+        "url": reverse(rt.url_name("related"), args=[obj.pk, rel.name]),
+    }
 
 
 def readable_history(events: list[AuditEvent], model: type[Model], user: Any) -> list[AuditEvent]:

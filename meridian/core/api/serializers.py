@@ -15,7 +15,7 @@ from rest_framework.relations import MANY_RELATION_KWARGS
 
 from meridian.core import policy, registry
 from meridian.core.models import AuditEvent
-from meridian.core.registry import VIEW, RecordType
+from meridian.core.registry import VIEW, Computed, RecordType
 
 STATUS_READ_ONLY = "The status changes only through its actions."
 
@@ -213,6 +213,35 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return data
 
 
+class ComputedField(serializers.Field):  # type: ignore[type-arg]
+    """A computed value of the type (`RecordType.computed`): read-only, as the list and detail pages show it
+    (an annotation counts only what the requester may see)."""
+
+    def __init__(self, name: str, computed: Computed, **kwargs: Any) -> None:
+        self.computed_name, self.computed = name, computed
+        super().__init__(read_only=True, source="*", help_text=f"{computed.label} (computed, read-only).", **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        from meridian.core.querysets import computed_value
+
+        return computed_value(value, self.computed_name, self.computed)
+
+
+def _computed_schema(computed: Computed) -> Any:
+    """The OpenAPI type of a computed value: the annotation's output field where it has one."""
+    try:
+        output = computed.value.output_field if computed.is_annotation else None
+    except Exception:  # noqa: BLE001 - an expression whose type is known only once resolved
+        output = None
+    if isinstance(output, models.IntegerField):
+        return serializers.IntegerField(read_only=True)
+    if isinstance(output, models.DecimalField | models.FloatField):
+        return serializers.FloatField(read_only=True)
+    if isinstance(output, models.BooleanField):
+        return serializers.BooleanField(read_only=True)
+    return serializers.CharField(read_only=True)
+
+
 class AvailableActionsMixin(serializers.Serializer):  # type: ignore[type-arg]
     available_actions = serializers.SerializerMethodField(
         help_text="The actions (lifecycle transitions and other record actions) you may run on the record now: "
@@ -236,6 +265,12 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
     extra = ["reference"] if "reference" in names else []
     status = [record_type.lifecycle.field] if record_type.lifecycle else []
     fields = ["id", *extra, "display", *record_type.fields, *status, "version", "created_at", "updated_at", "web_url"]
+    computed = {
+        # a subclass per field: the OpenAPI type is set on the class
+        name: extend_schema_field(_computed_schema(c))(type("ComputedField", (ComputedField,), {}))(name, c)
+        for name, c in record_type.computed.items()
+    }
+    fields.extend(computed)
     bases: tuple[type, ...] = (RecordSerializer,)
     if record_type.lifecycle or record_type.actions:
         bases = (AvailableActionsMixin, RecordSerializer)
@@ -245,7 +280,7 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
         (),
         {"model": model, "fields": fields, "read_only_fields": [*extra, *status, "created_at", "updated_at"]},
     )
-    return type(f"{model.__name__}Serializer", bases, {"Meta": meta, "record_type": record_type})
+    return type(f"{model.__name__}Serializer", bases, {"Meta": meta, "record_type": record_type, **computed})
 
 
 class AuditEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status, viewsets
@@ -28,7 +29,8 @@ from meridian.core.api.serializers import (
     serializer_for,
     version_field,
 )
-from meridian.core.filtersets import filterset_for
+from meridian.core.filtersets import NaturalOrderingFilter, filterset_for
+from meridian.core.querysets import records_for
 from meridian.core.registry import ADD, CHANGE, DELETE, VIEW, RecordType
 from meridian.core.search import search
 from meridian.core.tabs import Tab, tabs_of
@@ -111,9 +113,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     permission_classes = [permissions.IsAuthenticated, RecordPermission]
 
     def get_queryset(self) -> QuerySet[Any]:
-        rt = self.record_type
-        queryset = rt.model.objects.select_related(*rt.select_related).prefetch_related(*rt.prefetch_related)
-        return policy.restrict(queryset.order_by("pk"), self.request.user, VIEW)
+        return records_for(self.record_type, self.request.user, VIEW).order_by("pk")
 
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
@@ -235,7 +235,15 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
         "record_type": record_type,
         "serializer_class": serializer_for(record_type),
         "filterset_class": filterset_for(record_type),
-        "ordering_fields": record_type.ordering_fields or ["id", *record_type.list_columns, "created_at", "updated_at"],
+        "ordering_fields": record_type.ordering_fields
+        or [
+            "id",
+            *(name for name in record_type.list_columns if name not in record_type.computed),
+            *record_type.computed_annotations(),
+            "created_at",
+            "updated_at",
+        ],
+        "filter_backends": [DjangoFilterBackend, NaturalOrderingFilter],
         "queryset": record_type.model.objects.none(),
         "__doc__": record_type.help_text or str(record_type.verbose_name_plural).capitalize(),
     }
