@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from meridian.core import services
+from meridian.core.children import Child
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm
-from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
+from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team, TeamMembership
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, VIEW, Link, RecordType, register
 from meridian.core.workflows import PERSON_LIFECYCLE
@@ -57,13 +58,14 @@ register(
 register(
     RecordType(
         model=Team,
-        fields=["name", "organisation", "email", "lead", "members", "escalation_contact", "calendar", "description"],
+        fields=["name", "organisation", "email", "lead", "escalation_contact", "calendar", "description"],
         list_columns=["name", "organisation", "email", "lead"],
         filter_fields=["organisation"],
         search_fields=["name", "email", "description"],
         links={"organisation": Link.INTERNAL},  # lead, members and escalation contact: of that same organisation
+        # many-to-many with attributes: each member with a role and a date, edited as rows of the team
+        children=[Child(TeamMembership, fk="team", fields=["person", "role", "since"], label="Members")],
         select_related=["organisation", "lead", "escalation_contact", "calendar"],
-        prefetch_related=["members"],
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
     )
 )
@@ -102,24 +104,17 @@ register(
         search_fields=["name", "description"],
         permissions={ADD: ADMINS | {Role.SERVICE_OWNER}, CHANGE: ADMINS | {Role.SERVICE_OWNER}, DELETE: ADMINS},
         form=CalendarForm,
+        # closures and extra working days exist only as the calendar's rows: one way to edit them, audited and
+        # versioned with the calendar (no standalone pages or API of their own)
+        children=[
+            Child(
+                CalendarException,
+                fk="calendar",
+                fields=["date", "kind", "start", "end", "reason"],
+                label="Closures and extra working days",
+            )
+        ],
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
-    )
-)
-
-register(
-    RecordType(
-        model=CalendarException,
-        fields=["calendar", "date", "kind", "start", "end", "reason"],
-        list_columns=["date", "calendar", "kind", "start", "end", "reason"],
-        filter_fields=["calendar", "kind"],
-        search_fields=["reason"],
-        permissions={
-            ADD: ADMINS | {Role.SERVICE_OWNER},
-            CHANGE: ADMINS | {Role.SERVICE_OWNER},
-            DELETE: ADMINS | {Role.SERVICE_OWNER},
-        },
-        select_related=["calendar"],
-        help_text="Closures and extra working days of a calendar.",
     )
 )
 

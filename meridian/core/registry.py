@@ -29,6 +29,7 @@ from meridian.core.choices import Role
 if TYPE_CHECKING:
     from django import forms
 
+    from meridian.core.children import Child
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
 
@@ -91,6 +92,8 @@ class RecordType:
     # the tenancy rule of each foreign key and many-to-many in `fields`, where it is not the default of
     # `link_rules()`; checked by the generic services on every create and update, whatever the channel
     links: dict[str, Link] = field(default_factory=dict)
+    # rows edited with the record (inline on its form, nested in its API, audited with it): `core.children`
+    children: list[Child] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         defaults = {VIEW: STAFF, EXPORT: STAFF, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS}
@@ -105,6 +108,10 @@ class RecordType:
         if unknown:
             raise ValueError(f"{self.label}: links {sorted(unknown)} are not foreign keys or many-to-many fields")
         self.links = {name: Link(rule) for name, rule in self.links.items()}
+        for child in self.children:
+            if child.parent_model is not self.model:
+                raise ValueError(f"{self.label}: child {child.name} is not linked to it by {child.fk}")
+            self.prefetch_related = [*self.prefetch_related, *child.prefetches()]
 
     @property
     def label(self) -> str:

@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import audit, policy, ratelimit, registry, services
+from meridian.core import audit, children, policy, ratelimit, registry, services
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import DeleteForm, GrantLoginForm, LoginForm, PreferencesForm, TransitionForm, form_for
 from meridian.core.models import AuditEvent, NotificationLog, Person
@@ -149,6 +149,14 @@ class RecordViews:
                 can_change=policy.can(request.user, CHANGE, obj),
                 can_delete=policy.can(request.user, DELETE, obj),
                 extra_template=_optional_template(f"{rt.app_label}/{rt.model_name}_detail_extra.html"),
+                child_tables=[
+                    (
+                        child,
+                        [child.label_of(name) for name in child.fields],
+                        [[_display(row, name, request.user) for name in child.fields] for row in child.rows(obj)],
+                    )
+                    for child in rt.children
+                ],
                 **(rt.detail_context(obj, request.user) if rt.detail_context else {}),
             ),
         )
@@ -266,8 +274,13 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     query per linked type, whatever the number of events."""
     wanted: dict[type[Model], set[Any]] = {}
     fields: dict[str, Any] = {}
+    record_type = registry.find(model)
+    child_names = {child.name for child in record_type.children} if record_type else set()
+    child_rows = children.readable(record_type, events, user) if record_type and child_names else {}
     for event in events:
         for name, change in event.changes.items():
+            if name in child_names:
+                continue
             try:
                 field = fields.setdefault(name, model._meta.get_field(name))
             except FieldDoesNotExist:  # a field since removed, or not a field (e.g. a transition's "action")
@@ -298,6 +311,8 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     for event in events:
         rows = []
         for name, change in event.changes.items():
+            if name in child_names:
+                continue
             field = fields.get(name)
             label = capfirst(str(getattr(field, "verbose_name", name.replace("_", " "))))
             if not isinstance(change, dict):
@@ -307,6 +322,7 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
             if event.action == "create" and after in (None, "", []):
                 continue
             rows.append((label, before, after))
+        rows.extend(child_rows.get(event.pk, []))  # the rows of its children: added, changed field by field, removed
         event.display_changes = rows  # type: ignore[attr-defined]
     return events
 
