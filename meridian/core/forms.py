@@ -90,7 +90,8 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
     def is_valid(self) -> bool:
         """The record's fields and every row of its children, validated together."""
         valid = super().is_valid()
-        return all([formset.is_valid() for formset in self.child_formsets if formset.is_bound]) and valid
+        checked = [formset.is_valid() for formset in self.child_formsets if formset.is_bound]  # each says its errors
+        return all(checked) and valid
 
     @property
     def has_field_errors(self) -> bool:
