@@ -118,6 +118,11 @@ class ChildRowForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # the browser's own date and time pickers (dates of a row have no zone)
+            if isinstance(field, forms.DateField) and type(field.widget) is forms.DateInput:
+                field.widget = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+            elif isinstance(field, forms.TimeField) and type(field.widget) is forms.TimeInput:
+                field.widget = forms.TimeInput(format="%H:%M", attrs={"type": "time"})
         restrict_choices(self, user)
         style_fields(self)
         for field in self.fields.values():
