@@ -73,7 +73,7 @@ class Child:
         fk = self.model._meta.get_field(self.fk)
         if not fk.many_to_one:
             raise ValueError(f"{self.model.__name__}.{self.fk} is not a foreign key")
-        self.name = self.name or fk.remote_field.get_accessor_name()  # type: ignore[union-attr]
+        self.name = self.name or str(fk.remote_field.get_accessor_name())  # type: ignore[union-attr]
         self.label = self.label or capfirst(str(self.model._meta.verbose_name_plural))
         unknown = [name for name in self.fields if name == self.fk or not _is_field(self.model, name)]
         if unknown:
@@ -123,7 +123,7 @@ def values_of(child: Child, row: models.Model) -> dict[str, Any]:
     """A row's audited values (as `audit.snapshot` stores a record's)."""
     from meridian.core.audit import to_primitive
 
-    return {name: to_primitive(getattr(row, row._meta.get_field(name).attname)) for name in child.fields}
+    return {name: to_primitive(getattr(row, row._meta.get_field(name).attname)) for name in child.fields}  # type: ignore[union-attr]
 
 
 def row_error(number: int, label: str | None, message: str) -> str:
@@ -132,7 +132,7 @@ def row_error(number: int, label: str | None, message: str) -> str:
 
 
 def _error_lines(child: Child, number: int, exc: ValidationError) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for name, messages in exc.message_dict.items():
         label = None if name == NON_FIELD_ERRORS or name not in child.fields else child.label_of(name)
         lines.extend(row_error(number, label, message) for message in messages)
@@ -245,7 +245,7 @@ def _duplicates(child: Child, rows: list[tuple[int, models.Model]]) -> list[str]
             continue
         seen: dict[tuple[Any, ...], int] = {}
         for number, row in rows:
-            key = tuple(getattr(row, meta.get_field(name).attname) for name in others)
+            key = tuple(getattr(row, meta.get_field(name).attname) for name in others)  # type: ignore[union-attr]
             if any(value is None for value in key):
                 continue
             if key in seen:

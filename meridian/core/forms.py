@@ -168,7 +168,7 @@ class ChildFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
         """Each row kept (not removed, not a blank new one): its field values, and `id` for an existing row."""
         rows = []
         for form in self.forms:
-            if self.can_delete and self._should_delete_form(form):
+            if self.can_delete and self._should_delete_form(form):  # type: ignore[attr-defined]
                 continue
             if form.instance.pk is None and not form.has_changed():
                 continue
@@ -191,8 +191,8 @@ def formset_for(child: Child) -> type[ChildFormSet]:
         extra=child.extra,
         can_delete=True,
     )
-    formset.child = child
-    return formset  # type: ignore[no-any-return]
+    formset.child = child  # type: ignore[attr-defined]
+    return formset  # type: ignore[return-value]
 
 
 @cache
