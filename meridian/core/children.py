@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.text import capfirst
 
@@ -276,7 +276,19 @@ def write_children(
         raise ValidationError(errors)
     changes: dict[str, Any] = {}
     for plan in plans:
-        change = _write(plan, actor)
+        try:
+            with transaction.atomic():  # a savepoint: a refused write leaves the transaction usable, to roll back
+                change = _write(plan, actor)
+        except IntegrityError as exc:
+            # rows that trade a unique value (two exceptions swapping their dates) collide while being saved
+            raise ValidationError(
+                {
+                    plan.child.name: [
+                        f"{plan.child.label}: two rows would share a value that must be unique while "
+                        "saving; change one of them first, save, then the other."
+                    ]
+                }
+            ) from exc
         if change:
             changes[plan.child.name] = change
     return changes

@@ -82,9 +82,10 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
                 data if data is not None and f"{child.name}-TOTAL_FORMS" in data else None,
                 instance=self.instance,
                 prefix=child.name,
-                form_kwargs={"user": user},
+                form_kwargs={"user": user, "rules": child.link_rules(record_type), "tenant": self.instance.tenant_id},
             )
             for child in (record_type.children if record_type else [])
+            if record_type is not None
         ]
 
     def is_valid(self) -> bool:
@@ -116,8 +117,15 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
 class ChildRowForm(forms.ModelForm):  # type: ignore[type-arg]
     """One row of a child list on its parent's form: choices limited to what the person may see."""
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: Any, rules: dict[str, registry.Link], tenant: int | None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        for name, rule in rules.items():  # offer only what the link rule allows: the parent's organisation's records
+            field = self.fields.get(name)
+            queryset = getattr(field, "queryset", None)
+            if rule == registry.Link.SAME_ORGANISATION and tenant is not None and queryset is not None:
+                field.queryset = queryset.filter(**{queryset.model.TENANT_FIELD: tenant})  # type: ignore[union-attr]
         for field in self.fields.values():  # the browser's own date and time pickers (dates of a row have no zone)
             if isinstance(field, forms.DateField) and type(field.widget) is forms.DateInput:
                 field.widget = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})

@@ -375,6 +375,13 @@ def _values(obj: Model, rt: RecordType, user: Any) -> list[tuple[str, Any]]:
     for name in rt.fields:
         label, value, kind = _display(obj, name, user)
         rows.append((label, ", ".join(text for text, _ in value) if kind == "links" else value))
+    for child in rt.children:  # their rows too, one line each
+        lines = []
+        for row in child.rows(obj):
+            cells = [_display(row, name, user) for name in child.fields]
+            texts = [", ".join(t for t, _ in v) if k == "links" else str(v) for _, v, k in cells if k != "empty"]
+            lines.append(" · ".join(texts))
+        rows.append((child.label, "; ".join(lines) or None))
     return rows
 
 

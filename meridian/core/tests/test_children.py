@@ -49,6 +49,48 @@ class CalendarExceptionRowsTests(PrincipalsTestCase):
         self.assertEqual(response.status_code, 200, response.content)
         self.assertEqual([row["reason"] for row in response.json()["exceptions"]], ["Liberation Day"])
 
+    def test_two_rows_trading_their_dates_are_refused_clearly(self) -> None:
+        calendar = CalendarFactory()
+        services.update_record(
+            calendar,
+            data={
+                "exceptions": [
+                    {"date": dt.date(2026, 12, 24), "kind": "closed", "reason": "A"},
+                    {"date": dt.date(2026, 12, 31), "kind": "closed", "reason": "B"},
+                ]
+            },
+            actor=self.admin,
+            expected_version=1,
+        )
+        a, b = calendar.exceptions.order_by("date")
+        with self.assertRaises(ValidationError) as refused:
+            services.update_record(
+                calendar,
+                data={"exceptions": [{"id": a.pk, "date": b.date}, {"id": b.pk, "date": a.date}]},
+                actor=self.admin,
+                expected_version=2,
+            )
+        self.assertIn("change one of them first", refused.exception.message_dict["exceptions"][0])
+        self.assertEqual(
+            [(e.date, e.reason) for e in calendar.exceptions.order_by("date")], [(a.date, "A"), (b.date, "B")]
+        )
+
+    def test_the_conflict_page_shows_the_other_persons_rows(self) -> None:
+        calendar = CalendarFactory()
+        self.client.force_login(self.admin)
+        edit = reverse("core:calendar_edit", args=[calendar.pk])
+        from meridian.core.testing import post_data_from_form
+
+        stale = post_data_from_form(self.client.get(edit).context["form"])
+        services.update_record(
+            calendar,
+            data={"exceptions": [{"date": dt.date(2026, 12, 24), "kind": "closed", "reason": "Christmas Eve"}]},
+            actor=self.admin,
+            expected_version=1,
+        )
+        response = self.client.post(edit, stale)
+        self.assertContains(response, "Christmas Eve", status_code=409)
+
 
 class TeamMembershipRowsTests(PrincipalsTestCase):
     def setUp(self) -> None:
@@ -110,6 +152,14 @@ class TeamMembershipRowsTests(PrincipalsTestCase):
             services.update_record(self.team, data={"organisation": other}, actor=self.admin, expected_version=2)
         self.assertTrue(refused.exception.message_dict["memberships"][0].startswith("Row 1, person:"))
         self.assertEqual(Team.objects.get(pk=self.team.pk).organisation, self.p.internal)
+
+    def test_the_form_offers_the_people_of_the_teams_organisation(self) -> None:
+        outsider = PersonFactory(organisation=self.p.org_a)
+        self.client.force_login(self.admin)
+        form = self.client.get(reverse("core:team_edit", args=[self.team.pk])).context["form"]
+        choices = set(form.child_formsets[0].empty_form.fields["person"].queryset)
+        self.assertIn(self.sanne, choices)
+        self.assertNotIn(outsider, choices)
 
     def test_an_agent_may_not_change_members(self) -> None:
         api = api_client(self.p.users[Role.SERVICE_DESK_AGENT])
