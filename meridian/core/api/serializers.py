@@ -320,7 +320,10 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
     for child in record_type.children:
         fields.insert(fields.index("version"), child.name)
         attrs[child.name] = child_serializer_for(child)(
-            many=True, required=False, help_text=f"{child.label}: the whole list of rows (see “Child rows”)."
+            many=True,
+            required=False,
+            help_text=f"{child.label}: the whole list of rows. A row with `id` is changed (fields left out stay), one "
+            "without is added, a row left out is removed; leave the key out to keep the rows as they are.",
         )
     return type(f"{model.__name__}Serializer", bases, attrs)
 
