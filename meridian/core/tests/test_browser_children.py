@@ -108,6 +108,8 @@ def test_an_invalid_row_is_named_and_nothing_is_saved(page: Any, live_server: An
     page.locator('[name="exceptions-0-reason"]').fill("Stocktake")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("alert")).to_contain_text("Row 1, Start: An extra working day needs a start time.")
+    snap(page, "calendar-form-error", 1400)
+    snap(page, "calendar-form-error", 390)
     assert not calendar.exceptions.exists()
 
 
