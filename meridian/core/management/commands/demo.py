@@ -202,7 +202,7 @@ class Command(BaseCommand):
             lead=people["Sanne"],
             memberships=[
                 {"person": people["Sanne"], "role": "member", "since": date(2025, 3, 1)},
-                {"person": people["Jonas"], "role": "member", "since": date(2025, 4, 1)},
+                {"person": people["Jonas"], "role": "dispatcher", "since": date(2025, 4, 1)},
             ],
             escalation_contact=people["Maria"],
             calendar=nl,
@@ -240,6 +240,6 @@ class Command(BaseCommand):
             memberships=[
                 {"person": people["Claire"], "role": "member", "since": date(2025, 3, 1)},
                 {"person": people["Lars"], "role": "member", "since": date(2025, 4, 1)},
-                {"person": people["Maria"], "role": "member", "since": date(2025, 5, 1)},
+                {"person": people["Maria"], "role": "deputy_lead", "since": date(2025, 5, 1)},
             ],
         )
