@@ -100,8 +100,8 @@ class Child:
             model_field = self.model._meta.get_field(name)
             if not (model_field.concrete and model_field.is_relation):
                 continue
-            owned = parent_type.tenant_field is not None and hasattr(model_field.related_model, "TENANT_FIELD")
-            owned = owned and getattr(model_field.related_model, "TENANT_FIELD", None) is not None
+            related_tenant = getattr(model_field.related_model, "TENANT_FIELD", None)
+            owned = parent_type.tenant_field is not None and related_tenant is not None
             rules[name] = self.links.get(name, Link.SAME_ORGANISATION if owned else Link.ANY)
         return rules
 

@@ -92,6 +92,8 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
         """The record's fields and every row of its children, validated together."""
         valid = super().is_valid()
         checked = [formset.is_valid() for formset in self.child_formsets if formset.is_bound]  # each says its errors
+        if valid and self.instance.pk and self.cleaned_data.get("version") != self.instance.version:
+            return True  # stale: the services refuse it with 409 and the current state, whatever its rows say
         return all(checked) and valid
 
     @property

@@ -91,6 +91,24 @@ class CalendarExceptionRowsTests(PrincipalsTestCase):
         response = self.client.post(edit, stale)
         self.assertContains(response, "Christmas Eve", status_code=409)
 
+    def test_a_page_posting_a_row_removed_meanwhile_is_a_409(self) -> None:
+        calendar = CalendarFactory()
+        services.update_record(
+            calendar,
+            data={"exceptions": [{"date": dt.date(2026, 12, 24), "kind": "closed", "reason": "Christmas Eve"}]},
+            actor=self.admin,
+            expected_version=1,
+        )
+        self.client.force_login(self.admin)
+        edit = reverse("core:calendar_edit", args=[calendar.pk])
+        from meridian.core.testing import post_data_from_form
+
+        stale = post_data_from_form(self.client.get(edit).context["form"])
+        services.update_record(calendar, data={"exceptions": []}, actor=self.admin, expected_version=2)
+        response = self.client.post(edit, stale)
+        self.assertContains(response, "Someone else saved", status_code=409)
+        self.assertFalse(calendar.exceptions.exists())
+
 
 class TeamMembershipRowsTests(PrincipalsTestCase):
     def setUp(self) -> None:
