@@ -71,6 +71,8 @@ def snapshot(obj: models.Model) -> dict[str, Any]:
         data[f.name] = to_primitive(getattr(obj, f.attname))
     if obj.pk:
         for m2m in obj._meta.many_to_many:
+            if not m2m.remote_field.through._meta.auto_created:  # type: ignore[union-attr]
+                continue  # a many-to-many with attributes is written as child rows, audited as such
             data[m2m.name] = sorted(o.pk for o in m2m.value_from_object(obj))  # type: ignore[attr-defined]
     return data
 

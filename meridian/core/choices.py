@@ -49,6 +49,15 @@ class CalendarExceptionKind(models.TextChoices):
     WORKING = "working", "Extra working day"
 
 
+class TeamRole(models.TextChoices):
+    """What a member does in a support team (the team's lead is named on the team itself)."""
+
+    MEMBER = "member", "Member"
+    DISPATCHER = "dispatcher", "Dispatcher (assigns the queue)"
+    DEPUTY_LEAD = "deputy_lead", "Deputy lead"
+    TRAINEE = "trainee", "Trainee"
+
+
 class AuditAction(models.TextChoices):
     CREATE = "create", "Created"
     UPDATE = "update", "Updated"

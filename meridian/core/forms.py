@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
@@ -15,6 +15,9 @@ from meridian.core.hours import format_hours, parse_hours
 from meridian.core.models import TIME_ZONE_CHOICES, Calendar, User
 from meridian.core.registry import VIEW, RecordType
 from meridian.utils.numbers import positive_int
+
+if TYPE_CHECKING:
+    from meridian.core.children import Child
 
 
 def style_fields(form: forms.BaseForm) -> None:
@@ -72,15 +75,135 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
             self.fields["version"].initial = self.instance.version
         restrict_choices(self, user)
         style_fields(self)
+        record_type = registry.find(self._meta.model)  # type: ignore[arg-type]
+        data = args[0] if args else kwargs.get("data")
+        self.child_formsets = [
+            formset_for(child)(
+                # a post without the rows' management form (a script, an old page) leaves the rows as they are
+                data if data is not None and f"{child.name}-TOTAL_FORMS" in data else None,
+                instance=self.instance,
+                prefix=child.name,
+                form_kwargs={"user": user, "rules": child.link_rules(record_type), "tenant": self.instance.tenant_id},
+            )
+            for child in (record_type.children if record_type else [])
+            if record_type is not None
+        ]
+
+    def is_valid(self) -> bool:
+        """The record's fields and every row of its children, validated together."""
+        valid = super().is_valid()
+        checked = [formset.is_valid() for formset in self.child_formsets if formset.is_bound]  # each says its errors
+        if valid and self.instance.pk and self.cleaned_data.get("version") != self.instance.version:
+            return True  # stale: the services refuse it with 409 and the current state, whatever its rows say
+        return all(checked) and valid
 
     @property
     def has_field_errors(self) -> bool:
         """Whether a field the person can see is marked with an error (hidden ones are named at the top)."""
-        return any(self[name].errors for name in self.errors if name in self.fields and not self[name].is_hidden)
+        own = any(self[name].errors for name in self.errors if name in self.fields and not self[name].is_hidden)
+        return own or any(formset.row_errors() for formset in self.child_formsets if formset.is_bound)
+
+    @property
+    def child_errors(self) -> list[str]:
+        """Every error of a child row, as "Row 2, date: Enter a valid date." (said above the form)."""
+        return [line for formset in self.child_formsets if formset.is_bound for line in formset.row_errors()]
 
     def field_values(self) -> dict[str, Any]:
-        """The cleaned values of the record's own fields, as the services take them."""
-        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+        """The cleaned values of the record's own fields, and the rows of its children, as the services take them."""
+        values = {name: value for name, value in self.cleaned_data.items() if name != "version"}
+        for formset in self.child_formsets:
+            if formset.is_bound:
+                values[formset.child.name] = formset.rows()
+        return values
+
+
+class ChildRowForm(forms.ModelForm):  # type: ignore[type-arg]
+    """One row of a child list on its parent's form: choices limited to what the person may see."""
+
+    def __init__(
+        self, *args: Any, user: Any, rules: dict[str, registry.Link], tenant: int | None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        for name, rule in rules.items():  # offer only what the link rule allows: the parent's organisation's records
+            field = self.fields.get(name)
+            queryset = getattr(field, "queryset", None)
+            if rule == registry.Link.SAME_ORGANISATION and tenant is not None and queryset is not None:
+                field.queryset = queryset.filter(**{queryset.model.TENANT_FIELD: tenant})  # type: ignore[union-attr]
+        for field in self.fields.values():  # the browser's own date and time pickers (dates of a row have no zone)
+            if isinstance(field, forms.DateField) and type(field.widget) is forms.DateInput:
+                field.widget = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+            elif isinstance(field, forms.TimeField) and type(field.widget) is forms.TimeInput:
+                field.widget = forms.TimeInput(format="%H:%M", attrs={"type": "time"})
+        restrict_choices(self, user)
+        style_fields(self)
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("aria-label", field.label)
+        if "DELETE" in self.fields:
+            self.fields["DELETE"].label = "Remove"
+            self.fields["DELETE"].widget.attrs["class"] = "form-check-input child-remove"
+
+
+class ChildFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
+    """The rows of one child (`core.children.Child`) on the parent's form: Django's inline formset, with every
+    error said as "Row 2, date: ..." and the rows handed to the services as the API hands them."""
+
+    child: Child
+
+    def row_errors(self) -> list[str]:
+        from meridian.core.children import row_error
+
+        lines = [str(error) for error in self.non_form_errors()]
+        for number, form in enumerate(self.forms, 1):
+            for name, errors in form.errors.items():
+                label = str(form.fields[name].label) if name in form.fields and name != "__all__" else None
+                lines.extend(row_error(number, label, str(error)) for error in errors)
+        return lines
+
+    def clean(self) -> None:
+        """A posted row id that is not one of this record's rows (another record's, or one removed meanwhile) is
+        refused, never taken as a new row."""
+        super().clean()
+        from meridian.core.children import row_error
+
+        for number, form in enumerate(self.forms[: self.initial_form_count()], 1):
+            if form.instance.pk is None:
+                raise forms.ValidationError(
+                    row_error(
+                        number,
+                        None,
+                        f"this is not a row of this {self.instance._meta.verbose_name} (any more): reload the page.",
+                    )
+                )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Each row kept (not removed, not a blank new one): its field values, and `id` for an existing row."""
+        rows = []
+        for form in self.forms:
+            if self.can_delete and self._should_delete_form(form):  # type: ignore[attr-defined]
+                continue
+            if form.instance.pk is None and not form.has_changed():
+                continue
+            row = {name: form.cleaned_data.get(name) for name in self.child.fields}
+            if form.instance.pk is not None:
+                row["id"] = form.instance.pk
+            rows.append(row)
+        return rows
+
+
+@cache
+def formset_for(child: Child) -> type[ChildFormSet]:
+    formset = forms.inlineformset_factory(
+        child.parent_model,
+        child.model,
+        form=ChildRowForm,
+        formset=ChildFormSet,
+        fk_name=child.fk,
+        fields=[*child.fields, child.fk],  # a list of its own: Django's inline formset appends the key to it
+        extra=child.extra,
+        can_delete=True,
+    )
+    formset.child = child  # type: ignore[attr-defined]
+    return formset  # type: ignore[return-value]
 
 
 @cache

@@ -28,6 +28,7 @@ from meridian.core.choices import (
     OrganisationKind,
     PersonStatus,
     Role,
+    TeamRole,
 )
 
 if TYPE_CHECKING:
@@ -387,7 +388,8 @@ class Team(Record):
     )
     email = models.EmailField(blank=True)
     lead = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="teams_led")
-    members = models.ManyToManyField(Person, blank=True, related_name="teams")
+    # read-only for code: written as the team's `memberships` rows (a child list with a role and a date)
+    members = models.ManyToManyField(Person, through="TeamMembership", blank=True, related_name="teams")
     escalation_contact = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="teams_escalated_to"
     )
@@ -399,6 +401,23 @@ class Team(Record):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TeamMembership(models.Model):
+    """A person's place in a team: their role there and since when. Edited as rows of the team (its form and its
+    API's `memberships`); `team.members` reads the people."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="team_memberships")
+    role = models.CharField(max_length=20, choices=TeamRole.choices, default=TeamRole.MEMBER)
+    since = models.DateField(null=True, blank=True, help_text="When they joined the team; empty if not known.")
+
+    class Meta:
+        ordering = ["team", "person__last_name", "person__first_name", "pk"]
+        constraints = [models.UniqueConstraint(fields=["team", "person"], name="core_teammembership_unique_person")]
+
+    def __str__(self) -> str:
+        return f"{self.person} in {self.team} ({self.get_role_display()})"
 
 
 class AuditEvent(models.Model):

@@ -8,9 +8,10 @@ from django.db.models import Count
 
 from meridian.core import services
 from meridian.core.actions import RecordAction
+from meridian.core.children import Child
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm, GrantLoginForm
-from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
+from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team, TeamMembership
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import (
     ADD,
@@ -160,15 +161,15 @@ register(
 register(
     RecordType(
         model=Team,
-        fields=["name", "organisation", "email", "lead", "members", "escalation_contact", "calendar", "description"],
+        fields=["name", "organisation", "email", "lead", "escalation_contact", "calendar", "description"],
         list_columns=["name", "organisation", "email", "lead", "member_count"],
         filter_fields=["organisation"],
         search_fields=["name", "email", "description"],
         links={"organisation": Link.INTERNAL},  # lead, members and escalation contact: of that same organisation
+        # many-to-many with attributes: each member with a role and a date, edited as rows of the team
+        children=[Child(TeamMembership, fk="team", fields=["person", "role", "since"], label="Members")],
         select_related=["organisation", "lead", "escalation_contact", "calendar"],
-        prefetch_related=["members"],
         computed={"member_count": Computed(Count("members", distinct=True), "Members")},
-        related=[Related("members")],
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
     )
 )
@@ -223,26 +224,17 @@ register(
             )
         ],
         computed={"exception_count": Computed(Count("exceptions", distinct=True), "Exceptions")},
-        related=[Related("exceptions", "Closures and extra days")],
+        # closures and extra working days exist only as the calendar's rows: one way to edit them, audited and
+        # versioned with the calendar (no standalone pages or API of their own)
+        children=[
+            Child(
+                CalendarException,
+                fk="calendar",
+                fields=["date", "kind", "start", "end", "reason"],
+                label="Closures and extra working days",
+            )
+        ],
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
-    )
-)
-
-register(
-    RecordType(
-        model=CalendarException,
-        fields=["calendar", "date", "kind", "start", "end", "reason"],
-        list_columns=["date", "calendar", "kind", "start", "end", "reason"],
-        filter_fields=["calendar", "kind"],
-        search_fields=["reason"],
-        permissions={
-            ADD: ADMINS | {Role.SERVICE_OWNER},
-            CHANGE: ADMINS | {Role.SERVICE_OWNER},
-            DELETE: ADMINS | {Role.SERVICE_OWNER},
-        },
-        select_related=["calendar"],
-        computed={"weekday": Computed(lambda exception: exception.date.strftime("%A"), "Weekday")},
-        help_text="Closures and extra working days of a calendar.",
     )
 )
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from django import forms
 
     from meridian.core.actions import RecordAction
+    from meridian.core.children import Child
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
     from meridian.core.tabs import Tab
@@ -133,6 +134,8 @@ class RecordType:
     queryset: Callable[[Any, Any], Any] | None = None
     # related lists on the detail page, in this order
     related: list[Related] = field(default_factory=list)
+    # rows edited with the record (inline on its form, nested in its API, audited with it): `core.children`
+    children: list[Child] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         defaults = {VIEW: STAFF, EXPORT: STAFF, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS}
@@ -152,6 +155,10 @@ class RecordType:
             raise ValueError(f"{self.label}: computed {sorted(clash)} clash with model fields")
         for related in self.related:
             self.model._meta.get_field(related.name)  # FieldDoesNotExist at start-up, not on the first page
+        for child in self.children:
+            if child.parent_model is not self.model:
+                raise ValueError(f"{self.label}: child {child.name} is not linked to it by {child.fk}")
+            self.prefetch_related = [*self.prefetch_related, *child.prefetches()]
 
     def computed_annotations(self) -> dict[str, Computed]:
         return {name: c for name, c in self.computed.items() if c.is_annotation}

@@ -19,7 +19,7 @@ from django.db.models import F, ProtectedError, RestrictedError
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from meridian.core import audit, policy, registry
+from meridian.core import audit, children, policy, registry
 from meridian.core.choices import AuditAction, OrganisationKind, Role
 from meridian.core.lifecycle import Transition
 from meridian.core.models import Organisation, Person, Record, Sequence, User
@@ -105,8 +105,14 @@ def _split(model: type[models.Model], data: Mapping[str, Any]) -> tuple[dict[str
     return plain, m2m
 
 
+def _split_children(record_type: registry.RecordType, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record's own field values, and the rows of its children (child name -> list of rows)."""
+    names = {child.name for child in record_type.children}
+    return {k: v for k, v in data.items() if k not in names}, {k: v for k, v in data.items() if k in names}
+
+
 def _check_writable(record_type: registry.RecordType, data: Mapping[str, Any]) -> None:
-    allowed = set(record_type.fields)
+    allowed = set(record_type.fields) | {child.name for child in record_type.children}
     refused = {name: "This field cannot be set here." for name in data if name not in allowed}
     if record_type.lifecycle and record_type.lifecycle.field in data:
         refused[record_type.lifecycle.field] = "The status changes only through its actions."
@@ -171,6 +177,7 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
     """Create a record of a registered type from validated field values."""
     record_type = registry.get(model)
     _check_writable(record_type, data)
+    data, rows = _split_children(record_type, data)
     plain, m2m = _split(model, data)
     with transaction.atomic():
         policy.require(actor, ADD, model)
@@ -187,6 +194,7 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
         for name, values in m2m.items():
             getattr(obj, name).set(values)
         changes = audit.diff({}, audit.snapshot(obj))
+        changes.update(children.write_children(record_type, obj, rows, actor))  # rows validated first, with obj's
         audit.record_event(action=AuditAction.CREATE, obj=obj, actor=actor, changes=changes, reason=reason)
         if record_type.after_save:
             record_type.after_save(obj, actor, changes)
@@ -207,6 +215,7 @@ def update_record(
     model = type(obj)
     record_type = registry.get(model)
     _check_writable(record_type, data)
+    data, rows = _split_children(record_type, data)
     plain, m2m = _split(model, data)
     with transaction.atomic():
         current = model.objects.select_for_update().get(pk=obj.pk)
@@ -221,9 +230,17 @@ def update_record(
         current.full_clean(exclude=NOT_VALIDATED)
         after = {**audit.snapshot(current), **{k: sorted(o.pk for o in v) for k, v in m2m.items()}}
         changes = audit.diff(before, after)
+        if changes:
+            _check_links(record_type, current, m2m, changed=set(changes))
+        # the rows after the record's own row (the lock order); when the record moves to another organisation, the
+        # rows it keeps are checked against the new one like its own links
+        if record_type.tenant_link is not None and record_type.tenant_link in changes:
+            for child in record_type.children:
+                rows.setdefault(child.name, [{"id": row.pk} for row in child.rows(current)])
+        row_changes = children.write_children(record_type, current, rows, actor)
+        changes.update(row_changes)
         if not changes:
             return current
-        _check_links(record_type, current, m2m, changed=set(changes))
         current.version += 1
         current.updated_by = actor
         current.updated_at = timezone.now()
@@ -256,9 +273,8 @@ def delete_record(obj: Record, *, actor: Any, expected_version: int, reason: str
         if reason_not:
             raise RecordInUse(reason_not)
         before = audit.snapshot(current)
-        audit.record_event(
-            action=AuditAction.DELETE, obj=current, actor=actor, changes=audit.diff(before, {}), reason=reason
-        )
+        changes = {**audit.diff(before, {}), **children.removed_with(registry.get(model), current)}
+        audit.record_event(action=AuditAction.DELETE, obj=current, actor=actor, changes=changes, reason=reason)
         try:
             with transaction.atomic():
                 current.delete()

@@ -19,6 +19,7 @@ every state as every role; the meta-test checks that every registered lifecycle 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,20 +106,71 @@ def fresh(user: User) -> User:
 
 
 def post_data_from_form(form: Any) -> dict[str, Any]:
-    """What a browser would post back for an unchanged form."""
+    """What a browser would post back for an unchanged form (with the rows of its children, if any)."""
     data: dict[str, Any] = {}
     for name in form.fields:
         value = form[name].value()
+        key = form[name].html_name
         if isinstance(value, list | tuple | models.QuerySet):
-            data[name] = [getattr(v, "pk", v) for v in value]
+            data[key] = [getattr(v, "pk", v) for v in value]
         elif isinstance(value, bool):
             if value:
-                data[name] = "on"
+                data[key] = "on"
         elif value is None:
-            data[name] = ""
+            data[key] = ""
         else:
-            data[name] = getattr(value, "pk", value)
+            data[key] = getattr(value, "pk", value)
+    for formset in getattr(form, "child_formsets", []):
+        data.update(post_data_from_form(formset.management_form))
+        for row in formset.forms:
+            data.update(post_data_from_form(row))
     return data
+
+
+def page_value(value: Any) -> Any:
+    """A value as a browser posts it."""
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, bool):
+        return "on" if value else ""
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def page_rows(child: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The post data of a child's rows on its parent's form: each row's fields, `id` for an existing row and
+    `DELETE` to remove one (what the inline formset of `core/_child_rows.html` posts)."""
+    prefix = child.name
+    existing = [row for row in rows if row.get("id")]
+    new = [row for row in rows if not row.get("id")]
+    data: dict[str, Any] = {
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": str(len(existing)),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(existing + new):
+        for name, value in row.items():
+            if name == "DELETE":
+                if value:
+                    data[f"{prefix}-{index}-DELETE"] = "on"
+            elif page_value(value) != "" or name == "id":
+                data[f"{prefix}-{index}-{name}"] = page_value(value)
+    return data
+
+
+@dataclass
+class ChildExample:
+    """What the generic tests of a child (`core.children.Child`) write: two valid new rows, a change of a row's
+    fields, and a row that is invalid in `invalid_field`. Linked records as objects."""
+
+    rows: list[dict[str, Any]]
+    change: dict[str, Any]
+    invalid: dict[str, Any]
+    invalid_field: str
 
 
 def wrong_json_values(field: Any) -> list[Any]:
@@ -818,6 +870,8 @@ class RecordTypeTests(TestCase):
             raise NotImplementedError(f"override expected_computed for {self.rt.label}.{name}")
         related = self.model._meta.get_field(source.name).related_model
         rows = related.objects.filter(**self.related_filter(source.name, obj))
+        if registry.find(related) is None:  # a child's rows: read with their parent
+            return rows.count()
         return policy.restrict(rows, user, VIEW).count()
 
     def computed_readers(self) -> list[User]:
@@ -1076,6 +1130,253 @@ class RecordTypeTests(TestCase):
                 with self.subTest(field=name, loop=loop, written="nothing"):
                     self.assertIsNone(getattr(self.model.objects.get(pk=a.pk), f"{name}_id"))
                     self.assertEqual(AuditEvent.objects.count(), events)
+
+    # -- child rows (core.children): written with the parent, validated, audited and versioned with it ----------
+    def child_example(self, child: Any, organisation: Organisation | None) -> ChildExample:
+        """Rows of `child` for a parent owned by `organisation` (None for a type without one). Override in the test
+        class of every type that declares children."""
+        raise NotImplementedError(f"{type(self).__name__}: give child_example() for the child {child.name}")
+
+    def child_values(self, child: Any, row: Any) -> dict[str, Any]:
+        """An existing row as the generic tests post it back: its id and its fields."""
+        return {"id": row.pk, **{name: getattr(row, name) for name in child.fields}}
+
+    def api_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: page_value(v) if isinstance(v, dt.date | dt.time) else self.api_value(v) for name, v in row.items()
+        }
+
+    def with_rows(self, obj: Any, child: Any) -> list[Any]:
+        """Give `obj` the example's first two rows (through the service) and return them."""
+        example = self.child_example(child, self.tenant_of(obj))
+        services.update_record(
+            obj, data={child.name: example.rows[:2]}, actor=self.actor(CHANGE), expected_version=obj.version
+        )
+        obj.refresh_from_db()
+        return list(child.rows(obj))
+
+    def tenant_of(self, obj: Any) -> Organisation | None:
+        return None if obj.tenant_id is None else Organisation.objects.get(pk=obj.tenant_id)
+
+    def children(self) -> list[Any]:
+        """The children the type declares (`core.children.Child`)."""
+        return list(self.rt.children)
+
+    def test_children_are_created_with_the_parent_on_page_and_api(self) -> None:
+        for child in self.children():
+            new = self.new_data()
+            owner = self.model(**{k: v for k, v in new.items() if not self.model._meta.get_field(k).many_to_many})
+            tenant = None if owner.tenant_id is None else Organisation.objects.get(pk=owner.tenant_id)
+            example = self.child_example(child, tenant)
+            with self.subTest(child=child.name, channel="page"):
+                client = self.page_client(self.actor(ADD))
+                data = {**self.form_data(new), **page_rows(child, example.rows)}
+                response = client.post(self.url("add"), data)
+                self.assertEqual(response.status_code, 302, response.context and response.context["form"].child_errors)
+                created = self.model.objects.order_by("-pk").first()
+                self.assertEqual(child.rows(created).count(), len(example.rows))
+                event = self.events(created, "create").get()
+                self.assertEqual(len(event.changes[child.name]["added"]), len(example.rows))
+                self.assertEqual(created.version, 1)
+                page = client.get(self.url("detail", created))
+                self.assertContains(page, escape(child.label))
+                services.delete_record(created, actor=self.p.users[Role.ADMINISTRATOR], expected_version=1)
+            with self.subTest(child=child.name, channel="api"):
+                body = {**self.form_data(new), child.name: [self.api_row(row) for row in example.rows]}
+                response = self.api(self.actor(ADD)).post(self.api_url(), body, format="json")
+                self.assertEqual(response.status_code, 201, response.content)
+                rows = response.json()[child.name]
+                self.assertEqual(len(rows), len(example.rows))
+                self.assertTrue(all(isinstance(row["id"], int) for row in rows))
+                created = self.model.objects.get(pk=response.json()["id"])
+                self.assertEqual(sorted(r.pk for r in child.rows(created)), sorted(row["id"] for row in rows))
+
+    def test_child_rows_are_changed_and_removed_with_the_parent(self) -> None:
+        """On the page and in the API: one row changed, one removed, one added — one update event naming each, the
+        parent's version up by one; an unchanged save and a write without the rows change nothing."""
+        user = self.actor(CHANGE)
+        for child in self.children():
+            example = self.child_example(child, self.tenant_of(self.obj_a))
+            first, second = self.with_rows(self.obj_a, child)
+            obj = self.model.objects.get(pk=self.obj_a.pk)
+            events = AuditEvent.objects.count()
+            with self.subTest(child=child.name, channel="page", change="none"):
+                response = self.page_client(user).post(self.url("edit", obj), self.form_post_data(obj, user, {}))
+                self.assertEqual(response.status_code, 302)
+                self.assertEqual(self.model.objects.get(pk=obj.pk).version, obj.version)
+                self.assertEqual(AuditEvent.objects.count(), events)
+            with self.subTest(child=child.name, channel="page", change="rows"):
+                rows = [
+                    {**self.child_values(child, first), **example.change},
+                    {**self.child_values(child, second), "DELETE": True},
+                    example.rows[2],
+                ]
+                data = {
+                    k: v for k, v in self.form_post_data(obj, user, {}).items() if not k.startswith(f"{child.name}-")
+                }
+                data.update(page_rows(child, rows))
+                response = self.page_client(user).post(self.url("edit", obj), data)
+                self.assertEqual(response.status_code, 302, response.context and response.context["form"].child_errors)
+                after = self.model.objects.get(pk=obj.pk)
+                self.assertEqual(after.version, obj.version + 1)
+                current = list(child.rows(after))
+                self.assertEqual(len(current), 2)
+                self.assertNotIn(second.pk, [r.pk for r in current])
+                changed = next(r for r in current if r.pk == first.pk)
+                for name, value in example.change.items():
+                    self.assertEqual(self.api_value(getattr(changed, name)), self.api_value(value))
+                event = self.events(after, "update").latest("pk")
+                change = event.changes[child.name]
+                self.assertEqual([len(change.get(k, [])) for k in ("added", "changed", "removed")], [1, 1, 1])
+                self.assertEqual(set(change["changed"][0]["changes"]), set(example.change))
+                history = self.page_client(user).get(self.url("detail", after) + "?tab=history")
+                self.assertContains(history, f"{escape(child.label)}: row added")
+                self.assertContains(history, f"{escape(child.label)}: row removed")
+            with self.subTest(child=child.name, channel="api"):
+                api = self.api(user)
+                obj = self.model.objects.get(pk=obj.pk)
+                untouched = api.patch(self.api_url(obj), {"version": obj.version}, format="json")
+                self.assertEqual(untouched.status_code, 200, untouched.content)
+                self.assertEqual(untouched.json()["version"], obj.version)
+                rows = untouched.json()[child.name]
+                self.assertEqual(len(rows), 2)
+                # the first row kept as it is (only its id), the second left out (removed), a new one (as the row the
+                # page removed)
+                again = {k: v for k, v in self.child_values(child, second).items() if k != "id"}
+                body = {child.name: [{"id": rows[0]["id"]}, self.api_row(again)], "version": obj.version}
+                response = api.patch(self.api_url(obj), body, format="json")
+                self.assertEqual(response.status_code, 200, response.content)
+                self.assertEqual(response.json()["version"], obj.version + 1)
+                kept = [row["id"] for row in response.json()[child.name]]
+                self.assertIn(rows[0]["id"], kept)
+                self.assertNotIn(rows[1]["id"], kept)
+                self.assertEqual(len(kept), 2)
+                event = self.events(obj, "update").latest("pk")
+                self.assertEqual(sorted(event.changes[child.name]), ["added", "removed"])
+
+    def test_an_invalid_child_row_writes_nothing_and_names_row_and_field(self) -> None:
+        user = self.actor(CHANGE)
+        for child in self.children():
+            example = self.child_example(child, self.tenant_of(self.obj_a))
+            obj = self.model.objects.get(pk=self.obj_a.pk)
+            counts = (child.model.objects.count(), AuditEvent.objects.count())
+            label = str(child.model._meta.get_field(example.invalid_field).verbose_name)
+            with self.subTest(child=child.name, channel="page"):
+                data = self.form_post_data(obj, user, {})
+                data = {k: v for k, v in data.items() if not k.startswith(f"{child.name}-")}
+                data.update(page_rows(child, [example.rows[0], example.invalid]))
+                response = self.page_client(user).post(self.url("edit", obj), data)
+                self.assertEqual(response.status_code, 400)
+                self.assertTrue(
+                    any(
+                        line.lower().startswith(f"row 2, {label.lower()}:")
+                        for line in response.context["form"].child_errors
+                    ),
+                    response.context["form"].child_errors,
+                )
+                self.assertContains(response, "Nothing was saved", status_code=400)
+            with self.subTest(child=child.name, channel="api"):
+                body = {
+                    child.name: [self.api_row(example.rows[0]), self.api_row(example.invalid)],
+                    "version": obj.version,
+                }
+                response = self.api(user).patch(self.api_url(obj), body, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                messages = response.json()[child.name]
+                self.assertTrue(
+                    any(
+                        m.lower().startswith(f"row 2, {example.invalid_field}")
+                        or m.lower().startswith(f"row 2, {label.lower()}")
+                        for m in messages
+                    ),
+                    messages,
+                )
+            with self.subTest(child=child.name, channel="api create"):
+                body = {**self.form_data(self.new_data()), child.name: [self.api_row(example.invalid)]}
+                before = self.model.objects.count()
+                response = self.api(self.actor(ADD)).post(self.api_url(), body, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(self.model.objects.count(), before)
+            with self.subTest(child=child.name, written="nothing"):
+                self.assertEqual((child.model.objects.count(), AuditEvent.objects.count()), counts)
+                self.assertEqual(self.model.objects.get(pk=obj.pk).version, obj.version)
+
+    def test_a_concurrent_change_of_child_rows_is_409(self) -> None:
+        user = self.actor(CHANGE)
+        for child in self.children():
+            example = self.child_example(child, self.tenant_of(self.obj_a))
+            obj = self.model.objects.get(pk=self.obj_a.pk)
+            stale_page = self.form_post_data(obj, user, {})
+            stale_page = {k: v for k, v in stale_page.items() if not k.startswith(f"{child.name}-")}
+            stale_page.update(page_rows(child, [example.rows[1]]))
+            read = obj.version
+            self.with_rows(obj, child)  # someone else adds rows: the parent moves on
+            obj.refresh_from_db()
+            self.assertEqual(obj.version, read + 1)
+            rows = list(child.rows(obj))
+            with self.subTest(child=child.name, channel="api"):
+                body = {child.name: [self.api_row(example.rows[0])], "version": read}
+                response = self.api(user).patch(self.api_url(obj), body, format="json")
+                self.assertEqual(response.status_code, 409, response.content)
+            with self.subTest(child=child.name, channel="page"):
+                response = self.page_client(user).post(self.url("edit", obj), stale_page)
+                self.assertEqual(response.status_code, 409)
+            self.assertEqual(list(child.rows(self.model.objects.get(pk=obj.pk))), rows)
+
+    def test_a_row_of_another_parent_is_refused(self) -> None:
+        """A row id of another record (another organisation's, for a type with one) cannot be changed through this
+        one, on either channel; a customer of another organisation reaches neither record nor rows."""
+        user = self.actor(CHANGE)
+        for child in self.children():
+            other = self.with_rows(self.model.objects.get(pk=self.obj_b.pk), child)[0]
+            before = self.child_values(child, other)
+            obj = self.model.objects.get(pk=self.obj_a.pk)
+            example = self.child_example(child, self.tenant_of(obj))
+            with self.subTest(child=child.name, channel="api"):
+                body = {child.name: [{"id": other.pk, **self.api_row(example.rows[0])}], "version": obj.version}
+                response = self.api(user).patch(self.api_url(obj), body, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertTrue(response.json()[child.name][0].startswith("Row 1"))
+            with self.subTest(child=child.name, channel="page"):
+                data = {
+                    k: v for k, v in self.form_post_data(obj, user, {}).items() if not k.startswith(f"{child.name}-")
+                }
+                data.update(page_rows(child, [{"id": other.pk, **example.rows[0]}]))
+                self.assertEqual(self.page_client(user).post(self.url("edit", obj), data).status_code, 400)
+            with self.subTest(child=child.name, channel="customer"):
+                customer = self.p.customer_b if self.obj_a.tenant_id != self.p.org_b.pk else self.p.customer_a
+                body = {child.name: [], "version": obj.version}
+                # 404 where customers read the type (another organisation's record is not there), else 403 for all
+                expected = 404 if policy.has_role_permission(fresh(customer), VIEW, self.model) else 403
+                self.assertEqual(self.api(customer).patch(self.api_url(obj), body, format="json").status_code, expected)
+                self.assertEqual(self.api(customer).get(self.api_url(obj)).status_code, expected)
+            self.assertEqual(self.child_values(child, child.model.objects.get(pk=other.pk)), before)
+            self.assertEqual(self.model.objects.get(pk=obj.pk).version, obj.version)
+
+    def test_every_child_link_across_organisations_is_refused(self) -> None:
+        """A row linking a record its tenancy rule refuses (another organisation's): a field error naming row and
+        field from the API and the service; nothing written."""
+        user = self.actor(CHANGE)
+        for child in self.children():
+            for name, rule in child.link_rules(self.rt).items():
+                if rule == registry.Link.ANY:
+                    continue
+                obj = self.model.objects.get(pk=self.obj_a.pk)
+                elsewhere = self.p.org_b if obj.tenant_id != self.p.org_b.pk else self.p.org_a
+                related = child.model._meta.get_field(name).related_model
+                foreign = self.record_of(related, elsewhere)
+                row = {**self.child_example(child, self.tenant_of(obj)).rows[0], name: foreign}
+                counts = (child.model.objects.count(), AuditEvent.objects.count())
+                with self.subTest(child=child.name, field=name, channel="api"):
+                    body = {child.name: [self.api_row(row)], "version": obj.version}
+                    response = self.api(self.p.users[Role.ADMINISTRATOR]).patch(self.api_url(obj), body, format="json")
+                    self.assertEqual(response.status_code, 400, response.content)
+                    self.assertTrue(response.json()[child.name][0].startswith("Row 1, "), response.content)
+                with self.subTest(child=child.name, field=name, channel="service"):
+                    with self.assertRaises(ValidationError) as refused:
+                        services.update_record(obj, data={child.name: [row]}, actor=user, expected_version=obj.version)
+                    self.assertIn(child.name, refused.exception.message_dict)
+                self.assertEqual((child.model.objects.count(), AuditEvent.objects.count()), counts)
 
 
 def factory_for(model: type[Any]) -> Any:

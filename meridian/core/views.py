@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import actions, policy, ratelimit, registry, services, tabs
+from meridian.core import actions, children, policy, ratelimit, registry, services, tabs
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
 from meridian.core.models import AuditEvent, Person
@@ -184,7 +184,19 @@ class RecordViews:
             related_lists = [
                 related_page(rt, obj, related, user, request.GET.get(f"{related.name}_page")) for related in rt.related
             ]
-            values: dict[str, Any] = {"rows": rows, "related_lists": [r for r in related_lists if r is not None]}
+            child_tables = [
+                (
+                    child,
+                    [child.label_of(field) for field in child.fields],
+                    [[_display(row, field, user) for field in child.fields] for row in child.rows(obj)],
+                )
+                for child in rt.children
+            ]
+            values: dict[str, Any] = {
+                "rows": rows,
+                "child_tables": child_tables,
+                "related_lists": [r for r in related_lists if r is not None],
+            }
         else:
             values = tab.values(obj, user)
         detail_url = obj.get_absolute_url()
@@ -413,8 +425,13 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     query per linked type, whatever the number of events."""
     wanted: dict[type[Model], set[Any]] = {}
     fields: dict[str, Any] = {}
+    record_type = registry.find(model)
+    child_names = {child.name for child in record_type.children} if record_type else set()
+    child_rows = children.readable(record_type, events, user) if record_type and child_names else {}
     for event in events:
         for name, change in event.changes.items():
+            if name in child_names:
+                continue
             try:
                 field = fields.setdefault(name, model._meta.get_field(name))
             except FieldDoesNotExist:  # a field since removed, or not a field (e.g. a transition's "action")
@@ -445,6 +462,8 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     for event in events:
         rows = []
         for name, change in event.changes.items():
+            if name in child_names:
+                continue
             field = fields.get(name)
             label = capfirst(str(getattr(field, "verbose_name", name.replace("_", " "))))
             if not isinstance(change, dict):
@@ -454,6 +473,7 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
             if event.action == "create" and after in (None, "", []):
                 continue
             rows.append((label, before, after))
+        rows.extend(child_rows.get(event.pk, []))  # the rows of its children: added, changed field by field, removed
         event.display_changes = rows  # type: ignore[attr-defined]
     return events
 
@@ -494,6 +514,13 @@ def _values(obj: Model, rt: RecordType, user: Any) -> list[tuple[str, Any]]:
     for name in rt.fields:
         label, value, kind = _display(obj, name, user)
         rows.append((label, ", ".join(text for text, _ in value) if kind == "links" else value))
+    for child in rt.children:  # their rows too, one line each
+        lines = []
+        for row in child.rows(obj):
+            cells = [_display(row, name, user) for name in child.fields]
+            texts = [", ".join(t for t, _ in v) if k == "links" else str(v) for _, v, k in cells if k != "empty"]
+            lines.append(" · ".join(texts))
+        rows.append((child.label, "; ".join(lines) or None))
     return rows
 
 

@@ -256,6 +256,80 @@ class AvailableActionsMixin(serializers.Serializer):  # type: ignore[type-arg]
         return [a.name for a in available_actions(obj, getattr(request, "user", None))]
 
 
+# --- child rows (core.children): a nested list, written with the parent ---------------------------------------
+
+
+class ChildRowSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """One row of a child list: its `id` (to change an existing row; leave it out for a new one) and its fields,
+    strict on input like the record's own fields."""
+
+    id = StrictIntegerField(
+        required=False, help_text="The row's id: give it to change that row, leave it out to add one."
+    )
+    child: Any
+
+    serializer_field_mapping = RecordSerializer.serializer_field_mapping
+    serializer_related_field = VisibleRelatedField
+    serializer_choice_field = StrictChoiceField
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        user = getattr(self.context.get("request"), "user", None)
+        for field in fields.values():
+            queryset = getattr(field, "queryset", None)
+            if queryset is not None and registry.find(queryset.model) is not None:
+                setattr(field, "queryset", policy.restrict(queryset, user, VIEW))  # noqa: B010
+        return fields
+
+    def get_validators(self) -> list[Any]:
+        return []  # uniqueness among a record's rows is the service's (core.children), over the whole list
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = {name: ["Unknown field."] for name in data if name not in self.fields}
+            if unknown:
+                raise serializers.ValidationError(unknown)
+        return super().to_internal_value(data)
+
+
+class ChildRowsSerializer(serializers.ListSerializer):  # type: ignore[type-arg]
+    """A record's rows of one child: the whole list on every write that names it (rows with `id` changed, rows
+    without created, rows left out removed); a write without it leaves the rows alone. Errors are said per row
+    and field: "Row 2, date: Date has wrong format. ..."."""
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, list):
+            raise serializers.ValidationError(["Must be a list of rows (JSON objects)."])
+        from meridian.core.children import row_error
+
+        rows, errors = [], []
+        for number, item in enumerate(data, 1):
+            if not isinstance(item, dict):
+                errors.append(row_error(number, None, "a row is a JSON object of fields."))
+                continue
+            try:
+                rows.append(dict(self.child.run_validation(item)))  # type: ignore[union-attr]
+            except serializers.ValidationError as exc:
+                detail = exc.detail if isinstance(exc.detail, dict) else {"": exc.detail}
+                for name, messages in detail.items():
+                    label = None if name in ("", "non_field_errors") else str(name)
+                    for message in messages if isinstance(messages, list) else [messages]:
+                        errors.append(row_error(number, label, str(message)))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return rows
+
+
+@cache
+def child_serializer_for(child: Any) -> type[ChildRowSerializer]:
+    meta = type(
+        "Meta",
+        (),
+        {"model": child.model, "fields": ["id", *child.fields], "list_serializer_class": ChildRowsSerializer},
+    )
+    return type(f"{child.model.__name__}RowSerializer", (ChildRowSerializer,), {"Meta": meta, "child": child})
+
+
 @cache
 def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
     if record_type.serializer is not None:
@@ -280,7 +354,16 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
         (),
         {"model": model, "fields": fields, "read_only_fields": [*extra, *status, "created_at", "updated_at"]},
     )
-    return type(f"{model.__name__}Serializer", bases, {"Meta": meta, "record_type": record_type, **computed})
+    attrs: dict[str, Any] = {"Meta": meta, "record_type": record_type, **computed}
+    for child in record_type.children:
+        fields.insert(fields.index("version"), child.name)
+        attrs[child.name] = child_serializer_for(child)(
+            many=True,
+            required=False,
+            help_text=f"{child.label}: the whole list of rows. A row with `id` is changed (fields left out stay), one "
+            "without is added, a row left out is removed; leave the key out to keep the rows as they are.",
+        )
+    return type(f"{model.__name__}Serializer", bases, attrs)
 
 
 class AuditEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -426,8 +426,17 @@ class StrictInputTests(PrincipalsTestCase):
             (self.list_url, {"name": "Acme", "active": "false"}, "active"),
             (self.list_url, {"name": "Acme", "active": 0}, "active"),
             (self.list_url, {"name": "Acme", "kind": ["customer"]}, "kind"),
-            (team, {"name": "T", "organisation": self.p.internal.pk, "members": {str(member.pk): 1}}, "members"),
-            (team, {"name": "T", "organisation": self.p.internal.pk, "members": [str(member.pk)]}, "members"),
+            (
+                team,
+                {"name": "T", "organisation": self.p.internal.pk, "memberships": {str(member.pk): 1}},
+                "memberships",
+            ),
+            (
+                team,
+                {"name": "T", "organisation": self.p.internal.pk, "memberships": [{"person": str(member.pk)}]},
+                "memberships",
+            ),
+            (team, {"name": "T", "organisation": self.p.internal.pk, "memberships": [member.pk]}, "memberships"),
         ]
         for url, body, field in cases:
             with self.subTest(body=body):

@@ -106,7 +106,7 @@ class CalendarScheduleTests(TestCase):
 
 
 class CalendarPageTests(TestCase):
-    def test_calendar_page_lists_its_exceptions_and_offers_a_prefilled_add(self) -> None:
+    def test_calendar_page_lists_its_exceptions_and_its_form_edits_them(self) -> None:
         from meridian.core.testing import make_principals
 
         p = make_principals()
@@ -116,8 +116,11 @@ class CalendarPageTests(TestCase):
         page = self.client.get(calendar.get_absolute_url() + "?tab=hours")  # the Hours tab
         self.assertContains(page, "Liberation Day closure")
         self.assertContains(page, "Next public holidays (NL)")
-        add = self.client.get(f"/core/calendar-exceptions/add/?calendar={calendar.pk}")
-        self.assertEqual(add.context["form"]["calendar"].value(), str(calendar.pk))
+        edit = self.client.get(f"/core/calendars/{calendar.pk}/edit/")
+        self.assertEqual(
+            [row.instance.reason for row in edit.context["form"].child_formsets[0].initial_forms],
+            ["Liberation Day closure"],
+        )
         typed = self.client.post(
             f"/core/calendars/{calendar.pk}/edit/",
             {

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from meridian.core.actions import RecordAction
-from meridian.core.choices import CalendarExceptionKind, LocationKind, OrganisationKind, Role
+from meridian.core.choices import CalendarExceptionKind, LocationKind, OrganisationKind, Role, TeamRole
 from meridian.core.factories import (
-    CalendarExceptionFactory,
     CalendarFactory,
     LocationFactory,
     OrganisationFactory,
     PersonFactory,
     TeamFactory,
 )
-from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
-from meridian.core.testing import RecordTypeTests
+from meridian.core.models import Calendar, Location, Organisation, Person, Team
+from meridian.core.testing import ChildExample, RecordTypeTests
 
 
 class TestOrganisation(RecordTypeTests):
@@ -52,7 +52,20 @@ class TestTeam(RecordTypeTests):
         cls.member = PersonFactory(organisation=cls.p.internal)
 
     def new_data(self) -> dict[str, Any]:
-        return {"name": "Database Team", "organisation": self.p.internal, "members": [self.member]}
+        return {"name": "Database Team", "organisation": self.p.internal}
+
+    def child_example(self, child: Any, organisation: Organisation | None) -> ChildExample:
+        people = PersonFactory.create_batch(3, organisation=organisation)
+        return ChildExample(
+            rows=[
+                {"person": people[0], "role": TeamRole.MEMBER, "since": dt.date(2025, 1, 6)},
+                {"person": people[1], "role": TeamRole.DISPATCHER, "since": None},
+                {"person": people[2], "role": TeamRole.TRAINEE, "since": dt.date(2026, 9, 1)},
+            ],
+            change={"role": TeamRole.DEPUTY_LEAD, "since": dt.date(2025, 2, 3)},
+            invalid={"person": people[2], "role": TeamRole.MEMBER, "since": "not a date"},
+            invalid_field="since",
+        )
 
 
 class TestLocation(RecordTypeTests):
@@ -72,21 +85,20 @@ class TestCalendar(RecordTypeTests):
     def new_data(self) -> dict[str, Any]:
         return {"name": "Belgian hours", "time_zone": "Europe/Brussels", "holiday_country": "BE"}
 
-
-class TestCalendarException(RecordTypeTests):
-    model = CalendarException
-    factory = CalendarExceptionFactory
-    changed_data = {"reason": "Flooded basement"}
-
-    @classmethod
-    def setUpTestData(cls) -> None:
-        super().setUpTestData()
-        cls.calendar = CalendarFactory()
-
-    def new_data(self) -> dict[str, Any]:
-        return {
-            "calendar": self.calendar,
-            "date": "2026-12-28",
-            "kind": CalendarExceptionKind.CLOSED,
-            "reason": "Stocktake",
-        }
+    def child_example(self, child: Any, organisation: Organisation | None) -> ChildExample:
+        return ChildExample(
+            rows=[
+                {"date": dt.date(2026, 12, 24), "kind": CalendarExceptionKind.CLOSED, "reason": "Christmas Eve"},
+                {
+                    "date": dt.date(2026, 12, 19),
+                    "kind": CalendarExceptionKind.WORKING,
+                    "start": dt.time(9),
+                    "end": dt.time(13),
+                    "reason": "Migration weekend",
+                },
+                {"date": dt.date(2026, 12, 31), "kind": CalendarExceptionKind.CLOSED, "reason": "Year-end closure"},
+            ],
+            change={"reason": "Office closed on Christmas Eve"},
+            invalid={"date": dt.date(2026, 12, 27), "kind": CalendarExceptionKind.WORKING, "reason": "Stocktake"},
+            invalid_field="start",
+        )

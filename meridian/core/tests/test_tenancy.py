@@ -125,7 +125,7 @@ class LinkRuleTests(PrincipalsTestCase):
         member = PersonFactory(organisation=self.p.internal)
         team = services.create_record(
             Team,
-            data={"name": "NOC", "organisation": self.p.internal, "lead": member, "members": [member]},
+            data={"name": "NOC", "organisation": self.p.internal, "lead": member, "memberships": [{"person": member}]},
             actor=self.admin,
         )
         self.assertEqual((team.lead, list(team.members.all())), (member, [member]))

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from meridian.core import services
 from meridian.core.choices import Role
-from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
+from meridian.core.models import Calendar, Location, Organisation, Person, Team
 
 WEEKDAYS_9_TO_5 = {str(d): [["08:30", "12:30"], ["13:15", "17:30"]] for d in range(5)}
 
@@ -78,6 +78,16 @@ class Command(BaseCommand):
             working_hours=WEEKDAYS_9_TO_5,
             holiday_country="NL",
             description="Mon–Fri 08:30–17:30 with lunch, Dutch public holidays.",
+            exceptions=[
+                {
+                    "date": date(2026, 12, 19),
+                    "kind": "working",
+                    "start": time(9),
+                    "end": time(13),
+                    "reason": "Saturday migration window staffed",
+                },
+                {"date": date(2026, 12, 24), "kind": "closed", "reason": "Office closed on Christmas Eve"},
+            ],
         )
         de = create(
             Calendar,
@@ -87,6 +97,7 @@ class Command(BaseCommand):
             holiday_country="DE",
             holiday_subdivision="BY",
             description="Mon–Fri 08:00–17:00, German and Bavarian public holidays.",
+            exceptions=[{"date": date(2026, 12, 31), "kind": "closed", "reason": "Year-end closure"}],
         )
         always = create(
             Calendar,
@@ -94,23 +105,6 @@ class Command(BaseCommand):
             time_zone="UTC",
             always_open=True,
             description="Round the clock, every day of the year.",
-        )
-        create(
-            CalendarException,
-            calendar=nl,
-            date=date(2026, 12, 24),
-            kind="closed",
-            reason="Office closed on Christmas Eve",
-        )
-        create(CalendarException, calendar=de, date=date(2026, 12, 31), kind="closed", reason="Year-end closure")
-        create(
-            CalendarException,
-            calendar=nl,
-            date=date(2026, 12, 19),
-            kind="working",
-            start=time(9),
-            end=time(13),
-            reason="Saturday migration window staffed",
         )
 
         orgs = {
@@ -208,7 +202,10 @@ class Command(BaseCommand):
             organisation=orgs["Meridian Managed Services"],
             email="servicedesk@meridian.example",
             lead=people["Sanne"],
-            members=[people["Sanne"], people["Jonas"]],
+            memberships=[
+                {"person": people["Sanne"], "role": "member", "since": date(2025, 3, 1)},
+                {"person": people["Jonas"], "role": "dispatcher", "since": date(2025, 4, 1)},
+            ],
             escalation_contact=people["Maria"],
             calendar=nl,
             description="First line: every incident and request starts here.",
@@ -219,7 +216,7 @@ class Command(BaseCommand):
             organisation=orgs["Meridian Managed Services"],
             email="noc@meridian.example",
             lead=people["Priya"],
-            members=[people["Priya"]],
+            memberships=[{"person": people["Priya"], "role": "member", "since": date(2025, 3, 1)}],
             escalation_contact=people["Maria"],
             calendar=always,
         )
@@ -229,7 +226,10 @@ class Command(BaseCommand):
             organisation=orgs["Meridian Managed Services"],
             email="platform@meridian.example",
             lead=people["Tomasz"],
-            members=[people["Tomasz"], people["Lars"]],
+            memberships=[
+                {"person": people["Tomasz"], "role": "member", "since": date(2025, 3, 1)},
+                {"person": people["Lars"], "role": "member", "since": date(2025, 4, 1)},
+            ],
             escalation_contact=people["Maria"],
             calendar=de,
         )
@@ -239,5 +239,9 @@ class Command(BaseCommand):
             organisation=orgs["Meridian Managed Services"],
             email="cab@meridian.example",
             lead=people["Claire"],
-            members=[people["Claire"], people["Lars"], people["Maria"]],
+            memberships=[
+                {"person": people["Claire"], "role": "member", "since": date(2025, 3, 1)},
+                {"person": people["Lars"], "role": "member", "since": date(2025, 4, 1)},
+                {"person": people["Maria"], "role": "deputy_lead", "since": date(2025, 5, 1)},
+            ],
         )
