@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -23,7 +24,6 @@ from meridian.core.models import AuditEvent, Organisation, Person, Team
 from meridian.core.registry import ADD, VIEW, RecordType
 
 COUNT_TTL = 60  # seconds a count may be old
-ESTIMATE_FROM = 100_000  # rows from which a staff reader's count is PostgreSQL's estimate instead of COUNT(*)
 RECENT = 8  # records recently created or changed by the reader
 MY_WORK = 10  # records the reader works on, most recently changed first
 AUDIT_WINDOW = 100  # the reader's latest audit events looked at for RECENT distinct records
@@ -131,7 +131,7 @@ def type_counts(user: Any, types: list[RecordType]) -> dict[str, tuple[int, bool
     result: dict[str, tuple[int, bool]] = {}
     whole = [rt for rt in types if policy.tenant_filter(user, rt.model) is None]
     for rt, estimate in estimates(whole).items():
-        if estimate >= ESTIMATE_FROM:
+        if estimate >= settings.MERIDIAN_COUNT_ESTIMATE_FROM:
             result[rt.label] = (estimate, True)
     exact = [rt for rt in types if rt.label not in result]
     parts = [

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from unittest import skipUnless
 
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
@@ -314,3 +315,25 @@ class RegistryDeclarationsTest(PrincipalsTestCase):
         with extra_pages(("operations", "Inbox", "search", {Role.SERVICE_DESK_AGENT})):
             with self.assertRaisesMessage(ValueError, "registered twice"):
                 registry.register_page("operations", "Inbox", "search", {Role.RESOLVER})
+
+
+@skipUnless(connection.vendor == "postgresql", "PostgreSQL's row estimates")
+class HomeEstimatesTest(PrincipalsTestCase):
+    def test_staff_see_estimates_of_large_tables_and_customers_exact_counts_of_their_own(self) -> None:
+        for n in range(40):
+            PersonFactory(organisation=self.p.org_b, first_name=f"Many{n}")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE core_person")
+        cache.clear()
+        with self.settings(MERIDIAN_COUNT_ESTIMATE_FROM=20):
+            self.client.force_login(self.p.users[Role.SERVICE_DESK_AGENT])
+            staff = self.client.get(reverse("home"))
+            self.client.force_login(self.p.customer_a)
+            customer = self.client.get(reverse("home"))
+        people = [link for area in staff.context["home"].areas for link in area.types if link.rt.model is Person][0]
+        self.assertTrue(people.estimated)
+        self.assertGreaterEqual(people.count, 20)
+        self.assertContains(staff, "estimated from the database")
+        own = [link for area in customer.context["home"].areas for link in area.types if link.rt.model is Person][0]
+        self.assertEqual((own.count, own.estimated), (1, False))
+        self.assertNotContains(customer, "estimated from the database")
