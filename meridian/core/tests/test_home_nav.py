@@ -21,7 +21,7 @@ from django.urls import reverse
 from meridian.core import registry, services
 from meridian.core.choices import AuditAction, Role
 from meridian.core.factories import LocationFactory, PersonFactory, TeamFactory, UserFactory
-from meridian.core.models import AuditEvent, Location, Organisation, Person, Team
+from meridian.core.models import AuditEvent, Organisation, Person, Team
 from meridian.core.registry import AREAS, MyWork, RecordType
 from meridian.core.testing import PrincipalsTestCase
 
@@ -155,7 +155,8 @@ class HomeByRoleTest(PrincipalsTestCase):
         other = self.counts(self.home(self.p.customer_b))
         self.assertEqual(other["person"], 6)
         # and staff see everyone
-        self.assertEqual(self.counts(self.home(self.p.users[Role.SERVICE_DESK_AGENT]))["person"], Person.objects.count())
+        staff = self.counts(self.home(self.p.users[Role.SERVICE_DESK_AGENT]))
+        self.assertEqual(staff["person"], Person.objects.count())
 
     def test_a_customer_sees_no_record_of_another_organisation_among_recent_ones(self) -> None:
         own = LocationFactory(organisation=self.p.org_a, name="Own office")
@@ -227,7 +228,7 @@ class HomeByRoleTest(PrincipalsTestCase):
         finally:
             team_type.my_work = saved
         home = response.context["home"]
-        self.assertEqual([item.name for item in home.my_work][0], "Mine 1")
+        self.assertEqual(next(item.name for item in home.my_work), "Mine 1")
         self.assertEqual(sorted(item.name for item in home.my_work), ["Mine 0", "Mine 1", "Mine 2"])
         self.assertEqual([(k.label, k.count) for k in home.my_work_types], [("Teams you are in", 3)])
         self.assertNotContains(response, "Not mine")
@@ -264,13 +265,15 @@ class NavigationTest(PrincipalsTestCase):
             response = self.nav(self.p.users[Role.CHANGE_MANAGER])
         self.assertEqual(manager["Change & configuration"], ["Approval inbox"])
         self.assertNotIn("Change & configuration", agent)
-        self.assertEqual(list(manager)[0], "Change & configuration")  # areas in the declared order
+        self.assertEqual(next(iter(manager)), "Change & configuration")  # areas in the declared order
         self.assertContains(response, "Approval inbox")
 
     def test_the_current_area_and_type_are_marked(self) -> None:
         response = self.nav(self.p.users[Role.RESOLVER], reverse("core:team_list"))
         html = page_text(response)
-        self.assertRegex(html, r'<button [^>]*class="nav-link dropdown-toggle active" id="nav-area-administration"[^>]*aria-current="true"')
+        self.assertRegex(
+            html, r'<button [^>]*class="nav-link dropdown-toggle active" id="nav-area-administration"[^>]*aria-current'
+        )
         self.assertIn(f'href="{reverse("core:team_list")}" aria-current="page">Teams</a>', html)
         self.assertEqual(html.count('aria-current="page"'), 1)
         team = TeamFactory(organisation=self.p.internal)
@@ -312,9 +315,11 @@ class RegistryDeclarationsTest(PrincipalsTestCase):
             dataclasses.replace(registry.get(Organisation), area="servicedesk")
 
     def test_a_page_is_declared_once_per_area(self) -> None:
-        with extra_pages(("operations", "Inbox", "search", {Role.SERVICE_DESK_AGENT})):
-            with self.assertRaisesMessage(ValueError, "registered twice"):
-                registry.register_page("operations", "Inbox", "search", {Role.RESOLVER})
+        with (
+            extra_pages(("operations", "Inbox", "search", {Role.SERVICE_DESK_AGENT})),
+            self.assertRaisesMessage(ValueError, "registered twice"),
+        ):
+            registry.register_page("operations", "Inbox", "search", {Role.RESOLVER})
 
 
 @skipUnless(connection.vendor == "postgresql", "PostgreSQL's row estimates")
@@ -330,10 +335,10 @@ class HomeEstimatesTest(PrincipalsTestCase):
             staff = self.client.get(reverse("home"))
             self.client.force_login(self.p.customer_a)
             customer = self.client.get(reverse("home"))
-        people = [link for area in staff.context["home"].areas for link in area.types if link.rt.model is Person][0]
+        people = next(link for area in staff.context["home"].areas for link in area.types if link.rt.model is Person)
         self.assertTrue(people.estimated)
         self.assertGreaterEqual(people.count, 20)
         self.assertContains(staff, "estimated from the database")
-        own = [link for area in customer.context["home"].areas for link in area.types if link.rt.model is Person][0]
+        own = next(link for area in customer.context["home"].areas for link in area.types if link.rt.model is Person)
         self.assertEqual((own.count, own.estimated), (1, False))
         self.assertNotContains(customer, "estimated from the database")
