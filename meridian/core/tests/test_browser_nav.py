@@ -187,6 +187,11 @@ def test_at_390_px_the_menu_opens_with_the_keyboard_leads_to_a_list_and_marks_th
     expect(page.locator(f'a[href="{reverse("core:person_list")}"]')).not_to_have_attribute("aria-current", "page")
     snap(page, "agent-390-menu-on-teams")
 
+    page.goto(f"{live_server.url}{reverse('search')}?q=Zeta")  # long names in search results wrap too
+    expect(page.locator("#search-results li")).to_have_count(3)  # the three organisations
+    snap(page, "agent-390-search")
+    assert_no_horizontal_scroll(page)
+
 
 @pytest.mark.usefixtures("fifteen_apps")
 def test_home_and_menus_fit_the_window_for_every_role_at_1400_and_390_px(new_page: Any, live_server: Any) -> None:
