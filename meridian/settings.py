@@ -183,6 +183,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; below notifications.SENDING_TIMEOUT
 MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000")
 
+# home page counts: from this many rows on, a staff reader's count is PostgreSQL's estimate (pg_class.reltuples)
+MERIDIAN_COUNT_ESTIMATE_FROM = env.int("MERIDIAN_COUNT_ESTIMATE_FROM", default=100_000)
+
 # --- REST API -------------------------------------------------------------------------------------------------
 # largest API request body in bytes, refused with 413 before it is read; page forms keep Django's own limit
 MERIDIAN_API_MAX_BODY = env.int("MERIDIAN_API_MAX_BODY", default=1024 * 1024)

@@ -448,6 +448,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["record_type", "record_id", "seq"], name="core_audit_record_idx"),
             models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="core_audit_pending_idx"),
+            # a person's own latest events (the home page's "recently created or changed by you")
+            models.Index(fields=["actor_id", "-id"], name="core_audit_actor_idx"),
         ]
 
     def __str__(self) -> str:

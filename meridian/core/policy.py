@@ -10,6 +10,7 @@ services all ask here, so no channel can forget a check.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AnonymousUser
@@ -101,13 +102,26 @@ def name_of(user: AnyUser, obj: models.Model) -> str:
     return str(labelled(lambda other: shown(user, other))) if callable(labelled) else str(obj)
 
 
-def visible_areas(user: AnyUser) -> list[tuple[str, list[registry.RecordType]]]:
-    """The process areas, in navigation order, with the record types the user may see; empty areas left out."""
+@dataclass(frozen=True)
+class VisibleArea:
+    """A process area as one reader sees it: the record types they may view and the pages their roles open."""
+
+    area: registry.Area
+    types: list[registry.RecordType]
+    pages: list[registry.Page]
+
+
+def visible_areas(user: AnyUser) -> list[VisibleArea]:
+    """The process areas, in navigation order, with the record types the user may see and the pages declared for
+    their roles; areas with neither are left out. No query (roles are read once per request)."""
+    roles = roles_of(user)
+    all_types, all_pages = registry.all_types(), registry.pages()
     areas = []
-    for key, label in registry.AREAS:
-        types = [rt for rt in registry.all_types() if rt.area == key and has_role_permission(user, VIEW, rt.model)]
-        if types:
-            areas.append((label, types))
+    for area in registry.AREAS:
+        types = [rt for rt in all_types if rt.area == area.key and has_role_permission(user, VIEW, rt.model)]
+        pages = [p for p in all_pages if p.area == area.key and (is_system(user) or roles & p.roles)]
+        if types or pages:
+            areas.append(VisibleArea(area, types, pages))
     return areas
 
 

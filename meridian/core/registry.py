@@ -19,7 +19,7 @@ page (`core.tabs`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from meridian.core.choices import Role
 
 if TYPE_CHECKING:
     from django import forms
+    from django.db.models import QuerySet
 
     from meridian.core.actions import RecordAction
     from meridian.core.children import Child
@@ -83,15 +84,76 @@ class Related:
     per_page: int = 5
 
 
-# the process areas in navigation order; an area shows once one of its types is registered
-AREAS = [
-    ("service", "Services"),
-    ("operations", "Service desk"),
-    ("control", "Change & configuration"),
-    ("relationships", "Customers & suppliers"),
-    ("assurance", "Assurance"),
-    ("administration", "Administration"),
+@dataclass(frozen=True)
+class Area:
+    """A process area: one menu of the navigation and one group of quick links on the home page. An area shows
+    to a reader once it holds a record type or page they may see."""
+
+    key: str
+    label: str
+    icon: str  # a Bootstrap Icons name, without the `bi-` prefix
+    description: str = ""
+
+
+# the process areas in navigation order (DESIGN.md's apps: see docs/developers/foundation.md, "Navigation")
+AREAS: list[Area] = [
+    Area("service", "Services", "diagram-3", "Service portfolio and catalogue, service levels."),
+    Area("operations", "Service desk", "headset", "Incidents, service requests, problems and known errors."),
+    Area("control", "Change & configuration", "gear-wide-connected", "Changes, releases, the CMDB."),
+    Area("relationships", "Customers & suppliers", "people", "Business relationships, suppliers and contracts."),
+    Area("assurance", "Assurance", "shield-check", "Capacity, availability, continuity, security, reports."),
+    Area("administration", "Administration", "sliders", "Organisations, people, teams, locations, calendars."),
 ]
+
+
+def area(key: str) -> Area:
+    for candidate in AREAS:
+        if candidate.key == key:
+            return candidate
+    raise ValueError(f"unknown area {key!r}: one of {', '.join(a.key for a in AREAS)}")
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of an area that is not a record type's list: an inbox, a dashboard, a board. It shows in the area's
+    menu and quick links to the given roles; the view itself still checks who may open it."""
+
+    area: str
+    label: str
+    url_name: str  # reversed without arguments
+    roles: frozenset[str]
+    icon: str = ""  # a Bootstrap Icons name, without the `bi-` prefix
+    help_text: str = ""
+
+
+_pages: list[Page] = []
+
+
+def register_page(
+    area_key: str, label: str, url_name: str, roles: Iterable[str], *, icon: str = "", help_text: str = ""
+) -> Page:
+    """Declare a non-record page of an area (called from an app's `records.py`, once at start-up):
+    `register_page("control", "Approval inbox", "changes:approval_inbox", {Role.CHANGE_MANAGER}, icon="inbox")`."""
+    area(area_key)  # refuses an unknown area
+    page = Page(area_key, label, url_name, frozenset(roles), icon, help_text)
+    if any((p.area, p.label) == (area_key, label) for p in _pages):
+        raise ValueError(f"page {label!r} is registered twice in {area_key}")
+    _pages.append(page)
+    return page
+
+
+def pages() -> list[Page]:
+    return list(_pages)
+
+
+@dataclass(frozen=True)
+class MyWork:
+    """What a person works on among a type's records, for their home page: `queryset(qs, user)` narrows the rows
+    they may see to theirs, e.g. `qs.filter(Q(assignee__user=user) | Q(team__members__user=user))`. The home page
+    shows the most recently changed of them across all types, and how many each type has."""
+
+    label: str  # "Assigned to you or your teams"
+    queryset: Callable[[QuerySet[Any], Any], QuerySet[Any]]
 
 
 @dataclass(eq=False)
@@ -136,8 +198,11 @@ class RecordType:
     related: list[Related] = field(default_factory=list)
     # rows edited with the record (inline on its form, nested in its API, audited with it): `core.children`
     children: list[Child] = field(default_factory=list)
+    # the reader's own records of this type (assigned to them or their teams), shown on their home page
+    my_work: MyWork | None = None
 
     def __post_init__(self) -> None:
+        area(self.area)  # refuses an unknown area
         defaults = {VIEW: STAFF, EXPORT: STAFF, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS}
         self.permissions = {**defaults, **{k: frozenset(v) for k, v in self.permissions.items()}}
         # an auditor reads and exports everything and changes nothing
