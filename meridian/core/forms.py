@@ -42,9 +42,14 @@ def restrict_choices(form: forms.BaseForm, user: Any) -> None:
 
 # --- widgets: chosen per field by `choose_widgets` ---------------------------------------------------------------
 
-# a link to a type with at most this many records the reader may see renders them all as <option>s (the form works
-# without JavaScript); above it only the selected ones are rendered and the widget searches the API as you type
-FULL_CHOICES_LIMIT = 100
+
+def full_choices_limit() -> int:
+    """A link to a type with at most this many records the reader may see renders them all as <option>s (the form
+    works without JavaScript); above it only the selected ones are rendered and the widget searches the API as you
+    type. The setting `MERIDIAN_FULL_CHOICES_LIMIT` (default 100)."""
+    from django.conf import settings
+
+    return int(getattr(settings, "MERIDIAN_FULL_CHOICES_LIMIT", 100))
 
 
 class RecordSelectMixin:
@@ -94,7 +99,7 @@ def choose_widgets(form: forms.BaseForm, user: Any) -> None:
     """The widget of each field of a record form, by the field's kind:
 
     - a link to a registered type (foreign key, many-to-many): a searchable select; the records named as the reader
-      may see them (`policy.name_of`); more than `FULL_CHOICES_LIMIT` choices: searched on the server as you type;
+      may see them (`policy.name_of`); more than `full_choices_limit()` choices: searched on the server as you type;
     - a date, a time, a date and time: the browser's own pickers (`type=date`, `time`, `datetime-local`); a date and
       time is shown and read in the reader's time zone (the active one: `user.time_zone`) and stored in UTC.
     Each form gets its own widget instances: nothing here changes a class or another request's form."""
@@ -109,7 +114,8 @@ def choose_widgets(form: forms.BaseForm, user: Any) -> None:
             field.widget = widget
             field.label_from_instance = lambda obj: policy.name_of(user, obj)  # type: ignore[method-assign]
             widget.choices = field.choices
-            widget.remote = queryset[: FULL_CHOICES_LIMIT + 1].count() > FULL_CHOICES_LIMIT
+            limit = full_choices_limit()
+            widget.remote = queryset[: limit + 1].count() > limit
             widget.attrs["data-record-select"] = "remote" if widget.remote else "local"
             url = _api_list_url(queryset.model)
             if url:

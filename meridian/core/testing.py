@@ -446,6 +446,7 @@ class RecordTypeTests(TestCase):
         )
         self.assertEqual(second.status_code, 409)
         self.assertEqual(second.json()["current"]["version"], first_state.version)
+        self.assertEqual({c["field"] for c in second.json()["changed_since"]}, set(self.changed_data))
         after = self.model.objects.get(pk=self.obj_a.pk)
         self.assertEqual(after.version, first_state.version)
         for name in self.changed_data:
@@ -689,7 +690,6 @@ class RecordTypeTests(TestCase):
                 with self.subTest(field=name, loop=loop, written="nothing"):
                     self.assertIsNone(getattr(self.model.objects.get(pk=a.pk), f"{name}_id"))
                     self.assertEqual(AuditEvent.objects.count(), events)
-
 
     # -- history, conflicts and deleting as people read them ----------------------------------------------------
     RAW_VALUE = re.compile(r"^#\d+$|^\[|^\{|^(True|False|None)$")
