@@ -117,6 +117,8 @@ def choose_widgets(form: forms.BaseForm, user: Any) -> None:
             limit = full_choices_limit()
             widget.remote = queryset[: limit + 1].count() > limit
             widget.attrs["data-record-select"] = "remote" if widget.remote else "local"
+            if not field.required:
+                widget.attrs["data-optional"] = "1"
             url = _api_list_url(queryset.model)
             if url:
                 widget.attrs["data-search-url"] = url

@@ -20,8 +20,8 @@ function meridianRecordSelect(select) {
   const url = select.dataset.searchUrl;
   const settings = {
     maxOptions: 100,
-    allowEmptyOption: !select.multiple && !select.required,
-    plugins: select.multiple ? ["remove_button"] : [],
+    allowEmptyOption: false, // the "---------" choice: shown as the placeholder, cleared with the × button
+    plugins: select.multiple ? ["remove_button"] : select.dataset.optional ? ["clear_button"] : [],
     placeholder: select.dataset.placeholder || (remote ? "Type to search…" : "Choose…"),
     render: {
       no_results: (data, escape) => `<div class="no-results">No match for “${escape(data.input)}”.</div>`,
