@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import router
-from django.db.models import Model, ProtectedError, RestrictedError
+from django.db.models import Model, ProtectedError, QuerySet, RestrictedError
 from django.db.models.deletion import Collector
 
 from meridian.core import policy, registry
@@ -46,6 +46,8 @@ class DeletePreview:
     refusal: str | None
     blockers: list[RecordGroup]
     cascades: list[RecordGroup]
+    # records that keep existing but lose their link to it (a SET_NULL link): (the records, the link's label)
+    unlinked: list[tuple[RecordGroup, str]] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
@@ -104,4 +106,13 @@ def delete_preview(obj: Model, user: Any) -> DeletePreview:
             count = queryset.count()
             if count:
                 cascades += _groups(list(queryset[:200]), user) if count <= 200 else [RecordGroup(model, count)]
-    return DeletePreview(refusal=refusal, blockers=blockers, cascades=cascades)
+    unlinked = []
+    if not blockers:
+        for (link, _value), batches in collector.field_updates.items():
+            records: list[Model] = []
+            for batch in batches:
+                batch_any: Any = batch
+                records += list(batch_any[:200] if isinstance(batch_any, QuerySet) else batch_any)
+            if records and not link.model._meta.auto_created:
+                unlinked += [(group, str(link.verbose_name)) for group in _groups(records, user)]
+    return DeletePreview(refusal=refusal, blockers=blockers, cascades=cascades, unlinked=unlinked)

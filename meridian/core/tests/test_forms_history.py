@@ -179,3 +179,40 @@ class ReadableHistoryTests(TestCase):
         event = AuditEvent.objects.filter(record_type="core.team", record_id=str(team.pk), action="update").get()
         (shown,) = readable_history([event], Team, self.admin)
         self.assertEqual(str(shown.display_changes[0].after), "deleted record")
+
+
+class DeletePreviewTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.p = make_principals()
+        cls.admin = cls.p.users[Role.ADMINISTRATOR]
+
+    def test_the_delete_page_says_what_is_deleted_with_it_and_what_loses_its_link(self) -> None:
+        from meridian.core.factories import CalendarExceptionFactory, CalendarFactory, LocationFactory
+
+        calendar = CalendarFactory()
+        CalendarExceptionFactory(calendar=calendar, date=dt.date(2026, 12, 24))
+        CalendarExceptionFactory(calendar=calendar, date=dt.date(2026, 12, 31))
+        self.client.force_login(self.admin)
+        page = self.client.get(reverse("core:calendar_delete", args=[calendar.pk]))
+        preview = page.context["preview"]
+        self.assertFalse(preview.blocked)
+        self.assertEqual([str(group) for group in preview.cascades], ["2 calendar exceptions"])
+        self.assertContains(page, "Deleted with it")
+        self.assertNotContains(page, "disabled")
+
+        location = LocationFactory(organisation=self.p.org_a)
+        PersonFactory(organisation=self.p.org_a, location=location, first_name="Lou", last_name="Located")
+        page = self.client.get(reverse("core:location_delete", args=[location.pk]))
+        ((group, link),) = page.context["preview"].unlinked
+        self.assertEqual((str(group), link, group.shown[0][0]), ("1 person", "location", "Lou Located"))
+        self.assertContains(page, "no longer linked")
+
+    def test_a_reader_is_never_told_the_name_of_a_blocker_they_may_not_see(self) -> None:
+        from meridian.core.deletion import delete_preview
+
+        PersonFactory(organisation=self.p.org_a, first_name="Secret", last_name="Customer")
+        preview = delete_preview(self.p.org_a, self.p.customer_b)
+        people = next(group for group in preview.blockers if group.model is Person)
+        self.assertEqual(people.shown, [])  # counted, not named
+        self.assertGreaterEqual(people.more, 1)
