@@ -43,6 +43,7 @@ class Shown:
     kind: str = "empty"
     text: str = ""
     items: list[tuple[str, str]] = field(default_factory=list)
+    many: bool = False  # a list of linked records (many-to-many): shown as chips
 
     def __str__(self) -> str:
         if self.kind in ("links", "chips"):
@@ -164,7 +165,7 @@ class ValueReader:
         if model_field.is_relation:
             related = model_field.related_model
             items = [self._linked(related, pk) for pk in (value if isinstance(value, list) else [value])]
-            return Shown("links", items=items)
+            return Shown("links", items=items, many=bool(model_field.many_to_many))
         if model_field.choices:
             labels = dict(model_field.flatchoices)
             if isinstance(value, list):
