@@ -11,6 +11,7 @@ How a value is shown, by what it is:
 - a list (many-to-many, roles): chips; roles by their label (`Role`);
 - a choice by its label, a boolean as Yes/No, a date or time in the reader's format, a date and time in the
   reader's time zone;
+- a field the type names in `RecordType.display_values` by its own formatter (a calendar's working hours);
 - keys that are not fields (`roles`, `api_token`...): by `EXTRA_KEYS`, else as plain values.
 """
 
@@ -162,6 +163,9 @@ class ValueReader:
             return _text(value)
         if value is None or value == "" or (value == [] and model_field.many_to_many):
             return EMPTY
+        rt = registry.find(self.model)
+        if rt is not None and name in rt.display_values:
+            return Shown("text", rt.display_values[name](value))
         if model_field.is_relation:
             related = model_field.related_model
             items = [self._linked(related, pk) for pk in (value if isinstance(value, list) else [value])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from meridian.core import services
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm
+from meridian.core.hours import format_hours
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, VIEW, Link, RecordType, register
@@ -102,6 +103,7 @@ register(
         search_fields=["name", "description"],
         permissions={ADD: ADMINS | {Role.SERVICE_OWNER}, CHANGE: ADMINS | {Role.SERVICE_OWNER}, DELETE: ADMINS},
         form=CalendarForm,
+        display_values={"working_hours": lambda hours: format_hours(hours or {})},
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
     )
 )

@@ -91,6 +91,9 @@ class RecordType:
     # the tenancy rule of each foreign key and many-to-many in `fields`, where it is not the default of
     # `link_rules()`; checked by the generic services on every create and update, whatever the channel
     links: dict[str, Link] = field(default_factory=dict)
+    # how the stored value of a field reads in history and on the conflict page, where the generic rules
+    # (names, labels, Yes/No, times) do not say it well: {"working_hours": format_hours}; value -> text
+    display_values: dict[str, Callable[[Any], str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         defaults = {VIEW: STAFF, EXPORT: STAFF, ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS}
