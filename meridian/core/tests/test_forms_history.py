@@ -121,6 +121,8 @@ class RecordPickerTests(TestCase):
         self.client.force_login(self.admin)
         found = self.client.get(reverse("api:core-people-list") + "?q=Picker").json()
         self.assertEqual(found["count"], 6)
+        found = self.client.get(reverse("api:core-people-list"), {"q": f" {own.first_name} picker  OWN "}).json()
+        self.assertEqual([row["id"] for row in found["results"]], [own.pk])  # a name typed in full, any case
 
 
 class ReadableHistoryTests(TestCase):
