@@ -94,6 +94,9 @@ class Change:
     before: Shown
     after: Shown
     plain: bool = False  # a value rather than a change (a count): shown alone
+    # a list changed in place (a team's members): the items taken out and put in, shown instead of both lists
+    removed: Shown | None = None
+    added: Shown | None = None
 
 
 class ValueReader:
@@ -224,10 +227,16 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
         if event.action == "transition" and name == "action":
             continue  # named by the event's summary
         if isinstance(change, dict) and ("before" in change or "after" in change):
-            before, after = reader.show(name, change.get("before")), reader.show(name, change.get("after"))
+            old, new = change.get("before"), change.get("after")
+            before, after = reader.show(name, old), reader.show(name, new)
             if event.action == "create" and after.empty:
                 continue
             if event.action == "delete" and before.empty:
+                continue
+            if event.action == "update" and isinstance(old, list) and isinstance(new, list) and old and new:
+                removed = reader.show(name, [v for v in old if v not in new])
+                added = reader.show(name, [v for v in new if v not in old])
+                yield Change(name, reader.label(name), before, after, removed=removed, added=added)
                 continue
             yield Change(name, reader.label(name), before, after)
         elif name != status_field:  # a plain value (a count, a note): shown as it is

@@ -173,6 +173,19 @@ class ReadableHistoryTests(TestCase):
         for _, before, after in texts:
             self.assertNotRegex(before + after, r"True|False|\[|#\d")
 
+    def test_a_list_changed_in_place_shows_who_was_taken_out_and_put_in(self) -> None:
+        stay, leave, join = (
+            PersonFactory(organisation=self.p.internal, last_name=n) for n in ("Stay", "Leave", "Join")
+        )
+        team = TeamFactory(organisation=self.p.internal)
+        team.members.set([stay, leave])
+        team = services.update_record(team, data={"members": [stay, join]}, actor=self.admin, expected_version=1)
+        self.client.force_login(self.admin)
+        page = self.client.get(reverse("core:team_detail", args=[team.pk]) + "?tab=history")
+        (change,) = page.context["events"][0].display_changes
+        self.assertEqual((str(change.removed), str(change.added)), (str(leave), str(join)))
+        self.assertContains(page, 'aria-label="removed"')
+
     def test_a_deleted_linked_record_is_said_deleted_never_by_id(self) -> None:
         lead = PersonFactory(organisation=self.p.internal)
         team = TeamFactory(organisation=self.p.internal)
