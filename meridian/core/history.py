@@ -259,17 +259,17 @@ class TheirChange:
 
 
 def changes_since(record: Any, version: int, user: Any) -> list[TheirChange]:
-    """The fields of `record` changed since `version`, from the audit trail: every change, update or lifecycle
-    action, adds one to a record's version and writes one event, so the newest `record.version - version` such
-    events are the ones since. Field by field: the value at `version` (the oldest event's before), the newest
-    value, who changed it and when."""
+    """The fields of `record` changed since `version`, from the audit trail: every write after the creation (an
+    update, a lifecycle or record action) adds one to a record's version and writes one event, so the newest
+    `record.version - version` such events are the ones since. Field by field: the value at `version` (the
+    oldest event's before), the newest value, who changed it and when."""
     count = record.version - version
     if count <= 0:
         return []
     events = list(
-        AuditEvent.objects.filter(
-            record_type=record._meta.label_lower, record_id=str(record.pk), action__in=["update", "transition"]
-        ).order_by("-id")[:count]
+        AuditEvent.objects.filter(record_type=record._meta.label_lower, record_id=str(record.pk))
+        .exclude(action__in=["create", "delete"])
+        .order_by("-id")[:count]
     )
     events.reverse()  # oldest first
     fields: dict[str, dict[str, Any]] = {}
