@@ -48,6 +48,10 @@ fi
 
 copy cytoscape/dist/cytoscape.min.js           cytoscape/cytoscape.min.js
 
+# Tom Select: the searchable select of record pickers (meridian.js, "widgets" section), styled for Bootstrap 5.
+copy tom-select/dist/js/tom-select.complete.min.js     tom-select/tom-select.complete.min.js
+copy tom-select/dist/css/tom-select.bootstrap5.min.css tom-select/tom-select.bootstrap5.min.css
+
 copy bootstrap/dist/css/bootstrap.min.css      bootstrap/bootstrap.min.css
 copy bootstrap/dist/js/bootstrap.bundle.min.js bootstrap/bootstrap.bundle.min.js
 

@@ -51,10 +51,13 @@ class RecordFilterSet(django_filters.FilterSet):
                 flt.queryset = policy.restrict(queryset, user, VIEW)
 
     def search(self, queryset: models.QuerySet[Any], name: str, value: str) -> models.QuerySet[Any]:
-        value = value.strip()
-        if not value or not self.search_fields:
+        words = value.split()
+        if not words or not self.search_fields:
             return queryset
-        return queryset.filter(reduce(or_, (models.Q(**{f"{f}__icontains": value}) for f in self.search_fields)))
+        # every word somewhere: "ada admin" finds first name Ada, last name Admin (as a record picker is typed)
+        for word in words[:8]:
+            queryset = queryset.filter(reduce(or_, (models.Q(**{f"{f}__icontains": word}) for f in self.search_fields)))
+        return queryset
 
 
 @cache

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.db import models
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from meridian.core import policy, registry
 from meridian.core.actions import ActionForm
@@ -39,6 +42,108 @@ def restrict_choices(form: forms.BaseForm, user: Any) -> None:
         queryset = getattr(field, "queryset", None)
         if queryset is not None and registry.find(queryset.model) is not None:
             field.queryset = policy.restrict(queryset, user, VIEW)  # type: ignore[attr-defined]
+
+
+# --- widgets: chosen per field by `choose_widgets` ---------------------------------------------------------------
+
+
+def full_choices_limit() -> int:
+    """A link to a type with at most this many records the reader may see renders them all as <option>s (the form
+    works without JavaScript); above it only the selected ones are rendered and the widget searches the API as you
+    type. The setting `MERIDIAN_FULL_CHOICES_LIMIT` (default 100)."""
+    from django.conf import settings
+
+    return int(getattr(settings, "MERIDIAN_FULL_CHOICES_LIMIT", 100))
+
+
+class RecordSelectMixin:
+    """A select of linked records (a foreign key or many-to-many to a registered type). With `remote` set it renders
+    only the selected records' options: meridian.js turns it into a Tom Select that searches the related type's
+    API list (`?q=`), which offers only what the reader may see. The form field still validates against the
+    policy-restricted queryset, so a forged id is refused whatever the browser sends."""
+
+    remote = False
+
+    def optgroups(self, name: str, value: list[Any], attrs: dict[str, Any] | None = None) -> Any:
+        if not self.remote:
+            return super().optgroups(name, value, attrs)  # type: ignore[misc]
+        iterator: Any = getattr(self, "choices")  # noqa: B009
+        field = iterator.field
+        ids = [v for v in value if str(v).isdigit()]
+        options: list[Any] = []
+        if field.empty_label is not None and not getattr(self, "allow_multiple_selected", False):
+            options.append(("", field.empty_label))
+        options += [iterator.choice(obj) for obj in field.queryset.filter(pk__in=ids)] if ids else []
+        setattr(self, "choices", options)  # noqa: B010  # this form's own copy of the widget
+        try:
+            return super().optgroups(name, value, attrs)  # type: ignore[misc]
+        finally:
+            setattr(self, "choices", iterator)  # noqa: B010
+
+
+class RecordSelect(RecordSelectMixin, forms.Select):
+    pass
+
+
+class RecordSelectMultiple(RecordSelectMixin, forms.SelectMultiple):
+    pass
+
+
+def _api_list_url(model: type[models.Model]) -> str:
+    rt = registry.find(model)
+    if rt is None:
+        return ""
+    try:
+        return reverse(f"api:{rt.app_label}-{rt.url_slug}-list")
+    except NoReverseMatch:
+        return ""
+
+
+def choose_widgets(form: forms.BaseForm, user: Any) -> None:
+    """The widget of each field of a record form, by the field's kind:
+
+    - a link to a registered type (foreign key, many-to-many): a searchable select; the records named as the reader
+      may see them (`policy.name_of`); more than `full_choices_limit()` choices: searched on the server as you type;
+    - a date, a time, a date and time: the browser's own pickers (`type=date`, `time`, `datetime-local`); a date and
+      time is shown and read in the reader's time zone (the active one: `user.time_zone`) and stored in UTC.
+    Each form gets its own widget instances: nothing here changes a class or another request's form."""
+    zone = timezone.get_current_timezone_name()
+    for field in form.fields.values():
+        queryset = getattr(field, "queryset", None)
+        if isinstance(field, forms.ModelChoiceField) and queryset is not None and registry.find(queryset.model):
+            multiple = isinstance(field, forms.ModelMultipleChoiceField)
+            widget: Any = RecordSelectMultiple() if multiple else RecordSelect()
+            widget.attrs.update(field.widget.attrs)
+            widget.is_required = field.required
+            field.widget = widget
+            field.label_from_instance = lambda obj: policy.name_of(user, obj)  # type: ignore[method-assign]
+            widget.choices = field.choices
+            limit = full_choices_limit()
+            widget.remote = queryset[: limit + 1].count() > limit
+            widget.attrs["data-record-select"] = "remote" if widget.remote else "local"
+            if not field.required:
+                widget.attrs["data-optional"] = "1"
+            url = _api_list_url(queryset.model)
+            if url:
+                widget.attrs["data-search-url"] = url
+            if widget.remote:
+                widget.attrs["data-placeholder"] = "Type to search…"
+        elif isinstance(field, forms.SplitDateTimeField):
+            continue
+        elif isinstance(field, forms.DateTimeField):
+            _set_widget(field, forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+            note = f"In your time zone ({zone})."
+            field.help_text = f"{field.help_text} {note}".strip() if field.help_text else note
+        elif isinstance(field, forms.DateField):
+            _set_widget(field, forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+        elif isinstance(field, forms.TimeField):
+            _set_widget(field, forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+
+
+def _set_widget(field: forms.Field, widget: forms.Widget) -> None:
+    widget.attrs = {**field.widget.attrs, **widget.attrs}
+    widget.is_required = field.required
+    field.widget = widget
 
 
 class VersionField(forms.IntegerField):
@@ -74,6 +179,7 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
         elif not self.is_bound:
             self.fields["version"].initial = self.instance.version
         restrict_choices(self, user)
+        choose_widgets(self, user)
         style_fields(self)
         record_type = registry.find(self._meta.model)  # type: ignore[arg-type]
         data = args[0] if args else kwargs.get("data")

@@ -11,6 +11,7 @@ from meridian.core.actions import RecordAction
 from meridian.core.children import Child
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm, GrantLoginForm
+from meridian.core.hours import format_hours
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team, TeamMembership
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import (
@@ -234,6 +235,7 @@ register(
                 label="Closures and extra working days",
             )
         ],
+        display_values={"working_hours": lambda hours: format_hours(hours or {})},
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
     )
 )

@@ -200,6 +200,9 @@ class RecordType:
     children: list[Child] = field(default_factory=list)
     # the reader's own records of this type (assigned to them or their teams), shown on their home page
     my_work: MyWork | None = None
+    # how the stored value of a field reads in history and on the conflict page, where the generic rules
+    # (names, labels, Yes/No, times) do not say it well: {"working_hours": format_hours}; value -> text
+    display_values: dict[str, Callable[[Any], str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area

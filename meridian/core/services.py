@@ -34,8 +34,9 @@ NOT_VALIDATED = ["reference", "created_by", "updated_by"]
 class StaleVersion(Exception):
     """The record changed since the caller read it: the caller must look at `current` and try again."""
 
-    def __init__(self, current: Record) -> None:
+    def __init__(self, current: Record, expected_version: int | None = None) -> None:
         self.current = current
+        self.expected_version = expected_version  # the version the caller read, when known
         super().__init__(
             f"{current} was changed by someone else (now version {current.version}); reload it and apply your "
             "change again."
@@ -47,7 +48,7 @@ def _check_version(current: Record, expected_version: int) -> None:
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
         raise TypeError(f"expected_version must be an int, not {type(expected_version).__name__}")
     if current.version != expected_version:
-        raise StaleVersion(current)
+        raise StaleVersion(current, expected_version)
 
 
 def check_version(current: Record, expected_version: int) -> None:
@@ -489,7 +490,7 @@ def grant_login(
             obj=current,
             actor=actor,
             changes={
-                "user": {"before": None, "after": user.username},
+                "user": {"before": None, "after": user.pk},
                 "roles": {"before": [], "after": sorted(roles)},
                 "action": "grant_login",
             },

@@ -70,7 +70,7 @@ class Tab:
 
 def _history_context(obj: Any, user: Any) -> dict[str, Any]:
     from meridian.core import audit
-    from meridian.core.views import readable_history
+    from meridian.core.history import readable_history
 
     return {"events": readable_history(list(audit.history(obj)[:200]), type(obj), user)}
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -498,6 +499,7 @@ class RecordTypeTests(TestCase):
         )
         self.assertEqual(second.status_code, 409)
         self.assertEqual(second.json()["current"]["version"], first_state.version)
+        self.assertEqual({c["field"] for c in second.json()["changed_since"]}, set(self.changed_data))
         after = self.model.objects.get(pk=self.obj_a.pk)
         self.assertEqual(after.version, first_state.version)
         for name in self.changed_data:
@@ -1377,6 +1379,120 @@ class RecordTypeTests(TestCase):
                         services.update_record(obj, data={child.name: [row]}, actor=user, expected_version=obj.version)
                     self.assertIn(child.name, refused.exception.message_dict)
                 self.assertEqual((child.model.objects.count(), AuditEvent.objects.count()), counts)
+
+    # -- history, conflicts and deleting as people read them ----------------------------------------------------
+    RAW_VALUE = re.compile(r"^#\d+$|^\[|^\{|^(True|False|None)$")
+
+    def test_history_shows_every_value_readably(self) -> None:
+        """After a create and an update through the pages, no value in the history tab is raw: no `#id`, no
+        Python list or dict, no True/False; linked records by name."""
+        client = self.page_client(self.actor(ADD))
+        response = client.post(self.url("add"), self.form_data(self.new_data()))
+        self.assertEqual(response.status_code, 302)
+        created = self.model.objects.order_by("-pk").first()
+        user = self.actor(CHANGE)
+        client = self.page_client(user)
+        m2m = self.m2m_changes(created, user)
+        data = self.form_post_data(created, user, {**self.form_data(self.changed_data), **m2m})
+        self.assertEqual(client.post(self.url("edit", created), data).status_code, 302)
+        page = client.get(self.url("detail", created) + "?tab=history")
+        events = page.context["events"]
+        self.assertEqual([e.action for e in events], ["update", "create"])
+        for event in events:
+            for change in event.display_changes:
+                for shown in (change.before, change.after):
+                    texts = [text for text, _ in shown.items] if shown.items else [shown.text]
+                    for text in texts:
+                        with self.subTest(event=event.action, field=change.name, text=text):
+                            self.assertNotRegex(text, self.RAW_VALUE)
+        for name in m2m:
+            change = next(c for c in events[0].display_changes if c.name == name)
+            self.assertEqual(change.after.kind, "links")
+            names = [text for text, _ in change.after.items]
+            related = self.model._meta.get_field(name).related_model
+            expected = [policy.shown(user, o) for o in related.objects.filter(pk__in=m2m[name]).order_by("pk")]
+            self.assertEqual(names, expected)
+
+    def own_text_field(self) -> str | None:
+        """A plain text field of the type that a test may set to any short text."""
+        for name in self.rt.fields:
+            field = self.model._meta.get_field(name)
+            if (
+                type(field) in (models.CharField, models.TextField)
+                and not field.choices
+                and not field.unique
+                and name not in self.changed_data
+            ):
+                return name
+        return None
+
+    def test_stale_page_save_shows_their_change_and_yours(self) -> None:
+        """A stale save (409) shows, field by field, what the other person changed (who, before, after) and what
+        you tried to save; the form comes back on the current version with your value and theirs, and saving it
+        keeps both."""
+        user = self.actor(CHANGE)
+        client = self.page_client(user)
+        mine = self.own_text_field()
+        stale = self.form_post_data(self.obj_a, user, {mine: "My edit 4711"} if mine else {})
+        theirs = self.form_post_data(self.obj_a, user, self.form_data(self.changed_data))
+        self.assertEqual(client.post(self.url("edit", self.obj_a), theirs).status_code, 302)
+        response = client.post(self.url("edit", self.obj_a), stale)
+        self.assertEqual(response.status_code, 409)
+        rows = {row["label"]: row for row in response.context["conflict_rows"]}
+        current = self.model.objects.get(pk=self.obj_a.pk)
+        for name, value in self.changed_data.items():
+            label = str(self.model._meta.get_field(name).verbose_name).capitalize()
+            self.assertEqual(rows[label]["state"], "theirs")
+            self.assertEqual(rows[label]["theirs"].by, [user.username])
+            self.assertEqual(str(rows[label]["theirs"].after), str(value))
+        self.assertContains(response, "Someone else saved", status_code=409)
+        form = response.context["form"]
+        self.assertEqual(form["version"].value(), current.version)
+        if mine:
+            label = str(self.model._meta.get_field(mine).verbose_name).capitalize()
+            self.assertEqual((rows[label]["state"], str(rows[label]["yours"])), ("yours", "My edit 4711"))
+            self.assertContains(response, "My edit 4711", status_code=409)
+        again = post_data_from_form(form)
+        self.assertEqual(client.post(self.url("edit", self.obj_a), again).status_code, 302)
+        current.refresh_from_db()
+        for name, value in self.changed_data.items():
+            self.assertEqual(self.api_value(getattr(current, name)), self.api_value(value))
+        if mine:
+            self.assertEqual(getattr(current, mine), "My edit 4711")
+
+    def test_delete_page_names_what_blocks_it_and_the_delete_is_refused(self) -> None:
+        """For each protected link to the type from another registered type: the delete page names the record
+        that refers to it, its button is disabled, and a delete posted anyway is refused (409), deleting nothing."""
+        from django.db.models import PROTECT, RESTRICT
+
+        user = self.actor(DELETE)
+        client = self.page_client(user)
+        relations = [
+            rel
+            for rel in self.model._meta.related_objects
+            if not rel.many_to_many
+            and rel.on_delete in (PROTECT, RESTRICT)
+            and registry.find(rel.related_model) is not None
+        ]
+        if not relations:
+            self.skipTest(f"nothing protects a {self.rt.verbose_name} from deletion")
+        target = self.factory() if self.model.TENANT_FIELD == "id" else self.make_record(self.p.org_a)
+        for rel in relations:
+            with self.subTest(referrer=rel.related_model._meta.label, field=rel.field.name):
+                referrer = self.record_of(rel.related_model, self.p.org_a)
+                rel.related_model.objects.filter(pk=referrer.pk).update(**{rel.field.name: target})
+                page = client.get(self.url("delete", target))
+                self.assertEqual(page.status_code, 200)
+                self.assertTrue(page.context["preview"].blocked)
+                self.assertContains(page, escape(policy.shown(user, referrer)))
+                self.assertContains(page, 'type="submit" disabled')
+                response = client.post(self.url("delete", target), {"version": target.version, "reason": "x"})
+                self.assertEqual(response.status_code, 409)
+                self.assertTrue(self.model.objects.filter(pk=target.pk).exists())
+                if rel.field.null:
+                    rel.related_model.objects.filter(pk=referrer.pk).update(**{rel.field.name: None})
+                else:
+                    rel.related_model.objects.filter(pk=referrer.pk).delete()
 
 
 def factory_for(model: type[Any]) -> Any:

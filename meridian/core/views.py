@@ -10,23 +10,24 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import capfirst, slugify
+from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import actions, children, policy, ratelimit, registry, services, tabs
+from meridian.core import actions, audit, policy, ratelimit, services, tabs
+from meridian.core.deletion import delete_preview
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
+from meridian.core.history import ValueReader, changes_since
 from meridian.core.home import COUNT_TTL, home_for
-from meridian.core.models import AuditEvent
 from meridian.core.querysets import RelatedList, computed_value, natural_order, records_for
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType, Related
 from meridian.core.search import search
@@ -268,26 +269,62 @@ class RecordViews:
                     messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” saved.")
                 return HttpResponseRedirect(saved.get_absolute_url())
             except services.StaleVersion as exc:
-                status = 409
-                form.add_error(None, str(exc))
-                return render(
-                    request,
-                    "core/record_form.html",
-                    self.context(
-                        request,
-                        form=form,
-                        obj=obj,
-                        stale=exc.current,
-                        stale_rows=_values(exc.current, rt, request.user),
-                    ),
-                    status=status,
-                )
+                return self.conflict(request, form, exc.current)
             except ValidationError as exc:
                 _add_errors(form, exc)
                 status = 400
         elif request.method == "POST":
             status = 400
         return render(request, "core/record_form.html", self.context(request, form=form, obj=obj), status=status)
+
+    def conflict(self, request: HttpRequest, form: Any, current: Any) -> HttpResponse:
+        """A stale save (409): field by field, what others changed since the version you read (who, when, before
+        and after) and what you tried to save. The form comes back on the current version, holding your changes
+        and, where you changed nothing, their values: saving it puts your values on top of theirs."""
+        rt = self.rt
+        read_version = form.cleaned_data["version"]
+        theirs = {change.name: change for change in changes_since(current, read_version, request.user)}
+        now = audit.snapshot(current)
+        rows_of = {child.name for child in rt.children}  # their row changes come from the trail, line by line
+        yours = {name: _raw(value) for name, value in form.field_values().items() if name not in rows_of}
+        reader = ValueReader(rt.model, request.user)
+        for name, value in yours.items():
+            reader.want(name, value)
+            reader.want(name, now.get(name))
+        base = {name: change.base for name, change in theirs.items()}
+        mine = {name: value for name, value in yours.items() if value != base.get(name, now.get(name))}
+        rows = []
+        for name in [*theirs, *(name for name in mine if name not in theirs)]:
+            change = theirs.get(name)
+            if name in mine and change is not None:
+                state = "same" if mine[name] == change.current else "conflict"
+            else:
+                state = "yours" if name in mine else "theirs"
+            rows.append(
+                {
+                    "label": change.label if change else reader.label(name),
+                    "theirs": change,
+                    "yours": reader.show(name, mine[name]) if name in mine else None,
+                    "now": reader.show(name, now.get(name)),
+                    "state": state,
+                }
+            )
+        model_fields = {f.name for f in rt.model._meta.get_fields()}
+        extra = [name for name in form.fields if name not in model_fields and name != "version"]
+        initial = {name: form.cleaned_data[name] for name in mine if name in form.fields}
+        if any(name not in form.fields for name in mine):  # a form field of its own (a calendar's hours text)
+            initial.update({name: form.data.get(name) for name in extra})
+        again = form_for(rt)(instance=current, user=request.user, initial=initial)
+        context = self.context(
+            request,
+            form=again,
+            obj=current,
+            stale=current,
+            conflict_rows=rows,
+            conflicts=sum(1 for row in rows if row["state"] == "conflict"),
+            read_version=read_version,
+        )
+        return render(request, "core/record_form.html", context, status=409)
 
     def delete(self, request: HttpRequest, pk: int) -> HttpResponse:
         obj = self.get_object(request, pk)
@@ -314,8 +351,12 @@ class RecordViews:
             else:
                 messages.success(request, f"{self.rt.verbose_name.capitalize()} “{obj}” deleted.")
                 return HttpResponseRedirect(reverse(self.rt.url_name("list")))
+        preview = delete_preview(obj, request.user)
         return render(
-            request, "core/record_confirm_delete.html", self.context(request, obj=obj, error=error), status=status
+            request,
+            "core/record_confirm_delete.html",
+            self.context(request, obj=obj, obj_label=policy.shown(request.user, obj), error=error, preview=preview),
+            status=status,
         )
 
     def action(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
@@ -420,65 +461,6 @@ def related_page(rt: RecordType, obj: Any, related: Related, user: Any, page: st
     }
 
 
-def readable_history(events: list[AuditEvent], model: type[Model], user: Any) -> list[AuditEvent]:
-    """Give each event `display_changes`: (field label, before, after) with linked records by name (as
-    `policy.shown` names them: "hidden" when the user may not see one; #id once deleted), choices by label. One
-    query per linked type, whatever the number of events."""
-    wanted: dict[type[Model], set[Any]] = {}
-    fields: dict[str, Any] = {}
-    record_type = registry.find(model)
-    child_names = {child.name for child in record_type.children} if record_type else set()
-    child_rows = children.readable(record_type, events, user) if record_type and child_names else {}
-    for event in events:
-        for name, change in event.changes.items():
-            if name in child_names:
-                continue
-            try:
-                field = fields.setdefault(name, model._meta.get_field(name))
-            except FieldDoesNotExist:  # a field since removed, or not a field (e.g. a transition's "action")
-                continue
-            if field.is_relation and isinstance(change, dict):
-                for value in (change.get("before"), change.get("after")):
-                    ids = value if isinstance(value, list) else [value]
-                    wanted.setdefault(field.related_model, set()).update(i for i in ids if i is not None)
-    found: dict[type[Model], dict[Any, Model]] = {
-        related: related._default_manager.in_bulk(list(ids)) if registry.find(related) else {}
-        for related, ids in wanted.items()
-    }
-
-    def named(related: type[Model], pk: Any) -> str:
-        record = found.get(related, {}).get(pk)
-        return f"#{pk}" if record is None else policy.shown(user, record)  # #id: deleted, or not a record type
-
-    def show(field: Any, value: Any) -> Any:
-        if field is None or value is None or value == "":
-            return value
-        if field.is_relation:
-            labels = [named(field.related_model, i) for i in (value if isinstance(value, list) else [value])]
-            return ", ".join(labels) if labels else None
-        if field.choices:
-            return dict(field.flatchoices).get(value, value)
-        return value
-
-    for event in events:
-        rows = []
-        for name, change in event.changes.items():
-            if name in child_names:
-                continue
-            field = fields.get(name)
-            label = capfirst(str(getattr(field, "verbose_name", name.replace("_", " "))))
-            if not isinstance(change, dict):
-                rows.append((label, None, change))
-                continue
-            before, after = show(field, change.get("before")), show(field, change.get("after"))
-            if event.action == "create" and after in (None, "", []):
-                continue
-            rows.append((label, before, after))
-        rows.extend(child_rows.get(event.pk, []))  # the rows of its children: added, changed field by field, removed
-        event.display_changes = rows  # type: ignore[attr-defined]
-    return events
-
-
 def _display(obj: Model, name: str, user: Any) -> tuple[str, Any, str]:
     """A field of a record as shown on its page: (label, value, kind) with kind empty, links or text; linked
     records as (name, url) pairs, a record the user may not see as "hidden" without a link."""
@@ -509,20 +491,11 @@ def linked(user: Any, record: Model) -> tuple[str, str]:
     return policy.name_of(user, record), getattr(record, "get_absolute_url", lambda: "")()
 
 
-def _values(obj: Model, rt: RecordType, user: Any) -> list[tuple[str, Any]]:
-    """The record's fields as plain text (the current state shown beside a stale form)."""
-    rows = []
-    for name in rt.fields:
-        label, value, kind = _display(obj, name, user)
-        rows.append((label, ", ".join(text for text, _ in value) if kind == "links" else value))
-    for child in rt.children:  # their rows too, one line each
-        lines = []
-        for row in child.rows(obj):
-            cells = [_display(row, name, user) for name in child.fields]
-            texts = [", ".join(t for t, _ in v) if k == "links" else str(v) for _, v, k in cells if k != "empty"]
-            lines.append(" · ".join(texts))
-        rows.append((child.label, "; ".join(lines) or None))
-    return rows
+def _raw(value: Any) -> Any:
+    """A form's cleaned value as the audit trail writes it (ids, ISO times, sorted id lists)."""
+    if isinstance(value, QuerySet):
+        return sorted(obj.pk for obj in value)
+    return audit.to_primitive(value)
 
 
 def _add_errors(form: Any, exc: ValidationError) -> None:

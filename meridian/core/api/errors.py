@@ -24,6 +24,16 @@ def validation_detail(exc: DjangoValidationError) -> Any:
     return {"non_field_errors": exc.messages}
 
 
+def changed_since(exc: StaleVersion, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fields changed since the version the client sent: name, who changed them and when (the values are
+    in `current`)."""
+    from meridian.core.history import changes_since
+
+    user = getattr(context.get("request"), "user", None)
+    changes = changes_since(exc.current, exc.expected_version or exc.current.version, user)
+    return [{"field": c.name, "changed_by": c.by, "changed_at": c.at} for c in changes]
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, StaleVersion):
         from meridian.core import registry
@@ -31,7 +41,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
         serializer_class = serializer_for(registry.get(type(exc.current)))
         current = serializer_class(exc.current, context=context).data
-        return Response({"detail": str(exc), "current": current}, status=status.HTTP_409_CONFLICT)
+        body = {"detail": str(exc), "current": current}
+        if exc.expected_version is not None:
+            body["changed_since"] = changed_since(exc, context)
+        return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, RecordInUse):
         return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, TransitionNotAllowed):

@@ -30,6 +30,19 @@ CONFLICT = {
     "properties": {
         "detail": {"type": "string"},
         "current": {"type": "object", "description": "The record as it is now (stale version)."},
+        "changed_since": {
+            "type": "array",
+            "description": "Stale version: the fields changed since the version sent, who changed them and when.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "changed_by": {"type": "array", "items": {"type": "string"}},
+                    "changed_at": {"type": "string", "format": "date-time"},
+                },
+                "required": ["field", "changed_by", "changed_at"],
+            },
+        },
     },
     "required": ["detail"],
 }

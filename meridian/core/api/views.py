@@ -127,7 +127,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         instance = self.get_object()
         version = requested_version(request)
         if instance.version != version:
-            raise services.StaleVersion(instance)  # 409 with the current state, before any field complaint
+            raise services.StaleVersion(instance, version)  # 409 with the current state, before any field complaint
         serializer = self.get_serializer(instance, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         serializer.instance = services.update_record(

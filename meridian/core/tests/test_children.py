@@ -90,6 +90,11 @@ class CalendarExceptionRowsTests(PrincipalsTestCase):
         )
         response = self.client.post(edit, stale)
         self.assertContains(response, "Christmas Eve", status_code=409)
+        theirs = [(row["label"], str(row["theirs"].after)) for row in response.context["conflict_rows"]]
+        self.assertEqual(len(theirs), 1)  # their one change: a row added, said in the diff (not only in the form)
+        label, after = theirs[0]
+        self.assertIn("row added", label)
+        self.assertIn("Christmas Eve", after)
 
     def test_a_page_posting_a_row_removed_meanwhile_is_a_409(self) -> None:
         calendar = CalendarFactory()

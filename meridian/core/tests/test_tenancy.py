@@ -292,4 +292,4 @@ class ConcurrentLoginGrantTests(TransactionTestCase):
         orphans = User.objects.filter(person__isnull=True, groups__isnull=False)  # a login with roles, no person
         self.assertEqual(list(orphans), [])
         grants = AuditEvent.objects.filter(record_type="core.person", record_id=str(person.pk), action="update")
-        self.assertEqual([e.changes["user"]["after"] for e in grants], winners)
+        self.assertEqual([User.objects.get(pk=e.changes["user"]["after"]).username for e in grants], winners)
