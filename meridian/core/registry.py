@@ -200,6 +200,9 @@ class RecordType:
     children: list[Child] = field(default_factory=list)
     # the reader's own records of this type (assigned to them or their teams), shown on their home page
     my_work: MyWork | None = None
+    # typed links to other records (`core.links`): a Links tab, `/api/v1/<app>/<plural>/{id}/links/`, audited on
+    # both records (not to be confused with `links`, the tenancy rules of foreign keys)
+    record_links: bool = False
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area
