@@ -254,14 +254,29 @@ def audit_value(link: RecordLink, direction: str) -> dict[str, Any]:
     }
 
 
+def _other_record(value: dict[str, Any]) -> Model | None:
+    rt = next((t for t in registry.all_types() if t.label == value.get("record_type")), None)
+    return rt.model._default_manager.filter(pk=value.get("record_id")).first() if rt else None
+
+
+def shown_value(value: Any, user: Any) -> Any:
+    """An audit event's link value for the history API: with the other record's `display`; when the reader may
+    not see it (or it is gone), "hidden" and no type or id."""
+    if not isinstance(value, dict):
+        return value
+    other = _other_record(value)
+    if other is None or not policy.can(user, VIEW, other):
+        return {**value, "record_type": None, "record_id": None, "display": policy.HIDDEN}
+    return {**value, "display": policy.name_of(user, other)}
+
+
 def describe(value: Any, user: Any) -> str | None:
     """An audit event's link value as `user` may read it: "caused by INC-000012", or "caused by hidden"."""
     if not isinstance(value, dict):
         return None
     declared = find_link_type(str(value.get("type")))
     wording = declared.wording(str(value.get("direction"))) if declared else str(value.get("type"))
-    rt = next((t for t in registry.all_types() if t.label == value.get("record_type")), None)
-    other = rt.model._default_manager.filter(pk=value.get("record_id")).first() if rt else None
+    other = _other_record(value)
     return f"{wording} {policy.shown(user, other) if other is not None else 'a deleted record'}"
 
 

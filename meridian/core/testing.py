@@ -1550,6 +1550,9 @@ class RecordTypeTests(TestCase):
         history = client.get(urls["tab"].replace("tab=links", "tab=history"))
         self.assertContains(history, f"relates to {policy.HIDDEN}")
         self.assertNotContains(history, escape(str(other)))
+        events = self.api(reader).get(self.api_url(obj, "history")).json()["results"]
+        (linked,) = [e["changes"]["link"]["after"] for e in events if e["action"] == "link"]
+        self.assertEqual((linked["display"], linked["record_type"], linked["record_id"]), (policy.HIDDEN, None, None))
 
     def test_links_are_404_for_a_customer_of_another_organisation(self) -> None:
         """Organisation B's customer never reaches A's links: tab, form, search, removal, API list, add, remove."""

@@ -173,7 +173,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def history(self, request: Request, pk: str | None = None) -> Response:
         obj = self.get_object()
         page = self.paginate_queryset(audit.history(obj))
-        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
+        return self.get_paginated_response(AuditEventSerializer(page, many=True, context={"request": request}).data)
 
 
 def _action_endpoint(record_type: RecordType, record_action: actions.RecordAction) -> Any:
