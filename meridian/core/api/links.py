@@ -72,6 +72,7 @@ def _rows(obj: Any, user: Any) -> list[dict[str, Any]]:
 @action(detail=True, methods=["get", "post"], url_path="links", url_name="links")
 def links(self: Any, request: Request, pk: str | None = None) -> Response:
     obj = self.get_object()  # 404 outside the caller's records
+    self._etag_instance = None  # links are not versioned: no ETag of the record's version
     if request.method == "GET":
         return Response(LinkSerializer(_rows(obj, request.user), many=True).data)
 
@@ -101,5 +102,6 @@ def links(self: Any, request: Request, pk: str | None = None) -> Response:
 @action(detail=True, methods=["delete"], url_path=r"links/(?P<link_id>[0-9]+)", url_name="unlink")
 def unlink(self: Any, request: Request, pk: str | None = None, link_id: str = "") -> Response:
     obj = self.get_object()
+    self._etag_instance = None
     services.unlink_records(obj, int(link_id), actor=request.user)
     return Response(status=status.HTTP_204_NO_CONTENT)
