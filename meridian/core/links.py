@@ -333,6 +333,9 @@ def candidates(obj: Model, user: Any, choice: str, query: str, limit: int = 20) 
     queryset = records_for(other_rt, user, VIEW)
     if type(obj) is other_rt.model:
         queryset = queryset.exclude(pk=obj.pk)
+    link_type = find_link_type(_name)
+    if link_type is not None:  # not the records it is already linked to by this type
+        queryset = queryset.exclude(pk__in=linked(obj, link_type.name, model=other_rt.model).values("pk"))
     query = query.strip()
     if query:
         condition = Q()

@@ -1450,6 +1450,9 @@ class RecordTypeTests(TestCase):
             history = client.get(theirs["tab"].replace("tab=links", "tab=history")).content.decode()
             self.assertIn(f"relates to {escape(policy.name_of(user, obj))}", history)
             self.assertEqual((fresh_record(obj).version, fresh_record(other).version), versions)
+        with self.subTest(channel="page: a linked record is no longer offered"):
+            found = client.get(mine["candidates"], {"link": choice, "q": str(other.pk)})
+            self.assertNotContains(found, f'value="{other.pk}"')
         with self.subTest(channel="page: twice is refused"):
             response = client.post(mine["add"], {"link": choice, "record": other.pk})
             self.assertContains(response, "already linked", status_code=400)
