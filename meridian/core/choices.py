@@ -63,6 +63,8 @@ class AuditAction(models.TextChoices):
     UPDATE = "update", "Updated"
     DELETE = "delete", "Deleted"
     TRANSITION = "transition", "Status changed"
+    LINK = "link", "Linked"  # a link to another record made (`core.links`): an event on both records
+    UNLINK = "unlink", "Unlinked"
 
 
 class NotificationStatus(models.TextChoices):

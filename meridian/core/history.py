@@ -232,6 +232,12 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
     for name, change in event.changes.items():
         if name == "action" or name in child_names:
             continue  # named by the event's summary; a child's rows are read by `children.readable`
+        if name == "link" and event.action in ("link", "unlink") and isinstance(change, dict):
+            from meridian.core.links import describe  # a link to another record, named as this reader may see it
+
+            before, after = describe(change.get("before"), reader.user), describe(change.get("after"), reader.user)
+            yield Change(name, "Link", _text(before), _text(after))
+            continue
         if isinstance(change, dict) and ("before" in change or "after" in change):
             old, new = change.get("before"), change.get("after")
             before, after = reader.show(name, old), reader.show(name, new)

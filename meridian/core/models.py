@@ -520,3 +520,42 @@ class ListPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type} columns of user {self.user_id}"
+
+
+class RecordLink(models.Model):
+    """A typed link between two records of any registered types that opt in (`RecordType(record_links=True)`),
+    e.g. incident *caused by* change: the link type (`core.links.LinkType`, declared in code by the app owning the
+    types), its source and its target (type label and id). Made and removed only by `services.link_records` /
+    `unlink_records` (audited on both records); read as a relation through `core.links.linked` (indexed both
+    ways, for problem detection, impact analysis and reports)."""
+
+    link_type = models.CharField(max_length=50)  # `caused_by`
+    source_type = models.CharField(max_length=100)  # `tickets.incident`
+    source_id = models.PositiveBigIntegerField()
+    target_type = models.CharField(max_length=100)
+    target_id = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link_type", "source_type", "source_id", "target_type", "target_id"],
+                name="core_recordlink_unique",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(source_type=models.F("target_type"), source_id=models.F("target_id")),
+                name="core_recordlink_not_to_itself",
+            ),
+        ]
+        indexes = [
+            # the links of a record from either end, and joins from one end to the other by type
+            models.Index(fields=["source_type", "source_id", "link_type"], name="core_link_source_idx"),
+            models.Index(fields=["target_type", "target_id", "link_type"], name="core_link_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_type}#{self.source_id} {self.link_type} {self.target_type}#{self.target_id}"

@@ -12,6 +12,7 @@ from meridian.core.children import Child
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm, GrantLoginForm
 from meridian.core.hours import format_hours
+from meridian.core.links import DUPLICATE_OF, RELATES_TO, register_link_type
 from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team, TeamMembership
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import (
@@ -127,6 +128,7 @@ register(
         },
         related=[Related("people"), Related("teams"), Related("locations"), Related("children", "Child organisations")],
         help_text="Customers, internal units and suppliers.",
+        record_links=True,
     )
 )
 
@@ -172,6 +174,7 @@ register(
         select_related=["organisation", "lead", "escalation_contact", "calendar"],
         computed={"member_count": Computed(Count("members", distinct=True), "Members")},
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
+        record_links=True,
     )
 )
 
@@ -191,6 +194,7 @@ register(
         computed={"people_count": Computed(Count("people", distinct=True), "People")},
         related=[Related("children", "Sub-locations"), Related("people")],
         help_text="Sites, buildings, floors and rooms.",
+        record_links=True,
     )
 )
 
@@ -247,3 +251,8 @@ register_event(
         description="To the person whose account was suspended or closed.",
     )
 )
+
+# links between records (`core.links`): any two records of types that opt in may relate; two of one type may be
+# duplicates. Process apps declare their own pairs (incident caused by change...) in their `records.py`.
+register_link_type(RELATES_TO)
+register_link_type(DUPLICATE_OF)

@@ -203,6 +203,9 @@ class RecordType:
     # how the stored value of a field reads in history and on the conflict page, where the generic rules
     # (names, labels, Yes/No, times) do not say it well: {"working_hours": format_hours}; value -> text
     display_values: dict[str, Callable[[Any], str]] = field(default_factory=dict)
+    # typed links to other records (`core.links`): a Links tab, `/api/v1/<app>/<plural>/{id}/links/`, audited on
+    # both records (not to be confused with `links`, the tenancy rules of foreign keys)
+    record_links: bool = False
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area

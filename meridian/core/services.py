@@ -276,6 +276,7 @@ def delete_record(obj: Record, *, actor: Any, expected_version: int, reason: str
         before = audit.snapshot(current)
         changes = {**audit.diff(before, {}), **children.removed_with(registry.get(model), current)}
         audit.record_event(action=AuditAction.DELETE, obj=current, actor=actor, changes=changes, reason=reason)
+        remove_links_of(current, actor=actor, reason=reason)  # its links go with it, unlinked on the other ends
         try:
             with transaction.atomic():
                 current.delete()
@@ -542,3 +543,144 @@ def set_preferences(user: User, *, time_zone: str, language: str, actor: Any) ->
         if changes:
             audit.record_event(action=AuditAction.UPDATE, obj=user, actor=actor, changes=changes)
     return user
+
+
+# --- links between records (`core.links`) -----------------------------------------------------------------------
+
+
+def link_records(
+    obj: Record,
+    *,
+    link_type: str,
+    other_type: str,
+    other_id: Any,
+    actor: Any,
+    direction: str = "forward",
+) -> Any:
+    """Link `obj` to another record (`other_type`'s label and `other_id`) by a declared link type: `obj` is the
+    source (`direction="forward"`, "caused by") or the target ("reverse", "caused"). The actor needs to change
+    `obj` and to see the other record: one they may not see is refused exactly like one that does not exist (a
+    field error on `record`). One audit event on each record; neither record's version moves (a link is not a
+    field of either: linking never makes someone's open edit stale)."""
+    from meridian.core import links
+    from meridian.core.models import RecordLink
+
+    model = type(obj)
+    record_type = registry.get(model)
+    with transaction.atomic():
+        current = model.objects.select_for_update().get(pk=obj.pk)  # the record's own row first (the lock order)
+        policy.require(actor, CHANGE, current)
+        if not record_type.record_links:
+            raise ValidationError({"type": f"{record_type.verbose_name_plural.capitalize()} cannot be linked."})
+        declared = links.find_link_type(link_type) if isinstance(link_type, str) else None
+        errors: dict[str, str] = {}
+        if declared is None:
+            names = ", ".join(t.name for t in links.link_types())
+            errors["type"] = f"Choose one of the link types: {names}."
+        if direction not in links.DIRECTIONS:
+            errors["direction"] = "Choose forward or reverse."
+        other_rt = links.type_by_label(other_type) if isinstance(other_type, str) else None
+        if other_rt is None:
+            errors["record_type"] = "Choose a type of record that can be linked."
+        if errors:
+            raise ValidationError(errors)
+        assert declared is not None and other_rt is not None
+        other = None
+        if isinstance(other_id, int) and not isinstance(other_id, bool):
+            other = other_rt.model._default_manager.filter(pk=other_id).first()
+        if other is None or not policy.can(actor, VIEW, other):
+            raise ValidationError({"record": links.NOT_FOUND})  # missing and invisible alike: no hint it exists
+        if direction == links.REVERSE and declared.symmetric:
+            direction = links.FORWARD  # "relates to" is one link whichever end it was made from
+        source, target = (current, other) if direction == links.FORWARD else (other, current)
+        if not declared.allows(type(source), type(target)):
+            raise ValidationError(
+                {"type": f"A {source._meta.verbose_name} cannot be “{declared.forward}” a {target._meta.verbose_name}."}
+            )
+        if source == target:
+            raise ValidationError({"record": "A record cannot be linked to itself."})
+        ends = {
+            "source_type": source._meta.label_lower,
+            "source_id": source.pk,
+            "target_type": target._meta.label_lower,
+            "target_id": target.pk,
+        }
+        existing = RecordLink.objects.filter(link_type=declared.name, **ends)
+        if declared.symmetric:
+            swapped = {
+                "source_type": ends["target_type"],
+                "source_id": ends["target_id"],
+                "target_type": ends["source_type"],
+                "target_id": ends["source_id"],
+            }
+            existing = existing | RecordLink.objects.filter(link_type=declared.name, **swapped)
+        if existing.exists():
+            raise ValidationError({"record": f"These records are already linked (“{declared.forward}”)."})
+        try:
+            with transaction.atomic():
+                link = RecordLink.objects.create(link_type=declared.name, created_by=actor, **ends)
+        except IntegrityError:  # made concurrently
+            raise ValidationError({"record": f"These records are already linked (“{declared.forward}”)."}) from None
+        for end, end_direction in ((source, links.FORWARD), (target, links.REVERSE)):
+            audit.record_event(
+                action=AuditAction.LINK,
+                obj=end,
+                actor=actor,
+                changes={"link": {"before": None, "after": links.audit_value(link, end_direction)}},
+            )
+    return link
+
+
+def unlink_records(obj: Record, link_id: Any, *, actor: Any, reason: str = "") -> None:
+    """Remove a link of `obj` (from either end): the actor needs to change `obj`; a link that is not one of
+    `obj`'s is a 404. One audit event on each record (the other may be one the actor does not see)."""
+    from django.http import Http404
+
+    from meridian.core import links
+
+    model = type(obj)
+    with transaction.atomic():
+        current = model.objects.select_for_update().get(pk=obj.pk)
+        policy.require(actor, CHANGE, current)
+        link = None
+        if isinstance(link_id, int) and not isinstance(link_id, bool):
+            link = links.links_of(current).select_for_update().filter(pk=link_id).first()
+        if link is None:
+            raise Http404("No such link of this record.")
+        _remove_link(link, actor, reason)
+
+
+def _remove_link(link: Any, actor: Any, reason: str, *, skip: Record | None = None) -> None:
+    """Delete a link and audit it on each end that still exists (`skip`: an end being deleted itself)."""
+    from meridian.core import links
+
+    for label, pk, direction in (
+        (link.source_type, link.source_id, links.FORWARD),
+        (link.target_type, link.target_id, links.REVERSE),
+    ):
+        rt = next((t for t in registry.all_types() if t.label == label), None)
+        end = rt.model._default_manager.filter(pk=pk).first() if rt else None
+        if end is None or (skip is not None and end == skip):
+            continue
+        audit.record_event(
+            action=AuditAction.UNLINK,
+            obj=end,
+            actor=actor,
+            changes={"link": {"before": links.audit_value(link, direction), "after": None}},
+            reason=reason,
+        )
+    link.delete()
+
+
+def remove_links_of(obj: Record, *, actor: Any, reason: str = "") -> list[dict[str, Any]]:
+    """The links of a record being deleted go with it (inside the delete's transaction): an unlink event on each
+    other end; what they were, for the deleted record's own event."""
+    from meridian.core import links
+
+    label, pk = obj._meta.label_lower, obj.pk
+    removed = []
+    for link in links.links_of(obj).select_for_update():
+        direction = links.FORWARD if (link.source_type, link.source_id) == (label, pk) else links.REVERSE
+        removed.append(links.audit_value(link, direction))
+        _remove_link(link, actor, reason, skip=obj)
+    return removed

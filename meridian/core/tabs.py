@@ -134,9 +134,33 @@ NOTIFICATIONS = Tab(
 BUILT_IN = (HISTORY, NOTIFICATIONS)
 
 
+def _links_context(obj: Any, user: Any) -> dict[str, Any]:
+    from meridian.core import links
+
+    return links.tab_context(obj, user)
+
+
+def _links_badge(obj: Any, user: Any) -> int:
+    from meridian.core import links
+
+    return links.links_of(obj).count()
+
+
+# the Links tab of every type that opts into links (`RecordType(record_links=True)`, `core.links`); its API is
+# `/api/v1/<app>/<plural>/{id}/links/` (list, add, remove)
+LINKS = Tab(
+    "links",
+    "Links",
+    template="core/tabs/links.html",
+    context=_links_context,
+    badge=_links_badge,
+    help_text="Links to other records: caused by, relates to, duplicate of...",
+)
+
+
 def tabs_of(record_type: registry.RecordType) -> tuple[Tab, ...]:
     """The tabs of a type's page after Details: its declared tabs, then History and Notifications."""
-    declared = tuple(record_type.tabs)
+    declared = (*record_type.tabs, *((LINKS,) if record_type.record_links else ()))
     names = [t.name for t in (*declared, *BUILT_IN)]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

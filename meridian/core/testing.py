@@ -1494,6 +1494,249 @@ class RecordTypeTests(TestCase):
                 else:
                     rel.related_model.objects.filter(pk=referrer.pk).delete()
 
+    # -- links between records (`core.links`): run for every type with `record_links=True` ------------------
+    LINK_TESTS: ClassVar[tuple[str, ...]] = (
+        "test_links_are_made_and_removed_on_pages_and_api_and_audited_on_both_records",
+        "test_a_link_to_an_invisible_record_is_refused_like_one_to_a_missing_record",
+        "test_a_reader_who_may_not_see_the_other_end_sees_the_link_as_hidden",
+        "test_links_are_404_for_a_customer_of_another_organisation",
+    )
+
+    def link_partner(self, organisation: Organisation) -> Any:
+        """Another record to link a record of `organisation` to: by default a new record of the same type."""
+        if self.model.TENANT_FIELD == "id":
+            return self.factory()
+        return self.make_record(organisation)
+
+    def link_user(self) -> User:
+        """The least privileged staff role that may change the type (links are made by who may change it)."""
+        allowed = self.rt.permissions[CHANGE] - {Role.CUSTOMER_USER}
+        roles = sorted(allowed - {Role.ADMINISTRATOR}) or [Role.ADMINISTRATOR]
+        return self.p.users[roles[0]]
+
+    def link_urls(self, obj: Any) -> dict[str, str]:
+        rt = registry.get(type(obj))
+        base = f"api:{rt.app_label}-{rt.url_slug}"
+        return {
+            "tab": reverse(rt.url_name("detail"), args=[obj.pk]) + "?tab=links",
+            "add": reverse(rt.url_name("links"), args=[obj.pk]),
+            "candidates": reverse(rt.url_name("link_candidates"), args=[obj.pk]),
+            "api": reverse(f"{base}-links", args=[obj.pk]),
+        }
+
+    def link_events(self, obj: Any, action: str) -> models.QuerySet[AuditEvent]:
+        return AuditEvent.objects.filter(record_type=obj._meta.label_lower, record_id=str(obj.pk), action=action)
+
+    def _links_tested(self, name: str) -> bool:
+        if not self.rt.record_links:
+            return False
+        LINKS_TESTED.add((self.rt.label, name))
+        return True
+
+    def test_links_are_made_and_removed_on_pages_and_api_and_audited_on_both_records(self) -> None:
+        """A link made from the record's Links tab (found with the tab's search) shows on both records with the
+        wording of each side, is audited on both (the History tab names the other record), moves neither version,
+        and is removed from the tab (audited on both); the same through the API, read from the other end."""
+        if not self._links_tested("test_links_are_made_and_removed_on_pages_and_api_and_audited_on_both_records"):
+            return
+        from meridian.core.links import RELATES_TO
+        from meridian.core.models import RecordLink
+
+        user = self.link_user()
+        obj, other = self.make_record(self.p.org_a), self.link_partner(self.p.org_a)
+        mine, theirs = self.link_urls(obj), self.link_urls(other)
+        versions = (obj.version, other.version)
+        choice = f"{RELATES_TO.name}:forward:{other._meta.label_lower}"
+        client = self.page_client(user)
+        with self.subTest(channel="page: the tab's form and its search"):
+            self.assertContains(client.get(mine["tab"]), 'name="link"')
+            found = client.get(mine["candidates"], {"link": choice, "q": str(other.pk)})
+            self.assertContains(found, f'value="{other.pk}"')
+            if type(obj) is type(other):
+                self.assertNotContains(found, f'value="{obj.pk}"')  # not itself
+        with self.subTest(channel="page: add"):
+            response = client.post(mine["add"], {"link": choice, "record": other.pk})
+            self.assertEqual(response.status_code, 302, response.content.decode()[-2000:])
+            link = RecordLink.objects.get()
+            self.assertEqual((link.source_id, link.target_id), (obj.pk, other.pk))
+            for end in (obj, other):
+                self.assertEqual(self.link_events(end, "link").count(), 1)
+            self.assertContains(client.get(mine["tab"]), escape(policy.name_of(user, other)))
+            self.assertContains(client.get(theirs["tab"]), escape(policy.name_of(user, obj)))
+            history = client.get(theirs["tab"].replace("tab=links", "tab=history")).content.decode()
+            self.assertIn(f"relates to {escape(policy.name_of(user, obj))}", history)
+            self.assertEqual((fresh_record(obj).version, fresh_record(other).version), versions)
+        with self.subTest(channel="page: a linked record is no longer offered"):
+            found = client.get(mine["candidates"], {"link": choice, "q": str(other.pk)})
+            self.assertNotContains(found, f'value="{other.pk}"')
+        with self.subTest(channel="page: twice is refused"):
+            response = client.post(mine["add"], {"link": choice, "record": other.pk})
+            self.assertContains(response, "already linked", status_code=400)
+            self.assertEqual(RecordLink.objects.count(), 1)
+        with self.subTest(channel="page: remove"):
+            unlink = reverse(self.rt.url_name("unlink"), args=[obj.pk, link.pk])
+            self.assertEqual(client.post(unlink).status_code, 302)
+            self.assertFalse(RecordLink.objects.exists())
+            for end in (obj, other):
+                self.assertEqual(self.link_events(end, "unlink").count(), 1)
+        api = self.api(user)
+        with self.subTest(channel="api: add, read from both ends, remove"):
+            body = {"type": RELATES_TO.name, "record_type": other._meta.label_lower, "record": other.pk}
+            response = api.post(mine["api"], body, format="json")
+            self.assertEqual(response.status_code, 201, response.content)
+            self.assertEqual(response.json()["meaning"], "relates to")
+            self.assertEqual(response.json()["record"], other.pk)
+            seen = api.get(theirs["api"]).json()
+            self.assertEqual([(r["record_type"], r["record"]) for r in seen], [(obj._meta.label_lower, obj.pk)])
+            for end in (obj, other):
+                self.assertEqual(self.link_events(end, "link").count(), 2)
+            link_id = response.json()["id"]
+            self.assertEqual(api.delete(f"{theirs['api']}{link_id}/").status_code, 204)
+            self.assertEqual(api.get(mine["api"]).json(), [])
+            for end in (obj, other):
+                self.assertEqual(self.link_events(end, "unlink").count(), 2)
+            self.assertEqual((fresh_record(obj).version, fresh_record(other).version), versions)
+
+    def test_a_link_to_an_invisible_record_is_refused_like_one_to_a_missing_record(self) -> None:
+        """A customer user allowed (for this test) to link records of their organisation: a record of another
+        organisation is refused on `record` with exactly the words of a record that does not exist, on the page
+        and in the API, and nothing is written; one they may see is linked."""
+        if not self._links_tested("test_a_link_to_an_invisible_record_is_refused_like_one_to_a_missing_record"):
+            return
+        from meridian.core.links import NOT_FOUND, RELATES_TO
+        from meridian.core.models import RecordLink
+
+        if self.model.TENANT_FIELD is None or Role.CUSTOMER_USER not in self.rt.permissions[VIEW]:
+            return  # only customer users see part of the records: staff see them all
+        obj = self.make_record(self.p.org_a)
+        invisible = self.link_partner(self.p.org_b)
+        missing_id = max(invisible.pk, obj.pk) + 1000
+        with customers_may_change(self.model):
+            user = fresh(self.p.customer_a)
+            urls = self.link_urls(obj)
+            answers = []
+            for record_id in (invisible.pk, missing_id):
+                body = {"type": RELATES_TO.name, "record_type": invisible._meta.label_lower, "record": record_id}
+                response = self.api(user).post(urls["api"], body, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                answers.append(response.json())
+                page = self.page_client(user).post(
+                    urls["add"], {"link": f"relates_to:forward:{invisible._meta.label_lower}", "record": record_id}
+                )
+                self.assertContains(page, escape(NOT_FOUND), status_code=400)
+            self.assertEqual(answers[0], answers[1])
+            self.assertEqual(answers[0], {"record": [NOT_FOUND]})
+            self.assertFalse(RecordLink.objects.exists())
+            self.assertFalse(self.link_events(invisible, "link").exists())
+            found = self.page_client(user).get(
+                urls["candidates"], {"link": f"relates_to:forward:{invisible._meta.label_lower}", "q": ""}
+            )
+            self.assertNotContains(found, f'value="{invisible.pk}"')
+            visible = self.link_partner(self.p.org_a)
+            if visible != obj and policy.can(user, VIEW, visible):  # e.g. a location of their own
+                body = {"type": RELATES_TO.name, "record_type": visible._meta.label_lower, "record": visible.pk}
+                self.assertEqual(self.api(user).post(urls["api"], body, format="json").status_code, 201)
+
+    def test_a_reader_who_may_not_see_the_other_end_sees_the_link_as_hidden(self) -> None:
+        """A record of organisation A linked to one of organisation B: A's customer sees the link with the other
+        end as "hidden" (no name, no address, no type or id) on the tab, in the API and in the history."""
+        if not self._links_tested("test_a_reader_who_may_not_see_the_other_end_sees_the_link_as_hidden"):
+            return
+        from meridian.core.links import RELATES_TO
+
+        if self.model.TENANT_FIELD is None or Role.CUSTOMER_USER not in self.rt.permissions[VIEW]:
+            return
+        obj, other = self.make_record(self.p.org_a), self.link_partner(self.p.org_b)
+        services.link_records(
+            obj,
+            link_type=RELATES_TO.name,
+            other_type=other._meta.label_lower,
+            other_id=other.pk,
+            actor=self.p.users[Role.ADMINISTRATOR],
+        )
+        reader = self.p.customer_a
+        urls = self.link_urls(obj)
+        client = self.page_client(reader)
+        tab = client.get(urls["tab"])
+        self.assertContains(tab, "Relates to")
+        self.assertContains(tab, policy.HIDDEN)
+        self.assertNotContains(tab, escape(str(other)))
+        self.assertNotContains(tab, other.get_absolute_url())
+        self.assertEqual(
+            [(r["display"], r["record"], r["record_type"]) for r in self.api(reader).get(urls["api"]).json()],
+            [(policy.HIDDEN, None, None)],
+        )
+        history = client.get(urls["tab"].replace("tab=links", "tab=history"))
+        self.assertContains(history, f"relates to {policy.HIDDEN}")
+        self.assertNotContains(history, escape(str(other)))
+        events = self.api(reader).get(self.api_url(obj, "history")).json()["results"]
+        (linked,) = [e["changes"]["link"]["after"] for e in events if e["action"] == "link"]
+        self.assertEqual((linked["display"], linked["record_type"], linked["record_id"]), (policy.HIDDEN, None, None))
+
+    def test_links_are_404_for_a_customer_of_another_organisation(self) -> None:
+        """Organisation B's customer never reaches A's links: tab, form, search, removal, API list, add, remove."""
+        if not self._links_tested("test_links_are_404_for_a_customer_of_another_organisation"):
+            return
+        from meridian.core.links import RELATES_TO
+
+        obj, other = self.make_record(self.p.org_a), self.link_partner(self.p.org_a)
+        link = services.link_records(
+            obj,
+            link_type=RELATES_TO.name,
+            other_type=other._meta.label_lower,
+            other_id=other.pk,
+            actor=self.p.users[Role.ADMINISTRATOR],
+        )
+        outsider = self.p.customer_b
+        urls = self.link_urls(obj)
+        client = self.page_client(outsider)
+        choice = f"relates_to:forward:{other._meta.label_lower}"
+        expected_api = 404 if policy.can(fresh(outsider), VIEW, self.model) else 403
+        checks = {
+            "tab": client.get(urls["tab"]).status_code,
+            "add": client.post(urls["add"], {"link": choice, "record": other.pk}).status_code,
+            "search": client.get(urls["candidates"], {"link": choice, "q": ""}).status_code,
+            "remove": client.post(reverse(self.rt.url_name("unlink"), args=[obj.pk, link.pk])).status_code,
+        }
+        api = self.api(outsider)
+        body = {"type": RELATES_TO.name, "record_type": other._meta.label_lower, "record": other.pk}
+        api_checks = {
+            "api list": api.get(urls["api"]).status_code,
+            "api add": api.post(urls["api"], body, format="json").status_code,
+            "api remove": api.delete(f"{urls['api']}{link.pk}/").status_code,
+        }
+        self.assertEqual(checks, dict.fromkeys(checks, 404))
+        self.assertEqual(api_checks, dict.fromkeys(api_checks, expected_api))
+        self.assertEqual(self.link_events(obj, "link").count(), 1)
+        self.assertFalse(self.link_events(obj, "unlink").exists())
+
+
+def fresh_record(obj: Any) -> Any:
+    return type(obj)._default_manager.get(pk=obj.pk)
+
+
+class customers_may_change:
+    """For one test: a copy of a type's declaration whose CHANGE permission includes customer users (so that a
+    customer may link their own records and meet records they may not see). The registry is restored on exit."""
+
+    def __init__(self, model: type[Any]) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        import copy
+
+        self.saved = registry.get(self.model)
+        changed = copy.copy(self.saved)
+        changed.permissions = {**self.saved.permissions, CHANGE: self.saved.permissions[CHANGE] | {Role.CUSTOMER_USER}}
+        registry._registry[self.model] = changed
+
+    def __exit__(self, *exc: Any) -> None:
+        registry._registry[self.model] = self.saved
+
+
+# (type label, test name) of every generic link test that ran for a type that opts into links (the meta-test)
+LINKS_TESTED: set[tuple[str, str]] = set()
+
 
 def factory_for(model: type[Any]) -> Any:
     """The factory_boy factory that makes `model` (the first found among the loaded factories)."""

@@ -27,4 +27,16 @@ def record_type_patterns() -> list[Any]:
             path(f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.action), name=f"{name}_action"),
             path(f"{slug}/<int:pk>/related/<slug:name>/", login_required(views.related), name=f"{name}_related"),
         ]
+        if rt.record_links:  # links between records (`core.links`)
+            per_app[rt.app_label] += [
+                path(f"{slug}/<int:pk>/links/", login_required(views.links), name=f"{name}_links"),
+                path(
+                    f"{slug}/<int:pk>/links/candidates/",
+                    login_required(views.link_candidates),
+                    name=f"{name}_link_candidates",
+                ),
+                path(
+                    f"{slug}/<int:pk>/links/<int:link_id>/delete/", login_required(views.unlink), name=f"{name}_unlink"
+                ),
+            ]
     return [path(f"{app}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()]

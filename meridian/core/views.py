@@ -163,12 +163,15 @@ class RecordViews:
         response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
         return response
 
-    def detail(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def detail(
+        self, request: HttpRequest, pk: int, *, open_tab: str | None = None, tab_values: dict[str, Any] | None = None
+    ) -> HttpResponse:
         """The record's page: header, action buttons and a tab bar. `?tab=<name>` opens a tab (Details when none);
-        the record's own checks run first (404), then the tab's (403); htmx asks for the tabs part alone."""
+        the record's own checks run first (404), then the tab's (403); htmx asks for the tabs part alone.
+        `open_tab`/`tab_values`: a tab re-shown by a view of its own (a refused form with its errors)."""
         obj = self.get_object(request, pk)
         rt, user = self.rt, request.user
-        name = request.GET.get("tab") or tabs.DETAILS
+        name = open_tab or request.GET.get("tab") or tabs.DETAILS
         open_tabs = [t for t in tabs.tabs_of(rt) if t.may_open(obj, user)]
         tab = None
         if name != tabs.DETAILS:
@@ -200,7 +203,7 @@ class RecordViews:
                 "related_lists": [r for r in related_lists if r is not None],
             }
         else:
-            values = tab.values(obj, user)
+            values = tab_values if tab_values is not None else tab.values(obj, user)
         detail_url = obj.get_absolute_url()
         context = self.context(
             request,
@@ -229,6 +232,61 @@ class RecordViews:
         )
         partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "record-tabs"
         return render(request, "core/_record_tabs.html" if partial else "core/record_detail.html", context)
+
+    # -- links between records (`core.links`) ------------------------------------------------------------------
+    def links(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST: add a link from this record (the Links tab's form); refused input is shown in the tab (400)."""
+        from meridian.core import links
+
+        if request.method != "POST" or not self.rt.record_links:
+            raise Http404("No such page.")
+        obj = self.get_object(request, pk)
+        if not policy.can(request.user, CHANGE, obj):
+            raise PermissionDenied(f"You may not link this {self.rt.verbose_name}.")
+        form = links.LinkForm(request.POST, obj=obj, user=request.user)
+        if form.is_valid():
+            link_type, direction, other_type = links.parse_choice(form.cleaned_data["link"])
+            try:
+                services.link_records(
+                    obj,
+                    link_type=link_type,
+                    direction=direction,
+                    other_type=other_type,
+                    other_id=form.cleaned_data["record"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error("record" if field == "record" else "link", errors)
+            else:
+                messages.success(request, "Link added.")
+                return HttpResponseRedirect(f"{obj.get_absolute_url()}?tab=links")
+        response = self.detail(
+            request, pk, open_tab="links", tab_values=links.tab_context(obj, request.user, form=form)
+        )
+        response.status_code = 400
+        return response
+
+    def link_candidates(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The records this record could be linked to by the chosen kind of link, matching the search (htmx)."""
+        from meridian.core import links
+
+        if not self.rt.record_links:
+            raise Http404("No such page.")
+        obj = self.get_object(request, pk)
+        if not policy.can(request.user, CHANGE, obj):
+            raise PermissionDenied(f"You may not link this {self.rt.verbose_name}.")
+        found = links.candidates(obj, request.user, request.GET.get("link", ""), request.GET.get("q", ""))
+        return render(request, "core/_link_candidates.html", {"candidates": found, "q": request.GET.get("q", "")})
+
+    def unlink(self, request: HttpRequest, pk: int, link_id: int) -> HttpResponse:
+        """POST: remove a link of this record."""
+        if request.method != "POST" or not self.rt.record_links:
+            raise Http404("No such page.")
+        obj = self.get_object(request, pk)
+        services.unlink_records(obj, link_id, actor=request.user)
+        messages.success(request, "Link removed.")
+        return HttpResponseRedirect(f"{obj.get_absolute_url()}?tab=links")
 
     def related(self, request: HttpRequest, pk: int, name: str) -> HttpResponse:
         """One page of a related list of the detail page (htmx)."""

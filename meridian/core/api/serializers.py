@@ -384,6 +384,19 @@ class AuditEventSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Any) -> Any:
+        data = super().to_representation(instance)
+        link = data["changes"].get("link") if instance.action in ("link", "unlink") else None
+        request = self.context.get("request")
+        if isinstance(link, dict) and request is not None:  # the other record as the reader may see it
+            from meridian.core.links import shown_value
+
+            data["changes"] = {
+                **data["changes"],
+                "link": {side: shown_value(value, request.user) for side, value in link.items()},
+            }
+        return data
+
 
 class SearchResultSerializer(serializers.Serializer):  # type: ignore[type-arg]
     type = serializers.CharField()

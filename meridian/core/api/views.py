@@ -173,7 +173,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def history(self, request: Request, pk: str | None = None) -> Response:
         obj = self.get_object()
         page = self.paginate_queryset(audit.history(obj))
-        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
+        return self.get_paginated_response(AuditEventSerializer(page, many=True, context={"request": request}).data)
 
 
 def _action_endpoint(record_type: RecordType, record_action: actions.RecordAction) -> Any:
@@ -253,6 +253,14 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
         if hasattr(RecordViewSet, name) or name in attrs or (name in record_actions and name in record_tabs):
             raise ValueError(f"{record_type.label}: the name {name!r} of an action or tab is taken")
     attrs["record_type_actions"] = ("history", *record_actions, *record_tabs)
+    if record_type.record_links:  # links between records (`core.api.links`)
+        from meridian.core.api import links as link_api
+
+        taken = {"links", "unlink"} & {*record_actions, *record_tabs}
+        if taken:
+            raise ValueError(f"{record_type.label}: the names {sorted(taken)} are taken by links")
+        attrs["links"], attrs["unlink"] = link_api.links, link_api.unlink
+        attrs["record_type_actions"] = (*attrs["record_type_actions"], "links", "unlink")
     attrs["record_actions"], attrs["record_tabs"] = record_actions, record_tabs
     for record_action in record_actions.values():
         attrs[record_action.name] = _action_endpoint(record_type, record_action)

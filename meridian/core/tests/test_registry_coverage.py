@@ -8,11 +8,11 @@ import pkgutil
 import unittest
 
 import pytest
-from django.test import SimpleTestCase, TestCase
+from django.test import SimpleTestCase, TestCase, TransactionTestCase
 
 import meridian
 from meridian.core import registry
-from meridian.core.testing import WALKED, RecordTypeTests, lifecycle_attempts
+from meridian.core.testing import LINKS_TESTED, WALKED, RecordTypeTests, lifecycle_attempts
 
 
 def _all_subclasses(cls: type) -> set[type]:
@@ -55,6 +55,29 @@ class LifecycleCoverageTests(TestCase):
                     self.assertEqual(_run(tests), [], f"the walk of {rt.label} fails")
                 missing = sorted(expected - WALKED)
                 self.assertEqual(missing, [], f"the walk of {rt.label} never tried these (action, state, role)")
+
+
+@pytest.mark.run_last
+class LinkTestsCoverageTests(TransactionTestCase):  # not TestCase: each class it may run closes the connection
+    """Every type that opts into links (`record_links=True`) has really run the generic link tests in this test
+    process (page and API, audit on both records, an invisible record refused like a missing one, the hidden other
+    end, the isolation matrix): checked against what the tests recorded, never against source text."""
+
+    def test_every_linking_type_ran_the_generic_link_tests(self) -> None:
+        _import_test_modules()
+        classes = {cls.model: cls for cls in _all_subclasses(RecordTypeTests) if "model" in cls.__dict__}
+        for rt in registry.all_types():
+            if not rt.record_links:
+                continue
+            with self.subTest(type=rt.label):
+                cls = classes.get(rt.model)
+                self.assertIsNotNone(cls, f"{rt.label} opts into links: declare its RecordTypeTests subclass")
+                assert cls is not None
+                expected = {(rt.label, name) for name in RecordTypeTests.LINK_TESTS}
+                if not expected <= LINKS_TESTED:  # not run yet in this process: run them now
+                    self.assertEqual(_run([(cls, name) for name in RecordTypeTests.LINK_TESTS]), [])
+                missing = sorted(name for label, name in expected - LINKS_TESTED)
+                self.assertEqual(missing, [], f"{rt.label} opts into links but these link tests did not run")
 
 
 def _import_test_modules() -> None:
