@@ -61,6 +61,8 @@ class ApiErrorMiddleware:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         limit = settings.MERIDIAN_API_MAX_BODY
+        if request.method == "POST" and request.path_info.endswith("/attachments/"):
+            limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the one multipart endpoint (core.api.attachments)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

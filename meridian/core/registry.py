@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from meridian.core.actions import RecordAction
+    from meridian.core.attachments import Attachments
     from meridian.core.children import Child
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
@@ -200,6 +201,8 @@ class RecordType:
     children: list[Child] = field(default_factory=list)
     # the reader's own records of this type (assigned to them or their teams), shown on their home page
     my_work: MyWork | None = None
+    # files attached to the records (`core.attachments`): a tab, API endpoints, limits, audited uploads and deletes
+    attachments: Attachments | None = None
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area

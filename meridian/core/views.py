@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import actions, children, policy, ratelimit, registry, services, tabs
+from meridian.core import actions, attachments, children, policy, ratelimit, registry, services, tabs
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
 from meridian.core.home import COUNT_TTL, home_for
@@ -162,12 +162,15 @@ class RecordViews:
         response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
         return response
 
-    def detail(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def detail(
+        self, request: HttpRequest, pk: int, tab_name: str | None = None, tab_extra: dict[str, Any] | None = None
+    ) -> HttpResponse:
         """The record's page: header, action buttons and a tab bar. `?tab=<name>` opens a tab (Details when none);
-        the record's own checks run first (404), then the tab's (403); htmx asks for the tabs part alone."""
+        the record's own checks run first (404), then the tab's (403); htmx asks for the tabs part alone. A view
+        answering a post on a tab (an upload) passes `tab_name` and values for the tab's template (`tab_extra`)."""
         obj = self.get_object(request, pk)
         rt, user = self.rt, request.user
-        name = request.GET.get("tab") or tabs.DETAILS
+        name = tab_name or request.GET.get("tab") or tabs.DETAILS
         open_tabs = [t for t in tabs.tabs_of(rt) if t.may_open(obj, user)]
         tab = None
         if name != tabs.DETAILS:
@@ -199,7 +202,7 @@ class RecordViews:
                 "related_lists": [r for r in related_lists if r is not None],
             }
         else:
-            values = tab.values(obj, user)
+            values = {**tab.values(obj, user), **(tab_extra or {})}
         detail_url = obj.get_absolute_url()
         context = self.context(
             request,
@@ -431,7 +434,7 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     child_rows = children.readable(record_type, events, user) if record_type and child_names else {}
     for event in events:
         for name, change in event.changes.items():
-            if name in child_names:
+            if name in child_names or name == attachments.CHANGES_KEY:
                 continue
             try:
                 field = fields.setdefault(name, model._meta.get_field(name))
@@ -463,7 +466,7 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     for event in events:
         rows = []
         for name, change in event.changes.items():
-            if name in child_names:
+            if name in child_names or name == attachments.CHANGES_KEY:
                 continue
             field = fields.get(name)
             label = capfirst(str(getattr(field, "verbose_name", name.replace("_", " "))))
@@ -474,7 +477,8 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
             if event.action == "create" and after in (None, "", []):
                 continue
             rows.append((label, before, after))
-        rows.extend(child_rows.get(event.pk, []))  # the rows of its children: added, changed field by field, removed
+        rows.extend(child_rows.get(event.pk, []))
+        rows.extend(attachments.readable(event))  # files added or removed: name, size, SHA-256  # the rows of its children: added, changed field by field, removed
         event.display_changes = rows  # type: ignore[attr-defined]
     return events
 
