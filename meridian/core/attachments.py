@@ -392,7 +392,7 @@ def serve(attachment: Attachment, *, inline: bool = False) -> FileResponse:
     from running or sniffing it. Streamed from the storage, whatever it is."""
     shown_inline = inline and may_preview(attachment)
     content_type = attachment.content_type
-    handle = attachment.file.storage.open(attachment.file.name, "rb")
+    handle = attachment_storage().open(attachment.file.name, "rb")  # the configured storage, whatever it is now
     response = FileResponse(
         handle, as_attachment=not shown_inline, filename=attachment.name, content_type=content_type
     )
