@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_GET, require_POST
 
@@ -67,7 +67,7 @@ class AttachmentViews:
         messages.success(request, done)
         return HttpResponseRedirect(self._tab_url(obj), status=303)
 
-    def download(self, request: HttpRequest, pk: int, attachment_id: int) -> HttpResponse:
+    def download(self, request: HttpRequest, pk: int, attachment_id: int) -> HttpResponseBase:
         """The file, as a download; `?preview=1` shows a raster image inline (other files are still downloads)."""
         obj = self._record(request, pk)
         return attachments.serve(attachments.find(obj, attachment_id), inline=request.GET.get("preview") == "1")
@@ -103,4 +103,3 @@ def patterns_for(record_type: RecordType) -> list[Any]:
             name=f"{name}_attachment_delete",
         ),
     ]
-

@@ -91,7 +91,7 @@ class Attachments:
 
     def may_write(self, user: Any, obj: Record) -> bool:
         """May `user` upload or delete files of this record (which they may read)?"""
-        if not policy.can(user, VIEW, obj) or policy.roles_of(user) & READ_ONLY_ROLES and not policy.is_system(user):
+        if not policy.can(user, VIEW, obj) or (policy.roles_of(user) & READ_ONLY_ROLES and not policy.is_system(user)):
             return False
         if self.roles is None:
             return policy.can(user, CHANGE, obj)
@@ -393,9 +393,7 @@ def serve(attachment: Attachment, *, inline: bool = False) -> FileResponse:
     shown_inline = inline and may_preview(attachment)
     content_type = attachment.content_type
     handle = attachment_storage().open(attachment.file.name, "rb")  # the configured storage, whatever it is now
-    response = FileResponse(
-        handle, as_attachment=not shown_inline, filename=attachment.name, content_type=content_type
-    )
+    response = FileResponse(handle, as_attachment=not shown_inline, filename=attachment.name, content_type=content_type)
     response["Content-Length"] = str(attachment.size)
     for header, value in SECURITY_HEADERS.items():
         response[header] = value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from meridian.core import attachments, policy
 from meridian.core.choices import Role
-from meridian.core.models import Attachment, AuditEvent, attachment_storage
+from meridian.core.models import AuditEvent, attachment_storage
 from meridian.core.registry import VIEW
 
 if TYPE_CHECKING:
@@ -64,9 +64,10 @@ def upload(name: str, content: bytes) -> SimpleUploadedFile:
 class AttachmentTests:
     """Mixed into `RecordTypeTests` (which gives `rt`, `p`, `obj_a`, `obj_b`, `page_client`, `api`)."""
 
-    rt: Any
-    p: Any
-    obj_a: Any
+    if TYPE_CHECKING:  # given by RecordTypeTests
+        rt: Any
+        p: ClassVar[Any]
+        obj_a: ClassVar[Any]
 
     def setUp(self) -> None:
         """Each test gets an empty attachment storage of its own (files outlive the rolled-back transactions)."""
@@ -79,8 +80,9 @@ class AttachmentTests:
         from django.conf import settings
 
         location = tempfile.mkdtemp(prefix="meridian-attachments-")
-        storages = {**settings.STORAGES, "attachments": {**settings.STORAGES["attachments"]}}
-        storages["attachments"]["OPTIONS"] = {**storages["attachments"].get("OPTIONS", {}), "location": location}
+        configured: dict[str, Any] = {**cast("dict[str, Any]", settings.STORAGES["attachments"])}
+        configured["OPTIONS"] = {**configured.get("OPTIONS", {}), "location": location}
+        storages = {**settings.STORAGES, "attachments": configured}
         overridden = override_settings(STORAGES=storages)
         overridden.enable()
         test: Any = self
@@ -231,16 +233,28 @@ class AttachmentTests:
             "oversized": ([upload("big.txt", big)], "at most"),
             "empty": ([upload("empty.txt", b"")], "is empty"),
             "refused ending": ([upload("setup.exe", b"MZ" + b"\0" * 200)], "not accepted"),
-            "HTML by its bytes": ([upload("notes.txt", b"<!DOCTYPE html><html><script>alert(1)</script></html>")], "not accepted"),
-            "SVG by its bytes": ([upload("logo.png", b'<svg xmlns="http://www.w3.org/2000/svg"></svg>')], "not accepted"),
+            "HTML by its bytes": (
+                [upload("notes.txt", b"<!DOCTYPE html><html><script>alert(1)</script></html>")],
+                "not accepted",
+            ),
+            "SVG by its bytes": (
+                [upload("logo.png", b'<svg xmlns="http://www.w3.org/2000/svg"></svg>')],
+                "not accepted",
+            ),
             "script by its bytes": ([upload("run.txt", b"#!/bin/sh\nrm -rf /\n")], "not accepted"),
             "bytes contradict the name": ([upload("report.pdf", png_bytes())], "not what its name says"),
-            "one bad file refuses all": ([upload("fine.txt", b"fine\n"), upload("report.pdf", png_bytes())], "report.pdf"),
+            "one bad file refuses all": (
+                [upload("fine.txt", b"fine\n"), upload("report.pdf", png_bytes())],
+                "report.pdf",
+            ),
             "no file": ([], "at least one file"),
         }
         for case, (files, message) in bad.items():
             for channel in ("page", "api"):
-                with test.subTest(case=case, channel=channel), override_settings(MERIDIAN_ATTACHMENT_MAX_FILE_SIZE=1000):
+                with (
+                    test.subTest(case=case, channel=channel),
+                    override_settings(MERIDIAN_ATTACHMENT_MAX_FILE_SIZE=1000),
+                ):
                     for f in files:
                         f.seek(0)
                     if channel == "page":
@@ -256,20 +270,25 @@ class AttachmentTests:
                     test.assertEqual(self.stored_files(obj), [])
         with test.subTest(case="the record's total"), override_settings(MERIDIAN_ATTACHMENT_MAX_RECORD_SIZE=150):
             self.assertEqual(  # type: ignore[attr-defined]
-                api.post(self.api_urls(obj)["list"], {"file": [upload("a.txt", b"a" * 100)]}, format="multipart").status_code,
+                api.post(
+                    self.api_urls(obj)["list"], {"file": [upload("a.txt", b"a" * 100)]}, format="multipart"
+                ).status_code,
                 201,
             )
             response = api.post(self.api_urls(obj)["list"], {"file": [upload("b.txt", b"b" * 100)]}, format="multipart")
             test.assertEqual(response.status_code, 400)
             test.assertIn("at most 150", " ".join(response.json()["file"]))
             test.assertEqual([a.name for a in attachments.of(obj)], ["a.txt"])
-        with test.subTest(case="request too large: 413 before it is read"), override_settings(
-            MERIDIAN_ATTACHMENT_MAX_UPLOAD=1000
+        with (
+            test.subTest(case="request too large: 413 before it is read"),
+            override_settings(MERIDIAN_ATTACHMENT_MAX_UPLOAD=1000),
         ):
-            files = {"file": [upload("c.txt", b"c" * 2000)]}
-            test.assertEqual(api.post(self.api_urls(obj)["list"], files, format="multipart").status_code, 413)
-            files["file"][0].seek(0)
-            test.assertEqual(client.post(self.page_urls(obj)["upload"], files).status_code, 413)
+            large = upload("c.txt", b"c" * 2000)
+            test.assertEqual(
+                api.post(self.api_urls(obj)["list"], {"file": [large]}, format="multipart").status_code, 413
+            )
+            large.seek(0)
+            test.assertEqual(client.post(self.page_urls(obj)["upload"], {"file": [large]}).status_code, 413)
             test.assertEqual([a.name for a in attachments.of(obj)], ["a.txt"])
         ATTACHMENTS_TESTED.add((self.rt.label, "test_attachments_refuse_bad_files_and_write_nothing"))
 
@@ -277,7 +296,9 @@ class AttachmentTests:
         self._attachments_declared()
         test: Any = self
         obj = self.obj_a
-        (existing,) = attachments.attach_files(obj, files=[upload("plan.txt", b"floor plan\n")], actor=self.p.users[Role.ADMINISTRATOR])
+        (existing,) = attachments.attach_files(
+            obj, files=[upload("plan.txt", b"floor plan\n")], actor=self.p.users[Role.ADMINISTRATOR]
+        )
         page_urls, api_urls = self.page_urls(obj, existing.pk), self.api_urls(obj, existing.pk)
         events_before = len(self.file_events(obj))
 
@@ -289,7 +310,9 @@ class AttachmentTests:
                 "page download": done(client.get(page_urls["download"])),
                 "page delete": client.post(page_urls["delete"]).status_code,
                 "api list": api.get(api_urls["list"]).status_code,
-                "api upload": api.post(api_urls["list"], {"file": [upload("x.txt", b"x\n")]}, format="multipart").status_code,
+                "api upload": api.post(
+                    api_urls["list"], {"file": [upload("x.txt", b"x\n")]}, format="multipart"
+                ).status_code,
                 "api download": done(api.get(api_urls["one"])),
                 "api delete": api.delete(api_urls["one"]).status_code,
             }
@@ -298,12 +321,14 @@ class AttachmentTests:
         api_status = 404 if policy.can(outsider, VIEW, self.rt.model) else 403  # as for the record's own routes
         with test.subTest(who="customer of another organisation"):
             result = tries(outsider)
-            test.assertEqual({k: v for k, v in result.items() if k.startswith("page")}, dict.fromkeys(
-                ["page tab", "page upload", "page download", "page delete"], 404
-            ))
-            test.assertEqual({k: v for k, v in result.items() if k.startswith("api")}, dict.fromkeys(
-                ["api list", "api upload", "api download", "api delete"], api_status
-            ))
+            test.assertEqual(
+                {k: v for k, v in result.items() if k.startswith("page")},
+                dict.fromkeys(["page tab", "page upload", "page download", "page delete"], 404),
+            )
+            test.assertEqual(
+                {k: v for k, v in result.items() if k.startswith("api")},
+                dict.fromkeys(["api list", "api upload", "api download", "api delete"], api_status),
+            )
         for reader in self.attachment_readers():
             with test.subTest(who=reader.username):
                 result = tries(reader)
@@ -324,4 +349,6 @@ class AttachmentTests:
                 test.assertNotContains(page, "data-attachments")  # no upload form for who may not add files
         test.assertEqual([a.pk for a in attachments.of(obj)], [existing.pk])
         test.assertEqual(len(self.file_events(obj)), events_before)
-        ATTACHMENTS_TESTED.add((self.rt.label, "test_attachments_are_404_to_other_organisations_and_read_only_to_readers"))
+        ATTACHMENTS_TESTED.add(
+            (self.rt.label, "test_attachments_are_404_to_other_organisations_and_read_only_to_readers")
+        )

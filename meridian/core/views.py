@@ -477,8 +477,8 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
             if event.action == "create" and after in (None, "", []):
                 continue
             rows.append((label, before, after))
-        rows.extend(child_rows.get(event.pk, []))
-        rows.extend(attachments.readable(event))  # files added or removed: name, size, SHA-256  # the rows of its children: added, changed field by field, removed
+        rows.extend(child_rows.get(event.pk, []))  # the rows of its children: added, changed field by field, removed
+        rows.extend(attachments.readable(event))  # files added or removed: name, size, SHA-256
         event.display_changes = rows  # type: ignore[attr-defined]
     return events
 

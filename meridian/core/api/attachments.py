@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import parsers, serializers, status
