@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -29,21 +29,17 @@ from meridian.core import attachments
 ENDPOINTS = ("attachments", "attachment")  # the viewset's action names
 
 
-def _schema(many: bool) -> Any:
-    return inline_serializer(
-        "Attachment",
-        {
-            "id": serializers.IntegerField(),
-            "name": serializers.CharField(),
-            "size": serializers.IntegerField(help_text="Bytes."),
-            "sha256": serializers.CharField(),
-            "content_type": serializers.CharField(help_text="Detected from the bytes."),
-            "uploaded_by": serializers.CharField(),
-            "uploaded_at": serializers.DateTimeField(),
-            "comment": serializers.IntegerField(allow_null=True, help_text="The comment carrying it, if any."),
-        },
-        many=many,
-    )
+class AttachmentSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A file of a record, as the API lists it (documentation only: `attachments.listing` builds the data)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    size = serializers.IntegerField(help_text="Bytes.")
+    sha256 = serializers.CharField()
+    content_type = serializers.CharField(help_text="Detected from the bytes.")
+    uploaded_by = serializers.CharField()
+    uploaded_at = serializers.DateTimeField()
+    comment = serializers.IntegerField(allow_null=True, help_text="The comment carrying the file, if any.")
 
 
 UPLOAD_SCHEMA = {
@@ -107,14 +103,19 @@ def endpoints() -> dict[str, Any]:
         url_path="attachments",
         url_name="attachments",
         parser_classes=[MultiPartParser],
+        pagination_class=None,  # all the record's files at once (a record holds a bounded number)
+        filter_backends=[],  # the record's list filters do not apply to its files
     )(list_or_upload)
     listing = extend_schema(
-        methods=["GET"], responses=_schema(True), summary="Attachments", description="The record's files, newest first."
+        methods=["GET"],
+        responses=AttachmentSerializer(many=True),
+        summary="Attachments",
+        description="The record's files, newest first.",
     )(listing)
     listing = extend_schema(
         methods=["POST"],
         request=UPLOAD_SCHEMA,
-        responses={201: _schema(True)},
+        responses={201: AttachmentSerializer(many=True)},
         summary="Attach files",
         description=(
             "Upload one or more files as `multipart/form-data` parts named `file`. Each is checked (size, type "
@@ -127,6 +128,7 @@ def endpoints() -> dict[str, Any]:
         methods=["get", "delete"],
         url_path=r"attachments/(?P<attachment_id>[0-9]+)",
         url_name="attachment",
+        filter_backends=[],
     )(download_or_delete)
     one = extend_schema(
         methods=["GET"],

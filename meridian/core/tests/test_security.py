@@ -824,7 +824,14 @@ PUBLIC = {
     "healthz",
     "metrics",
 }
-SAMPLE_KWARGS = {"pk": "1", "uidb64": "MQ", "token": "set-password", "action": "suspend", "format": "json"}
+SAMPLE_KWARGS = {
+    "pk": "1",
+    "uidb64": "MQ",
+    "token": "set-password",
+    "action": "suspend",
+    "format": "json",
+    "attachment_id": "1",
+}
 
 
 def named_routes() -> list[tuple[str, URLPattern]]:
