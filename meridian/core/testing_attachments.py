@@ -57,6 +57,23 @@ def done(response: Any) -> int:
     return int(response.status_code)
 
 
+def use_own_attachment_storage(test: Any) -> None:
+    """Give a test an empty attachment storage of its own, removed afterwards (files outlive the test's rolled-back
+    transaction, and record ids are reused)."""
+    import shutil
+    import tempfile
+
+    from django.conf import settings
+
+    location = tempfile.mkdtemp(prefix="meridian-attachments-")
+    configured: dict[str, Any] = {**cast("dict[str, Any]", settings.STORAGES["attachments"])}
+    configured["OPTIONS"] = {**configured.get("OPTIONS", {}), "location": location}
+    overridden = override_settings(STORAGES={**settings.STORAGES, "attachments": configured})
+    overridden.enable()
+    test.addCleanup(overridden.disable)
+    test.addCleanup(shutil.rmtree, location, True)
+
+
 def upload(name: str, content: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content)
 
@@ -70,24 +87,9 @@ class AttachmentTests:
         obj_a: ClassVar[Any]
 
     def setUp(self) -> None:
-        """Each test gets an empty attachment storage of its own (files outlive the rolled-back transactions)."""
         super().setUp()  # type: ignore[misc]
-        if self.rt.attachments is None:
-            return
-        import shutil
-        import tempfile
-
-        from django.conf import settings
-
-        location = tempfile.mkdtemp(prefix="meridian-attachments-")
-        configured: dict[str, Any] = {**cast("dict[str, Any]", settings.STORAGES["attachments"])}
-        configured["OPTIONS"] = {**configured.get("OPTIONS", {}), "location": location}
-        storages = {**settings.STORAGES, "attachments": configured}
-        overridden = override_settings(STORAGES=storages)
-        overridden.enable()
-        test: Any = self
-        test.addCleanup(overridden.disable)
-        test.addCleanup(shutil.rmtree, location, True)
+        if self.rt.attachments is not None:
+            use_own_attachment_storage(self)
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _attachments_declared(self) -> attachments.Attachments:
