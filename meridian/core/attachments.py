@@ -90,8 +90,9 @@ class Attachments:
         return min(self.max_record_size, ceiling) if self.max_record_size else ceiling
 
     def may_write(self, user: Any, obj: Record) -> bool:
-        """May `user` upload or delete files of this record (which they may read)?"""
-        if not policy.can(user, VIEW, obj) or (policy.roles_of(user) & READ_ONLY_ROLES and not policy.is_system(user)):
+        """May `user` upload or delete files of this record (which they may read)? The auditor is in neither
+        `roles` nor CHANGE (both lose `READ_ONLY_ROLES`), so never."""
+        if not policy.can(user, VIEW, obj):
             return False
         if self.roles is None:
             return policy.can(user, CHANGE, obj)
