@@ -137,4 +137,12 @@ def test_two_files_by_the_picker_with_progress_then_a_download(page: Any, live_s
     assert sorted(a.name for a in attachments.of(location)) == ["dropped.txt", "floor-plan.png", "Übersicht.txt"]
     for width in (1400, 390):
         snap(page, "refused", width)
+
+    # the history names every file added, with its size and checksum
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_text("Attachment added").first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("floor-plan.png ·")).to_be_visible()
+    for width in (1400, 390):
+        snap(page, "history", width)
     assert page.evaluate("window.__cspViolations") == []
