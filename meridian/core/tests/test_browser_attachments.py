@@ -101,7 +101,8 @@ def test_two_files_by_the_picker_with_progress_then_a_download(page: Any, live_s
     expect(table.get_by_role("link", name="floor-plan.png", exact=True)).to_be_visible()
     expect(table.get_by_role("link", name="Übersicht.txt")).to_be_visible()
     expect(page.get_by_role("img", name="Preview of floor-plan.png")).to_be_visible()
-    assert page.evaluate("document.querySelector('img.attachment-thumb, .attachment-thumb img').naturalWidth") == 64
+    page.wait_for_function("() => document.querySelector('.attachment-thumb img').complete", timeout=TIMEOUT_MS)
+    assert page.evaluate("document.querySelector('.attachment-thumb img').naturalWidth") == 64  # the image, decoded
     expect(page.locator("[data-tab=attachments] .badge")).to_have_text("2")
     assert sorted(a.name for a in attachments.of(location)) == ["floor-plan.png", "Übersicht.txt"]
 
