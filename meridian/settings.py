@@ -167,6 +167,19 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "meridian" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # attachment files (core.attachments), read and written through the storage API only: see "Attachments" below
+    "attachments": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(
+                Path(tempfile.gettempdir()) / f"meridian-test-attachments-{os.getpid()}"
+                if TESTING
+                else Path(env.str("MERIDIAN_ATTACHMENT_DIR", default=str(VAR_DIR / "attachments")))
+            ),
+            "base_url": None,  # never served by URL: only through the authorised views
+            "file_permissions_mode": 0o640,
+        },
+    },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG or TESTING
@@ -174,6 +187,68 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
+
+# --- attachments ---------------------------------------------------------------------------------------------
+# An S3-compatible object store instead of the file system (web nodes then keep nothing on disk): install the
+# `s3` extra (django-storages with boto3) and set MERIDIAN_ATTACHMENT_STORAGE=s3 with the AWS_* settings below.
+if env.str("MERIDIAN_ATTACHMENT_STORAGE", default="filesystem") == "s3":
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("AWS_LOCATION", default="attachments"),
+            "default_acl": "private",
+            "querystring_auth": True,  # the bucket is private; Meridian streams files through its own views
+            "file_overwrite": False,
+        },
+    }
+MB = 1024 * 1024
+# largest file, and largest sum of the files of one record, in bytes (a type's `Attachments(...)` may set lower)
+MERIDIAN_ATTACHMENT_MAX_FILE_SIZE = env.int("MERIDIAN_ATTACHMENT_MAX_FILE_SIZE", default=25 * MB)
+MERIDIAN_ATTACHMENT_MAX_RECORD_SIZE = env.int("MERIDIAN_ATTACHMENT_MAX_RECORD_SIZE", default=250 * MB)
+# largest upload request (several files at once), refused with 413 before it is read
+MERIDIAN_ATTACHMENT_MAX_UPLOAD = env.int("MERIDIAN_ATTACHMENT_MAX_UPLOAD", default=100 * MB)
+# content types (detected from the bytes) and file name endings that are never accepted
+MERIDIAN_ATTACHMENT_REFUSED_TYPES = env.list(
+    "MERIDIAN_ATTACHMENT_REFUSED_TYPES",
+    default=[
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "application/javascript",
+        "text/javascript",
+        "application/x-dosexec",
+        "application/x-msdownload",
+        "application/vnd.microsoft.portable-executable",
+        "application/x-executable",
+        "application/x-pie-executable",
+        "application/x-sharedlib",
+        "application/x-mach-binary",
+        "application/x-msi",
+        "application/java-archive",
+        "application/x-shockwave-flash",
+        "text/x-shellscript",
+        "text/x-msdos-batch",
+        "text/x-script.python",
+        "text/x-perl",
+        "text/x-php",
+        "text/x-ruby",
+        "text/x-tcl",
+        "text/x-awk",
+    ],
+)
+MERIDIAN_ATTACHMENT_REFUSED_EXTENSIONS = env.list(
+    "MERIDIAN_ATTACHMENT_REFUSED_EXTENSIONS",
+    default=[
+        *("exe", "dll", "com", "scr", "msi", "msp", "cpl", "sys", "bat", "cmd", "ps1", "psm1", "vbs", "vbe"),
+        *("js", "mjs", "jse", "wsf", "wsh", "hta", "html", "htm", "xhtml", "shtml", "mht", "svg", "svgz"),
+        *("sh", "bash", "zsh", "csh", "php", "phtml", "py", "pyc", "pl", "rb", "jar", "apk", "app", "lnk", "reg"),
+    ],
+)
 
 # --- mail -----------------------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

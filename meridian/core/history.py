@@ -28,7 +28,7 @@ from django.db.models import Field, Model
 from django.utils import dateparse, formats, timezone
 from django.utils.text import capfirst
 
-from meridian.core import actions, children, policy, registry
+from meridian.core import actions, attachments, children, policy, registry
 from meridian.core.choices import Role
 from meridian.core.models import AuditEvent
 from meridian.core.registry import VIEW
@@ -221,6 +221,8 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
         rows = list(_changes(event, reader))
         for label, before, after in child_rows.get(event.pk, []):  # a child's rows: added, changed, removed
             rows.append(Change(label, str(label), _text(before), _text(after)))
+        for label, before, after in attachments.readable(event):  # files added or removed: name, size, SHA-256
+            rows.append(Change(label, str(label), EMPTY, _text(after if after is not None else before), plain=True))
         event.display_changes = rows  # type: ignore[attr-defined]
     return events
 
@@ -230,7 +232,7 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
     rt = registry.find(reader.model)
     child_names = {child.name for child in rt.children} if rt is not None else set()
     for name, change in event.changes.items():
-        if name == "action" or name in child_names:
+        if name == "action" or name in child_names or name == attachments.CHANGES_KEY:
             continue  # named by the event's summary; a child's rows are read by `children.readable`
         if name == "link" and event.action in ("link", "unlink") and isinstance(change, dict):
             from meridian.core.links import describe  # a link to another record, named as this reader may see it

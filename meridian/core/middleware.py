@@ -45,6 +45,17 @@ def json_error(status: int, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=status)
 
 
+def _too_large_upload(request: HttpRequest) -> bool:
+    """A POST of files to a record (`.../attachments/`) larger than `MERIDIAN_ATTACHMENT_MAX_UPLOAD`, by its
+    Content-Length (core.attachments)."""
+    if request.method != "POST" or not request.path_info.endswith("/attachments/"):
+        return False
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD
+    except ValueError:
+        return False
+
+
 class ApiErrorMiddleware:
     """Keeps the API's promise that every error is JSON, and limits the size of request bodies.
 
@@ -59,8 +70,15 @@ class ApiErrorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(API_PREFIX):
+            if _too_large_upload(request):  # a page's upload of files, before the CSRF check reads the body
+                limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD
+                return HttpResponse(
+                    f"The upload is too large: at most {limit} bytes.\n", status=413, content_type="text/plain"
+                )
             return self.get_response(request)
         limit = settings.MERIDIAN_API_MAX_BODY
+        if request.method == "POST" and request.path_info.endswith("/attachments/"):
+            limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the one multipart endpoint (core.api.attachments)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -559,3 +559,38 @@ class RecordLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_type}#{self.source_id} {self.link_type} {self.target_type}#{self.target_id}"
+
+
+def attachment_storage() -> Any:
+    """Where attachment files live: the `attachments` storage of settings.STORAGES (the file system under var/ by
+    default, an S3-compatible bucket when the operator configures one). Read through the storage API only."""
+    from django.core.files.storage import storages
+
+    return storages["attachments"]
+
+
+class Attachment(models.Model):
+    """A file attached to a record of any registered type that opts in (`RecordType(attachments=Attachments())`),
+    and later optionally to one of its comments. Written only by `core.attachments` (upload and delete, audited on
+    the parent record); read only through views that look the parent record up for the reader first (tenancy).
+    Immutable once written: a new version of a document is a new attachment."""
+
+    record_type = models.CharField(max_length=100)  # the parent's registry label, `core.organisation`
+    record_id = models.BigIntegerField()
+    # the comment that carries the file, once conversations exist (NULL: attached to the record itself)
+    comment_id = models.BigIntegerField(null=True, blank=True)
+    file = models.FileField(storage=attachment_storage, max_length=300)
+    name = models.CharField(max_length=255)  # as uploaded (cleaned of any path); never used as the stored name
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=127)  # detected from the bytes, never taken from the client
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_by_label = models.CharField(max_length=200)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        indexes = [models.Index(fields=["record_type", "record_id", "uploaded_at"], name="core_attachment_record_idx")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,6 +8,7 @@ from django.db.models import Count
 
 from meridian.core import services
 from meridian.core.actions import RecordAction
+from meridian.core.attachments import MB, Attachments
 from meridian.core.children import Child
 from meridian.core.choices import Role
 from meridian.core.forms import CalendarForm, GrantLoginForm
@@ -127,6 +128,7 @@ register(
             "location_count": Computed(Count("locations", distinct=True), "Locations"),
         },
         related=[Related("people"), Related("teams"), Related("locations"), Related("children", "Child organisations")],
+        attachments=Attachments(),  # contracts, agreements, letters: whoever may change the organisation adds them
         help_text="Customers, internal units and suppliers.",
         record_links=True,
     )
@@ -193,6 +195,10 @@ register(
         select_related=["organisation", "parent"],
         computed={"people_count": Computed(Count("people", distinct=True), "People")},
         related=[Related("children", "Sub-locations"), Related("people")],
+        # floor plans and photos (of a rack, a room): service desk agents add them too, without changing the location
+        attachments=Attachments(
+            max_file_size=10 * MB, roles=ADMINS | {Role.CONFIGURATION_MANAGER, Role.SERVICE_DESK_AGENT}
+        ),
         help_text="Sites, buildings, floors and rooms.",
         record_links=True,
     )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from meridian.core.actions import RecordAction
+    from meridian.core.attachments import Attachments
     from meridian.core.children import Child
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
@@ -206,6 +207,8 @@ class RecordType:
     # typed links to other records (`core.links`): a Links tab, `/api/v1/<app>/<plural>/{id}/links/`, audited on
     # both records (not to be confused with `links`, the tenancy rules of foreign keys)
     record_links: bool = False
+    # files attached to the records (`core.attachments`): a tab, API endpoints, limits, audited uploads and deletes
+    attachments: Attachments | None = None
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meridian.core import policy, registry
+from meridian.core import attachments, policy, registry
 from meridian.core.registry import STAFF
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -158,9 +158,41 @@ LINKS = Tab(
 )
 
 
+def _attachments_context(obj: Any, user: Any) -> dict[str, Any]:
+    from django.urls import reverse
+
+    rt = registry.get(type(obj))
+    declared = attachments.declaration(rt)
+    files = list(attachments.of(obj))
+    for attachment in files:
+        attachment.previewable = attachments.may_preview(attachment)  # type: ignore[attr-defined]
+    return {
+        "attachments": files,
+        "attachments_total": sum(a.size for a in files),
+        "attachments_limits": declared,
+        "may_attach": declared.may_write(user, obj),
+        "attach_url": reverse(rt.url_name("attachments"), args=[obj.pk]),
+    }
+
+
+ATTACHMENTS = Tab(
+    "attachments",
+    "Attachments",
+    template="core/tabs/attachments.html",
+    context=_attachments_context,
+    badge=lambda obj, user: attachments.of(obj).count(),
+    help_text="Files attached to the record (declared by `attachments=` in its RecordType).",
+)
+
+
 def tabs_of(record_type: registry.RecordType) -> tuple[Tab, ...]:
-    """The tabs of a type's page after Details: its declared tabs, then History and Notifications."""
-    declared = (*record_type.tabs, *((LINKS,) if record_type.record_links else ()))
+    """The tabs of a type's page after Details: its declared tabs, Links and Attachments when the type has them, then
+    History and Notifications."""
+    declared = (
+        *record_type.tabs,
+        *((LINKS,) if record_type.record_links else ()),
+        *((ATTACHMENTS,) if record_type.attachments is not None else ()),
+    )
     names = [t.name for t in (*declared, *BUILT_IN)]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -44,6 +44,7 @@ from meridian.core.factories import OrganisationFactory, PersonFactory, UserFact
 from meridian.core.lifecycle import Transition
 from meridian.core.models import AuditEvent, Organisation, User
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
+from meridian.core.testing_attachments import AttachmentTests
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,8 +195,9 @@ def wrong_json_values(field: Any) -> list[Any]:
     return []
 
 
-class RecordTypeTests(TestCase):
-    """Declare `model`, `factory`, `new_data()` and `changed_data` in a subclass."""
+class RecordTypeTests(AttachmentTests, TestCase):
+    """Declare `model`, `factory`, `new_data()` and `changed_data` in a subclass. The tests of a type's files
+    (`testing_attachments.AttachmentTests`) run for a type that declares `attachments=`."""
 
     model: ClassVar[type[Any]]
     factory: ClassVar[Any]

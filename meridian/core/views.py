@@ -168,7 +168,8 @@ class RecordViews:
     ) -> HttpResponse:
         """The record's page: header, action buttons and a tab bar. `?tab=<name>` opens a tab (Details when none);
         the record's own checks run first (404), then the tab's (403); htmx asks for the tabs part alone.
-        `open_tab`/`tab_values`: a tab re-shown by a view of its own (a refused form with its errors)."""
+        `open_tab`/`tab_values`: a tab re-shown by a view of its own (a refused form with its errors, an upload),
+        with values laid over the tab's own."""
         obj = self.get_object(request, pk)
         rt, user = self.rt, request.user
         name = open_tab or request.GET.get("tab") or tabs.DETAILS
@@ -203,7 +204,7 @@ class RecordViews:
                 "related_lists": [r for r in related_lists if r is not None],
             }
         else:
-            values = tab_values if tab_values is not None else tab.values(obj, user)
+            values = {**tab.values(obj, user), **(tab_values or {})}
         detail_url = obj.get_absolute_url()
         context = self.context(
             request,

@@ -100,6 +100,10 @@ VERSION_BODY = {
 }
 
 
+# a record's files are added and removed without naming the record's version (core.attachments)
+UNVERSIONED = "/attachments/"
+
+
 def _document_writes(path: str, method: str, operation: dict[str, Any]) -> None:
     """Headers and body fields of writes that the serializers do not show: the version a change, delete or action
     is based on (If-Match or `version`), and Idempotency-Key on every POST."""
@@ -109,7 +113,8 @@ def _document_writes(path: str, method: str, operation: dict[str, Any]) -> None:
         operation["responses"].setdefault(
             "422", _response("The Idempotency-Key was already used for another request.", "Error")
         )
-    if method in {"put", "patch", "delete"} or (method == "post" and "{" in path):
+    versioned = UNVERSIONED not in path
+    if versioned and (method in {"put", "patch", "delete"} or (method == "post" and "{" in path)):
         parameters.append(copy.deepcopy(IF_MATCH))
     if method in {"put", "patch"}:
         for media in operation.get("requestBody", {}).get("content", {}).values():
@@ -137,7 +142,7 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             responses.setdefault("403", _response("Your roles do not allow this.", "Error"))
             if "{" in path:
                 responses.setdefault("404", _response("No such record, or not one you may see.", "Error"))
-            if method != "get" and "{" in path:
+            if method != "get" and "{" in path and UNVERSIONED not in path:
                 responses.setdefault("409", _response("Stale version, not possible now, or in use.", "Conflict"))
             if method == "get" and "{" not in path:
                 responses.setdefault("404", _response("Page out of range.", "Error"))

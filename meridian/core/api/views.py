@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from meridian.core import actions, audit, policy, services
+from meridian.core.api import attachments as attachment_api
 from meridian.core.api import idempotency
 from meridian.core.api.serializers import (
     VERSION_MISSING,
@@ -261,6 +262,12 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
             raise ValueError(f"{record_type.label}: the names {sorted(taken)} are taken by links")
         attrs["links"], attrs["unlink"] = link_api.links, link_api.unlink
         attrs["record_type_actions"] = (*attrs["record_type_actions"], "links", "unlink")
+    files = attachment_api.endpoints() if record_type.attachments is not None else {}
+    for name in files:
+        if name in record_actions or name in record_tabs:
+            raise ValueError(f"{record_type.label}: the name {name!r} of an action or tab is taken by attachments")
+    attrs.update(files)
+    attrs["record_type_actions"] = (*attrs["record_type_actions"], *files)
     attrs["record_actions"], attrs["record_tabs"] = record_actions, record_tabs
     for record_action in record_actions.values():
         attrs[record_action.name] = _action_endpoint(record_type, record_action)

@@ -13,6 +13,7 @@ from django.test import SimpleTestCase, TestCase, TransactionTestCase
 import meridian
 from meridian.core import registry
 from meridian.core.testing import LINKS_TESTED, WALKED, RecordTypeTests, lifecycle_attempts
+from meridian.core.testing_attachments import ATTACHMENT_TESTS, ATTACHMENTS_TESTED
 
 
 def _all_subclasses(cls: type) -> set[type]:
@@ -78,6 +79,30 @@ class LinkTestsCoverageTests(TransactionTestCase):  # not TestCase: each class i
                     self.assertEqual(_run([(cls, name) for name in RecordTypeTests.LINK_TESTS]), [])
                 missing = sorted(name for label, name in expected - LINKS_TESTED)
                 self.assertEqual(missing, [], f"{rt.label} opts into links but these link tests did not run")
+
+
+@pytest.mark.run_last  # after the record type tests; run alone, it runs them itself
+class AttachmentCoverageTests(SimpleTestCase):
+    """Every type that declares `attachments=` has run all the generic attachment tests to their end in this test
+    process (`ATTACHMENTS_TESTED`, filled by the tests themselves): a type that opts in without a `RecordTypeTests`
+    subclass, or whose subclass skips or overrides them, fails here. A SimpleTestCase with database access and no
+    transaction of its own: the test classes it may run each open (and at their end close) their own."""
+
+    databases = {"default"}
+
+    def test_every_type_with_attachments_runs_the_attachment_tests(self) -> None:
+        _import_test_modules()
+        for rt in registry.all_types():
+            if rt.attachments is None:
+                continue
+            with self.subTest(type=rt.label):
+                expected = {(rt.label, name) for name in ATTACHMENT_TESTS}
+                if not expected <= ATTACHMENTS_TESTED:  # not run yet in this process: run them now
+                    classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
+                    self.assertNotEqual(classes, [], f"{rt.label} has attachments but no RecordTypeTests subclass")
+                    self.assertEqual(_run([(c, name) for c in classes for name in ATTACHMENT_TESTS]), [])
+                missing = sorted(name for label, name in expected - ATTACHMENTS_TESTED)
+                self.assertEqual(missing, [], f"{rt.label} declares attachments but did not run these tests")
 
 
 def _import_test_modules() -> None:

@@ -831,6 +831,7 @@ SAMPLE_KWARGS = {
     "action": "suspend",
     "format": "json",
     "link_id": "1",
+    "attachment_id": "1",
 }
 
 

@@ -76,3 +76,90 @@ function meridianWidgets(root) {
 
 document.addEventListener("DOMContentLoaded", () => meridianWidgets(document));
 document.addEventListener("htmx:load", (event) => meridianWidgets(event.target));
+
+// -- attachments --
+// The Attachments tab (core/tabs/attachments.html): files dropped on the drop zone go into the picker and are
+// uploaded at once; the form is sent by XMLHttpRequest so that a progress bar can follow the upload, and the
+// answer (the tabs part of the page, with the new list or the refusals) replaces the tabs. Without JavaScript the
+// form posts as usual.
+function uploadAttachments(form) {
+  const input = form.querySelector("input[type=file]");
+  const progress = form.querySelector(".attachment-progress");
+  const status = form.querySelector("[role=status]");
+  const count = input && input.files ? input.files.length : 0;
+  if (!count) {
+    status.textContent = "Choose or drop at least one file.";
+    return;
+  }
+  const data = new FormData(form); // before the inputs are disabled: disabled inputs are not sent
+  const request = new XMLHttpRequest();
+  request.open("POST", form.action);
+  request.setRequestHeader("HX-Request", "true");
+  request.setRequestHeader("HX-Target", "record-tabs");
+  progress.hidden = false;
+  progress.value = 0;
+  form.querySelectorAll("button, input").forEach((element) => { element.disabled = true; });
+  const noun = count === 1 ? "file" : "files";
+  status.textContent = `Uploading ${count} ${noun}…`;
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) {
+      progress.value = Math.round((event.loaded / event.total) * 100);
+      status.textContent = `Uploading ${count} ${noun}: ${progress.value}%`;
+    }
+  });
+  request.addEventListener("load", () => {
+    const tabs = document.getElementById("record-tabs");
+    if (tabs && request.responseText.includes('id="record-tabs"')) {
+      tabs.outerHTML = request.responseText;
+      const fresh = document.getElementById("record-tabs");
+      if (window.htmx && fresh) {
+        window.htmx.process(fresh);
+      }
+    } else {
+      form.querySelectorAll("button, input").forEach((element) => { element.disabled = false; });
+      status.textContent = `The upload failed (${request.status} ${request.statusText}).`;
+    }
+  });
+  request.addEventListener("error", () => {
+    form.querySelectorAll("button, input").forEach((element) => { element.disabled = false; });
+    status.textContent = "The upload failed: the connection was lost.";
+  });
+  request.send(data);
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target instanceof HTMLFormElement && event.target.matches("[data-attachments]") ? event.target : null;
+  if (!form || !window.FormData || !window.XMLHttpRequest) {
+    return;
+  }
+  event.preventDefault();
+  uploadAttachments(form);
+});
+
+["dragenter", "dragover"].forEach((kind) => {
+  document.addEventListener(kind, (event) => {
+    const zone = event.target instanceof Element ? event.target.closest("[data-attachments]") : null;
+    if (zone) {
+      event.preventDefault();
+      zone.classList.add("attachment-dragging");
+    }
+  });
+});
+
+document.addEventListener("dragleave", (event) => {
+  const zone = event.target instanceof Element ? event.target.closest("[data-attachments]") : null;
+  if (zone && !(event.relatedTarget instanceof Node && zone.contains(event.relatedTarget))) {
+    zone.classList.remove("attachment-dragging");
+  }
+});
+
+document.addEventListener("drop", (event) => {
+  const form = event.target instanceof Element ? event.target.closest("[data-attachments]") : null;
+  if (!form || !event.dataTransfer || !event.dataTransfer.files.length) {
+    return;
+  }
+  event.preventDefault();
+  form.classList.remove("attachment-dragging");
+  form.querySelector("input[type=file]").files = event.dataTransfer.files;
+  uploadAttachments(form);
+});
