@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import actions, children, policy, ratelimit, registry, services, tabs
+from meridian.core import actions, children, custom_fields, policy, ratelimit, registry, services, tabs
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
 from meridian.core.home import COUNT_TTL, home_for
@@ -140,6 +140,11 @@ class RecordViews:
         table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None, user=request.user)
         hidden = [name for name in available_columns(self.rt) if name not in columns]
         rows = [[neutralise(cell) for cell in row] for row in table.as_values(exclude_columns=hidden)]
+        extra = custom_fields.export_columns(self.rt, request.user)  # the custom fields the person may see
+        if extra and rows:
+            rows[0].extend(d.label for d in extra)
+            for row, record in zip(rows[1:], table.data, strict=True):
+                row.extend(neutralise(custom_fields.export_value(d, record, request.user)) for d in extra)
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
         if kind == "csv":
@@ -179,6 +184,7 @@ class RecordViews:
         if tab is None:
             names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
             rows = [_display(obj, field, user) for field in names]
+            rows.extend(custom_fields.detail_rows(rt, obj, user))  # under the type's own fields
             for field, computed in rt.computed.items():
                 value = computed_value(obj, field, computed)
                 rows.append((computed.label, value, "empty" if value in (None, "") else "text"))
@@ -428,10 +434,11 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     fields: dict[str, Any] = {}
     record_type = registry.find(model)
     child_names = {child.name for child in record_type.children} if record_type else set()
+    custom = custom_fields.history_rows(record_type, user) if record_type else {}
     child_rows = children.readable(record_type, events, user) if record_type and child_names else {}
     for event in events:
         for name, change in event.changes.items():
-            if name in child_names:
+            if name in child_names or name.startswith(custom_fields.PREFIX):
                 continue
             try:
                 field = fields.setdefault(name, model._meta.get_field(name))
@@ -464,6 +471,16 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
         rows = []
         for name, change in event.changes.items():
             if name in child_names:
+                continue
+            if name.startswith(custom_fields.PREFIX):  # a custom field: by its label, unless the reader may not see it
+                definition = custom.get(name)
+                if definition is not None and isinstance(change, dict):
+                    before = custom_fields.shown_value(definition, change.get("before"), user)
+                    after = custom_fields.shown_value(definition, change.get("after"), user)
+                    if not (event.action == "create" and after is None):
+                        rows.append((definition.label, before, after))
+                elif definition is None and not custom_fields.is_customer(user) and isinstance(change, dict):
+                    rows.append((name, change.get("before"), change.get("after")))  # a field since deleted
                 continue
             field = fields.get(name)
             label = capfirst(str(getattr(field, "verbose_name", name.replace("_", " "))))
