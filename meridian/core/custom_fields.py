@@ -100,7 +100,8 @@ def in_scope(definition: CustomField, obj: Any) -> bool:
 
 def scope_text(definition: CustomField, record_type: RecordType) -> str:
     field = record_type.model._meta.get_field(definition.scope_field)
-    return f"only for {record_type.verbose_name_plural} whose {field.verbose_name} is {' or '.join(scope_values(definition))}"  # type: ignore[union-attr]
+    values = " or ".join(scope_values(definition))
+    return f"only for {record_type.verbose_name_plural} whose {field.verbose_name} is {values}"  # type: ignore[union-attr]
 
 
 def values_in_use(definition: CustomField, applies_to: str | None = None, name: str | None = None) -> int:
@@ -111,7 +112,7 @@ def values_in_use(definition: CustomField, applies_to: str | None = None, name: 
     model = next((rt.model for rt in registry.all_types() if rt.label == label and rt.custom_fields), None)
     if model is None:
         return 0
-    return model._default_manager.filter(custom__has_key=name or definition.name).count()
+    return int(model._default_manager.filter(**{"custom__has_key": name or definition.name}).count())
 
 
 def definition_delete_refusal(definition: CustomField) -> str | None:
@@ -191,7 +192,8 @@ def definition_errors(definition: CustomField) -> dict[str, str]:
                     for part in changed:
                         errors[part] = (
                             f"{count} record{'s' if count != 1 else ''} hold a value of this field: its "
-                            f"{CustomField._meta.get_field(part).verbose_name} cannot change. Add a new field instead."
+                            f"{CustomField._meta.get_field(part).verbose_name} cannot change. "  # type: ignore[union-attr]
+                            "Add a new field instead."
                         )
     return errors
 
@@ -238,7 +240,7 @@ def _parse(definition: CustomField, value: Any) -> Any:
         return value
     if kind == T.DECIMAL:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValidationError("Must be a number: a JSON number or a decimal in a string, such as \"12.50\".")
+            raise ValidationError('Must be a number: a JSON number or a decimal in a string, such as "12.50".')
         try:
             number = decimal.Decimal(str(value).strip())
         except decimal.InvalidOperation:
@@ -253,15 +255,15 @@ def _parse(definition: CustomField, value: Any) -> Any:
         return value
     if kind == T.DATE:
         if not isinstance(value, str):
-            raise ValidationError("Must be a date as text: \"YYYY-MM-DD\".")
+            raise ValidationError('Must be a date as text: "YYYY-MM-DD".')
         try:
             return dt.date.fromisoformat(value.strip()).isoformat()
         except ValueError:
-            raise ValidationError("Must be a date as text: \"YYYY-MM-DD\".") from None
+            raise ValidationError('Must be a date as text: "YYYY-MM-DD".') from None
     if kind == T.DATETIME:
         moment = parse_datetime(value.strip()) if isinstance(value, str) else None
         if moment is None:
-            raise ValidationError("Must be a date and time as ISO 8601 text, e.g. \"2026-03-01T09:30:00+01:00\".")
+            raise ValidationError('Must be a date and time as ISO 8601 text, e.g. "2026-03-01T09:30:00+01:00".')
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         return moment.astimezone(dt.UTC).isoformat()
@@ -301,7 +303,9 @@ def _check_reference(definition: CustomField, obj: Any, pk: int, actor: Any) -> 
     internal = Organisation.objects.filter(pk=target.tenant_id, kind=OrganisationKind.INTERNAL).exists()  # type: ignore[attr-defined]
     if not internal:
         plural = model._meta.verbose_name_plural
-        raise ValidationError(f"Choose from the {plural} of this {obj._meta.verbose_name}'s own organisation or the provider's.")
+        raise ValidationError(
+            f"Choose from the {plural} of this {obj._meta.verbose_name}'s own organisation or the provider's."
+        )
 
 
 def clean_values(
@@ -361,7 +365,7 @@ def form_field(definition: CustomField, obj: Any, user: Any) -> forms.Field:
         "help_text": definition.help_text,
     }
     kind = definition.type
-    number_limits = {
+    number_limits: dict[str, Any] = {
         "min_value": definition.min_value,
         "max_value": definition.max_value,
     }
@@ -372,7 +376,8 @@ def form_field(definition: CustomField, obj: Any, user: Any) -> forms.Field:
     if kind == T.URL:
         return forms.URLField(max_length=TEXT_MAX[T.URL], assume_scheme="https", **common)
     if kind == T.INTEGER:
-        return forms.IntegerField(**{k: int(v) for k, v in number_limits.items() if v is not None}, **common)
+        limits: dict[str, Any] = {k: int(v) for k, v in number_limits.items() if v is not None}
+        return forms.IntegerField(**limits, **common)
     if kind == T.DECIMAL:
         return forms.DecimalField(**{k: v for k, v in number_limits.items() if v is not None}, **common)
     if kind == T.BOOLEAN:
@@ -560,7 +565,9 @@ def filter_exact(queryset: models.QuerySet[Any], definition: CustomField, value:
 
 
 def _number(name: str) -> Any:
-    return Cast(models.fields.json.KeyTextTransform(name, "custom"), models.DecimalField(max_digits=30, decimal_places=10))
+    return Cast(
+        models.fields.json.KeyTextTransform(name, "custom"), models.DecimalField(max_digits=30, decimal_places=10)
+    )
 
 
 def filter_range(
@@ -574,10 +581,7 @@ def filter_range(
         return queryset.alias(**{alias: _number(definition.name)}).filter(
             **{f"{alias}__{lookup}": decimal.Decimal(bound)}
         )
-    if definition.type == T.DATETIME:
-        text = bound.astimezone(dt.UTC).isoformat()
-    else:
-        text = bound.isoformat()
+    text = bound.astimezone(dt.UTC).isoformat() if definition.type == T.DATETIME else bound.isoformat()
     return queryset.alias(**{alias: _text(definition.name)}).filter(**{f"{alias}__{lookup}": text})
 
 
@@ -587,9 +591,7 @@ def filter_form_field(definition: CustomField, user: Any) -> tuple[type[forms.Fi
     if kind in CHOICE_TYPES:
         return forms.ChoiceField, {"choices": [("", "Any"), *((c, c) for c in choice_list(definition))]}
     if kind == T.BOOLEAN:
-        return forms.NullBooleanField, {
-            "widget": forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
-        }
+        return forms.NullBooleanField, {"widget": forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])}
     if kind in REFERENCE_TYPES:
         model = reference_model(definition)
         return forms.ModelChoiceField, {"queryset": policy.restrict(model._default_manager.all(), user, VIEW)}

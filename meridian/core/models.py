@@ -434,8 +434,10 @@ def custom_field_types() -> list[tuple[str, str]]:
     """The record types that take custom fields (`RecordType(custom_fields=True)`), as choices."""
     from meridian.core import registry
 
-    return sorted(((rt.label, rt.verbose_name_plural.capitalize()) for rt in registry.all_types() if rt.custom_fields),
-                  key=lambda choice: choice[1])
+    return sorted(
+        ((rt.label, rt.verbose_name_plural.capitalize()) for rt in registry.all_types() if rt.custom_fields),
+        key=lambda choice: choice[1],
+    )
 
 
 class CustomField(Record):

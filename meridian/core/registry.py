@@ -221,7 +221,9 @@ class RecordType:
         if clash:
             raise ValueError(f"{self.label}: computed {sorted(clash)} clash with model fields")
         if self.custom_fields and "custom" not in {f.name for f in self.model._meta.get_fields()}:
-            raise ValueError(f"{self.label}: custom_fields=True needs a `custom` JSONField (models.custom_values_field)")
+            raise ValueError(
+                f"{self.label}: custom_fields=True needs a `custom` JSONField (models.custom_values_field)"
+            )
         for related in self.related:
             self.model._meta.get_field(related.name)  # FieldDoesNotExist at start-up, not on the first page
         for child in self.children:

@@ -1594,7 +1594,7 @@ class CustomFieldTests:
         from meridian.core.factories import PersonFactory
 
         tenant = self.custom_tenant(obj)
-        person = PersonFactory(organisation=tenant, first_name="Referenced", last_name="Person")
+        person: Any = PersonFactory(organisation=tenant, first_name="Referenced", last_name="Person")
         d = self.define
         return {
             T.TEXT: (d("rack", T.TEXT, regex=r"R\d+"), "R12", "R12", "R12"),
@@ -1603,7 +1603,12 @@ class CustomFieldTests:
             T.DECIMAL: (d("rate", T.DECIMAL), "12.50", "12.50", "12.50"),
             T.BOOLEAN: (d("critical", T.BOOLEAN), True, "on", "Yes"),
             T.DATE: (d("renewal", T.DATE), "2026-03-01", "2026-03-01", "2026-03-01"),
-            T.DATETIME: (d("audit_at", T.DATETIME), "2026-03-01T09:30:00+00:00", "2026-03-01T09:30", "2026-03-01 09:30"),
+            T.DATETIME: (
+                d("audit_at", T.DATETIME),
+                "2026-03-01T09:30:00+00:00",
+                "2026-03-01T09:30",
+                "2026-03-01 09:30",
+            ),
             T.CHOICE: (d("tier", T.CHOICE, choices="gold\nsilver"), "gold", "gold", "gold"),
             T.MULTIPLE_CHOICE: (
                 d("services", T.MULTIPLE_CHOICE, choices="backup\nmonitoring\npatching"),
@@ -1626,7 +1631,9 @@ class CustomFieldTests:
             self.assertContains(form, f'name="custom.{definition.name}"')
         post = self.form_post_data(obj, user, {f"custom.{d.name}": page for d, _, page, _ in kinds.values()})
         response = client.post(self.url("edit", obj), post)
-        self.assertEqual(response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors)
+        self.assertEqual(
+            response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors
+        )
         stored = self.model.objects.get(pk=obj.pk).custom
         for kind, (definition, api, _, _) in kinds.items():
             with self.subTest(kind=kind, channel="page"):
@@ -1657,7 +1664,7 @@ class CustomFieldTests:
 
         obj = self.obj_a
         kinds = self.every_kind(obj)
-        wrong = {
+        wrong: dict[str, list[Any]] = {
             T.TEXT: [7, True, "X12"],  # X12 does not match the pattern
             T.LONG_TEXT: [1.5, ["x"]],
             T.INTEGER: ["8", 1.5, True, 65],  # 65: above the maximum
@@ -1680,7 +1687,9 @@ class CustomFieldTests:
             for value in values:
                 with self.subTest(kind=kind, value=value):
                     response = api.patch(
-                        self.api_url(obj), {"version": before.version, "custom": {definition.name: value}}, format="json"
+                        self.api_url(obj),
+                        {"version": before.version, "custom": {definition.name: value}},
+                        format="json",
                     )
                     self.assertEqual(response.status_code, 400)
                     self.assertIn(f"custom.{definition.name}", response.json())
@@ -1709,7 +1718,9 @@ class CustomFieldTests:
                 raise AssertionError("the service accepted text for a whole number")
         after = self.model.objects.get(pk=obj.pk)
         self.assertEqual((after.version, after.custom), (before.version, before.custom))
-        self.assertEqual(AuditEvent.objects.filter(record_id=str(obj.pk), record_type=self.rt.label).count(), events_before)
+        self.assertEqual(
+            AuditEvent.objects.filter(record_id=str(obj.pk), record_type=self.rt.label).count(), events_before
+        )
 
     def test_required_custom_fields_are_honoured_on_every_write(self) -> None:
         obj = self.obj_a
@@ -1761,14 +1772,20 @@ class CustomFieldTests:
         admin = self.p.users[Role.ADMINISTRATOR]
         first = self.model.objects.get(pk=self.obj_a.pk)
         first = services.update_record(
-            first, data={"custom": {"cpus": 8, "tier": "gold", "renewal": "2026-03-01"}}, actor=admin,
+            first,
+            data={"custom": {"cpus": 8, "tier": "gold", "renewal": "2026-03-01"}},
+            actor=admin,
             expected_version=first.version,
         )
-        second = self.make_record(self.p.org_a) if self.model.TENANT_FIELD != "id" else self.make_record(
-            OrganisationFactory(name="Second (tests)")
+        second = (
+            self.make_record(self.p.org_a)
+            if self.model.TENANT_FIELD != "id"
+            else self.make_record(OrganisationFactory(name="Second (tests)"))
         )
         second = services.update_record(
-            second, data={"custom": {"cpus": 16, "tier": "silver", "renewal": "2026-06-01"}}, actor=admin,
+            second,
+            data={"custom": {"cpus": 16, "tier": "silver", "renewal": "2026-06-01"}},
+            actor=admin,
             expected_version=second.version,
         )
         return first, second
@@ -1794,7 +1811,9 @@ class CustomFieldTests:
                 page = client.get(f"{self.url('list')}?per_page=100&{query}")
                 self.assertEqual(page.status_code, 200)
                 for obj in (first, second):
-                    (self.assertContains if obj.pk in expected else self.assertNotContains)(page, obj.get_absolute_url())
+                    (self.assertContains if obj.pk in expected else self.assertNotContains)(
+                        page, obj.get_absolute_url()
+                    )
 
     def test_custom_fields_in_csv_and_xlsx_exports(self) -> None:
         self.custom_pair()
@@ -1847,13 +1866,20 @@ class CustomFieldTests:
         history = api.get(self.api_url(obj, "history")).json()["results"]
         self.assertNotIn("zq-secret-4711", str(history))
         self.assertIn("zq-public-4712", str(history))
-        for channel in (client.get(reverse("search"), {"q": "zq-secret-4711"}), api.get(reverse("api:search"), {"q": "zq-secret-4711"})):
+        for channel in (
+            client.get(reverse("search"), {"q": "zq-secret-4711"}),
+            api.get(reverse("api:search"), {"q": "zq-secret-4711"}),
+        ):
             self.assertNotContains(channel, obj.get_absolute_url())
-        self.assertContains(self.page_client(admin).get(reverse("search"), {"q": "zq-secret-4711"}), obj.get_absolute_url())
+        self.assertContains(
+            self.page_client(admin).get(reverse("search"), {"q": "zq-secret-4711"}), obj.get_absolute_url()
+        )
         if policy.can(fresh(customer), EXPORT, obj):
             self.assertNotIn("zq-secret-4711", client.get(self.url("list") + "?export=csv").content.decode())
         if policy.can(fresh(customer), CHANGE, obj):
-            response = api.patch(self.api_url(obj), {"version": obj.version + 1, "custom": {"margin": "x"}}, format="json")
+            response = api.patch(
+                self.api_url(obj), {"version": obj.version + 1, "custom": {"margin": "x"}}, format="json"
+            )
             self.assertEqual(response.json(), {"custom.margin": ["No such custom field."]})
 
     def test_custom_values_of_another_organisation_never_reach_a_customer(self) -> None:
@@ -1880,7 +1906,7 @@ class CustomFieldTests:
         if tenant is None:
             return  # a type without organisation may refer to anything its writer may see
         self.define("contact", "person")
-        stranger = PersonFactory(organisation=self.p.org_b)
+        stranger: Any = PersonFactory(organisation=self.p.org_b)
         api = self.api(self.p.users[Role.ADMINISTRATOR])
         response = api.patch(
             self.api_url(self.obj_a), {"version": self.obj_a.version, "custom": {"contact": stranger.pk}}, format="json"

@@ -218,7 +218,7 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         "type": "object",
         "additionalProperties": True,
         "description": "Custom field values by field name (see the Custom fields administration): strings for text, "
-        "choices, web addresses, decimals (\"12.50\"), dates (\"YYYY-MM-DD\") and date-times (ISO 8601), integers, "
+        'choices, web addresses, decimals ("12.50"), dates ("YYYY-MM-DD") and date-times (ISO 8601), integers, '
         "booleans, lists of strings for multiple choices, ids for people and organisations. On a write, name only the "
         "fields you change (the others keep their values); null clears one. Errors are keyed `custom.<name>`.",
     }
@@ -238,7 +238,7 @@ class CustomValuesField(serializers.Field):  # type: ignore[type-arg]
         from meridian.core.custom_fields import api_values, definitions
 
         user = getattr(self.context.get("request"), "user", None)
-        cache = self.context.setdefault("_custom_definitions", {})  # one query per response, not per row
+        cache = self.context.setdefault("_custom_definitions", {})  # type: ignore[attr-defined]  # once per response
         if self.record_type.label not in cache:
             cache[self.record_type.label] = definitions(self.record_type, user)
         return api_values(self.record_type, value, user, cache[self.record_type.label])

@@ -39,7 +39,9 @@ class DefinitionRulesTest(PrincipalsTestCase):
     def test_a_definition_with_values_is_not_deleted_and_says_how_many(self) -> None:
         definition = self.define()
         for org in (self.p.org_a, self.p.org_b):
-            services.update_record(org, data={"custom": {"tier": "gold"}}, actor=self.admin, expected_version=org.version)
+            services.update_record(
+                org, data={"custom": {"tier": "gold"}}, actor=self.admin, expected_version=org.version
+            )
         api = api_client(self.admin)
         response = api.delete(f"/api/v1/core/custom-fields/{definition.pk}/", {"version": 1}, format="json")
         self.assertEqual(response.status_code, 409)
