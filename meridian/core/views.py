@@ -532,6 +532,8 @@ def _values(obj: Model, rt: RecordType, user: Any) -> list[tuple[str, Any]]:
     for name in rt.fields:
         label, value, kind = _display(obj, name, user)
         rows.append((label, ", ".join(text for text, _ in value) if kind == "links" else value))
+    for label, value, kind in custom_fields.detail_rows(rt, obj, user):  # its custom fields too
+        rows.append((label, ", ".join(text for text, _ in value) if kind == "links" else value))
     for child in rt.children:  # their rows too, one line each
         lines = []
         for row in child.rows(obj):
