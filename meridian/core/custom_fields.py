@@ -453,7 +453,44 @@ def json_value(value: Any) -> Any:
 # --- showing values: pages, API, exports, history ---------------------------------------------------------------
 
 
-def shown_value(definition: CustomField, value: Any, user: Any, *, with_links: bool = False) -> Any:
+References = dict[tuple[type[models.Model], Any], Any]
+
+
+def load_references(found: Iterable[CustomField], records: Iterable[Any]) -> References:
+    """The people and organisations that the records' person and organisation fields refer to, read at once (one
+    query per referenced type, whatever the number of records): for lists, API pages and exports."""
+    wanted: dict[type[models.Model], set[Any]] = {}
+    reference_fields = [d for d in found if d.type in REFERENCE_TYPES]
+    if not reference_fields:
+        return {}
+    for record in records:
+        stored = getattr(record, "custom", None) or {}
+        for definition in reference_fields:
+            value = stored.get(definition.name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                wanted.setdefault(reference_model(definition), set()).add(value)
+    loaded: References = {}
+    for model, ids in wanted.items():
+        manager = model._default_manager
+        if hasattr(model, "organisation"):
+            manager = manager.select_related("organisation")  # type: ignore[assignment]
+        for pk, target in manager.in_bulk(list(ids)).items():
+            loaded[(model, pk)] = target
+        for pk in ids:
+            loaded.setdefault((model, pk), None)  # deleted since
+    return loaded
+
+
+def _target(definition: CustomField, value: Any, references: References | None) -> Any:
+    model = reference_model(definition)
+    if references is not None and (model, value) in references:
+        return references[(model, value)]
+    return model._default_manager.filter(pk=value).first()
+
+
+def shown_value(
+    definition: CustomField, value: Any, user: Any, *, with_links: bool = False, references: References | None = None
+) -> Any:
     """A stored value as people read it: choices and text as they are, yes/no, dates in the reader's zone,
     a person or organisation by name ("hidden" when the reader may not see it, "#12 (deleted)" once deleted)."""
     if value is None or value == "" or value == []:
@@ -467,7 +504,7 @@ def shown_value(definition: CustomField, value: Any, user: Any, *, with_links: b
         moment = parse_datetime(str(value))
         return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else value
     if kind in REFERENCE_TYPES:
-        target = reference_model(definition)._default_manager.filter(pk=value).first()
+        target = _target(definition, value, references)
         if target is None:
             return f"#{value} (deleted)"
         if with_links:
@@ -491,7 +528,13 @@ def detail_rows(record_type: RecordType, obj: Any, user: Any) -> list[tuple[str,
     return rows
 
 
-def api_values(record_type: RecordType, obj: Any, user: Any, found: list[CustomField] | None = None) -> dict[str, Any]:
+def api_values(
+    record_type: RecordType,
+    obj: Any,
+    user: Any,
+    found: list[CustomField] | None = None,
+    references: References | None = None,
+) -> dict[str, Any]:
     """The record's custom values for the API: every field the reader may see (null when empty), as stored; a
     person or organisation the reader may not see is "hidden"."""
     result: dict[str, Any] = {}
@@ -501,7 +544,7 @@ def api_values(record_type: RecordType, obj: Any, user: Any, found: list[CustomF
             continue
         value = stored.get(definition.name)
         if value is not None and definition.type in REFERENCE_TYPES:
-            target = reference_model(definition)._default_manager.filter(pk=value).first()
+            target = _target(definition, value, references)
             if target is not None and not policy.can(user, VIEW, target):
                 value = policy.HIDDEN
         result[definition.name] = value
@@ -512,10 +555,10 @@ def export_columns(record_type: RecordType, user: Any) -> list[CustomField]:
     return definitions(record_type, user)
 
 
-def export_value(definition: CustomField, obj: Any, user: Any) -> Any:
+def export_value(definition: CustomField, obj: Any, user: Any, references: References | None = None) -> Any:
     if not in_scope(definition, obj):
         return ""
-    value = shown_value(definition, (obj.custom or {}).get(definition.name), user)
+    value = shown_value(definition, (obj.custom or {}).get(definition.name), user, references=references)
     return "" if value is None else value
 
 

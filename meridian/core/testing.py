@@ -1913,3 +1913,39 @@ class CustomFieldTests:
         )
         self.assertEqual(response.status_code, 400)
         self.assertIn("own organisation", response.json()["custom.contact"][0])
+
+    def test_custom_references_cost_no_query_per_row(self) -> None:
+        """An API list and a CSV export of records that each refer to another person make as many queries for seven
+        rows as for two (the people are read at once)."""
+        from django.db import connection
+
+        from meridian.core.factories import PersonFactory
+
+        self.define("contact", "person", label="Contact")
+        admin = self.p.users[Role.ADMINISTRATOR]
+
+        def refer(obj: Any) -> None:
+            current = self.model.objects.get(pk=obj.pk)
+            person: Any = PersonFactory(organisation=self.custom_tenant(current))
+            services.update_record(
+                current, data={"custom": {"contact": person.pk}}, actor=admin, expected_version=current.version
+            )
+
+        for obj in (self.obj_a, self.obj_b):
+            refer(obj)
+        api, client = self.api(admin), self.page_client(admin)
+        api.get(self.api_url() + "?page_size=100")
+        with CaptureQueriesContext(connection) as few_api:
+            api.get(self.api_url() + "?page_size=100")
+        with CaptureQueriesContext(connection) as few_export:
+            client.get(self.url("list") + "?export=csv")
+        for _ in range(5):
+            refer(self.make_record(self.p.org_a if self.model.TENANT_FIELD != "id" else OrganisationFactory()))
+        with CaptureQueriesContext(connection) as many_api:
+            rows = api.get(self.api_url() + "?page_size=100").json()["results"]
+        with CaptureQueriesContext(connection) as many_export:
+            exported = client.get(self.url("list") + "?export=csv").content.decode()
+        self.assertGreaterEqual(sum(1 for row in rows if row["custom"].get("contact")), 7)
+        self.assertEqual(len(many_api), len(few_api), "API list queries grow with referenced people")
+        self.assertEqual(len(many_export), len(few_export), "export queries grow with referenced people")
+        self.assertNotIn("(deleted)", exported)

@@ -142,9 +142,11 @@ class RecordViews:
         rows = [[neutralise(cell) for cell in row] for row in table.as_values(exclude_columns=hidden)]
         extra = custom_fields.export_columns(self.rt, request.user)  # the custom fields the person may see
         if extra and rows:
+            records = list(table.data)
+            references = custom_fields.load_references(extra, records)  # at once, not per row
             rows[0].extend(d.label for d in extra)
-            for row, record in zip(rows[1:], table.data, strict=True):
-                row.extend(neutralise(custom_fields.export_value(d, record, request.user)) for d in extra)
+            for row, record in zip(rows[1:], records, strict=True):
+                row.extend(neutralise(custom_fields.export_value(d, record, request.user, references)) for d in extra)
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
         if kind == "csv":

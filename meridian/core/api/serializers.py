@@ -235,13 +235,17 @@ class CustomValuesField(serializers.Field):  # type: ignore[type-arg]
         return instance
 
     def to_representation(self, value: Any) -> Any:
-        from meridian.core.custom_fields import api_values, definitions
+        from meridian.core.custom_fields import api_values, definitions, load_references
 
         user = getattr(self.context.get("request"), "user", None)
-        cache = self.context.setdefault("_custom_definitions", {})  # type: ignore[attr-defined]  # once per response
+        cache = self.context.setdefault("_custom_fields", {})  # type: ignore[attr-defined]  # once per response
         if self.record_type.label not in cache:
-            cache[self.record_type.label] = definitions(self.record_type, user)
-        return api_values(self.record_type, value, user, cache[self.record_type.label])
+            found = definitions(self.record_type, user)
+            page = self.root.instance  # a list's page: every row's people and organisations read at once
+            rows = page if isinstance(page, list | tuple) else [value]
+            cache[self.record_type.label] = (found, load_references(found, rows))
+        found, references = cache[self.record_type.label]  # a record not among them is read on its own
+        return api_values(self.record_type, value, user, found, references)
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, dict):
