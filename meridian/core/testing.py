@@ -1567,6 +1567,7 @@ class CustomFieldTests:
     assertIn: Any
     assertNotIn: Any
     assertContains: Any
+    assertGreaterEqual: Any
     assertNotContains: Any
     subTest: Any
 
