@@ -68,6 +68,9 @@ def snapshot(obj: models.Model) -> dict[str, Any]:
     for f in obj._meta.concrete_fields:
         if f.name in NOT_AUDITED or f.name == "id":
             continue
+        if f.name == "custom":  # custom field values (`core.custom_fields`): one entry per field, `custom.<name>`
+            data.update({f"custom.{k}": to_primitive(v) for k, v in (getattr(obj, f.attname) or {}).items()})
+            continue
         data[f.name] = to_primitive(getattr(obj, f.attname))
     if obj.pk:
         for m2m in obj._meta.many_to_many:

@@ -75,3 +75,20 @@ class NotificationStatus(models.TextChoices):
 
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class CustomFieldType(models.TextChoices):
+    """The kinds of value an administrator's custom field holds (`core.custom_fields`)."""
+
+    TEXT = "text", "Text"
+    LONG_TEXT = "long_text", "Long text"
+    INTEGER = "integer", "Whole number"
+    DECIMAL = "decimal", "Decimal number"
+    BOOLEAN = "boolean", "Yes / no"
+    DATE = "date", "Date"
+    DATETIME = "datetime", "Date and time"
+    CHOICE = "choice", "Choice"
+    MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
+    URL = "url", "Web address (URL)"
+    PERSON = "person", "Person"
+    ORGANISATION = "organisation", "Organisation"

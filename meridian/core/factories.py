@@ -82,3 +82,13 @@ class CalendarExceptionFactory(factory.django.DjangoModelFactory):
     calendar = factory.SubFactory(CalendarFactory)
     date = factory.Sequence(lambda n: dt.date(2026, 1, 1) + dt.timedelta(days=n))
     reason = "Closed"
+
+
+class CustomFieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.CustomField
+
+    applies_to = "core.organisation"
+    name = factory.Sequence(lambda n: f"field_{n}")
+    label = factory.Sequence(lambda n: f"Field {n}")
+    type = "text"

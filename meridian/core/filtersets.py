@@ -13,7 +13,7 @@ from django import forms
 from django.db import models
 from rest_framework.filters import OrderingFilter
 
-from meridian.core import policy, registry
+from meridian.core import custom_fields, policy, registry
 from meridian.core.querysets import order_expressions
 from meridian.core.registry import VIEW, RecordType
 
@@ -49,15 +49,50 @@ class RecordFilterSet(django_filters.FilterSet):
                 # choices offered and accepted: only records the user may see (an unknown id and another
                 # organisation's id are the same "not a valid choice")
                 flt.queryset = policy.restrict(queryset, user, VIEW)
+        record_type = registry.find(self._meta.model)
+        self.custom_definitions = custom_fields.definitions(record_type, user) if record_type else []
+        for definition in self.custom_definitions:  # this instance's own filters: `custom.<name>` (+ `_min`, `_max`)
+            self.filters.update(custom_filters(definition, user))
 
     def search(self, queryset: models.QuerySet[Any], name: str, value: str) -> models.QuerySet[Any]:
         words = value.split()
         if not words or not self.search_fields:
             return queryset
-        # every word somewhere: "ada admin" finds first name Ada, last name Admin (as a record picker is typed)
+        # every word somewhere: "ada admin" finds first name Ada, last name Admin (as a record picker is typed);
+        # a custom field marked searchable counts as a search field
+        record_type = registry.find(queryset.model)
         for word in words[:8]:
-            queryset = queryset.filter(reduce(or_, (models.Q(**{f"{f}__icontains": word}) for f in self.search_fields)))
+            conditions = [models.Q(**{f"{f}__icontains": word}) for f in self.search_fields]
+            custom = custom_fields.search_condition(record_type, self.request.user, word) if record_type else None
+            if custom is not None:
+                conditions.append(custom)
+            queryset = queryset.filter(reduce(or_, conditions))
         return queryset
+
+
+def custom_filters(definition: Any, user: Any) -> dict[str, django_filters.Filter]:
+    """The filters of one custom field: `custom.<name>` (exact; for a multiple choice, "includes"), and for numbers
+    and dates `custom.<name>_min` and `custom.<name>_max` (either may be left empty)."""
+    name = custom_fields.key(definition.name)
+    field_class, extra = custom_fields.filter_form_field(definition, user)
+
+    def exact(queryset: models.QuerySet[Any], _: str, value: Any) -> models.QuerySet[Any]:
+        return custom_fields.filter_exact(queryset, definition, value)
+
+    exact_filter = django_filters.Filter(method=exact, label=definition.label, **extra)
+    exact_filter.field_class = field_class
+    filters = {name: exact_filter}
+    if definition.type in custom_fields.RANGE_TYPES:
+        for suffix, lookup, word in (("min", "gte", "from"), ("max", "lte", "to")):
+
+            def bounded(queryset: models.QuerySet[Any], _: str, value: Any, lookup: str = lookup) -> Any:
+                return custom_fields.filter_range(queryset, definition, value, lookup)
+
+            range_class, _ = custom_fields.filter_form_field(definition, user)
+            flt = django_filters.Filter(method=bounded, label=f"{definition.label} {word}")
+            flt.field_class = range_class
+            filters[f"{name}_{suffix}"] = flt
+    return filters
 
 
 @cache

@@ -178,6 +178,12 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
             del self.fields["version"]  # a new record has no version yet
         elif not self.is_bound:
             self.fields["version"].initial = self.instance.version
+        declared = registry.find(self._meta.model)  # type: ignore[arg-type]
+        self.custom_names: list[str] = []
+        if declared is not None and declared.custom_fields:  # `custom.<name>`, after the type's own fields
+            from meridian.core.custom_fields import add_form_fields
+
+            self.custom_names = add_form_fields(self, declared, self.instance, user)
         restrict_choices(self, user)
         choose_widgets(self, user)
         style_fields(self)
@@ -216,7 +222,12 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def field_values(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, and the rows of its children, as the services take them."""
-        values = {name: value for name, value in self.cleaned_data.items() if name != "version"}
+        custom = set(getattr(self, "custom_names", []))
+        values = {name: value for name, value in self.cleaned_data.items() if name != "version" and name not in custom}
+        if custom:  # the custom fields shown, as the API sends them (`core.custom_fields.clean_values` checks them)
+            from meridian.core.custom_fields import PREFIX, json_value
+
+            values["custom"] = {name.removeprefix(PREFIX): json_value(self.cleaned_data.get(name)) for name in custom}
         for formset in self.child_formsets:
             if formset.is_bound:
                 values[formset.child.name] = formset.rows()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -28,7 +29,7 @@ from django.db.models import Field, Model
 from django.utils import dateparse, formats, timezone
 from django.utils.text import capfirst
 
-from meridian.core import actions, attachments, children, policy, registry
+from meridian.core import actions, attachments, children, custom_fields, policy, registry
 from meridian.core.choices import Role
 from meridian.core.models import AuditEvent
 from meridian.core.registry import VIEW
@@ -118,7 +119,21 @@ class ValueReader:
                 self._fields[name] = None
         return self._fields[name]
 
+    @cached_property
+    def custom(self) -> dict[str, Any]:
+        """The custom fields (`custom.<name>` keys) the reader may see; those they may not are never shown."""
+        rt = registry.find(self.model)
+        return custom_fields.history_rows(rt, self.user) if rt is not None and rt.custom_fields else {}
+
+    def hidden(self, name: str) -> bool:
+        """A key the reader may not read: a custom field they may not see (or, for a customer, one since deleted)."""
+        if not name.startswith(custom_fields.PREFIX) or name in self.custom:
+            return False
+        return custom_fields.is_customer(self.user)
+
     def label(self, name: str) -> str:
+        if name in self.custom:
+            return str(self.custom[name].label)
         if name in EXTRA_KEYS:
             return EXTRA_KEYS[name][0]
         model_field = self.field(name)
@@ -159,6 +174,8 @@ class ValueReader:
         return policy.name_of(self.user, record), str(getattr(record, "get_absolute_url", lambda: "")())
 
     def show(self, name: str, value: Any) -> Shown:
+        if name in self.custom:
+            return _text(custom_fields.shown_value(self.custom[name], value, self.user))
         if name in EXTRA_KEYS:
             return EXTRA_KEYS[name][1](value) if value not in (None, "", []) else EMPTY
         model_field = self.field(name)
@@ -232,7 +249,7 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
     rt = registry.find(reader.model)
     child_names = {child.name for child in rt.children} if rt is not None else set()
     for name, change in event.changes.items():
-        if name == "action" or name in child_names or name == attachments.CHANGES_KEY:
+        if name == "action" or name in child_names or name == attachments.CHANGES_KEY or reader.hidden(name):
             continue  # named by the event's summary; a child's rows are read by `children.readable`
         if name == "link" and event.action in ("link", "unlink") and isinstance(change, dict):
             from meridian.core.links import describe  # a link to another record, named as this reader may see it
@@ -297,6 +314,7 @@ def changes_since(record: Any, version: int, user: Any) -> list[TheirChange]:
                 entry["by"].append(event.actor_label)
             entry["at"] = event.occurred_at
     reader = ValueReader(type(record), user)
+    fields = {name: entry for name, entry in fields.items() if not reader.hidden(name)}
     for name, entry in fields.items():
         reader.want(name, entry["base"])
         reader.want(name, entry["current"])

@@ -23,6 +23,7 @@ from django.utils import timezone
 from meridian.core.choices import (
     AuditAction,
     CalendarExceptionKind,
+    CustomFieldType,
     LocationKind,
     NotificationStatus,
     OrganisationKind,
@@ -297,6 +298,13 @@ class CalendarException(Record):
             raise ValidationError({"start": "A closed day has no working hours; leave start and end empty."})
 
 
+def custom_values_field() -> models.JSONField[Any]:
+    """The values of the custom fields an administrator defined for the type (`core.custom_fields`), by field
+    name: JSONB on PostgreSQL (with a GIN index, see the migration), JSON text on SQLite. Written only through the
+    services, which validate it against the definitions."""
+    return models.JSONField(default=dict, blank=True, editable=False, verbose_name="custom fields")
+
+
 class Organisation(Record):
     """A customer, an internal unit of the provider, or a supplier. Customer-owned records point to one."""
 
@@ -313,6 +321,7 @@ class Organisation(Record):
     )
     active = models.BooleanField(default=True)
     description = models.TextField(blank=True)
+    custom = custom_values_field()
 
     class Meta:
         ordering = ["name"]
@@ -368,6 +377,7 @@ class Person(Record):
     )
     status = models.CharField(max_length=10, choices=PersonStatus.choices, default=PersonStatus.ACTIVE, editable=False)
     notes = models.TextField(blank=True)
+    custom = custom_values_field()
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -418,6 +428,88 @@ class TeamMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} in {self.team} ({self.get_role_display()})"
+
+
+def custom_field_types() -> list[tuple[str, str]]:
+    """The record types that take custom fields (`RecordType(custom_fields=True)`), as choices."""
+    from meridian.core import registry
+
+    return sorted(
+        ((rt.label, rt.verbose_name_plural.capitalize()) for rt in registry.all_types() if rt.custom_fields),
+        key=lambda choice: choice[1],
+    )
+
+
+class CustomField(Record):
+    """A field an administrator adds to a record type without code: its name and label, the kind of value, whether
+    it is required, its default, help text and validation, whether customers see it, whether the global search looks
+    into it, its place among the others, and an optional scope (only records whose `scope_field` has one of
+    `scope_values`). Values live in the records' `custom` JSON (`core.custom_fields` validates them)."""
+
+    applies_to = models.CharField(
+        "applies to", max_length=100, choices=custom_field_types, help_text="The kind of record that gets the field."
+    )
+    name = models.CharField(
+        max_length=50,
+        help_text="Lower-case letters, digits and underscores, starting with a letter (e.g. “cpu_count”): the key in "
+        "the API and in filters. Unique per record type; fixed once records have a value.",
+    )
+    label = models.CharField(max_length=100, help_text="What people read beside the value.")
+    type = models.CharField(
+        max_length=20,
+        choices=CustomFieldType.choices,
+        default=CustomFieldType.TEXT,
+        help_text="Fixed once records have a value.",
+    )
+    required = models.BooleanField(default=False, help_text="Every record in scope must have a value.")
+    default = models.CharField(
+        max_length=200, blank=True, help_text="Given to new records that leave the field empty (as you would type it)."
+    )
+    help_text = models.CharField("help text", max_length=300, blank=True)
+    choices = models.TextField(blank=True, help_text="For a choice or multiple choice: one choice per line.")
+    min_value = models.DecimalField(
+        "minimum", max_digits=20, decimal_places=6, null=True, blank=True, help_text="For numbers: the smallest value."
+    )
+    max_value = models.DecimalField(
+        "maximum", max_digits=20, decimal_places=6, null=True, blank=True, help_text="For numbers: the largest value."
+    )
+    regex = models.CharField(
+        "pattern",
+        max_length=200,
+        blank=True,
+        help_text="For text and web addresses: a regular expression the whole value must match, e.g. ^[A-Z]{2}\\d{4}$.",
+    )
+    customer_visible = models.BooleanField(
+        "visible to customers", default=False, help_text="Customer users see (and, where they may edit, fill) it."
+    )
+    searchable = models.BooleanField(default=False, help_text="The global search looks into its values.")
+    order = models.PositiveIntegerField(default=100, help_text="Fields are shown in this order (then by label).")
+    scope_field = models.CharField(
+        "only when field",
+        max_length=50,
+        blank=True,
+        help_text="Leave empty for every record; else a field of the record (e.g. “kind”)…",
+    )
+    scope_values = models.CharField(
+        "has one of",
+        max_length=200,
+        blank=True,
+        help_text="…that has one of these values, separated by commas (e.g. “customer”).",
+    )
+
+    class Meta:
+        ordering = ["applies_to", "order", "label"]
+        constraints = [models.UniqueConstraint(fields=["applies_to", "name"], name="core_customfield_unique_name")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def clean(self) -> None:
+        from meridian.core.custom_fields import definition_errors
+
+        errors = definition_errors(self)
+        if errors:
+            raise ValidationError(errors)
 
 
 class AuditEvent(models.Model):

@@ -11,10 +11,20 @@ from meridian.core.actions import RecordAction
 from meridian.core.attachments import MB, Attachments
 from meridian.core.children import Child
 from meridian.core.choices import Role
+from meridian.core.custom_fields import definition_delete_refusal
 from meridian.core.forms import CalendarForm, GrantLoginForm
 from meridian.core.hours import format_hours
 from meridian.core.links import DUPLICATE_OF, RELATES_TO, register_link_type
-from meridian.core.models import Calendar, CalendarException, Location, Organisation, Person, Team, TeamMembership
+from meridian.core.models import (
+    Calendar,
+    CalendarException,
+    CustomField,
+    Location,
+    Organisation,
+    Person,
+    Team,
+    TeamMembership,
+)
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import (
     ADD,
@@ -129,6 +139,7 @@ register(
         },
         related=[Related("people"), Related("teams"), Related("locations"), Related("children", "Child organisations")],
         attachments=Attachments(),  # contracts, agreements, letters: whoever may change the organisation adds them
+        custom_fields=True,
         help_text="Customers, internal units and suppliers.",
         record_links=True,
     )
@@ -159,6 +170,7 @@ register(
         tabs=[Tab("login", "Login", template="core/tabs/person_login.html", context=_login_tab, roles=STAFF)],
         select_related=["organisation", "location", "user"],
         computed={"has_login": Computed(lambda person: "Yes" if person.user_id else "No", "Login")},
+        custom_fields=True,
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
     )
 )
@@ -247,6 +259,37 @@ register(
         ],
         display_values={"working_hours": lambda hours: format_hours(hours or {})},
         help_text="Business hours that SLA clocks run in: time zone, weekly hours, holidays, closures.",
+    )
+)
+
+register(
+    RecordType(
+        model=CustomField,
+        fields=[
+            "applies_to",
+            "name",
+            "label",
+            "type",
+            "required",
+            "default",
+            "help_text",
+            "choices",
+            "min_value",
+            "max_value",
+            "regex",
+            "customer_visible",
+            "searchable",
+            "order",
+            "scope_field",
+            "scope_values",
+        ],
+        list_columns=["label", "name", "applies_to", "type", "required", "customer_visible", "order"],
+        filter_fields=["applies_to", "type", "required", "customer_visible"],
+        search_fields=["name", "label", "help_text"],
+        ordering_fields=["id", "label", "name", "applies_to", "type", "order", "created_at", "updated_at"],
+        # defaults: staff read them, administrators define them; the auditor reads
+        delete_refusal=definition_delete_refusal,  # never while records hold values: nothing destroyed silently
+        help_text="Fields administrators add to organisations, people and other record types without code.",
     )
 )
 

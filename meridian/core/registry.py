@@ -209,6 +209,8 @@ class RecordType:
     record_links: bool = False
     # files attached to the records (`core.attachments`): a tab, API endpoints, limits, audited uploads and deletes
     attachments: Attachments | None = None
+    # fields administrators add without code (`core.custom_fields`): the model needs a `custom` JSONField
+    custom_fields: bool = False
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area
@@ -227,6 +229,10 @@ class RecordType:
         clash = set(self.computed) & {f.name for f in self.model._meta.get_fields()}
         if clash:
             raise ValueError(f"{self.label}: computed {sorted(clash)} clash with model fields")
+        if self.custom_fields and "custom" not in {f.name for f in self.model._meta.get_fields()}:
+            raise ValueError(
+                f"{self.label}: custom_fields=True needs a `custom` JSONField (models.custom_values_field)"
+            )
         for related in self.related:
             self.model._meta.get_field(related.name)  # FieldDoesNotExist at start-up, not on the first page
         for child in self.children:

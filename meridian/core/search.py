@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 from django.urls import reverse
 
-from meridian.core import policy, registry
+from meridian.core import custom_fields, policy, registry
 from meridian.core.registry import VIEW
 
 
@@ -33,9 +33,11 @@ def search(user: Any, query: str, *, per_type: int = 10) -> list[Hit]:
         fields = list(record_type.search_fields)
         if any(f.name == "reference" for f in record_type.model._meta.get_fields()):
             fields.insert(0, "reference")
-        if not fields:
+        custom = custom_fields.search_condition(record_type, user, query)  # the searchable ones the user may see
+        if not fields and custom is None:
             continue
-        condition = reduce(or_, (models.Q(**{f"{name}__icontains": query}) for name in fields))
+        conditions = [models.Q(**{f"{name}__icontains": query}) for name in fields]
+        condition = reduce(or_, [*conditions, *([custom] if custom is not None else [])])
         queryset = policy.restrict(record_type.model.objects.all(), user, VIEW).filter(condition)
         for obj in queryset.select_related(*record_type.select_related)[:per_type]:
             reference = getattr(obj, "reference", "")

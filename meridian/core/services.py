@@ -114,6 +114,8 @@ def _split_children(record_type: registry.RecordType, data: Mapping[str, Any]) -
 
 def _check_writable(record_type: registry.RecordType, data: Mapping[str, Any]) -> None:
     allowed = set(record_type.fields) | {child.name for child in record_type.children}
+    if record_type.custom_fields:
+        allowed.add("custom")  # validated by `core.custom_fields.clean_values`
     refused = {name: "This field cannot be set here." for name in data if name not in allowed}
     if record_type.lifecycle and record_type.lifecycle.field in data:
         refused[record_type.lifecycle.field] = "The status changes only through its actions."
@@ -174,10 +176,40 @@ def _protected_message(exc: ProtectedError | RestrictedError) -> str:
     return f"It is still referred to by {', '.join(used_by)}; change or remove those first."
 
 
+def _split_custom(data: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The record's own fields, and the custom field values written (None when the write names none)."""
+    rest = dict(data)
+    return rest, rest.pop("custom", None)
+
+
+def _full_clean(
+    record_type: registry.RecordType, obj: Record, custom: Any, actor: Any, *, existing: dict[str, Any] | None
+) -> None:
+    """The model's validation and, for a type with custom fields, the one validator of their values
+    (`core.custom_fields.clean_values`), reported together as field errors."""
+    errors: dict[str, Any] = {}
+    if record_type.custom_fields:
+        from meridian.core import custom_fields
+
+        try:
+            obj.custom = custom_fields.clean_values(  # type: ignore[attr-defined]
+                record_type, obj, custom, actor=actor, existing=existing if obj.pk else None
+            )
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    try:
+        obj.full_clean(exclude=NOT_VALIDATED)
+    except ValidationError as exc:
+        errors = {**exc.message_dict, **errors}
+    if errors:
+        raise ValidationError(errors)
+
+
 def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason: str = "") -> R:
     """Create a record of a registered type from validated field values."""
     record_type = registry.get(model)
     _check_writable(record_type, data)
+    data, custom = _split_custom(data)
     data, rows = _split_children(record_type, data)
     plain, m2m = _split(model, data)
     with transaction.atomic():
@@ -188,7 +220,7 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
             raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
         _check_links(record_type, obj, m2m, changed=None)
         obj.created_by = obj.updated_by = actor
-        obj.full_clean(exclude=NOT_VALIDATED)
+        _full_clean(record_type, obj, custom, actor, existing=None)
         if model.REFERENCE_PREFIX:
             obj.reference = next_reference(model.REFERENCE_PREFIX)  # type: ignore[attr-defined]
         obj.save(force_insert=True)
@@ -216,6 +248,7 @@ def update_record(
     model = type(obj)
     record_type = registry.get(model)
     _check_writable(record_type, data)
+    data, custom = _split_custom(data)
     data, rows = _split_children(record_type, data)
     plain, m2m = _split(model, data)
     with transaction.atomic():
@@ -228,7 +261,7 @@ def update_record(
             setattr(current, name, value)
         if not policy.in_tenancy(actor, current):
             raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
-        current.full_clean(exclude=NOT_VALIDATED)
+        _full_clean(record_type, current, custom, actor, existing=current.custom if record_type.custom_fields else None)
         after = {**audit.snapshot(current), **{k: sorted(o.pk for o in v) for k, v in m2m.items()}}
         changes = audit.diff(before, after)
         if changes:

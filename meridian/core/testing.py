@@ -1439,7 +1439,7 @@ class RecordTypeTests(AttachmentTests, TestCase):
         theirs = self.form_post_data(self.obj_a, user, self.form_data(self.changed_data))
         self.assertEqual(client.post(self.url("edit", self.obj_a), theirs).status_code, 302)
         response = client.post(self.url("edit", self.obj_a), stale)
-        self.assertEqual(response.status_code, 409)
+        self.assertEqual(response.status_code, 409, response.context and response.context["form"].errors)
         rows = {row["label"]: row for row in response.context["conflict_rows"]}
         current = self.model.objects.get(pk=self.obj_a.pk)
         for name, value in self.changed_data.items():
@@ -1897,3 +1897,417 @@ def _assert_moves(test: TestCase, rt: RecordType, t: Transition, obj: Any, user:
     test.assertEqual(event.action, "transition")
     test.assertEqual(event.changes[field], {"before": state, "after": t.target})
     test.assertEqual((event.actor_id, event.reason), (user.pk, "walk"))
+
+
+# --- custom fields (`RecordType(custom_fields=True)`, `core.custom_fields`) --------------------------------------
+
+
+class CustomFieldTests:
+    """Generic tests of a type's custom fields, mixed into its `RecordTypeTests` subclass:
+
+        class TestOrganisation(CustomFieldTests, RecordTypeTests): ...
+
+    Every kind of field through page and API, wrong types refused with nothing written, required fields, scope,
+    filters, exports, history, a field customers may not see kept from them on every channel, and a customer of
+    another organisation. `test_registry_coverage.py` fails when a type opts in without them. Definitions are made
+    in each test (never for the whole class, so the other generic tests run without them)."""
+
+    p: ClassVar[Principals]
+    obj_a: ClassVar[Any]
+    obj_b: ClassVar[Any]
+    model: ClassVar[type[Any]]
+    rt: RecordType
+    make_record: Any
+    url: Any
+    api_url: Any
+    actor: Any
+    page_client: Any
+    api: Any
+    form_post_data: Any
+    assertEqual: Any
+    assertIn: Any
+    assertNotIn: Any
+    assertContains: Any
+    assertGreaterEqual: Any
+    assertNotContains: Any
+    subTest: Any
+
+    def define(self, name: str, kind: str, **options: Any) -> Any:
+        from meridian.core.models import CustomField
+
+        data = {"applies_to": self.rt.label, "name": name, "label": options.pop("label", name.title()), "type": kind}
+        return services.create_record(CustomField, data={**data, **options}, actor=self.p.users[Role.ADMINISTRATOR])
+
+    def custom_scope_field(self) -> str:
+        """A field of the record whose value decides a scope in the scope test: the first plain field."""
+        for name in self.rt.fields:
+            field = self.model._meta.get_field(name)
+            if field.concrete and not field.is_relation:
+                return name
+        raise AssertionError(f"{self.rt.label}: override custom_scope_field()")
+
+    def custom_tenant(self, obj: Any) -> Organisation:
+        tenant = getattr(obj, "tenant_id", None)
+        return Organisation.objects.get(pk=tenant) if tenant is not None else self.p.internal
+
+    def every_kind(self, obj: Any) -> dict[str, tuple[Any, Any, Any, Any]]:
+        """Per kind: (definition, API value, page value, the value as the detail page shows it)."""
+        from meridian.core.choices import CustomFieldType as T
+        from meridian.core.factories import PersonFactory
+
+        tenant = self.custom_tenant(obj)
+        person: Any = PersonFactory(organisation=tenant, first_name="Referenced", last_name="Person")
+        d = self.define
+        return {
+            T.TEXT: (d("rack", T.TEXT, regex=r"R\d+"), "R12", "R12", "R12"),
+            T.LONG_TEXT: (d("notes_long", T.LONG_TEXT), "Line one", "Line one", "Line one"),
+            T.INTEGER: (d("cpus", T.INTEGER, min_value=1, max_value=64), 8, "8", "8"),
+            T.DECIMAL: (d("rate", T.DECIMAL), "12.50", "12.50", "12.50"),
+            T.BOOLEAN: (d("critical", T.BOOLEAN), True, "on", "Yes"),
+            T.DATE: (d("renewal", T.DATE), "2026-03-01", "2026-03-01", "2026-03-01"),
+            T.DATETIME: (
+                d("audit_at", T.DATETIME),
+                "2026-03-01T09:30:00+00:00",
+                "2026-03-01T09:30",
+                "2026-03-01 09:30",
+            ),
+            T.CHOICE: (d("tier", T.CHOICE, choices="gold\nsilver"), "gold", "gold", "gold"),
+            T.MULTIPLE_CHOICE: (
+                d("services", T.MULTIPLE_CHOICE, choices="backup\nmonitoring\npatching"),
+                ["backup", "patching"],
+                ["backup", "patching"],
+                "backup, patching",
+            ),
+            T.URL: (d("runbook", T.URL), "https://wiki.example/runbook", "https://wiki.example/runbook", "runbook"),
+            T.PERSON: (d("contact", T.PERSON), person.pk, person.pk, "Referenced Person"),
+            T.ORGANISATION: (d("billed_to", T.ORGANISATION), tenant.pk, tenant.pk, tenant.name),
+        }
+
+    def test_custom_fields_of_every_kind_through_page_and_api(self) -> None:
+        obj = self.obj_a
+        kinds = self.every_kind(obj)
+        user = self.actor(CHANGE)
+        client = self.page_client(user)
+        form = client.get(self.url("edit", obj))
+        for definition, *_ in kinds.values():
+            self.assertContains(form, f'name="custom.{definition.name}"')
+        post = self.form_post_data(obj, user, {f"custom.{d.name}": page for d, _, page, _ in kinds.values()})
+        response = client.post(self.url("edit", obj), post)
+        self.assertEqual(
+            response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors
+        )
+        stored = self.model.objects.get(pk=obj.pk).custom
+        for kind, (definition, api, _, _) in kinds.items():
+            with self.subTest(kind=kind, channel="page"):
+                self.assertEqual(stored[definition.name], api)
+        detail = client.get(self.url("detail", obj))
+        for kind, (definition, _, _, shown) in kinds.items():
+            with self.subTest(kind=kind, channel="detail"):
+                self.assertContains(detail, definition.label)
+                self.assertContains(detail, escape(shown))
+        # the API: the same values back, and a change of each
+        api = self.api(user)
+        body = api.get(self.api_url(obj)).json()
+        for kind, (definition, value, _, _) in kinds.items():
+            with self.subTest(kind=kind, channel="api read"):
+                self.assertEqual(body["custom"][definition.name], value)
+        current = self.model.objects.get(pk=obj.pk)
+        cleared = {d.name: None for d, *_ in kinds.values()}
+        response = api.patch(self.api_url(obj), {"version": current.version, "custom": cleared}, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(self.model.objects.get(pk=obj.pk).custom, {})
+        values = {d.name: value for d, value, _, _ in kinds.values()}
+        response = api.patch(self.api_url(obj), {"version": current.version + 1, "custom": values}, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(response.json()["custom"], values)
+
+    def test_custom_values_of_the_wrong_type_are_refused_and_nothing_is_written(self) -> None:
+        from meridian.core.choices import CustomFieldType as T
+
+        obj = self.obj_a
+        kinds = self.every_kind(obj)
+        wrong: dict[str, list[Any]] = {
+            T.TEXT: [7, True, "X12"],  # X12 does not match the pattern
+            T.LONG_TEXT: [1.5, ["x"]],
+            T.INTEGER: ["8", 1.5, True, 65],  # 65: above the maximum
+            T.DECIMAL: [True, "twelve", [1]],
+            T.BOOLEAN: ["true", 1],
+            T.DATE: ["01/03/2026", 20260301, "2026-02-30"],
+            T.DATETIME: ["tomorrow", 1],
+            T.CHOICE: ["platinum", 1],
+            T.MULTIPLE_CHOICE: ["backup", ["backup", "cooking"], [1]],
+            T.URL: ["not a url", "javascript:alert(1)"],
+            T.PERSON: ["1", 1.5, 999999],
+            T.ORGANISATION: [str(self.p.internal.pk), 999999],
+        }
+        user = self.actor(CHANGE)
+        api = self.api(user)
+        before = self.model.objects.get(pk=obj.pk)
+        events_before = AuditEvent.objects.filter(record_id=str(obj.pk), record_type=self.rt.label).count()
+        for kind, values in wrong.items():
+            definition = kinds[kind][0]
+            for value in values:
+                with self.subTest(kind=kind, value=value):
+                    response = api.patch(
+                        self.api_url(obj),
+                        {"version": before.version, "custom": {definition.name: value}},
+                        format="json",
+                    )
+                    self.assertEqual(response.status_code, 400)
+                    self.assertIn(f"custom.{definition.name}", response.json())
+        with self.subTest(body="not an object"):
+            response = api.patch(self.api_url(obj), {"version": before.version, "custom": ["x"]}, format="json")
+            self.assertEqual(response.status_code, 400)
+            self.assertIn("custom", response.json())
+        with self.subTest(body="unknown field"):
+            response = api.patch(self.api_url(obj), {"version": before.version, "custom": {"nope": 1}}, format="json")
+            self.assertEqual(response.json(), {"custom.nope": ["No such custom field."]})
+        client = self.page_client(user)
+        integer = kinds[T.INTEGER][0]
+        with self.subTest(channel="page"):
+            post = self.form_post_data(obj, user, {f"custom.{integer.name}": "eight"})
+            response = client.post(self.url("edit", obj), post)
+            self.assertEqual(response.status_code, 400)
+            self.assertContains(response, "Enter a whole number", status_code=400)
+        with self.subTest(channel="service"):
+            try:
+                services.update_record(
+                    before, data={"custom": {integer.name: "8"}}, actor=user, expected_version=before.version
+                )
+            except ValidationError as exc:
+                self.assertIn(f"custom.{integer.name}", exc.message_dict)
+            else:
+                raise AssertionError("the service accepted text for a whole number")
+        after = self.model.objects.get(pk=obj.pk)
+        self.assertEqual((after.version, after.custom), (before.version, before.custom))
+        self.assertEqual(
+            AuditEvent.objects.filter(record_id=str(obj.pk), record_type=self.rt.label).count(), events_before
+        )
+
+    def test_required_custom_fields_are_honoured_on_every_write(self) -> None:
+        obj = self.obj_a
+        definition = self.define("asset_tag", "text", required=True, label="Asset tag")
+        user = self.actor(CHANGE)
+        api = self.api(user)
+        response = api.patch(self.api_url(obj), {"version": obj.version}, format="json")  # an existing record too
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["custom.asset_tag"], ["This field is required."])
+        client = self.page_client(user)
+        response = client.post(self.url("edit", obj), self.form_post_data(obj, user, {}))
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(self.model.objects.get(pk=obj.pk).version, obj.version)
+        response = api.patch(
+            self.api_url(obj), {"version": obj.version, "custom": {definition.name: "AT-1"}}, format="json"
+        )
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(self.model.objects.get(pk=obj.pk).custom, {"asset_tag": "AT-1"})
+
+    def test_custom_defaults_apply_to_new_records(self) -> None:
+        self.define("tier", "choice", choices="gold\nsilver", default="silver")
+        obj = services.create_record(self.model, data=self.new_data(), actor=self.actor(ADD))  # type: ignore[attr-defined]
+        self.assertEqual(obj.custom, {"tier": "silver"})
+
+    def test_scoped_custom_fields_only_where_in_scope(self) -> None:
+        obj = self.obj_a
+        field = self.custom_scope_field()
+        value = getattr(obj, self.model._meta.get_field(field).attname)
+        self.define("inside", "text", scope_field=field, scope_values=str(value).replace(",", ""))
+        self.define("outside", "text", scope_field=field, scope_values="no-such-value")
+        user = self.actor(CHANGE)
+        form = self.page_client(user).get(self.url("edit", obj))
+        self.assertContains(form, 'name="custom.inside"')
+        self.assertNotContains(form, 'name="custom.outside"')
+        api = self.api(user)
+        self.assertEqual(set(api.get(self.api_url(obj)).json()["custom"]), {"inside"})
+        response = api.patch(self.api_url(obj), {"version": obj.version, "custom": {"outside": "x"}}, format="json")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("Not used here", response.json()["custom.outside"][0])
+        response = api.patch(self.api_url(obj), {"version": obj.version, "custom": {"inside": "x"}}, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+
+    def custom_pair(self) -> tuple[Any, Any]:
+        """Two records of organisation A with different custom values (cpus 8 / 16, tier gold / silver, renewal
+        March / June), for the filter and export tests."""
+        self.define("cpus", "integer", label="CPU count")
+        self.define("tier", "choice", choices="gold\nsilver", label="Service tier")
+        self.define("renewal", "date", label="Renewal date")
+        admin = self.p.users[Role.ADMINISTRATOR]
+        first = self.model.objects.get(pk=self.obj_a.pk)
+        first = services.update_record(
+            first,
+            data={"custom": {"cpus": 8, "tier": "gold", "renewal": "2026-03-01"}},
+            actor=admin,
+            expected_version=first.version,
+        )
+        second = (
+            self.make_record(self.p.org_a)
+            if self.model.TENANT_FIELD != "id"
+            else self.make_record(OrganisationFactory(name="Second (tests)"))
+        )
+        second = services.update_record(
+            second,
+            data={"custom": {"cpus": 16, "tier": "silver", "renewal": "2026-06-01"}},
+            actor=admin,
+            expected_version=second.version,
+        )
+        return first, second
+
+    def test_custom_fields_filter_lists_and_the_api(self) -> None:
+        first, second = self.custom_pair()
+        viewer = self.p.users[Role.AUDITOR]
+        api = self.api(viewer)
+        cases = {
+            "custom.cpus=8": {first.pk},
+            "custom.cpus_min=10": {second.pk},
+            "custom.cpus_min=8&custom.cpus_max=16": {first.pk, second.pk},
+            "custom.tier=silver": {second.pk},
+            "custom.renewal_max=2026-04-01": {first.pk},
+            "custom.renewal=2026-06-01": {second.pk},
+        }
+        client = self.page_client(viewer)
+        for query, expected in cases.items():
+            with self.subTest(query=query, channel="api"):
+                rows = api.get(f"{self.api_url()}?page_size=1000&{query}").json()["results"]
+                self.assertEqual({row["id"] for row in rows} & {first.pk, second.pk}, expected)
+            with self.subTest(query=query, channel="page"):
+                page = client.get(f"{self.url('list')}?per_page=100&{query}")
+                self.assertEqual(page.status_code, 200)
+                for obj in (first, second):
+                    (self.assertContains if obj.pk in expected else self.assertNotContains)(
+                        page, obj.get_absolute_url()
+                    )
+
+    def test_custom_fields_in_csv_and_xlsx_exports(self) -> None:
+        self.custom_pair()
+        client = self.page_client(self.p.users[Role.AUDITOR])
+        rows = list(csv.reader(io.StringIO(client.get(self.url("list") + "?export=csv").content.decode())))
+        header = rows[0]
+        self.assertIn("CPU count", header)
+        column = header.index("CPU count")
+        self.assertEqual(sorted(row[column] for row in rows[1:] if row[column]), ["16", "8"])
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(client.get(self.url("list") + "?export=xlsx").content)).active
+        values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+        self.assertIn("Service tier", values[0])
+        self.assertIn("gold", [row[values[0].index("Service tier")] for row in values[1:]])
+
+    def test_custom_field_changes_are_in_the_history(self) -> None:
+        first, _ = self.custom_pair()
+        client = self.page_client(self.p.users[Role.AUDITOR])
+        history = client.get(self.url("detail", first) + "?tab=history")
+        self.assertContains(history, "CPU count")
+        self.assertContains(history, "Service tier")
+        events = self.api(self.p.users[Role.AUDITOR]).get(self.api_url(first, "history")).json()["results"]
+        self.assertEqual(events[0]["changes"]["custom.cpus"], {"before": None, "after": 8})
+
+    def test_a_field_customers_may_not_see_never_reaches_them(self) -> None:
+        obj = self.obj_a
+        customer = self.p.customer_a
+        if not policy.can(fresh(customer), VIEW, obj):
+            return  # customers do not see this type at all: nothing to keep from them
+        self.define("margin", "text", label="Internal margin", searchable=True)
+        self.define("portal_note", "text", label="Portal note", searchable=True, customer_visible=True)
+        admin = self.p.users[Role.ADMINISTRATOR]
+        current = self.model.objects.get(pk=obj.pk)
+        services.update_record(
+            current,
+            data={"custom": {"margin": "zq-secret-4711", "portal_note": "zq-public-4712"}},
+            actor=admin,
+            expected_version=current.version,
+        )
+        client = self.page_client(customer)
+        detail = client.get(self.url("detail", obj))
+        self.assertContains(detail, "zq-public-4712")
+        for response in (detail, client.get(self.url("list") + "?q=zq-secret")):
+            self.assertNotContains(response, "zq-secret-4711")
+            self.assertNotContains(response, "Internal margin")
+        api = self.api(customer)
+        body = api.get(self.api_url(obj)).json()
+        self.assertEqual(set(body["custom"]), {"portal_note"})
+        history = api.get(self.api_url(obj, "history")).json()["results"]
+        self.assertNotIn("zq-secret-4711", str(history))
+        self.assertIn("zq-public-4712", str(history))
+        for channel in (
+            client.get(reverse("search"), {"q": "zq-secret-4711"}),
+            api.get(reverse("api:search"), {"q": "zq-secret-4711"}),
+        ):
+            self.assertNotContains(channel, obj.get_absolute_url())
+        self.assertContains(
+            self.page_client(admin).get(reverse("search"), {"q": "zq-secret-4711"}), obj.get_absolute_url()
+        )
+        if policy.can(fresh(customer), EXPORT, obj):
+            self.assertNotIn("zq-secret-4711", client.get(self.url("list") + "?export=csv").content.decode())
+        if policy.can(fresh(customer), CHANGE, obj):
+            response = api.patch(
+                self.api_url(obj), {"version": obj.version + 1, "custom": {"margin": "x"}}, format="json"
+            )
+            self.assertEqual(response.json(), {"custom.margin": ["No such custom field."]})
+
+    def test_custom_values_of_another_organisation_never_reach_a_customer(self) -> None:
+        self.define("portal_note", "text", label="Portal note", searchable=True, customer_visible=True)
+        admin = self.p.users[Role.ADMINISTRATOR]
+        current = self.model.objects.get(pk=self.obj_a.pk)
+        services.update_record(
+            current, data={"custom": {"portal_note": "zq-other-4713"}}, actor=admin, expected_version=current.version
+        )
+        outsider = self.p.customer_b
+        api = self.api(outsider)
+        status = api.get(self.api_url(self.obj_a)).status_code
+        self.assertEqual(status, 404 if policy.can(fresh(outsider), VIEW, self.model) else 403)
+        self.assertEqual(self.page_client(outsider).get(self.url("detail", self.obj_a)).status_code, 404)
+        self.assertEqual(api.get(reverse("api:search"), {"q": "zq-other-4713"}).json(), [])
+        if policy.can(fresh(outsider), VIEW, self.model):
+            rows = api.get(f"{self.api_url()}?custom.portal_note=zq-other-4713").json()["results"]
+            self.assertEqual(rows, [])
+
+    def test_a_reference_to_another_organisations_record_is_refused(self) -> None:
+        from meridian.core.factories import PersonFactory
+
+        tenant = getattr(self.obj_a, "tenant_id", None)
+        if tenant is None:
+            return  # a type without organisation may refer to anything its writer may see
+        self.define("contact", "person")
+        stranger: Any = PersonFactory(organisation=self.p.org_b)
+        api = self.api(self.p.users[Role.ADMINISTRATOR])
+        response = api.patch(
+            self.api_url(self.obj_a), {"version": self.obj_a.version, "custom": {"contact": stranger.pk}}, format="json"
+        )
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("own organisation", response.json()["custom.contact"][0])
+
+    def test_custom_references_cost_no_query_per_row(self) -> None:
+        """An API list and a CSV export of records that each refer to another person make as many queries for seven
+        rows as for two (the people are read at once)."""
+        from django.db import connection
+
+        from meridian.core.factories import PersonFactory
+
+        self.define("contact", "person", label="Contact")
+        admin = self.p.users[Role.ADMINISTRATOR]
+
+        def refer(obj: Any) -> None:
+            current = self.model.objects.get(pk=obj.pk)
+            person: Any = PersonFactory(organisation=self.custom_tenant(current))
+            services.update_record(
+                current, data={"custom": {"contact": person.pk}}, actor=admin, expected_version=current.version
+            )
+
+        for obj in (self.obj_a, self.obj_b):
+            refer(obj)
+        api, client = self.api(admin), self.page_client(admin)
+        api.get(self.api_url() + "?page_size=100")
+        with CaptureQueriesContext(connection) as few_api:
+            api.get(self.api_url() + "?page_size=100")
+        with CaptureQueriesContext(connection) as few_export:
+            client.get(self.url("list") + "?export=csv")
+        for _ in range(5):
+            refer(self.make_record(self.p.org_a if self.model.TENANT_FIELD != "id" else OrganisationFactory()))
+        with CaptureQueriesContext(connection) as many_api:
+            rows = api.get(self.api_url() + "?page_size=100").json()["results"]
+        with CaptureQueriesContext(connection) as many_export:
+            exported = client.get(self.url("list") + "?export=csv").content.decode()
+        self.assertGreaterEqual(sum(1 for row in rows if row["custom"].get("contact")), 7)
+        self.assertEqual(len(many_api), len(few_api), "API list queries grow with referenced people")
+        self.assertEqual(len(many_export), len(few_export), "export queries grow with referenced people")
+        self.assertNotIn("(deleted)", exported)

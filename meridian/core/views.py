@@ -22,7 +22,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from meridian.core import actions, audit, policy, ratelimit, services, tabs
+from meridian.core import (
+    actions,
+    audit,
+    custom_fields,
+    policy,
+    ratelimit,
+    services,
+    tabs,
+)
 from meridian.core.deletion import delete_preview
 from meridian.core.filtersets import filterset_for
 from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
@@ -141,6 +149,13 @@ class RecordViews:
         table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None, user=request.user)
         hidden = [name for name in available_columns(self.rt) if name not in columns]
         rows = [[neutralise(cell) for cell in row] for row in table.as_values(exclude_columns=hidden)]
+        extra = custom_fields.export_columns(self.rt, request.user)  # the custom fields the person may see
+        if extra and rows:
+            records = list(table.data)
+            references = custom_fields.load_references(extra, records)  # at once, not per row
+            rows[0].extend(d.label for d in extra)
+            for row, record in zip(rows[1:], records, strict=True):
+                row.extend(neutralise(custom_fields.export_value(d, record, request.user, references)) for d in extra)
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
         if kind == "csv":
@@ -184,6 +199,7 @@ class RecordViews:
         if tab is None:
             names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
             rows = [_display(obj, field, user) for field in names]
+            rows.extend(custom_fields.detail_rows(rt, obj, user))  # under the type's own fields
             for field, computed in rt.computed.items():
                 value = computed_value(obj, field, computed)
                 rows.append((computed.label, value, "empty" if value in (None, "") else "text"))

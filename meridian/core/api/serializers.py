@@ -213,6 +213,46 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return data
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "Custom field values by field name (see the Custom fields administration): strings for text, "
+        'choices, web addresses, decimals ("12.50"), dates ("YYYY-MM-DD") and date-times (ISO 8601), integers, '
+        "booleans, lists of strings for multiple choices, ids for people and organisations. On a write, name only the "
+        "fields you change (the others keep their values); null clears one. Errors are keyed `custom.<name>`.",
+    }
+)
+class CustomValuesField(serializers.Field):  # type: ignore[type-arg]
+    """`custom`: the record's custom field values the requester may see (`core.custom_fields`); written as a JSON
+    object by field name, validated by the services' one validator (errors keyed `custom.<name>`)."""
+
+    def __init__(self, record_type: RecordType, **kwargs: Any) -> None:
+        self.record_type = record_type
+        super().__init__(required=False, **kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        return instance
+
+    def to_representation(self, value: Any) -> Any:
+        from meridian.core.custom_fields import api_values, definitions, load_references
+
+        user = getattr(self.context.get("request"), "user", None)
+        cache = self.context.setdefault("_custom_fields", {})  # type: ignore[attr-defined]  # once per response
+        if self.record_type.label not in cache:
+            found = definitions(self.record_type, user)
+            page = self.root.instance  # a list's page: every row's people and organisations read at once
+            rows = page if isinstance(page, list | tuple) else [value]
+            cache[self.record_type.label] = (found, load_references(found, rows))
+        found, references = cache[self.record_type.label]  # a record not among them is read on its own
+        return api_values(self.record_type, value, user, found, references)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be a JSON object of custom field values by name.")
+        return data
+
+
 class ComputedField(serializers.Field):  # type: ignore[type-arg]
     """A computed value of the type (`RecordType.computed`): read-only, as the list and detail pages show it
     (an annotation counts only what the requester may see)."""
@@ -345,6 +385,9 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
         for name, c in record_type.computed.items()
     }
     fields.extend(computed)
+    if record_type.custom_fields:
+        fields.insert(fields.index("version"), "custom")
+        computed["custom"] = CustomValuesField(record_type)
     bases: tuple[type, ...] = (RecordSerializer,)
     if record_type.lifecycle or record_type.actions:
         bases = (AvailableActionsMixin, RecordSerializer)

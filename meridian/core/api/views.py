@@ -30,6 +30,7 @@ from meridian.core.api.serializers import (
     serializer_for,
     version_field,
 )
+from meridian.core.custom_fields import redact_changes
 from meridian.core.filtersets import NaturalOrderingFilter, filterset_for
 from meridian.core.querysets import records_for
 from meridian.core.registry import ADD, CHANGE, DELETE, VIEW, RecordType
@@ -174,7 +175,10 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def history(self, request: Request, pk: str | None = None) -> Response:
         obj = self.get_object()
         page = self.paginate_queryset(audit.history(obj))
-        return self.get_paginated_response(AuditEventSerializer(page, many=True, context={"request": request}).data)
+        data = AuditEventSerializer(page, many=True, context={"request": request}).data
+        for event in data:  # custom fields a customer may not see are left out of their history
+            event["changes"] = redact_changes(self.record_type, event["changes"], request.user)
+        return self.get_paginated_response(data)
 
 
 def _action_endpoint(record_type: RecordType, record_action: actions.RecordAction) -> Any:

@@ -255,7 +255,7 @@ class NavigationTest(PrincipalsTestCase):
         labels = self.labels(self.nav(self.p.users[Role.RESOLVER]))
         self.assertEqual(
             labels["Administration"],
-            ["Organisations", "People", "Teams", "Locations", "Calendars"],
+            ["Organisations", "People", "Teams", "Locations", "Calendars", "Custom fields"],
         )
 
     def test_declared_pages_show_to_their_roles_in_their_area(self) -> None:

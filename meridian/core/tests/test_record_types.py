@@ -15,10 +15,10 @@ from meridian.core.factories import (
     TeamFactory,
 )
 from meridian.core.models import Calendar, Location, Organisation, Person, Team
-from meridian.core.testing import ChildExample, RecordTypeTests
+from meridian.core.testing import ChildExample, CustomFieldTests, RecordTypeTests
 
 
-class TestOrganisation(RecordTypeTests):
+class TestOrganisation(CustomFieldTests, RecordTypeTests):
     model = Organisation
     factory = OrganisationFactory
     changed_data = {"email": "desk@renamed.example", "phone": "+31 20 555 0000"}
@@ -27,7 +27,7 @@ class TestOrganisation(RecordTypeTests):
         return {"name": "Zuidas Finance", "kind": OrganisationKind.CUSTOMER, "active": True}
 
 
-class TestPerson(RecordTypeTests):
+class TestPerson(CustomFieldTests, RecordTypeTests):
     model = Person
     factory = PersonFactory
     changed_data = {"job_title": "Head of operations", "phone": "+31 6 1234 5678"}

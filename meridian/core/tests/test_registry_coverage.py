@@ -12,7 +12,7 @@ from django.test import SimpleTestCase, TestCase, TransactionTestCase
 
 import meridian
 from meridian.core import registry
-from meridian.core.testing import LINKS_TESTED, WALKED, RecordTypeTests, lifecycle_attempts
+from meridian.core.testing import LINKS_TESTED, WALKED, CustomFieldTests, RecordTypeTests, lifecycle_attempts
 from meridian.core.testing_attachments import ATTACHMENT_TESTS, ATTACHMENTS_TESTED
 
 
@@ -30,6 +30,16 @@ class RegistryCoverageTests(SimpleTestCase):
         covered = {cls.model for cls in _all_subclasses(RecordTypeTests) if "model" in cls.__dict__}
         missing = sorted(rt.label for rt in registry.all_types() if rt.model not in covered)
         self.assertEqual(missing, [], "declare a RecordTypeTests subclass for each of these types")
+
+    def test_every_type_with_custom_fields_has_the_custom_field_tests(self) -> None:
+        _import_test_modules()
+        covered = {
+            cls.model
+            for cls in _all_subclasses(RecordTypeTests)
+            if "model" in cls.__dict__ and issubclass(cls, CustomFieldTests)
+        }
+        missing = sorted(rt.label for rt in registry.all_types() if rt.custom_fields and rt.model not in covered)
+        self.assertEqual(missing, [], "mix CustomFieldTests into the RecordTypeTests subclass of these types")
 
 
 @pytest.mark.run_last  # conftest.py moves it after every walk; run alone, it runs the walks itself

@@ -1,0 +1,93 @@
+"""Browser test of custom fields: an administrator defines a field on people (the Administration page of custom
+fields), a service desk agent fills it on a person's form, it shows on the person's page under the fields, and the
+people list filters by it. Screenshots at 1400 and 390 px go to test-artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from meridian.core.choices import Role
+from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
+from meridian.core.models import CustomField, Person
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery"
+ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(autouse=True)
+def insecure_cookies(settings: Any) -> None:
+    """Secure cookies are never sent over http://; the live server has no TLS."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
+def log_in(page: Any, live_server: Any, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}{reverse('login')}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def snap(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in (1400, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"custom-fields-{name}-{width}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def test_admin_defines_a_field_agent_fills_it_page_shows_and_list_filters(page: Any, live_server: Any) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    UserFactory(username="admin", roles=[Role.ADMINISTRATOR])
+    UserFactory(username="agent", roles=[Role.SERVICE_DESK_AGENT])
+    acme = OrganisationFactory(name="Acme")
+    ada = PersonFactory(first_name="Ada", last_name="Lovelace", organisation=acme)
+    PersonFactory(first_name="Bob", last_name="Builder", organisation=acme)
+
+    log_in(page, live_server, "admin")
+    page.goto(f"{live_server.url}{reverse('core:customfield_add')}")
+    page.locator('[name="applies_to"]').select_option("core.person")
+    page.locator('[name="name"]').fill("tier")
+    page.locator('[name="label"]').fill("Support tier")
+    page.locator('[name="type"]').select_option("choice")
+    page.locator('[name="choices"]').fill("Gold\nSilver\nBronze")
+    page.locator('[name="help_text"]').fill("The support contract this person is entitled to.")
+    snap(page, "define")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/core/custom-fields/*/")
+    assert CustomField.objects.get().name == "tier"
+    snap(page, "definition")
+
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}{reverse('core:person_edit', args=[ada.pk])}")
+    tier = page.get_by_label("Support tier")
+    expect(tier).to_be_visible()
+    tier.select_option("Gold")
+    snap(page, "form")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(f"**/core/people/{ada.pk}/")
+    assert Person.objects.get(pk=ada.pk).custom == {"tier": "Gold"}
+    details = page.locator("dl").first
+    expect(details).to_contain_text("Support tier")
+    expect(details).to_contain_text("Gold")
+    snap(page, "detail")
+
+    page.goto(f"{live_server.url}{reverse('core:person_list')}")
+    expect(page.locator("#results")).to_contain_text("Builder")
+    page.get_by_label("Support tier").select_option("Gold")  # the list reloads on change (htmx)
+    expect(page.locator("#results")).not_to_contain_text("Builder")
+    expect(page.locator("#results")).to_contain_text("Lovelace")
+    assert "custom.tier=Gold" in page.url
+    snap(page, "list")
