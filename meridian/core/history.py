@@ -254,8 +254,8 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
         if name == "link" and event.action in ("link", "unlink") and isinstance(change, dict):
             from meridian.core.links import describe  # a link to another record, named as this reader may see it
 
-            before, after = describe(change.get("before"), reader.user), describe(change.get("after"), reader.user)
-            yield Change(name, "Link", _text(before), _text(after))
+            was, now = describe(change.get("before"), reader.user), describe(change.get("after"), reader.user)
+            yield Change(name, "Link", _text(was), _text(now))
             continue
         if isinstance(change, dict) and ("before" in change or "after" in change):
             old, new = change.get("before"), change.get("after")
