@@ -4,7 +4,7 @@
         badge=upcoming_closures, api=hours_data)
 
 - The page shows a tab bar: Details (the record's fields, always first), the type's declared tabs, then the
-  built-in History and Notifications tabs (declared here the same way). A tab opens by URL, `?tab=<name>`
+  built-in Timeline, History and Notifications tabs (declared here the same way). A tab opens by URL, `?tab=<name>`
   (bookmarkable), and with htmx without reloading the page.
 - Before a tab's code runs, the record is looked up in the reader's restricted queryset (another organisation's
   record is a 404, as everywhere), then the tab's own condition: `roles` (the reader needs one of them) and/or
@@ -44,6 +44,8 @@ class Tab:
     api: Callable[[Any, Any, Any], Any] | None = None
     api_schema: Any = None
     help_text: str = ""
+    # a context that reads the request's query string (a filter, a page): `request_context(obj, user, request)`
+    request_context: Callable[[Any, Any, Any], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name) or self.name == DETAILS:
@@ -61,8 +63,11 @@ class Tab:
             return False
         return self.permission is None or policy.can(user, self.permission, obj)
 
-    def values(self, obj: Any, user: Any) -> dict[str, Any]:
-        return self.context(obj, user) if self.context is not None else {}
+    def values(self, obj: Any, user: Any, request: Any = None) -> dict[str, Any]:
+        values = self.context(obj, user) if self.context is not None else {}
+        if self.request_context is not None:
+            values = {**values, **self.request_context(obj, user, request)}
+        return values
 
 
 # --- the built-in tabs -----------------------------------------------------------------------------------------
@@ -131,7 +136,41 @@ NOTIFICATIONS = Tab(
     api_schema=_notifications_schema(),
     help_text="The last 100 notifications sent about the record, newest first.",
 )
-BUILT_IN = (HISTORY, NOTIFICATIONS)
+
+
+def _timeline_context(obj: Any, user: Any, request: Any) -> dict[str, Any]:
+    from meridian.core import timeline
+
+    return timeline.tab_context(obj, user, request.GET if request is not None else {})
+
+
+def _timeline_api(obj: Any, user: Any, request: Any) -> dict[str, Any]:
+    from meridian.core import timeline
+
+    return timeline.api_data(obj, user, request.query_params)
+
+
+def _timeline_schema() -> Any:
+    from meridian.core import timeline
+
+    return timeline.api_schema()
+
+
+# what happened to the record, merged and newest first: changes, files, links, notifications (`core.timeline`)
+TIMELINE = Tab(
+    "timeline",
+    "Timeline",
+    template="core/tabs/timeline.html",
+    request_context=_timeline_context,
+    api=_timeline_api,
+    api_schema=_timeline_schema(),
+    help_text=(
+        "What happened to the record, newest first: changes, files, links and (staff only) notifications. "
+        "`kind` filters (all, changes, files, links, notifications); `before` takes the `older` cursor of the "
+        "previous page."
+    ),
+)
+BUILT_IN = (TIMELINE, HISTORY, NOTIFICATIONS)
 
 
 def _links_context(obj: Any, user: Any) -> dict[str, Any]:
@@ -187,7 +226,7 @@ ATTACHMENTS = Tab(
 
 def tabs_of(record_type: registry.RecordType) -> tuple[Tab, ...]:
     """The tabs of a type's page after Details: its declared tabs, Links and Attachments when the type has them, then
-    History and Notifications."""
+    Timeline, History and Notifications."""
     declared = (
         *record_type.tabs,
         *((LINKS,) if record_type.record_links else ()),

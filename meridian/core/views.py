@@ -220,7 +220,7 @@ class RecordViews:
                 "related_lists": [r for r in related_lists if r is not None],
             }
         else:
-            values = {**tab.values(obj, user), **(tab_values or {})}
+            values = {**tab.values(obj, user, request), **(tab_values or {})}
         detail_url = obj.get_absolute_url()
         context = self.context(
             request,

@@ -165,6 +165,11 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
             response["ETag"] = f'"{instance.version}"'
         return super().finalize_response(request, response, *args, **kwargs)
 
+    def filter_queryset(self, queryset: Any) -> Any:
+        if getattr(self, "action", None) in self.record_tabs:  # a tab's query string is its own (the timeline's kind)
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_object(self) -> Any:
         obj = super().get_object()
         self._etag_instance = obj
