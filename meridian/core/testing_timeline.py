@@ -8,7 +8,7 @@ rows as the notifier queues them), so the timeline reads what the application wr
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.html import escape
 
@@ -20,29 +20,28 @@ from meridian.core.registry import VIEW
 if TYPE_CHECKING:
     from meridian.core.models import User
 
-SECRET = "custom.timeline_secret"  # a custom field key no customer may read (no such visible definition)
+HIDDEN_KEY = "custom.timeline_secret"  # a custom field key no customer may read (no such visible definition)
 
 
-class TimelineTests:
+if TYPE_CHECKING:
+    from django.test import TestCase as _Base
+else:
+    _Base = object
+
+
+class TimelineTests(_Base):
     """Mixed into `RecordTypeTests` (which gives `p`, `rt`, `make_record`, `url`, `api_url`, `page_client`...)."""
 
-    p: Any
-    rt: Any
-    model: Any
-
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # given by RecordTypeTests
+        rt: Any
+        p: ClassVar[Any]
+        model: ClassVar[Any]
 
         def make_record(self, organisation: Any) -> Any: ...
         def url(self, action: str, obj: Any = None) -> str: ...
         def api_url(self, obj: Any = None, suffix: str = "") -> str: ...
         def page_client(self, user: User) -> Any: ...
         def api(self, user: User) -> Any: ...
-        def assertEqual(self, first: Any, second: Any, msg: Any = None) -> None: ...
-        def assertIn(self, member: Any, container: Any, msg: Any = None) -> None: ...
-        def assertNotIn(self, member: Any, container: Any, msg: Any = None) -> None: ...
-        def assertContains(self, response: Any, text: str, *args: Any, **kwargs: Any) -> None: ...
-        def assertNotContains(self, response: Any, text: str, *args: Any, **kwargs: Any) -> None: ...
-        def subTest(self, msg: Any = None, **params: Any) -> Any: ...
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _timeline_story(self, obj: Any, other: Any) -> dict[str, Any]:
@@ -75,7 +74,7 @@ class TimelineTests:
             },
         )
         secret = audit.record_event(
-            action=AuditAction.UPDATE, obj=obj, actor=admin, changes={SECRET: {"before": "", "after": "Tuesday pw"}}
+            action=AuditAction.UPDATE, obj=obj, actor=admin, changes={HIDDEN_KEY: {"before": "", "after": "Tuesday pw"}}
         )
         latest = AuditEvent.objects.get(pk=secret.pk).occurred_at
         earliest = AuditEvent.objects.get(pk=change.pk).occurred_at
@@ -124,9 +123,10 @@ class TimelineTests:
             ("notifications", first.pk),
         ]
         got = [(e.kind, e.id) for e in self._all_entries(obj, admin)]
-        self.assertEqual([k for k in got if k[0] != "changes" or k[1] not in earlier], [
-            k for k in expected if k[0] != "changes" or k[1] not in earlier
-        ])
+        self.assertEqual(
+            [k for k in got if k[0] != "changes" or k[1] not in earlier],
+            [k for k in expected if k[0] != "changes" or k[1] not in earlier],
+        )
         self.assertEqual(len(got), len(expected))
         for kind in ("changes", "files", "links", "notifications"):
             with self.subTest(kind=kind):
@@ -199,7 +199,7 @@ class TimelineTests:
         reader = self.p.customer_a
         entries = self._all_entries(obj, reader)
         self.assertNotIn("notifications", [e.kind for e in entries])
-        self.assertNotIn(SECRET, [c.name for e in entries for c in e.changes])
+        self.assertNotIn(HIDDEN_KEY, [c.name for e in entries for c in e.changes])
         page = self.page_client(reader).get(self.url("detail", obj) + "?tab=timeline")
         self.assertEqual(page.status_code, 200)
         self.assertNotContains(page, "Timeline notice")

@@ -70,7 +70,8 @@ class Cursor:
         at: Any = self.at
         if connection.vendor == "sqlite":
             rows = rows.alias(_moment=Func(F(time_field), function="julianday", output_field=FloatField()))
-            at, time_field = Func(Value(self.at, DateTimeField()), function="julianday", output_field=FloatField()), "_moment"
+            at = Func(Value(self.at, DateTimeField()), function="julianday", output_field=FloatField())
+            time_field = "_moment"
         if rank < self.rank:
             return rows.filter(**{f"{time_field}__lte": at})
         if rank > self.rank:
