@@ -100,6 +100,11 @@ class Entry:
     rank: int = 0
 
     @property
+    def just_now(self) -> bool:
+        """Less than a minute ago: "just now" rather than "0 minutes ago"."""
+        return timezone.now() - self.at < dt.timedelta(minutes=1)
+
+    @property
     def key(self) -> tuple[dt.datetime, int, int]:
         return (moment(self.at), self.rank, self.id)
 
