@@ -230,4 +230,4 @@ class CalendarHoursTabTests(PrincipalsTestCase):
 
     def test_built_in_tabs_are_declared_like_the_others(self) -> None:
         names = [t.name for t in tabs.tabs_of(registry.get(Calendar))]
-        self.assertEqual(names, ["hours", "history", "notifications"])
+        self.assertEqual(names, ["hours", "timeline", "history", "notifications"])
