@@ -38,6 +38,17 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+@pytest.fixture(autouse=True)
+def insecure_cookies(request: Any) -> None:
+    """Browser tests only: secure cookies are never sent over http://, and the live server has no TLS (nothing
+    else differs from production; every other test keeps the secure cookie settings)."""
+    if request.node.get_closest_marker("browser") is None:
+        return
+    settings = request.getfixturevalue("settings")
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A real Redis; missing, the test is skipped, unless MERIDIAN_REQUIRE_REDIS=1 (CI), where it fails."""

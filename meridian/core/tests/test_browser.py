@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -27,12 +25,10 @@ from meridian.core.choices import OrganisationKind, PersonStatus, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.models import Organisation
 from meridian.core.testing import make_principals
+from meridian.core.tests.browser import ARTIFACTS, PASSWORD, TIMEOUT_MS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery"
-ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-TIMEOUT_MS = 10_000
 
 # Records every Content-Security-Policy violation the page reports, with directive and blocked resource. Added
 # through the DevTools protocol, so the page's own CSP does not apply to it.
@@ -44,13 +40,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   });
 });
 """
-
-
-@pytest.fixture(autouse=True)
-def insecure_cookies(settings: Any) -> None:
-    """Secure cookies are never sent over http://; the live server has no TLS."""
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
 
 
 @pytest.fixture
@@ -72,14 +61,6 @@ def new_page(browser: Any) -> Iterator[Any]:
 def snap(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
-
-
-def log_in(page: Any, live_server: Any, username: str) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def url(live_server: Any, name: str, *args: Any) -> str:

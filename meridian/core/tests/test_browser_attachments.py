@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
-from django.urls import reverse
 from playwright.sync_api import expect
 
 from meridian.core import attachments
@@ -20,18 +18,10 @@ from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory
 from meridian.core.testing import make_principals
 from meridian.core.testing_attachments import png_bytes
+from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery"
-ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-TIMEOUT_MS = 10_000
-CSP_RECORDER = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push({directive: e.effectiveDirective, blocked: e.blockedURI});
-});
-"""
 # what the upload form's status line said while the request ran (it is replaced by the new tab afterwards)
 STATUS_RECORDER = """
 window.__uploadStatus = [];
@@ -46,13 +36,6 @@ new MutationObserver(() => {
 
 
 @pytest.fixture(autouse=True)
-def insecure_cookies(settings: Any) -> None:
-    """Secure cookies are never sent over http://; the live server has no TLS."""
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-
-
-@pytest.fixture(autouse=True)
 def own_storage(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.STORAGES = {
         **settings.STORAGES,
@@ -62,14 +45,6 @@ def own_storage(settings: Any, tmp_path: Path) -> Iterator[None]:
         },
     }
     yield
-
-
-def log_in(page: Any, live_server: Any, username: str) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def snap(page: Any, name: str, width: int) -> None:

@@ -5,11 +5,9 @@ Screenshots of the calendar and team forms at 1400 and 390 px go to test-artifac
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -18,33 +16,9 @@ from meridian.core.choices import Role, TeamRole
 from meridian.core.factories import CalendarFactory, PersonFactory, TeamFactory, UserFactory
 from meridian.core.models import Calendar, Team
 from meridian.core.testing import make_principals
+from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, PASSWORD, TIMEOUT_MS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery"
-ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-TIMEOUT_MS = 10_000
-CSP_RECORDER = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push({directive: e.effectiveDirective, blocked: e.blockedURI});
-});
-"""
-
-
-@pytest.fixture(autouse=True)
-def insecure_cookies(settings: Any) -> None:
-    """Secure cookies are never sent over http://; the live server has no TLS."""
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-
-
-def log_in(page: Any, live_server: Any, username: str) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def snap(page: Any, name: str, width: int) -> None:

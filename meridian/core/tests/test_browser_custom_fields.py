@@ -4,30 +4,18 @@ people list filters by it. Screenshots at 1400 and 390 px go to test-artifacts/.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.models import CustomField, Person
+from meridian.core.tests.browser import ARTIFACTS, PASSWORD, TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery"
-ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(autouse=True)
-def insecure_cookies(settings: Any) -> None:
-    """Secure cookies are never sent over http://; the live server has no TLS."""
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
 
 
 def log_in(page: Any, live_server: Any, username: str) -> None:

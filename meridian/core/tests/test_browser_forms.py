@@ -17,11 +17,9 @@ from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, TeamFactory
 from meridian.core.models import Organisation, Team
 from meridian.core.testing import make_principals
-from meridian.core.tests.test_browser import CSP_RECORDER, TIMEOUT_MS, insecure_cookies, log_in, snap, url
+from meridian.core.tests.test_browser import CSP_RECORDER, TIMEOUT_MS, log_in, snap, url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-__all__ = ["insecure_cookies"]  # the fixture, used by every test here
 
 
 @pytest.fixture

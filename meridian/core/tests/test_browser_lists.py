@@ -5,44 +5,25 @@ Screenshots of the organisation list and detail at 1,400 px and 390 px go to tes
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import LocationFactory, OrganisationFactory, PersonFactory, TeamFactory, UserFactory
 from meridian.core.models import ListPreference
+from meridian.core.tests.browser import ARTIFACTS, TIMEOUT_MS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery"
-ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-TIMEOUT_MS = 10_000
 LONG_NAME = "Rijkswaterstaat" * 13 + "Infrabeheer"[:5]  # 200 characters, not one space
-
-
-@pytest.fixture(autouse=True)
-def insecure_cookies(settings: Any) -> None:
-    """Secure cookies are never sent over http://; the live server has no TLS."""
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
 
 
 def snap(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
-
-
-def log_in(page: Any, live_server: Any, username: str) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def no_sideways_scroll(page: Any) -> None:

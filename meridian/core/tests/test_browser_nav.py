@@ -6,11 +6,9 @@ an agent and a customer, go to test-artifacts/ (gitignored)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -18,12 +16,10 @@ from meridian.core import registry, services
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, TeamFactory, UserFactory
 from meridian.core.models import Person
+from meridian.core.tests.browser import ARTIFACTS, TIMEOUT_MS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery"
-ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
-TIMEOUT_MS = 10_000
 WIDE, NARROW = 1400, 390
 LONG = "Zeta" + "x" * 196  # 200 characters, no space to break at
 
@@ -76,13 +72,6 @@ FIFTEEN_APPS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def insecure_cookies(settings: Any) -> None:
-    """Secure cookies are never sent over http://; the live server has no TLS."""
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-
-
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Any]:
     contexts = []
@@ -115,14 +104,6 @@ def fifteen_apps() -> Iterator[None]:
 def snap(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"nav-{name}.png"), full_page=True)
-
-
-def log_in(page: Any, live_server: Any, username: str) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def assert_no_horizontal_scroll(page: Any) -> None:
