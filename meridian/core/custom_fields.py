@@ -508,9 +508,7 @@ def shown_value(
         if target is None:
             return f"#{value} (deleted)"
         if with_links:
-            from meridian.core.views import linked
-
-            return [linked(user, target)]
+            return [policy.link_of(user, target)]
         return policy.shown(user, target)
     return value
 

@@ -125,6 +125,8 @@ class ValueReader:
         rt = registry.find(self.model)
         return custom_fields.history_rows(rt, self.user) if rt is not None and rt.custom_fields else {}
 
+    link_others: dict[Any, Any] | None = None  # the records named by the events' link values (`links.load_others`)
+
     def hidden(self, name: str) -> bool:
         """A key the reader may not read: a custom field they may not see (or, for a customer, one since deleted)."""
         if not name.startswith(custom_fields.PREFIX) or name in self.custom:
@@ -228,6 +230,16 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
                 reader.want(name, change.get("before"))
                 reader.want(name, change.get("after"))
     rt = registry.find(model)
+    if rt is not None and rt.record_links:  # the other records of every link event, one query per type
+        from meridian.core.links import load_others
+
+        link_values = [
+            e.changes["link"].get(k)
+            for e in events
+            if isinstance(e.changes.get("link"), dict)
+            for k in ("before", "after")
+        ]
+        reader.link_others = load_others(link_values)
     child_rows = children.readable(rt, events, user) if rt is not None and rt.children else {}
     for event in events:
         event.summary = ""  # type: ignore[attr-defined]
@@ -254,7 +266,11 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
         if name == "link" and event.action in ("link", "unlink") and isinstance(change, dict):
             from meridian.core.links import describe  # a link to another record, named as this reader may see it
 
-            was, now = describe(change.get("before"), reader.user), describe(change.get("after"), reader.user)
+            found = reader.link_others
+            was, now = (
+                describe(change.get("before"), reader.user, found),
+                describe(change.get("after"), reader.user, found),
+            )
             yield Change(name, "Link", _text(was), _text(now))
             continue
         if isinstance(change, dict) and ("before" in change or "after" in change):

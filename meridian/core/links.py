@@ -254,9 +254,29 @@ def audit_value(link: RecordLink, direction: str) -> dict[str, Any]:
     }
 
 
-def _other_record(value: dict[str, Any]) -> Model | None:
-    rt = next((t for t in registry.all_types() if t.label == value.get("record_type")), None)
-    return rt.model._default_manager.filter(pk=value.get("record_id")).first() if rt else None
+def _other_record(value: dict[str, Any], found: Others | None = None) -> Model | None:
+    key = (str(value.get("record_type")), value.get("record_id"))
+    if found is not None:
+        return found.get(key)
+    rt = next((t for t in registry.all_types() if t.label == key[0]), None)
+    return rt.model._default_manager.filter(pk=key[1]).first() if rt else None
+
+
+Others = dict[tuple[str, Any], Model]
+
+
+def load_others(values: list[Any]) -> Others:
+    """The other records named by audit link values, one query per type (a history page names each once)."""
+    wanted: dict[str, set[Any]] = {}
+    for value in values:
+        if isinstance(value, dict):
+            wanted.setdefault(str(value.get("record_type")), set()).add(value.get("record_id"))
+    found: Others = {}
+    for rt in registry.all_types():
+        if rt.label in wanted:
+            for pk, record in rt.model._default_manager.in_bulk(list(wanted[rt.label])).items():
+                found[(rt.label, pk)] = record
+    return found
 
 
 def shown_value(value: Any, user: Any) -> Any:
@@ -270,13 +290,14 @@ def shown_value(value: Any, user: Any) -> Any:
     return {**value, "display": policy.name_of(user, other)}
 
 
-def describe(value: Any, user: Any) -> str | None:
-    """An audit event's link value as `user` may read it: "caused by INC-000012", or "caused by hidden"."""
+def describe(value: Any, user: Any, found: Others | None = None) -> str | None:
+    """An audit event's link value as `user` may read it: "caused by INC-000012", or "caused by hidden". `found`:
+    the other records already loaded (`load_others`), else one query."""
     if not isinstance(value, dict):
         return None
     declared = find_link_type(str(value.get("type")))
     wording = declared.wording(str(value.get("direction"))) if declared else str(value.get("type"))
-    other = _other_record(value)
+    other = _other_record(value, found)
     return f"{wording} {policy.shown(user, other) if other is not None else 'a deleted record'}"
 
 

@@ -111,6 +111,14 @@ class VisibleArea:
     pages: list[registry.Page]
 
 
+def link_of(user: AnyUser, record: models.Model) -> tuple[str, str]:
+    """A linked record as a page shows it: (name, url) as `user` may read it; ("hidden", "") when they may not
+    see it (detail pages, child rows, custom field references)."""
+    if not can(user, VIEW, record):
+        return HIDDEN, ""
+    return name_of(user, record), str(getattr(record, "get_absolute_url", lambda: "")())
+
+
 def visible_areas(user: AnyUser) -> list[VisibleArea]:
     """The process areas, in navigation order, with the record types the user may see and the pages declared for
     their roles; areas with neither are left out. No query (roles are read once per request)."""

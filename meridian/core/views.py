@@ -542,7 +542,7 @@ def _display(obj: Model, name: str, user: Any) -> tuple[str, Any, str]:
     field = obj._meta.get_field(name)
     label = str(getattr(field, "verbose_name", name))
     if field.many_to_many:
-        values = [linked(user, value) for value in getattr(obj, name).all()]
+        values = [policy.link_of(user, value) for value in getattr(obj, name).all()]
         return label, values, "links" if values else "empty"
     custom = getattr(obj, f"display_{name}", None)
     value = custom() if callable(custom) else getattr(obj, name)
@@ -553,17 +553,10 @@ def _display(obj: Model, name: str, user: Any) -> tuple[str, Any, str]:
     if isinstance(value, bool):
         return label, "Yes" if value else "No", "text"
     if isinstance(value, Model):
-        return label, [linked(user, value)], "links"
+        return label, [policy.link_of(user, value)], "links"
     if isinstance(value, dict):
         return label, ", ".join(f"{k}: {v}" for k, v in value.items()), "text"
     return label, value, "text"
-
-
-def linked(user: Any, record: Model) -> tuple[str, str]:
-    """A linked record as a page shows it: (name, url); ("hidden", "") when the user may not see it."""
-    if not policy.can(user, VIEW, record):
-        return policy.HIDDEN, ""
-    return policy.name_of(user, record), getattr(record, "get_absolute_url", lambda: "")()
 
 
 def _raw(value: Any) -> Any:

@@ -226,3 +226,29 @@ class LinkApiTests(PrincipalsTestCase):
         paths = schema["paths"]
         self.assertIn("post", paths["/api/v1/core/organisations/{id}/links/"])
         self.assertIn("delete", paths["/api/v1/core/organisations/{id}/links/{link_id}/"])
+
+
+class LinkHistoryQueryTests(PrincipalsTestCase):
+    def test_the_history_names_the_other_ends_of_many_links_without_a_query_each(self) -> None:
+        """The History tab loads the other records of all its link events at once (one query per type), so its
+        cost does not grow with the number of links."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        org = OrganisationFactory()
+        self.client.force_login(self.admin)
+        url = reverse("core:organisation_detail", args=[org.pk]) + "?tab=history"
+
+        def queries() -> int:
+            with CaptureQueriesContext(connection) as captured:
+                page = self.client.get(url)
+            self.assertEqual(page.status_code, 200)
+            return len(captured)
+
+        first = OrganisationFactory(name="Linked first")
+        link(org, first, self.admin)
+        few = queries()
+        for n in range(5):
+            link(org, OrganisationFactory(name=f"Linked {n}"), self.admin)
+        self.assertEqual(queries(), few)
+        self.assertContains(self.client.get(url), "relates to Linked 4")
