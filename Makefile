@@ -86,8 +86,11 @@ run: venv assets
 	MERIDIAN_HTTPS=false $(MERIDIAN) serve --bind $(RUN_BIND)
 
 # SQLite without DATABASE_URL; PostgreSQL with DATABASE_URL=postgres://... (the test database is
-# created by the test runner). pytest's configuration lives in pyproject.toml.
+# created by the test runner). pytest's configuration lives in pyproject.toml. The browser and libmagic
+# are made available first (scripts/test-prerequisites.sh: apt-get as root on Debian, else Playwright's
+# own Chromium; one line saying what to install when neither works).
 test: venv assets
+	@bash scripts/test-prerequisites.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # --- quality --------------------------------------------------------------------------------------

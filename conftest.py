@@ -15,16 +15,17 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, driven by Playwright (its own browser download cannot work here)."""
+    """Debian's chromium, driven by Playwright, or else Playwright's own Chromium (`playwright install chromium`).
+    `make test` makes one of them available first (scripts/test-prerequisites.sh)."""
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install chromium)")
     args = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
     if os.geteuid() == 0:
         args.append("--no-sandbox")
     with sync_playwright() as playwright:
+        if executable is None and not os.path.exists(playwright.chromium.executable_path):
+            pytest.fail("no Chromium: apt-get install chromium (Debian), or .venv/bin/playwright install chromium")
         browser = playwright.chromium.launch(executable_path=executable, args=args)
         yield browser
         browser.close()
