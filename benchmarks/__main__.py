@@ -157,6 +157,11 @@ def run(only: list[str]) -> dict[str, Any]:
         results["concurrent_audited_create"] = concurrent_scaling()
         print(json.dumps(results, indent=1))
         return results
+    if only == ["lists"]:
+        from benchmarks import lists
+
+        results["lists"] = lists.run(p)
+        return results
 
     # --- audited create vs bare insert ------------------------------------------------------------------------
     n = 500

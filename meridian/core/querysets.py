@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
+from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Count, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.aggregates import Aggregate
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Collate
+from django.utils.functional import cached_property
 
 from meridian.core import policy, registry
 from meridian.core.registry import VIEW, Computed, RecordType, Related
@@ -98,7 +100,11 @@ def order_expressions(model: type[models.Model], names: Sequence[Any], depth: in
         expression: Any = F(path)
         if isinstance(field, TEXT_FIELDS) and not field.choices:
             expression = Collate(F(path), COLLATION)
-        result.append(OrderBy(expression, descending=descending, nulls_last=True))
+        # empty values last, said only where a column may hold NULL: a column that may not is sorted plainly, so
+        # that PostgreSQL can read it from an index in either direction (NULLS LAST on a descending sort would
+        # not match the index)
+        nullable = field is None or field.null or path != field.name
+        result.append(OrderBy(expression, descending=descending, nulls_last=True if nullable else None))
     return result
 
 
@@ -306,3 +312,42 @@ class RelatedList:
         if not policy.has_role_permission(self.user, registry.ADD, self.related_rt.model):
             return None
         return f"{self.back}={self.obj.pk}"
+
+
+# --- counting at scale ------------------------------------------------------------------------------------------
+
+# lists count exactly up to this many rows; beyond it they say "more than 10,000" (an exact COUNT(*) of a million
+# rows costs more than the page itself) and page through the first COUNT_LIMIT rows only
+COUNT_LIMIT = 10_000
+
+
+def bounded_count(queryset: QuerySet[Any], limit: int | None = None) -> tuple[int, bool]:
+    """(rows, exact): the number of rows up to `limit`, and whether that is all of them. One statement,
+    `SELECT COUNT(*) FROM (... LIMIT limit + 1)`: it reads at most `limit + 1` rows however large the table."""
+    limit = COUNT_LIMIT if limit is None else limit
+    counted = queryset.order_by()[: limit + 1].count()
+    return (limit, False) if counted > limit else (counted, True)
+
+
+class BoundedPaginator(Paginator):
+    """A page-number paginator that counts at most `COUNT_LIMIT` rows (`bounded_count`): past that, `exact` is False,
+    the pages reach the first `COUNT_LIMIT` rows, and the page says so ("narrow the filters or sort the other way").
+    `?count=exact` on a list asks for the exact figure once (the view passes `exact=True`)."""
+
+    def __init__(self, object_list: Any, per_page: int, *args: Any, exact: bool = False, **kwargs: Any) -> None:
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.force_exact = exact
+        self.exact = True
+        self.total: int | None = None  # the exact number, when asked for
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        queryset = getattr(getattr(rows, "data", None), "data", rows)  # a table's rows: count its queryset
+        if not isinstance(queryset, QuerySet):
+            return len(rows)
+        if self.force_exact:
+            self.total = queryset.count()
+            return self.total
+        counted, self.exact = bounded_count(queryset)
+        return counted

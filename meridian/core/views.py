@@ -27,16 +27,24 @@ from meridian.core import (
     audit,
     custom_fields,
     policy,
+    querysets,
     ratelimit,
     services,
     tabs,
 )
 from meridian.core.deletion import delete_preview
 from meridian.core.filtersets import filterset_for
-from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, form_for
+from meridian.core.forms import DeleteForm, LoginForm, PreferencesForm, choose_widgets, form_for
 from meridian.core.history import ValueReader, changes_since
 from meridian.core.home import COUNT_TTL, home_for
-from meridian.core.querysets import RelatedList, computed_value, natural_order, records_for
+from meridian.core.querysets import (
+    BoundedPaginator,
+    RelatedList,
+    bounded_count,
+    computed_value,
+    natural_order,
+    records_for,
+)
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType, Related
 from meridian.core.search import search
 from meridian.core.tables import (
@@ -92,9 +100,11 @@ class RecordViews:
     def list(self, request: HttpRequest) -> HttpResponse:
         self.require_type(request, VIEW)
         params = request.GET.copy()
-        for name in ("export", "sort", "page", "per_page"):
+        for name in ("export", "sort", "page", "per_page", "count"):
             params.pop(name, None)
         filterset = filterset_for(self.rt)(params or None, queryset=self.queryset(request), request=request)
+        # a filter on a link is a record picker: searched on the server when there are many (never 10,000 options)
+        choose_widgets(filterset.form, request.user)
         if filterset.is_bound and not filterset.is_valid():
             queryset = self.queryset(request).none()  # a filter that makes no sense matches nothing, and says why
         else:
@@ -107,15 +117,19 @@ class RecordViews:
         columns = chosen_columns(self.rt, request.user)
         queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
         table = table_for(self.rt)(queryset, user=request.user, columns=columns)
-        RequestConfig(request, paginate={"per_page": 50}).configure(table)
+        exact = request.GET.get("count") == "exact"  # "more than 10,000": the exact figure once, when asked
+        paginate = {"per_page": 50, "paginator_class": BoundedPaginator, "exact": exact}
+        RequestConfig(request, paginate=paginate).configure(table)
         template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
-        total = self.queryset(request).count() if filterset.is_bound else None
+        total, total_exact = bounded_count(self.queryset(request)) if filterset.is_bound else (None, True)
         status = 400 if invalid else 200
         context = self.context(
             request,
             table=table,
             filterset=filterset,
             total=total,
+            total_exact=total_exact,
+            count_limit=f"{querysets.COUNT_LIMIT:,}",
             columns=columns,
             column_choices=[(name, column_label(self.rt, name)) for name in available_columns(self.rt)],
             columns_url=reverse(self.rt.url_name("columns")),

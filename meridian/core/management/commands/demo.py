@@ -8,7 +8,7 @@ from datetime import date, time
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from meridian.core import services
@@ -53,10 +53,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when organisations exist already.")
         parser.add_argument("--password", help="Password of every demo login (default: a new random one).")
+        parser.add_argument(
+            "--scale",
+            type=int,
+            metavar="N",
+            help="Also add N generated people in N/100 customer organisations, to try lists at scale "
+            "(written in batches, one audit event per batch; see docs/operators/cli.md).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        scale = options.get("scale")
+        if scale is not None and scale < 1:
+            raise CommandError("--scale: give a whole number of people of at least 1.")
         if options["if_empty"] and Organisation.objects.exists():
             self.stdout.write("Demo data already loaded; nothing to do.")
+            if scale:
+                self.load_scale(scale)
             return
         password = options["password"] or secrets.token_urlsafe(12)
         with transaction.atomic():
@@ -64,6 +76,17 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Log in as admin / {password} (every demo login has this password).")
         self.stdout.write("Other logins: " + ", ".join(login_list()) + ".")
+        if scale:
+            self.load_scale(scale)
+
+    def load_scale(self, people: int) -> None:
+        from meridian.core import scale
+
+        def progress(done: int, total: int) -> None:
+            self.stdout.write(f"  {done:,} of {total:,} people")
+
+        organisations, made = scale.load(people, actor=services.get_system_actor(), progress=progress)
+        self.stdout.write(self.style.SUCCESS(f"Generated {organisations:,} organisations and {made:,} people."))
 
     def load(self, password: str) -> None:
         actor = services.get_system_actor()
