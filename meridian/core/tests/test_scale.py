@@ -141,3 +141,67 @@ class ScaleDemoTests(PrincipalsTestCase):
 
         with self.assertRaisesMessage(CommandError, "--scale"):
             call_command("demo", "--if-empty", "--scale", "0", stdout=io.StringIO())
+
+
+class ApiPagingTests(PrincipalsTestCase):
+    def setUp(self) -> None:
+        from meridian.core.testing import api_client
+
+        for i in range(7):
+            PersonFactory(organisation=self.p.org_a, last_name=f"Walk {i}")
+        self.api = api_client(self.p.users[Role.SERVICE_DESK_AGENT])
+        self.url = "/api/v1/core/people/"
+
+    def test_past_the_limit_the_count_says_so_and_far_pages_point_to_the_cursor(self) -> None:
+        with mock.patch.object(querysets, "COUNT_LIMIT", 5), CaptureQueriesContext(connection) as queries:
+            page = self.api.get(self.url, {"page_size": 2}).json()
+        self.assertEqual((page["count"], page["count_exact"]), (5, False))
+        counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+        self.assertTrue(counts and all("LIMIT 6" in sql for sql in counts), counts)
+        with mock.patch.object(querysets, "COUNT_LIMIT", 5):
+            far = self.api.get(self.url, {"page_size": 2, "page": 4})
+        self.assertEqual(far.status_code, 400)
+        self.assertIn("cursor", far.json()["page"][0])
+        exact = self.api.get(self.url, {"page_size": 2}).json()
+        self.assertTrue(exact["count_exact"])
+        everyone = self.api.get(self.url, {"cursor": "", "page_size": 1000}).json()["results"]
+        self.assertEqual(exact["count"], len(everyone))
+
+    def test_a_cursor_walks_every_row_once_in_id_order_with_filters(self) -> None:
+        seen: list[int] = []
+        url: str | None = f"{self.url}?cursor=&page_size=3&q=Walk"
+        pages = 0
+        while url:
+            body = self.api.get(url).json()
+            self.assertIsNone(body["count"])
+            seen.extend(row["id"] for row in body["results"])
+            url = body["next"]
+            pages += 1
+        expected = list(Person.objects.filter(last_name__startswith="Walk").order_by("pk").values_list("pk", flat=True))
+        self.assertEqual(seen, expected)
+        self.assertEqual(pages, 3)
+
+    def test_cursor_refusals_are_field_errors(self) -> None:
+        for params, field in [
+            ({"cursor": "nonsense!"}, "cursor"),
+            ({"cursor": "", "ordering": "last_name"}, "ordering"),
+            ({"cursor": "", "page": 2}, "page"),
+            ({"cursor": "", "page_size": 0}, "page_size"),
+        ]:
+            with self.subTest(params=params):
+                response = self.api.get(self.url, params)
+                self.assertEqual(response.status_code, 400)
+                self.assertIn(field, response.json())
+
+    def test_a_cursor_page_costs_the_same_statements_however_far_it_is(self) -> None:
+        first = self.api.get(self.url, {"cursor": "", "page_size": 2}).json()
+        with CaptureQueriesContext(connection) as near:
+            self.api.get(first["next"])
+        last_id = Person.objects.order_by("-pk").values_list("pk", flat=True)[2]
+        from meridian.core.api.pagination import encode_cursor
+
+        with CaptureQueriesContext(connection) as far:
+            body = self.api.get(self.url, {"cursor": encode_cursor(last_id), "page_size": 2}).json()
+        self.assertEqual(len(body["results"]), 2)
+        self.assertEqual(len(near), len(far))
+        self.assertFalse(any("OFFSET" in q["sql"] for q in far.captured_queries))
