@@ -114,17 +114,18 @@ class Pagination(PageNumberPagination):
         return list(self.page)
 
     def get_paginated_response(self, data: Any) -> Response:
+        assert self.request is not None  # set by paginate_queryset
         if self.after is not None:
             url = self.request.build_absolute_uri()
             last = self.cursor_rows[-1].pk if self.cursor_rows else None
             following = replace_query_param(url, CURSOR, encode_cursor(last)) if self.cursor_more and last else None
-            return Response(
-                {"count": None, "count_exact": False, "next": following, "previous": None, "results": data}
-            )
+            return Response({"count": None, "count_exact": False, "next": following, "previous": None, "results": data})
+        assert self.page is not None
+        paginator: Any = self.page.paginator
         return Response(
             {
-                "count": self.page.paginator.count,
-                "count_exact": self.page.paginator.exact,
+                "count": paginator.count,
+                "count_exact": paginator.exact,
                 "next": self.get_next_link(),
                 "previous": self.get_previous_link(),
                 "results": data,
@@ -140,7 +141,7 @@ class Pagination(PageNumberPagination):
         }
         described["properties"]["count_exact"] = {
             "type": "boolean",
-            "description": f"False when there are more than `count` rows (counting stops at {querysets.COUNT_LIMIT:,}).",
+            "description": f"False when there are more than `count` rows (counted up to {querysets.COUNT_LIMIT:,}).",
         }
         return described
 
@@ -156,4 +157,3 @@ class Pagination(PageNumberPagination):
                 "schema": {"type": "string"},
             },
         ]
-
