@@ -147,7 +147,7 @@ def run(only: list[str]) -> dict[str, Any]:
     from meridian.core.choices import Role
     from meridian.core.factories import PersonFactory
     from meridian.core.models import AuditEvent, Organisation
-    from meridian.core.testing import make_principals
+    from meridian.core.testing import make_principals, token_for
 
     results: dict[str, Any] = {}
     p = make_principals()

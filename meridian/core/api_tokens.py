@@ -32,7 +32,7 @@ from meridian.core import audit, policy
 from meridian.core.choices import AuditAction, Role
 from meridian.core.models import ApiToken, Person, User
 
-SECRET_PREFIX = "mrd_"
+SECRET_PREFIX = "mrd_"  # noqa: S105 - the marker every secret starts with, not a secret
 PREFIX_LENGTH = 12  # "mrd_" and 8 characters of the random part: shown, never enough to use
 LAST_USED_EVERY = datetime.timedelta(minutes=1)
 NAME_MAX = ApiToken._meta.get_field("name").max_length or 100
@@ -50,7 +50,10 @@ def digest_of(secret: str) -> str:
 
 def active_tokens(user: Any) -> models.QuerySet[ApiToken]:
     """The tokens of a login that are not revoked (expired ones included, marked as such by the pages)."""
-    return ApiToken.objects.filter(user_id=getattr(user, "pk", None), revoked_at__isnull=True)
+    pk = getattr(user, "pk", None)
+    if pk is None:  # nobody (an anonymous user): no tokens
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user_id=pk, revoked_at__isnull=True)
 
 
 def may_manage_tokens_of(actor: Any, owner: Any) -> bool:

@@ -60,7 +60,6 @@ GRANT_LOGIN = RecordAction(
 
 def _login_tab(person: Person, user: Any) -> dict[str, Any]:
     from django.urls import reverse
-
     from django.utils import timezone
 
     from meridian.core import api_tokens

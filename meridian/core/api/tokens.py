@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from meridian.core import api_tokens
 from meridian.core.models import ApiToken
 
+
 class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """The OpenAPI security scheme of `ApiTokenAuthentication`."""
 

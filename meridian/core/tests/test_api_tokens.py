@@ -298,7 +298,9 @@ class TokenManagementTests(PrincipalsTestCase):
         self.assertRedirects(response, tab, fetch_redirect_response=False)
         self.assertEqual(bearer(secret).get(ME).status_code, 401)
         event = AuditEvent.objects.filter(record_type="core.person", record_id=str(person.pk)).latest("id")
-        self.assertEqual((event.actor_label, event.reason), (self.admin.username, "API token revoked by an administrator"))
+        self.assertEqual(
+            (event.actor_label, event.reason), (self.admin.username, "API token revoked by an administrator")
+        )
         self.assertIn("sync", event.changes["api_token"]["before"])
 
 
