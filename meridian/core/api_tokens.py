@@ -8,13 +8,14 @@ SECRET_KEY) would add nothing against that copy but would stop every token the d
 by the digest (a unique index), so no comparison of secrets happens in Python.
 
 A token may be read-only (GET, HEAD and OPTIONS only; any other method is refused with 403 by
-`meridian.core.api.tokens.ApiTokenAuthentication`) and may expire (the start of a chosen day in the owner's time
-zone). `last_used_at` is written at most once a minute per token (`LAST_USED_EVERY`), not on every request.
+`meridian.core.api.authentication.ApiTokenAuthentication`) and may expire (the start of a chosen day in the
+owner's time zone). `last_used_at` is written at most once a minute per token (`LAST_USED_EVERY`), not on every request.
 Revoked tokens stay on record so that a script using one is told it was revoked; their name may be reused.
 
 Writes go through `create_api_token`, `revoke_api_token` and `revoke_all_api_tokens`. Creating and revoking is
 audited on the owner's person (or their login when they have no person record), like the grant of a login.
-Only the owner creates a token for themselves; the owner or an administrator revokes one."""
+Only the owner creates a token for themselves; the owner or an administrator revokes one; an operator does both
+with `meridian api_token` (as the system actor)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ SECRET_PREFIX = "mrd_"  # noqa: S105 - the marker every secret starts with, not 
 PREFIX_LENGTH = 12  # "mrd_" and 8 characters of the random part: shown, never enough to use
 LAST_USED_EVERY = datetime.timedelta(minutes=1)
 NAME_MAX = ApiToken._meta.get_field("name").max_length or 100
+MAX_LIFETIME = datetime.timedelta(days=3650)  # an expiry further away is a typing error (year 20270)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -57,10 +59,11 @@ def active_tokens(user: Any) -> models.QuerySet[ApiToken]:
 
 
 def may_manage_tokens_of(actor: Any, owner: Any) -> bool:
-    """The owner manages their own tokens; an administrator sees and revokes anyone's."""
+    """The owner manages their own tokens; an administrator (or the command line, as the system actor) sees and
+    revokes anyone's."""
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
-    return bool(actor.pk == owner.pk or Role.ADMINISTRATOR in policy.roles_of(actor))
+    return bool(actor.pk == owner.pk or policy.is_system(actor) or Role.ADMINISTRATOR in policy.roles_of(actor))
 
 
 def expiry_of(day: datetime.date, user: Any) -> datetime.datetime:
@@ -92,8 +95,9 @@ def create_api_token(
 ) -> tuple[ApiToken, str]:
     """A new named token for the user's own scripts. Returns the token and its secret, to be shown once and never
     again. `name` is required and unique among the user's tokens that are not revoked; `expires_on`, when given,
-    is a day after today in the user's time zone (the token stops working when that day begins)."""
-    if actor is None or actor.pk != user.pk:
+    is a day after today in the user's time zone (the token stops working when that day begins). Only the user
+    themselves, or an operator on the command line (`meridian api_token`, as the system actor), creates one."""
+    if actor is None or (actor.pk != user.pk and not policy.is_system(actor)):
         raise PermissionDenied("You can create API tokens only for yourself.")
     if not user.is_active:
         raise PermissionDenied("This login is disabled: it cannot have API tokens.")
@@ -107,6 +111,8 @@ def create_api_token(
         errors["name"] = "You already have a token with this name: choose another, or revoke that one first."
     if expires_on is not None and expires_on <= today_of(user):
         errors["expires_on"] = "Choose a day after today, or leave it empty for a token that does not expire."
+    elif expires_on is not None and expires_on > today_of(user) + MAX_LIFETIME:
+        errors["expires_on"] = "Choose a day within ten years, or leave it empty for a token that does not expire."
     if errors:
         raise ValidationError(errors)
     secret = new_secret()
@@ -126,11 +132,17 @@ def create_api_token(
                 obj=_audit_on(user),
                 actor=actor,
                 changes={"api_token": {"before": None, "after": describe(token)}},
-                reason="API token created",
+                reason="API token created" + (" on the command line" if policy.is_system(actor) else ""),
             )
     except IntegrityError as exc:  # the same name created at the same moment by another request
         raise ValidationError({"name": "You already have a token with this name: choose another."}) from exc
     return token, secret
+
+
+def _by(actor: Any, owner_id: int) -> str:
+    if actor.pk == owner_id:
+        return ""
+    return " on the command line" if policy.is_system(actor) else " by an administrator"
 
 
 def revoke_api_token(token: ApiToken, *, actor: Any) -> ApiToken:
@@ -147,7 +159,7 @@ def revoke_api_token(token: ApiToken, *, actor: Any) -> ApiToken:
                 obj=_audit_on(token.user),
                 actor=actor,
                 changes={"api_token": {"before": describe(token), "after": None}},
-                reason="API token revoked" + ("" if actor.pk == token.user_id else " by an administrator"),
+                reason="API token revoked" + _by(actor, token.user_id),
             )
     return token
 

@@ -111,8 +111,9 @@ class TokenAuthenticationTests(PrincipalsTestCase):
     def test_a_token_expires_when_its_day_begins_in_the_owners_time_zone(self) -> None:
         self.agent.time_zone = "Pacific/Auckland"
         self.agent.save(update_fields=["time_zone"])
-        token, _ = self.create(expires_on=datetime.date(2099, 3, 1))
-        self.assertEqual(token.expires_at, datetime.datetime(2099, 2, 28, 11, 0, tzinfo=datetime.UTC))
+        year = timezone.now().year + 2
+        token, _ = self.create(expires_on=datetime.date(year, 1, 15))  # summer there: UTC+13
+        self.assertEqual(token.expires_at, datetime.datetime(year, 1, 14, 11, 0, tzinfo=datetime.UTC))
 
     def test_a_revoked_token_is_refused_and_says_so(self) -> None:
         token, secret = self.create()
@@ -212,6 +213,7 @@ class TokenManagementTests(PrincipalsTestCase):
             ({"name": "BACKUP"}, "name", "already have a token with this name"),
             ({"name": "ok", "expires_on": yesterday}, "expires_on", "after today"),
             ({"name": "ok", "expires_on": "31/01/2027"}, "expires_on", "Enter a date"),
+            ({"name": "ok", "expires_on": "9999-12-31"}, "expires_on", "within ten years"),
         ]
         events = AuditEvent.objects.count()
         for data, field, message in cases:
@@ -247,6 +249,7 @@ class TokenManagementTests(PrincipalsTestCase):
             ({"name": "monitoring"}, "name"),
             ({"name": "x", "expires_on": "2001-01-01"}, "expires_on"),
             ({"name": "x", "expires_on": "soon"}, "expires_on"),
+            ({"name": "x", "expires_on": "9999-12-31"}, "expires_on"),
             ({"name": "x", "read_only": "perhaps"}, "read_only"),
         ]:
             response = api.post(reverse("api:api_tokens"), data, format="json")
@@ -327,3 +330,47 @@ class AdoptionOfDrfTokensTests(TestCase):
         self.assertNotIn(key, str(ApiToken.objects.filter(pk=token.pk).values().get()))
         self.assertEqual(bearer(key).get(ME).json()["username"], "script-owner")
         self.assertEqual(api_tokens.adopt_drf_tokens(ApiToken, connection), 0)  # nothing left to adopt
+
+
+class ApiTokenCommandTests(TestCase):
+    """`meridian api_token`: an operator creates, lists and revokes a login's tokens; the audit trail names the
+    command line."""
+
+    def test_create_list_and_revoke(self) -> None:
+        import io
+
+        from django.core.management import CommandError, call_command
+
+        user = UserFactory(username="exporter", roles=[Role.AUDITOR])
+        person = PersonFactory(user=user)
+        out = io.StringIO()
+        call_command(
+            "api_token", "create", "exporter", "--name", "export", "--read-only", stdout=out, stderr=io.StringIO()
+        )
+        secret = out.getvalue().strip()
+        self.assertEqual(bearer(secret).get(ME).json()["username"], "exporter")
+        self.assertEqual(bearer(secret).post("/api/v1/me/api-tokens/", {"name": "x"}, format="json").status_code, 403)
+        listing = io.StringIO()
+        call_command("api_token", "list", "exporter", stdout=listing)
+        self.assertIn("read-only", listing.getvalue())
+        self.assertIn("export", listing.getvalue())
+        self.assertNotIn(secret, listing.getvalue())
+        for bad in (
+            ["create", "exporter", "--name", "export"],
+            ["create", "nobody", "--name", "a"],
+            ["create", "exporter", "--name", "b", "--expires-on", "2001-01-01"],
+            ["create", "exporter", "--name", "b", "--expires-on", "soon"],
+            ["revoke", "exporter", "nope"],
+        ):
+            with self.assertRaises(CommandError, msg=bad):
+                call_command("api_token", *bad, stdout=io.StringIO(), stderr=io.StringIO())
+        self.assertEqual(ApiToken.objects.filter(user=user).count(), 1)
+        call_command("api_token", "revoke", "exporter", "export", stdout=io.StringIO())
+        self.assertEqual(bearer(secret).get(ME).status_code, 401)
+        reasons = list(
+            AuditEvent.objects.filter(record_type="core.person", record_id=str(person.pk)).values_list(
+                "reason", flat=True
+            )
+        )
+        self.assertIn("API token created on the command line", reasons)
+        self.assertIn("API token revoked on the command line", reasons)
