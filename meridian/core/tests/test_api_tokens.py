@@ -305,6 +305,9 @@ class TokenManagementTests(PrincipalsTestCase):
             (event.actor_label, event.reason), (self.admin.username, "API token revoked by an administrator")
         )
         self.assertIn("sync", event.changes["api_token"]["before"])
+        history = self.client.get(person.get_absolute_url() + "?tab=history")
+        self.assertContains(history, "API token revoked by an administrator")
+        self.assertContains(history, f"sync ({token.prefix}…, read and write)")
 
 
 class AdoptionOfDrfTokensTests(TestCase):
