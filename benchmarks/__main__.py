@@ -141,14 +141,13 @@ def run(only: list[str]) -> dict[str, Any]:
     """Every workload, or with `make bench BENCH_ARGS=concurrency` only the concurrent creates."""
     from django.db import connection, transaction
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     from meridian.core import audit, services
     from meridian.core.calendars import Schedule, business_minutes_between
     from meridian.core.choices import Role
     from meridian.core.factories import PersonFactory
     from meridian.core.models import AuditEvent, Organisation
-    from meridian.core.testing import make_principals
+    from meridian.core.testing import make_principals, token_for
 
     results: dict[str, Any] = {}
     p = make_principals()
@@ -228,11 +227,11 @@ def run(only: list[str]) -> dict[str, Any]:
     for _ in range(200):
         PersonFactory(organisation=p.org_a)
     client = Client()
-    token = Token.objects.create(user=p.users[Role.SERVICE_DESK_AGENT])
+    secret = token_for(p.users[Role.SERVICE_DESK_AGENT])
     url = "/api/v1/core/people/?page_size=50&ordering=last_name"
 
     def api_list() -> None:
-        response = client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}")
+        response = client.get(url, HTTP_AUTHORIZATION=f"Token {secret}")
         assert response.status_code == 200
 
     from meridian.core.models import Person

@@ -46,9 +46,9 @@ def measure(client: Any, headers: dict[str, str], repeat: int = 7) -> dict[str, 
 def run(p: Any) -> dict[str, Any]:
     from django.db import connection
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     from meridian.core import scale, services
+    from meridian.core.testing import token_for
     from meridian.core.choices import Role
     from meridian.core.models import Person
 
@@ -56,8 +56,7 @@ def run(p: Any) -> dict[str, Any]:
     agent = p.users[Role.SERVICE_DESK_AGENT]
     client = Client()
     client.force_login(agent)
-    token = Token.objects.create(user=agent)
-    headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    headers = {"HTTP_AUTHORIZATION": f"Token {token_for(agent)}"}
     actor = services.get_system_actor()
     results: dict[str, Any] = {}
     for size in (10_000, large):

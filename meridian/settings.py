@@ -49,7 +49,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
@@ -271,7 +270,7 @@ REST_FRAMEWORK = {
     # JSON only (a form's missing checkbox would silently read as false), depth-limited before decoding
     "DEFAULT_PARSER_CLASSES": ["meridian.core.api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "meridian.core.api.authentication.ApiTokenAuthentication",  # named, hashed tokens (core.api_tokens)
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -287,7 +286,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Meridian API",
-    "DESCRIPTION": "IT service management for ISO/IEC 20000-1. Authenticate with `Authorization: Token <key>`.",
+    "DESCRIPTION": (
+        "IT service management for ISO/IEC 20000-1. Authenticate with a personal API token, created on the API "
+        "tokens page: `Authorization: Token <secret>` (or `Bearer <secret>`). A read-only token may only read; an "
+        "expired or revoked one is refused with 401."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

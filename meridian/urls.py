@@ -8,8 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from meridian.core import registry, views
+from meridian.core import api_token_views, registry, views
 from meridian.core.api.schema import DocsView, SchemaView
+from meridian.core.api.tokens import ApiTokenDetailView, ApiTokenListView
 from meridian.core.api.views import MeView, SearchView, viewset_for
 from meridian.core.urls import record_type_patterns
 
@@ -24,6 +25,8 @@ for record_type in registry.all_types():
 api_patterns = [
     path("search/", SearchView.as_view(), name="search"),
     path("me/", MeView.as_view(), name="me"),
+    path("me/api-tokens/", ApiTokenListView.as_view(), name="api_tokens"),
+    path("me/api-tokens/<int:pk>/", ApiTokenDetailView.as_view(), name="api_token"),
     *router.urls,
 ]
 
@@ -31,7 +34,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("search/", views.search_page, name="search"),
     path("preferences/", views.preferences, name="preferences"),
-    path("preferences/api-token/", views.api_token, name="api_token"),
+    path("preferences/api-tokens/", api_token_views.api_tokens_page, name="api_tokens"),
+    path("preferences/api-tokens/<int:pk>/revoke/", api_token_views.api_token_revoke, name="api_token_revoke"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path(

@@ -391,6 +391,31 @@ class PreferencesForm(forms.Form):
         style_fields(self)
 
 
+class ApiTokenForm(forms.Form):
+    """A new API token (`core.api_tokens.create_api_token` checks the name's uniqueness and the expiry day)."""
+
+    name = forms.CharField(
+        max_length=100,
+        help_text="What uses it, e.g. “nightly CMDB sync”. Unique among your tokens.",
+        error_messages={"required": "Give the token a name, e.g. the script that will use it."},
+    )
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Optional. The token stops working when this day begins (your time zone).",
+        error_messages={"invalid": "Enter a date such as 2027-01-31."},
+    )
+    read_only = forms.BooleanField(
+        required=False,
+        label="Read-only: may only read (GET), never change anything",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_fields(self)
+
+
 class GrantLoginForm(ActionForm):
     """The input of a person's "Give a login" action (page and API alike)."""
 

@@ -81,6 +81,7 @@ def _roles(value: Any) -> Shown:
 # keys an event may carry that are not fields of the record: (label, how to show the value)
 EXTRA_KEYS: dict[str, tuple[str, Callable[[Any], Shown]]] = {
     "roles": ("Roles", _roles),
+    # a token created or revoked (`core.api_tokens`: its name, prefix and scope); "new"/"set" from before named tokens
     "api_token": ("API token", lambda v: _text({"new": "new token issued", "set": "a token"}.get(v, v))),
     "api_tokens_revoked": ("API tokens revoked", _text),
 }

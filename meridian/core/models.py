@@ -614,6 +614,38 @@ class ListPreference(models.Model):
         return f"{self.record_type} columns of user {self.user_id}"
 
 
+class ApiToken(models.Model):
+    """A named API token of one login, for one script (`core.api_tokens`). Only a SHA-256 digest of the secret is
+    stored, with its first characters (`prefix`) to recognise it by: a copy of the database holds nothing that
+    authenticates. Optionally read-only (GET, HEAD, OPTIONS) and with an expiry; revoked tokens stay on record
+    (`revoked_at`) so that a script using one is told so. Written only by `core.api_tokens`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)  # the secret's first characters, shown in lists ("mrd_3fQ9…")
+    digest = models.CharField(max_length=64, unique=True)  # hex SHA-256 of the whole secret
+    read_only = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)  # to the minute: updated at most once a minute
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # a name names one working token of a person; a revoked token's name may be used again
+            models.UniqueConstraint(
+                fields=["user", "name"], condition=models.Q(revoked_at__isnull=True), name="core_apitoken_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_expired(self, now: Any = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
 class RecordLink(models.Model):
     """A typed link between two records of any registered types that opt in (`RecordType(record_links=True)`),
     e.g. incident *caused by* change: the link type (`core.links.LinkType`, declared in code by the app owning the

@@ -60,9 +60,19 @@ GRANT_LOGIN = RecordAction(
 
 def _login_tab(person: Person, user: Any) -> dict[str, Any]:
     from django.urls import reverse
+    from django.utils import timezone
+
+    from meridian.core import api_tokens
 
     may_grant = GRANT_LOGIN.available(person, user)
-    return {"grant_url": reverse("core:person_action", args=[person.pk, GRANT_LOGIN.slug]) if may_grant else ""}
+    # the login's API tokens: for an administrator (who may revoke them) or the person themselves
+    show_tokens = person.user is not None and api_tokens.may_manage_tokens_of(user, person.user)
+    return {
+        "grant_url": reverse("core:person_action", args=[person.pk, GRANT_LOGIN.slug]) if may_grant else "",
+        "show_tokens": show_tokens,
+        "tokens": list(api_tokens.active_tokens(person.user)) if show_tokens else [],
+        "now": timezone.now(),
+    }
 
 
 def _calendar_hours(calendar: Calendar, user: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, ProtectedError, RestrictedError
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from meridian.core import attachments, audit, children, policy, registry
 from meridian.core.choices import AuditAction, OrganisationKind, Role
@@ -408,7 +407,9 @@ def end_sessions_and_tokens(person: Person, actor: Any) -> None:
     user.is_active = False
     user.security_stamp = User._meta.get_field("security_stamp").get_default()
     user.save(update_fields=["is_active", "security_stamp"])
-    revoked = Token.objects.filter(user=user).delete()[0]
+    from meridian.core.api_tokens import revoke_all_api_tokens
+
+    revoked = revoke_all_api_tokens(user)
     audit.record_event(
         action=AuditAction.UPDATE,
         obj=user,
@@ -532,36 +533,6 @@ def grant_login(
             reason=reason,
         )
     return user  # type: ignore[return-value]
-
-
-def issue_api_token(user: User, *, actor: Any) -> str:
-    """A new API token for the user's own scripts, replacing any earlier one (which stops working at once).
-    The key is returned to be shown once."""
-    if actor.pk != user.pk:
-        raise PermissionDenied("You can manage only your own API token.")
-    with transaction.atomic():
-        replaced = Token.objects.filter(user=user).delete()[0]
-        token = Token.objects.create(user=user)
-        audit.record_event(
-            action=AuditAction.UPDATE,
-            obj=user,
-            actor=actor,
-            changes={"api_token": {"before": "set" if replaced else None, "after": "new"}},
-        )
-    return str(token.key)
-
-
-def revoke_api_token(user: User, *, actor: Any) -> None:
-    if actor.pk != user.pk:
-        raise PermissionDenied("You can manage only your own API token.")
-    with transaction.atomic():
-        if Token.objects.filter(user=user).delete()[0]:
-            audit.record_event(
-                action=AuditAction.UPDATE,
-                obj=user,
-                actor=actor,
-                changes={"api_token": {"before": "set", "after": None}},
-            )
 
 
 def set_preferences(user: User, *, time_zone: str, language: str, actor: Any) -> User:

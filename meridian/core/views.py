@@ -616,28 +616,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
         services.set_preferences(user, actor=user, **form.cleaned_data)
         messages.success(request, "Preferences saved.")
         return HttpResponseRedirect(reverse("preferences"))
-    from rest_framework.authtoken.models import Token
-
-    return render(
-        request,
-        "core/preferences.html",
-        {"form": form, "has_token": Token.objects.filter(user_id=user.pk).exists()},
-    )
-
-
-@login_required
-@require_POST
-def api_token(request: HttpRequest) -> HttpResponse:
-    """Issue (shown once) or revoke the user's own API token."""
-    user: Any = request.user
-    if request.POST.get("action") == "revoke":
-        services.revoke_api_token(user, actor=user)
-        messages.success(request, "Your API token is revoked: scripts using it no longer work.")
-        return HttpResponseRedirect(reverse("preferences"))
-    key = services.issue_api_token(user, actor=user)
-    response = render(request, "core/api_token.html", {"key": key})
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "core/preferences.html", {"form": form})
 
 
 class LoginView(auth_views.LoginView):

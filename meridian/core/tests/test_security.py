@@ -36,10 +36,9 @@ from django.test import Client, TestCase, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from meridian.core import registry, services
+from meridian.core import api_tokens, registry, services
 from meridian.core.choices import Role
 from meridian.core.factories import CalendarFactory, LocationFactory, OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.models import Location, Organisation, Person, User
@@ -674,7 +673,7 @@ class DeactivationTests(PrincipalsTestCase):
         services.transition(self.person, "suspend", actor=self.admin, reason="x", expected_version=1)
         self.assert_logged_out()
         self.assertEqual(other.get(reverse("home")).status_code, 302)
-        self.assertFalse(Token.objects.filter(user=self.user).exists())
+        self.assertFalse(api_tokens.active_tokens(self.user).exists())  # revoked, kept on record
 
         services.transition(
             Person.objects.get(pk=self.person.pk), "reactivate", actor=self.admin, reason="back", expected_version=2

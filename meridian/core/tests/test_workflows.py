@@ -6,14 +6,19 @@ from __future__ import annotations
 from django.core import mail
 from django.test import TestCase
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from meridian.core import services
+from meridian.core import api_tokens, services
 from meridian.core.choices import PersonStatus, Role
 from meridian.core.factories import PersonFactory, UserFactory
 from meridian.core.models import AuditEvent, NotificationLog, Person
-from meridian.core.testing import PrincipalsTestCase, assert_lifecycle_walk, make_principals, walks_lifecycle
+from meridian.core.testing import (
+    PrincipalsTestCase,
+    assert_lifecycle_walk,
+    make_principals,
+    token_for,
+    walks_lifecycle,
+)
 
 
 class PersonLifecycleTests(PrincipalsTestCase):
@@ -38,7 +43,7 @@ class PersonLifecycleTests(PrincipalsTestCase):
 
     def test_suspending_ends_sessions_and_revokes_tokens_and_tells_the_person(self) -> None:
         person = self.make_person()
-        token = Token.objects.create(user=person.user)
+        secret = token_for(person.user)
         self.client.login(username=person.user.username, password="correct horse battery")
         self.assertEqual(self.client.get(reverse("home")).status_code, 200)
         with self.captureOnCommitCallbacks(execute=True):
@@ -46,9 +51,9 @@ class PersonLifecycleTests(PrincipalsTestCase):
         self.assertRedirects(
             self.client.get(reverse("home")), f"{reverse('login')}?next=/", fetch_redirect_response=False
         )
-        self.assertFalse(Token.objects.filter(pk=token.pk).exists())
+        self.assertFalse(api_tokens.active_tokens(person.user).exists())
         api = APIClient()
-        api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        api.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
         self.assertEqual(api.get("/api/v1/me/").status_code, 401)
         person.refresh_from_db()
         self.assertEqual(person.status, PersonStatus.SUSPENDED)

@@ -163,3 +163,34 @@ document.addEventListener("drop", (event) => {
   form.querySelector("input[type=file]").files = event.dataTransfer.files;
   uploadAttachments(form);
 });
+
+/* --- api tokens --- */
+// "Copy" beside a new API token's secret (core/api_tokens.html): copies the field's value and says so; where the
+// clipboard API is not available (plain http), the value is selected for Ctrl+C instead.
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("[data-copy-from]") : null;
+  if (!button) {
+    return;
+  }
+  const field = document.getElementById(button.dataset.copyFrom);
+  const label = button.querySelector("[data-copy-label]") || button;
+  if (!field) {
+    return;
+  }
+  const done = (text) => {
+    label.textContent = text;
+    window.setTimeout(() => {
+      label.textContent = "Copy";
+    }, 4000);
+  };
+  field.select();
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(
+      () => done("Copied"),
+      () => done("Press Ctrl+C"),
+    );
+  } else {
+    done("Press Ctrl+C");
+  }
+});
+/* --- end api tokens --- */

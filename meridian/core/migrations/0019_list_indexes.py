@@ -58,6 +58,6 @@ def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0013_custom_fields")]
+    dependencies = [("core", "0017_api_tokens_from_drf")]
 
     operations = [migrations.RunPython(forwards, backwards)]
