@@ -98,6 +98,7 @@ class Entry:
     action: str = ""  # an audit event's action (create, update...): how the page shows its changes
     hidden: bool = False  # nothing in it the reader may read: counted by the paging, never shown
     rank: int = 0
+    comment: Any = None  # a comment's entry: the `Comment`, with `html`, `files`, `may_edit`, `may_delete` set
 
     @property
     def just_now(self) -> bool:
@@ -185,7 +186,8 @@ def _audit_entries(kind: str, only: Q) -> Callable[[Any, Any, Cursor | None, int
 
 
 _LINKS = Q(action__in=[AuditAction.LINK, AuditAction.UNLINK])
-_FILES = Q(changes__has_key=attachments.CHANGES_KEY) & ~_LINKS
+_COMMENTS = Q(changes__has_key="comment")  # a comment's events: shown by the comment's own entry, not twice
+_FILES = Q(changes__has_key=attachments.CHANGES_KEY) & ~_LINKS & ~_COMMENTS
 
 
 def _notification_entries(obj: Any, user: Any, before: Cursor | None, limit: int) -> list[Entry]:
@@ -218,7 +220,15 @@ def _rank(kind: str) -> int:
     return next(i for i, s in enumerate(_SOURCES) if s is source or (source.table and s.table == source.table))
 
 
-register(Source("changes", "Changes", fetch=_audit_entries("changes", ~_LINKS & ~_FILES), table="audit"))
+def _comment_entries(obj: Any, user: Any, before: Cursor | None, limit: int) -> list[Entry]:
+    from meridian.core import conversation
+
+    return conversation.timeline_entries(obj, user, before, limit, _rank("comments"))
+
+
+# the record's comments (`core.conversation`), for the types that opt in: public replies, and internal notes for staff
+register(Source("comments", "Comments", fetch=_comment_entries))
+register(Source("changes", "Changes", fetch=_audit_entries("changes", ~_LINKS & ~_FILES & ~_COMMENTS), table="audit"))
 register(Source("files", "Files", fetch=_audit_entries("files", _FILES), table="audit"))
 register(Source("links", "Links", fetch=_audit_entries("links", _LINKS), table="audit"))
 register(Source("notifications", "Notifications", fetch=_notification_entries, roles=STAFF))
@@ -269,7 +279,15 @@ def as_json(entry: Entry) -> dict[str, Any]:
             }
             for c in entry.changes
         ],
+        **({"comment": comment_json(entry.comment)} if entry.comment is not None else {}),
     }
+
+
+def comment_json(comment: Any) -> dict[str, Any]:
+    """A comment's part of its timeline entry: id, visibility, the sanitised HTML, edited/deleted, its files."""
+    from meridian.core import conversation
+
+    return conversation.as_json(comment)
 
 
 def _parse(user: Any, query: Any) -> tuple[str, Cursor | None, dict[str, str]]:
@@ -332,12 +350,25 @@ def api_schema() -> Any:
     entry = inline_serializer(
         "TimelineEntry",
         {
-            "kind": serializers.CharField(help_text="changes, files, links, notifications (and later comments)"),
+            "kind": serializers.CharField(help_text="comments, changes, files, links, notifications"),
             "at": serializers.DateTimeField(),
             "actor": serializers.CharField(),
             "summary": serializers.CharField(),
             "reason": serializers.CharField(),
             "changes": change.__class__(many=True),
+            "comment": inline_serializer(
+                "TimelineComment",
+                {
+                    "id": serializers.IntegerField(),
+                    "visibility": serializers.ChoiceField(choices=["public", "internal"]),
+                    "body_html": serializers.CharField(help_text="The Markdown rendered and sanitised."),
+                    "edited_at": serializers.DateTimeField(allow_null=True),
+                    "deleted": serializers.BooleanField(),
+                    "files": serializers.ListField(child=serializers.DictField()),
+                },
+                required=False,
+                help_text="Only in entries of kind `comments`.",
+            ),
         },
     )
     return inline_serializer(
