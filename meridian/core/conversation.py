@@ -142,7 +142,7 @@ def find(obj: Record, comment_id: Any, user: Any) -> Comment:
         raise Http404("No such comment.") from None
 
 
-def hidden_file_ids(obj: Record, user: Any) -> models.QuerySet[Comment] | None:
+def hidden_file_ids(obj: Record, user: Any) -> Any:
     """The comments whose files `user` may not see (internal notes, for a customer): for `attachments.of`."""
     if is_staff(user):
         return None
@@ -166,7 +166,9 @@ def _image_sources(obj: Record) -> set[str]:
     """The image URLs a comment of this record may show: download and preview URLs of its own files."""
     base = obj.get_absolute_url()
     sources = set()
-    for pk in Attachment.objects.filter(record_type=obj._meta.label_lower, record_id=obj.pk).values_list("pk", flat=1):
+    for pk in Attachment.objects.filter(record_type=obj._meta.label_lower, record_id=obj.pk).values_list(
+        "pk", flat=True
+    ):
         sources |= {f"{base}attachments/{pk}/", f"{base}attachments/{pk}/?preview=1"}
     return sources
 
@@ -188,15 +190,17 @@ def render(body: str, obj: Record, *, image_sources: set[str] | None = None) -> 
                 token.children[index] = replacement  # type: ignore[index]
     html = md.renderer.render(tokens, md.options, {})
     # the one HTML of the product that is not escaped: nh3's output, against the allow-list above
-    return mark_safe(nh3.clean(
-        html,
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags={"script", "style"},
-        attributes={"a": {"href", "title"}, "img": {"alt", "title"}, "th": {"align"}, "td": {"align"}},
-        tag_attribute_values={"img": {"src": set(allowed)}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel=LINK_REL,
-    ))
+    return mark_safe(  # noqa: S308
+        nh3.clean(
+            html,
+            tags=set(ALLOWED_TAGS),
+            clean_content_tags={"script", "style"},
+            attributes={"a": {"href", "title"}, "img": {"alt", "title"}, "th": {"align"}, "td": {"align"}},
+            tag_attribute_values={"img": {"src": set(allowed)}},
+            url_schemes={"http", "https", "mailto"},
+            link_rel=LINK_REL,
+        )
+    )
 
 
 # --- mentions ---------------------------------------------------------------------------------------------------
@@ -307,9 +311,7 @@ def _locked_record(obj: Record) -> Record:
     return type(obj).objects.select_for_update().get(pk=obj.pk)  # the lock order: the record's own row first
 
 
-def post_comment(
-    obj: Record, *, actor: Any, body: Any, visibility: Any, files: Sequence[UploadedFile] = ()
-) -> Comment:
+def post_comment(obj: Record, *, actor: Any, body: Any, visibility: Any, files: Sequence[UploadedFile] = ()) -> Comment:
     """Post a comment on a record (which the actor may read): checked first (who may write what, the body, each
     mention, each file), then written with its files and one audit event on the record; mentioned logins are
     notified. Nothing is written when anything is refused."""
@@ -341,7 +343,9 @@ def post_comment(
             current = _locked_record(obj)
             policy.require(actor, VIEW, current)
             mentions = check_mentions(text, current, visibility)
-            checked = attachments.check(record_type.attachments, current, files) if files else []
+            checked = (
+                attachments.check(record_type.attachments, current, files) if files and record_type.attachments else []
+            )
             comment = Comment.objects.create(
                 record_type=record_type.label,
                 record_id=current.pk,
@@ -579,10 +583,15 @@ def as_json(comment: Comment) -> dict[str, Any]:
         "body_html": getattr(comment, "html", ""),
         "version": comment.version,
         "files": [
-            {"id": a.pk, "name": a.name, "size": a.size, "content_type": a.content_type,
-             "url": f"{base}attachments/{a.pk}/"}
+            {
+                "id": a.pk,
+                "name": a.name,
+                "size": a.size,
+                "content_type": a.content_type,
+                "url": f"{base}attachments/{a.pk}/",
+            }
             for a in getattr(comment, "files", [])
-        ],  # fmt: skip
+        ],
     }
 
 

@@ -83,12 +83,14 @@ class ConversationViews:
         obj, comment = self._comment(request, pk, comment_id)
         if request.method != "POST":
             if not conversation.may_edit(comment, request.user):
-                return self._tab(request, pk, 403, comment_errors={"body": [conversation._edit_refusal(comment, request.user)]})
+                return self._tab(
+                    request, pk, 403, comment_errors={"body": [conversation._edit_refusal(comment, request.user)]}
+                )
             return self._tab(request, pk, 200, editing=comment.pk, editing_body=comment.body)
         body = request.POST.get("body", "")
         try:
             conversation.edit_comment(
-                comment, actor=request.user, body=body, expected_version=positive_int(request.POST.get("version"))
+                comment, actor=request.user, body=body, expected_version=positive_int(request.POST.get("version", ""))
             )
         except ValidationError as exc:
             return self._tab(request, pk, 400, editing=comment.pk, editing_body=body, editing_errors=exc.message_dict)
@@ -104,7 +106,7 @@ class ConversationViews:
             conversation.delete_comment(
                 comment,
                 actor=request.user,
-                expected_version=positive_int(request.POST.get("version")),
+                expected_version=positive_int(request.POST.get("version", "")),
                 reason=request.POST.get("reason", ""),
             )
         except (ValidationError, conversation.StaleComment) as exc:
@@ -129,11 +131,12 @@ def patterns_for(record_type: RecordType) -> list[Any]:
             login_required(require_POST(views.preview)),
             name=f"{name}_comment_preview",
         ),
-        path(f"{slug}/<int:pk>/comments/<int:comment_id>/edit/", login_required(views.edit), name=f"{name}_comment_edit"),
+        path(
+            f"{slug}/<int:pk>/comments/<int:comment_id>/edit/", login_required(views.edit), name=f"{name}_comment_edit"
+        ),
         path(
             f"{slug}/<int:pk>/comments/<int:comment_id>/delete/",
             login_required(require_POST(views.delete)),
             name=f"{name}_comment_delete",
         ),
     ]
-

@@ -270,7 +270,12 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
     rt = registry.find(reader.model)
     child_names = {child.name for child in rt.children} if rt is not None else set()
     for name, change in event.changes.items():
-        if name in ("action", "comment") or name in child_names or name == attachments.CHANGES_KEY or reader.hidden(name):
+        if (
+            name in ("action", "comment")
+            or name in child_names
+            or name == attachments.CHANGES_KEY
+            or reader.hidden(name)
+        ):
             continue  # named by the event's summary; a child's rows are read by `children.readable`
         if name == "link" and event.action in ("link", "unlink") and isinstance(change, dict):
             from meridian.core.links import describe  # a link to another record, named as this reader may see it

@@ -10,8 +10,8 @@ from meridian.core import services
 from meridian.core.actions import RecordAction
 from meridian.core.attachments import MB, Attachments
 from meridian.core.children import Child
-from meridian.core.conversation import MENTIONED_EVENT, Conversation
 from meridian.core.choices import Role
+from meridian.core.conversation import MENTIONED_EVENT, Conversation
 from meridian.core.custom_fields import definition_delete_refusal
 from meridian.core.forms import CalendarForm, GrantLoginForm
 from meridian.core.hours import format_hours

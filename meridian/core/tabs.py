@@ -75,9 +75,8 @@ class Tab:
 
 def _history_context(obj: Any, user: Any) -> dict[str, Any]:
     from meridian.core import audit
-    from meridian.core.history import readable_history
-
     from meridian.core.conversation import visible_events
+    from meridian.core.history import readable_history
 
     return {"events": readable_history(list(visible_events(audit.history(obj), user)[:200]), type(obj), user)}
 
@@ -141,9 +140,7 @@ NOTIFICATIONS = Tab(
 
 
 def _timeline_context(obj: Any, user: Any, request: Any) -> dict[str, Any]:
-    from meridian.core import timeline
-
-    from meridian.core import conversation
+    from meridian.core import conversation, timeline
 
     values = timeline.tab_context(obj, user, request.GET if request is not None else {})
     return {**values, **conversation.composer_context(obj, user)}

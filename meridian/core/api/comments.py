@@ -209,9 +209,9 @@ def endpoints() -> dict[str, Any]:
         url_name="comment",
         filter_backends=[],
     )(one)
-    single = extend_schema(
-        methods=["GET"], responses=CommentSerializer, parameters=[COMMENT_ID], summary="A comment"
-    )(single)
+    single = extend_schema(methods=["GET"], responses=CommentSerializer, parameters=[COMMENT_ID], summary="A comment")(
+        single
+    )
     single = extend_schema(
         methods=["PATCH"],
         request=PATCH,
