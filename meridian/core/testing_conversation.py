@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
-from meridian.core import conversation, policy
+from meridian.core import attachments, conversation, policy
 from meridian.core.choices import Role
 from meridian.core.models import Attachment, AuditEvent, Comment, NotificationLog
 from meridian.core.registry import EXPORT, VIEW
@@ -335,6 +335,19 @@ class ConversationTests:
             test.assertEqual(refused.status_code, 400)
             test.assertIn(f"@{customer_b.username}", " ".join(refused.json()["body"]))
             test.assertEqual(Comment.objects.get(pk=response.json()["id"]).version, 1)
+        if self.rt.attachments is not None:
+            with test.subTest(case="images only from the record's own files"):
+                admin = self.p.users[Role.ADMINISTRATOR]
+                (own,) = attachments.attach_files(obj, files=[SimpleUploadedFile("p.png", png_bytes())], actor=admin)
+                (other,) = attachments.attach_files(
+                    self.obj_b, files=[SimpleUploadedFile("q.png", png_bytes())], actor=admin
+                )
+                mine = f"{obj.get_absolute_url()}attachments/{own.pk}/?preview=1"
+                theirs = f"{self.obj_b.get_absolute_url()}attachments/{other.pk}/?preview=1"
+                html = str(conversation.render(f"![plan]({mine}) ![secret]({theirs})", obj))
+                test.assertIn(f'<img src="{mine}" alt="plan">', html)
+                test.assertNotIn(theirs, html)
+                test.assertIn("secret", html)  # the refused image is its text
         CONVERSATION_TESTED.add((self.rt.label, "test_conversation_refuses_bad_input_and_writes_nothing"))
 
     def test_conversation_isolation_matrix(self) -> None:
