@@ -81,7 +81,8 @@ class ApiErrorMiddleware:
                 )
             return self.get_response(request)
         limit = settings.MERIDIAN_API_MAX_BODY
-        if request.method == "POST" and request.path_info.endswith(UPLOAD_PATHS):
+        multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
+        if request.method == "POST" and request.path_info.endswith(UPLOAD_PATHS) and multipart:
             limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the multipart endpoints: files, comments with files
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -185,6 +185,26 @@ class ConversationTests:
         with test.subTest(channel="api: list, newest first"):
             listed = api.get(urls["api"]).json()["results"]
             test.assertEqual([c["id"] for c in listed], [reply["id"], note.pk])
+        with test.subTest(channel="api: the timeline's Comments filter"):
+            entries = api.get(urls["timeline"], {"kind": "comments"}).json()["results"]
+            test.assertEqual([e["comment"]["id"] for e in entries], [reply["id"], note.pk])
+            test.assertEqual({e["kind"] for e in entries}, {"comments"})
+            test.assertEqual(entries[1]["comment"]["visibility"], "internal")
+            page = client.get(f"{obj.get_absolute_url()}?tab=timeline&kind=comments")
+            test.assertContains(page, f'id="comment-{reply["id"]}"')
+            test.assertNotContains(page, 'class="timeline-entry timeline-changes"')
+        with test.subTest(channel="api: an Idempotency-Key posts once"):
+            before = Comment.objects.count()
+            first = api.post(
+                urls["api"], {"body": "Once.", "visibility": "public"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+            )
+            again = api.post(
+                urls["api"], {"body": "Once.", "visibility": "public"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+            )
+            test.assertEqual((first.status_code, again.status_code), (201, 201))
+            test.assertEqual(again.json()["id"], first.json()["id"])
+            test.assertEqual(Comment.objects.count(), before + 1)
+            Comment.objects.filter(pk=first.json()["id"]).delete()  # out of the way of the next steps
         with test.subTest(channel="api: edit with the version; a stale version is a 409"):
             one = self.comment_urls(obj, reply["id"])["api_one"]
             test.assertEqual(api.patch(one, {"body": "x"}, format="json").status_code, 400)  # no version

@@ -30,7 +30,7 @@ from django.db.models import DateTimeField, F, FloatField, Func, Q, QuerySet, Va
 from django.utils import dateparse, timezone
 
 from meridian.core import attachments, audit, policy, registry
-from meridian.core.choices import AuditAction
+from meridian.core.choices import AuditAction, CommentVisibility
 from meridian.core.history import EMPTY, Change, Shown, readable_history
 from meridian.core.models import AuditEvent, NotificationLog
 from meridian.core.registry import STAFF
@@ -121,8 +121,14 @@ class Source:
     roles: frozenset[str] | None = None
     # sources reading the same table (the audit trail) share its ids: at the same time, their entries order by id
     table: str = ""
+    # the record types it has entries for (None: every type): comments only on types with a conversation
+    applies: Callable[[registry.RecordType], bool] | None = None
 
-    def may_read(self, user: Any) -> bool:
+    def may_read(self, user: Any, obj: Any = None) -> bool:
+        if obj is not None and self.applies is not None:
+            rt = registry.find(type(obj))
+            if rt is None or not self.applies(rt):
+                return False
         return self.roles is None or policy.is_system(user) or bool(policy.roles_of(user) & self.roles)
 
 
@@ -141,9 +147,9 @@ def sources() -> tuple[Source, ...]:
     return tuple(_SOURCES)
 
 
-def kinds_for(user: Any) -> list[tuple[str, str]]:
-    """The filter a reader is offered: (kind, label), "all" first."""
-    return [(ALL, "All"), *((s.kind, s.label) for s in _SOURCES if s.may_read(user))]
+def kinds_for(user: Any, obj: Any = None) -> list[tuple[str, str]]:
+    """The filter a reader is offered (on this record, when given): (kind, label), "all" first."""
+    return [(ALL, "All"), *((s.kind, s.label) for s in _SOURCES if s.may_read(user, obj))]
 
 
 # --- the audit trail: changes, files, links ---------------------------------------------------------------------
@@ -227,7 +233,7 @@ def _comment_entries(obj: Any, user: Any, before: Cursor | None, limit: int) -> 
 
 
 # the record's comments (`core.conversation`), for the types that opt in: public replies, and internal notes for staff
-register(Source("comments", "Comments", fetch=_comment_entries))
+register(Source("comments", "Comments", fetch=_comment_entries, applies=lambda rt: rt.conversation is not None))
 register(Source("changes", "Changes", fetch=_audit_entries("changes", ~_LINKS & ~_FILES & ~_COMMENTS), table="audit"))
 register(Source("files", "Files", fetch=_audit_entries("files", _FILES), table="audit"))
 register(Source("links", "Links", fetch=_audit_entries("links", _LINKS), table="audit"))
@@ -247,10 +253,10 @@ class Page:
 def page(obj: Any, user: Any, *, kind: str = ALL, before: Cursor | None = None, limit: int = PAGE_SIZE) -> Page:
     """The `limit` newest entries of `obj` older than `before`, of one kind or all the reader may read. `kind`
     must be one of `kinds_for(user)` (ValueError otherwise)."""
-    offered = dict(kinds_for(user))
+    offered = dict(kinds_for(user, obj))
     if kind not in offered:
         raise ValueError(f"Choose one of: {', '.join(offered)}.")
-    chosen = [s for s in _SOURCES if s.may_read(user) and (kind == ALL or s.kind == kind)]
+    chosen = [s for s in _SOURCES if s.may_read(user, obj) and (kind == ALL or s.kind == kind)]
     merged: list[Entry] = sorted(
         _each(s.fetch(obj, user, before, limit + 1) for s in chosen), key=lambda e: e.key, reverse=True
     )
@@ -290,11 +296,11 @@ def comment_json(comment: Any) -> dict[str, Any]:
     return conversation.as_json(comment)
 
 
-def _parse(user: Any, query: Any) -> tuple[str, Cursor | None, dict[str, str]]:
+def _parse(user: Any, query: Any, obj: Any = None) -> tuple[str, Cursor | None, dict[str, str]]:
     """The kind and cursor asked for (`?kind=&before=`), and the field errors of what was refused."""
     errors: dict[str, str] = {}
     kind = str(query.get("kind") or ALL)
-    offered = dict(kinds_for(user))
+    offered = dict(kinds_for(user, obj))
     if kind not in offered:
         errors["kind"] = f"Choose one of: {', '.join(offered)}."
         kind = ALL
@@ -309,11 +315,11 @@ def _parse(user: Any, query: Any) -> tuple[str, Cursor | None, dict[str, str]]:
 
 def tab_context(obj: Any, user: Any, query: Any) -> dict[str, Any]:
     """The Timeline tab: the filter, a page of entries and the cursor of the next ("Show older")."""
-    kind, before, errors = _parse(user, query)
+    kind, before, errors = _parse(user, query, obj)
     shown = page(obj, user, kind=kind, before=None if errors else before)
     return {
         "timeline": shown,
-        "timeline_kinds": kinds_for(user),
+        "timeline_kinds": kinds_for(user, obj),
         "timeline_errors": errors,
         "timeline_older": shown.older.encode() if shown.older else "",
         "timeline_more": bool(before) and not errors,  # a further page: only its entries are swapped in
@@ -324,7 +330,7 @@ def api_data(obj: Any, user: Any, query: Any) -> dict[str, Any]:
     """`GET .../{id}/timeline/?kind=&before=`: {"kind", "results": [entries], "older": cursor or null}."""
     from rest_framework.exceptions import ValidationError
 
-    kind, before, errors = _parse(user, query)
+    kind, before, errors = _parse(user, query, obj)
     if errors:
         raise ValidationError({name: [message] for name, message in errors.items()})
     shown = page(obj, user, kind=kind, before=before)
@@ -360,7 +366,7 @@ def api_schema() -> Any:
                 "TimelineComment",
                 {
                     "id": serializers.IntegerField(),
-                    "visibility": serializers.ChoiceField(choices=["public", "internal"]),
+                    "visibility": serializers.ChoiceField(choices=CommentVisibility.choices),
                     "body_html": serializers.CharField(help_text="The Markdown rendered and sanitised."),
                     "edited_at": serializers.DateTimeField(allow_null=True),
                     "deleted": serializers.BooleanField(),

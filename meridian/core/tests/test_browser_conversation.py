@@ -41,7 +41,9 @@ def snap(page: Any, name: str, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
 
 
-def test_agent_note_and_reply_then_the_customer_sees_only_the_reply(page: Any, live_server: Any, tmp_path: Path) -> None:
+def test_agent_note_and_reply_then_the_customer_sees_only_the_reply(
+    page: Any, live_server: Any, tmp_path: Path
+) -> None:
     p = make_principals()
     org = p.org_a
     url = f"{live_server.url}{org.get_absolute_url()}?tab=timeline"
