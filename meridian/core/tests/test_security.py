@@ -834,6 +834,7 @@ SAMPLE_KWARGS = {
     "format": "json",
     "link_id": "1",
     "attachment_id": "1",
+    "comment_id": "1",
 }
 
 
