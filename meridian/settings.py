@@ -255,6 +255,9 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="meridian@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; below notifications.SENDING_TIMEOUT
+# how long the author of a comment may still edit or delete it, in minutes (`core.conversation`); a type's
+# `Conversation(edit_minutes=...)` may set its own
+MERIDIAN_COMMENT_EDIT_MINUTES = env.int("MERIDIAN_COMMENT_EDIT_MINUTES", default=30)
 MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000")
 
 # home page counts: from this many rows on, a staff reader's count is PostgreSQL's estimate (pg_class.reltuples)

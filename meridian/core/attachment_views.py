@@ -70,11 +70,13 @@ class AttachmentViews:
     def download(self, request: HttpRequest, pk: int, attachment_id: int) -> HttpResponseBase:
         """The file, as a download; `?preview=1` shows a raster image inline (other files are still downloads)."""
         obj = self._record(request, pk)
-        return attachments.serve(attachments.find(obj, attachment_id), inline=request.GET.get("preview") == "1")
+        return attachments.serve(
+            attachments.find(obj, attachment_id, request.user), inline=request.GET.get("preview") == "1"
+        )
 
     def delete(self, request: HttpRequest, pk: int, attachment_id: int) -> HttpResponse:
         obj = self._record(request, pk)
-        attachment = attachments.find(obj, attachment_id)
+        attachment = attachments.find(obj, attachment_id, request.user)
         attachments.require_write(self.rt, obj, request.user)
         attachments.delete_attachment(obj, attachment, actor=request.user, reason=request.POST.get("reason", "")[:500])
         messages.success(request, f"“{attachment.name}” removed.")

@@ -107,15 +107,24 @@ def declaration(record_type: registry.RecordType) -> Attachments:
     return declared  # type: ignore[no-any-return]
 
 
-def of(obj: Record) -> models.QuerySet[Attachment]:
-    """The files of a record (a record the caller has already looked up for the reader), newest first."""
-    return Attachment.objects.filter(record_type=obj._meta.label_lower, record_id=obj.pk)
+def of(obj: Record, user: Any = None) -> models.QuerySet[Attachment]:
+    """The files of a record (a record the caller has already looked up for the reader), newest first; given the
+    reader, without the files of comments they may not read (an internal note's, for a customer user)."""
+    files = Attachment.objects.filter(record_type=obj._meta.label_lower, record_id=obj.pk)
+    if user is not None:
+        from meridian.core import conversation
+
+        hidden = conversation.hidden_file_ids(obj, user)
+        if hidden is not None:
+            files = files.exclude(comment_id__in=hidden)
+    return files
 
 
-def find(obj: Record, attachment_id: Any) -> Attachment:
-    """One file of this record (a record the reader may see), or 404: an id of another record's file is not here."""
+def find(obj: Record, attachment_id: Any, user: Any = None) -> Attachment:
+    """One file of this record (a record the reader may see) that the reader may see, or 404: an id of another
+    record's file, or of an internal note's file for a customer, is not here."""
     try:
-        return of(obj).get(pk=int(attachment_id))
+        return of(obj, user).get(pk=int(attachment_id))
     except (Attachment.DoesNotExist, TypeError, ValueError):
         raise Http404("No such attachment.") from None
 
@@ -269,7 +278,7 @@ def check(declared: Attachments, obj: Record, uploads: Sequence[UploadedFile]) -
 # --- services -------------------------------------------------------------------------------------------------
 
 
-def _summary(attachment: Attachment) -> dict[str, Any]:
+def summary(attachment: Attachment) -> dict[str, Any]:
     """What the audit trail keeps of a file: enough to identify it after it is gone."""
     return {
         "id": attachment.pk,
@@ -316,7 +325,7 @@ def attach_files(obj: Record, *, files: Sequence[UploadedFile], actor: Any, reas
                 action=AuditAction.UPDATE,
                 obj=current,
                 actor=actor,
-                changes={CHANGES_KEY: {"added": [_summary(a) for a in made]}},
+                changes={CHANGES_KEY: {"added": [summary(a) for a in made]}},
                 reason=reason,
             )
     except BaseException:
@@ -340,7 +349,7 @@ def delete_attachment(obj: Record, attachment: Attachment, *, actor: Any, reason
             action=AuditAction.UPDATE,
             obj=current,
             actor=actor,
-            changes={CHANGES_KEY: {"removed": [_summary(row)]}},
+            changes={CHANGES_KEY: {"removed": [summary(row)]}},
             reason=reason,
         )
         name = row.file.name
@@ -365,7 +374,7 @@ def removed_with(record_type: registry.RecordType, obj: Record) -> dict[str, Any
             storage.delete(name)
 
     transaction.on_commit(delete_files)
-    return {CHANGES_KEY: {"removed": [_summary(row) for row in rows]}}
+    return {CHANGES_KEY: {"removed": [summary(row) for row in rows]}}
 
 
 def readable(event: Any) -> list[tuple[str, Any, Any]]:

@@ -67,6 +67,13 @@ class AuditAction(models.TextChoices):
     UNLINK = "unlink", "Unlinked"
 
 
+class CommentVisibility(models.TextChoices):
+    """Who reads a comment (`core.conversation`): fixed once it is posted."""
+
+    PUBLIC = "public", "Public reply"  # the record's customer users read it too
+    INTERNAL = "internal", "Internal note"  # staff only, on every channel
+
+
 class NotificationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"

@@ -223,7 +223,11 @@ def _lifecycle_field(model: type[Model]) -> str | None:
 
 def readable_history(events: list[AuditEvent], model: type[Model], user: Any) -> list[AuditEvent]:
     """Give each event `display_changes` (a list of `Change`) and, for a lifecycle action, `summary` (the
-    action's title: "Suspend"); one query per linked type, whatever the number of events."""
+    action's title: "Suspend"); one query per linked type, whatever the number of events. The events the reader may
+    not read at all (an internal note's, for a customer user: `conversation.hides`) are left out of the list."""
+    from meridian.core import conversation
+
+    events = [event for event in events if not conversation.hides(event, user)]
     reader = ValueReader(model, user)
     for event in events:
         for name, change in event.changes.items():
@@ -251,6 +255,11 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
         rows = list(_changes(event, reader))
         for label, before, after in child_rows.get(event.pk, []):  # a child's rows: added, changed, removed
             rows.append(Change(label, str(label), _text(before), _text(after)))
+        comment = conversation.history_row(event)  # a comment posted, edited or deleted: its text
+        if comment is not None:
+            label, was, now = comment
+            event.summary = label  # type: ignore[attr-defined]
+            rows.append(Change(conversation.CHANGES_KEY, label, _text(was), _text(now), plain=not was))
         for label, before, after in attachments.readable(event):  # files added or removed: name, size, SHA-256
             rows.append(Change(label, str(label), EMPTY, _text(after if after is not None else before), plain=True))
         event.display_changes = rows  # type: ignore[attr-defined]
@@ -262,7 +271,12 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
     rt = registry.find(reader.model)
     child_names = {child.name for child in rt.children} if rt is not None else set()
     for name, change in event.changes.items():
-        if name == "action" or name in child_names or name == attachments.CHANGES_KEY or reader.hidden(name):
+        if (
+            name in ("action", "comment")
+            or name in child_names
+            or name == attachments.CHANGES_KEY
+            or reader.hidden(name)
+        ):
             continue  # named by the event's summary; a child's rows are read by `children.readable`
         if name == "link" and event.action in ("link", "unlink") and isinstance(change, dict):
             from meridian.core.links import describe  # a link to another record, named as this reader may see it
@@ -317,6 +331,7 @@ def changes_since(record: Any, version: int, user: Any) -> list[TheirChange]:
     events = list(
         AuditEvent.objects.filter(record_type=record._meta.label_lower, record_id=str(record.pk))
         .exclude(action__in=["create", "delete"])
+        .exclude(changes__has_key="comment")  # comments do not change the record's version
         .order_by("-id")[:count]
     )
     events.reverse()  # oldest first

@@ -45,10 +45,14 @@ def json_error(status: int, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=status)
 
 
+# the endpoints that take files (core.attachments, core.conversation): their own size limit
+UPLOAD_PATHS = ("/attachments/", "/comments/")
+
+
 def _too_large_upload(request: HttpRequest) -> bool:
     """A POST of files to a record (`.../attachments/`) larger than `MERIDIAN_ATTACHMENT_MAX_UPLOAD`, by its
     Content-Length (core.attachments)."""
-    if request.method != "POST" or not request.path_info.endswith("/attachments/"):
+    if request.method != "POST" or not request.path_info.endswith(UPLOAD_PATHS):
         return False
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0) > settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD
@@ -77,8 +81,9 @@ class ApiErrorMiddleware:
                 )
             return self.get_response(request)
         limit = settings.MERIDIAN_API_MAX_BODY
-        if request.method == "POST" and request.path_info.endswith("/attachments/"):
-            limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the one multipart endpoint (core.api.attachments)
+        multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
+        if request.method == "POST" and request.path_info.endswith(UPLOAD_PATHS) and multipart:
+            limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the multipart endpoints: files, comments with files
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from meridian.core.choices import (
     AuditAction,
     CalendarExceptionKind,
+    CommentVisibility,
     CustomFieldType,
     LocationKind,
     NotificationStatus,
@@ -718,3 +719,43 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Comment(models.Model):
+    """A comment on a record of any registered type that opts in (`RecordType(conversation=Conversation())`): a
+    public reply (the record's customer users read it) or an internal note (staff only, on every channel). Written
+    only by `core.conversation` (post, edit, delete: each audited on the parent record, with the text before);
+    read only through views that look the parent record up for the reader first (tenancy) and then narrow the
+    comments to what the reader may read (`conversation.readable`). A deleted comment keeps its row (the thread
+    keeps its place) with its text blanked; the audit trail keeps the text."""
+
+    record_type = models.CharField(max_length=100)  # the parent's registry label, `core.organisation`
+    record_id = models.BigIntegerField()
+    # the parent's organisation, copied when posted: search and reports narrow comments without a join per type
+    organisation_id = models.BigIntegerField(null=True, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    author_label = models.CharField(max_length=200)  # kept when the login is gone
+    body = models.TextField()  # Markdown source; rendered and sanitised when shown (`conversation.render`)
+    visibility = models.CharField(max_length=10, choices=CommentVisibility.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["record_type", "record_id", "created_at"], name="core_comment_record_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_visibility_display()} by {self.author_label}"
+
+    @property
+    def is_internal(self) -> bool:
+        return self.visibility == CommentVisibility.INTERNAL
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

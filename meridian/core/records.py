@@ -11,6 +11,7 @@ from meridian.core.actions import RecordAction
 from meridian.core.attachments import MB, Attachments
 from meridian.core.children import Child
 from meridian.core.choices import Role
+from meridian.core.conversation import MENTIONED_EVENT, Conversation
 from meridian.core.custom_fields import definition_delete_refusal
 from meridian.core.forms import CalendarForm, GrantLoginForm
 from meridian.core.hours import format_hours
@@ -152,6 +153,7 @@ register(
         custom_fields=True,
         help_text="Customers, internal units and suppliers.",
         record_links=True,
+        conversation=Conversation(),  # the account's notes and replies: internal ones for staff only
     )
 )
 
@@ -181,6 +183,7 @@ register(
         select_related=["organisation", "location", "user"],
         computed={"has_login": Computed(lambda person: "Yes" if person.user_id else "No", "Login")},
         custom_fields=True,
+        conversation=Conversation(),
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
     )
 )
@@ -199,6 +202,7 @@ register(
         computed={"member_count": Computed(Count("members", distinct=True), "Members")},
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
         record_links=True,
+        conversation=Conversation(),
     )
 )
 
@@ -223,6 +227,7 @@ register(
         ),
         help_text="Sites, buildings, floors and rooms.",
         record_links=True,
+        conversation=Conversation(),
     )
 )
 
@@ -300,6 +305,14 @@ register(
         # defaults: staff read them, administrators define them; the auditor reads
         delete_refusal=definition_delete_refusal,  # never while records hold values: nothing destroyed silently
         help_text="Fields administrators add to organisations, people and other record types without code.",
+    )
+)
+
+register_event(
+    Event(
+        MENTIONED_EVENT,
+        recipients=lambda obj: [],  # the people mentioned, given per message (`conversation.post_comment`)
+        description="To a person @mentioned in a comment on a record they may see.",
     )
 )
 

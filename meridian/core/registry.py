@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from meridian.core.actions import RecordAction
     from meridian.core.attachments import Attachments
     from meridian.core.children import Child
+    from meridian.core.conversation import Conversation
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
     from meridian.core.tabs import Tab
@@ -211,6 +212,9 @@ class RecordType:
     attachments: Attachments | None = None
     # fields administrators add without code (`core.custom_fields`): the model needs a `custom` JSONField
     custom_fields: bool = False
+    # comments on the records (`core.conversation`): public replies and internal notes, a composer in the Timeline
+    # tab, `/api/v1/<app>/<plural>/{id}/comments/`, mentions, audited posts, edits and deletes
+    conversation: Conversation | None = None
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area

@@ -11,6 +11,7 @@ from django.db import models
 from django.urls import reverse
 
 from meridian.core import custom_fields, policy, registry
+from meridian.core.models import Comment
 from meridian.core.registry import VIEW
 
 
@@ -52,4 +53,33 @@ def search(user: Any, query: str, *, per_type: int = 10) -> list[Hit]:
                     api_url=reverse(f"api:{record_type.app_label}-{record_type.url_slug}-detail", args=[obj.pk]),
                 )
             )
+        hits.extend(comment_hits(record_type, user, query, per_type=per_type))
     return hits
+
+
+def comment_hits(record_type: registry.RecordType, user: Any, query: str, *, per_type: int = 10) -> list[Hit]:
+    """The records of a type with conversation whose comments hold the text, each hit linking to its record's
+    timeline: only comments the reader may read (internal notes: staff), on records they may see (tenancy)."""
+    from meridian.core import conversation
+
+    if record_type.conversation is None or not policy.can(user, VIEW, record_type.model):
+        return []
+    comments = conversation.readable(
+        Comment.objects.filter(record_type=record_type.label, deleted_at__isnull=True, body__icontains=query), user
+    )
+    visible = policy.restrict(record_type.model.objects.all(), user, VIEW).values("pk")
+    found = comments.filter(record_id__in=visible).order_by("-created_at", "-id")[: per_type * 5]
+    ids = list(dict.fromkeys(c.record_id for c in found))[:per_type]
+    records = record_type.model.objects.select_related(*record_type.select_related).in_bulk(ids)
+    return [
+        Hit(
+            type=record_type.label,
+            type_label=f"comment on {record_type.verbose_name}",
+            id=pk,
+            display=f"{getattr(records[pk], 'reference', '')} {policy.name_of(user, records[pk])}".strip(),
+            url=f"{records[pk].get_absolute_url()}?tab=timeline&kind=comments",
+            api_url=reverse(f"api:{record_type.app_label}-{record_type.url_slug}-comments", args=[pk]),
+        )
+        for pk in ids
+        if pk in records
+    ]

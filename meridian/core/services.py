@@ -18,7 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, ProtectedError, RestrictedError
 from django.utils import timezone
 
-from meridian.core import attachments, audit, children, policy, registry
+from meridian.core import attachments, audit, children, conversation, policy, registry
 from meridian.core.choices import AuditAction, OrganisationKind, Role
 from meridian.core.lifecycle import Transition
 from meridian.core.models import Organisation, Person, Record, Sequence, User
@@ -308,6 +308,7 @@ def delete_record(obj: Record, *, actor: Any, expected_version: int, reason: str
         before = audit.snapshot(current)
         changes = {**audit.diff(before, {}), **children.removed_with(registry.get(model), current)}
         changes.update(attachments.removed_with(registry.get(model), current))  # its files go with it
+        conversation.removed_with(registry.get(model), current)  # and its comments (their texts stay audited)
         audit.record_event(action=AuditAction.DELETE, obj=current, actor=actor, changes=changes, reason=reason)
         remove_links_of(current, actor=actor, reason=reason)  # its links go with it, unlinked on the other ends
         try:

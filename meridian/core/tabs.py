@@ -75,9 +75,10 @@ class Tab:
 
 def _history_context(obj: Any, user: Any) -> dict[str, Any]:
     from meridian.core import audit
+    from meridian.core.conversation import visible_events
     from meridian.core.history import readable_history
 
-    return {"events": readable_history(list(audit.history(obj)[:200]), type(obj), user)}
+    return {"events": readable_history(list(visible_events(audit.history(obj), user)[:200]), type(obj), user)}
 
 
 def _notifications(obj: Any) -> Any:
@@ -139,9 +140,10 @@ NOTIFICATIONS = Tab(
 
 
 def _timeline_context(obj: Any, user: Any, request: Any) -> dict[str, Any]:
-    from meridian.core import timeline
+    from meridian.core import conversation, timeline
 
-    return timeline.tab_context(obj, user, request.GET if request is not None else {})
+    values = timeline.tab_context(obj, user, request.GET if request is not None else {})
+    return {**values, **conversation.composer_context(obj, user)}
 
 
 def _timeline_api(obj: Any, user: Any, request: Any) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def _attachments_context(obj: Any, user: Any) -> dict[str, Any]:
 
     rt = registry.get(type(obj))
     declared = attachments.declaration(rt)
-    files = list(attachments.of(obj))
+    files = list(attachments.of(obj, user))
     for attachment in files:
         attachment.previewable = attachments.may_preview(attachment)  # type: ignore[attr-defined]
     return {
@@ -219,7 +221,7 @@ ATTACHMENTS = Tab(
     "Attachments",
     template="core/tabs/attachments.html",
     context=_attachments_context,
-    badge=lambda obj, user: attachments.of(obj).count(),
+    badge=lambda obj, user: attachments.of(obj, user).count(),
     help_text="Files attached to the record (declared by `attachments=` in its RecordType).",
 )
 

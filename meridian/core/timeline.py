@@ -30,7 +30,7 @@ from django.db.models import DateTimeField, F, FloatField, Func, Q, QuerySet, Va
 from django.utils import dateparse, timezone
 
 from meridian.core import attachments, audit, policy, registry
-from meridian.core.choices import AuditAction
+from meridian.core.choices import AuditAction, CommentVisibility
 from meridian.core.history import EMPTY, Change, Shown, readable_history
 from meridian.core.models import AuditEvent, NotificationLog
 from meridian.core.registry import STAFF
@@ -98,6 +98,7 @@ class Entry:
     action: str = ""  # an audit event's action (create, update...): how the page shows its changes
     hidden: bool = False  # nothing in it the reader may read: counted by the paging, never shown
     rank: int = 0
+    comment: Any = None  # a comment's entry: the `Comment`, with `html`, `files`, `may_edit`, `may_delete` set
 
     @property
     def just_now(self) -> bool:
@@ -120,8 +121,14 @@ class Source:
     roles: frozenset[str] | None = None
     # sources reading the same table (the audit trail) share its ids: at the same time, their entries order by id
     table: str = ""
+    # the record types it has entries for (None: every type): comments only on types with a conversation
+    applies: Callable[[registry.RecordType], bool] | None = None
 
-    def may_read(self, user: Any) -> bool:
+    def may_read(self, user: Any, obj: Any = None) -> bool:
+        if obj is not None and self.applies is not None:
+            rt = registry.find(type(obj))
+            if rt is None or not self.applies(rt):
+                return False
         return self.roles is None or policy.is_system(user) or bool(policy.roles_of(user) & self.roles)
 
 
@@ -140,9 +147,9 @@ def sources() -> tuple[Source, ...]:
     return tuple(_SOURCES)
 
 
-def kinds_for(user: Any) -> list[tuple[str, str]]:
-    """The filter a reader is offered: (kind, label), "all" first."""
-    return [(ALL, "All"), *((s.kind, s.label) for s in _SOURCES if s.may_read(user))]
+def kinds_for(user: Any, obj: Any = None) -> list[tuple[str, str]]:
+    """The filter a reader is offered (on this record, when given): (kind, label), "all" first."""
+    return [(ALL, "All"), *((s.kind, s.label) for s in _SOURCES if s.may_read(user, obj))]
 
 
 # --- the audit trail: changes, files, links ---------------------------------------------------------------------
@@ -185,7 +192,8 @@ def _audit_entries(kind: str, only: Q) -> Callable[[Any, Any, Cursor | None, int
 
 
 _LINKS = Q(action__in=[AuditAction.LINK, AuditAction.UNLINK])
-_FILES = Q(changes__has_key=attachments.CHANGES_KEY) & ~_LINKS
+_COMMENTS = Q(changes__has_key="comment")  # a comment's events: shown by the comment's own entry, not twice
+_FILES = Q(changes__has_key=attachments.CHANGES_KEY) & ~_LINKS & ~_COMMENTS
 
 
 def _notification_entries(obj: Any, user: Any, before: Cursor | None, limit: int) -> list[Entry]:
@@ -218,7 +226,15 @@ def _rank(kind: str) -> int:
     return next(i for i, s in enumerate(_SOURCES) if s is source or (source.table and s.table == source.table))
 
 
-register(Source("changes", "Changes", fetch=_audit_entries("changes", ~_LINKS & ~_FILES), table="audit"))
+def _comment_entries(obj: Any, user: Any, before: Cursor | None, limit: int) -> list[Entry]:
+    from meridian.core import conversation
+
+    return conversation.timeline_entries(obj, user, before, limit, _rank("comments"))
+
+
+# the record's comments (`core.conversation`), for the types that opt in: public replies, and internal notes for staff
+register(Source("comments", "Comments", fetch=_comment_entries, applies=lambda rt: rt.conversation is not None))
+register(Source("changes", "Changes", fetch=_audit_entries("changes", ~_LINKS & ~_FILES & ~_COMMENTS), table="audit"))
 register(Source("files", "Files", fetch=_audit_entries("files", _FILES), table="audit"))
 register(Source("links", "Links", fetch=_audit_entries("links", _LINKS), table="audit"))
 register(Source("notifications", "Notifications", fetch=_notification_entries, roles=STAFF))
@@ -237,10 +253,10 @@ class Page:
 def page(obj: Any, user: Any, *, kind: str = ALL, before: Cursor | None = None, limit: int = PAGE_SIZE) -> Page:
     """The `limit` newest entries of `obj` older than `before`, of one kind or all the reader may read. `kind`
     must be one of `kinds_for(user)` (ValueError otherwise)."""
-    offered = dict(kinds_for(user))
+    offered = dict(kinds_for(user, obj))
     if kind not in offered:
         raise ValueError(f"Choose one of: {', '.join(offered)}.")
-    chosen = [s for s in _SOURCES if s.may_read(user) and (kind == ALL or s.kind == kind)]
+    chosen = [s for s in _SOURCES if s.may_read(user, obj) and (kind == ALL or s.kind == kind)]
     merged: list[Entry] = sorted(
         _each(s.fetch(obj, user, before, limit + 1) for s in chosen), key=lambda e: e.key, reverse=True
     )
@@ -269,14 +285,22 @@ def as_json(entry: Entry) -> dict[str, Any]:
             }
             for c in entry.changes
         ],
+        **({"comment": comment_json(entry.comment)} if entry.comment is not None else {}),
     }
 
 
-def _parse(user: Any, query: Any) -> tuple[str, Cursor | None, dict[str, str]]:
+def comment_json(comment: Any) -> dict[str, Any]:
+    """A comment's part of its timeline entry: id, visibility, the sanitised HTML, edited/deleted, its files."""
+    from meridian.core import conversation
+
+    return conversation.as_json(comment)
+
+
+def _parse(user: Any, query: Any, obj: Any = None) -> tuple[str, Cursor | None, dict[str, str]]:
     """The kind and cursor asked for (`?kind=&before=`), and the field errors of what was refused."""
     errors: dict[str, str] = {}
     kind = str(query.get("kind") or ALL)
-    offered = dict(kinds_for(user))
+    offered = dict(kinds_for(user, obj))
     if kind not in offered:
         errors["kind"] = f"Choose one of: {', '.join(offered)}."
         kind = ALL
@@ -291,11 +315,11 @@ def _parse(user: Any, query: Any) -> tuple[str, Cursor | None, dict[str, str]]:
 
 def tab_context(obj: Any, user: Any, query: Any) -> dict[str, Any]:
     """The Timeline tab: the filter, a page of entries and the cursor of the next ("Show older")."""
-    kind, before, errors = _parse(user, query)
+    kind, before, errors = _parse(user, query, obj)
     shown = page(obj, user, kind=kind, before=None if errors else before)
     return {
         "timeline": shown,
-        "timeline_kinds": kinds_for(user),
+        "timeline_kinds": kinds_for(user, obj),
         "timeline_errors": errors,
         "timeline_older": shown.older.encode() if shown.older else "",
         "timeline_more": bool(before) and not errors,  # a further page: only its entries are swapped in
@@ -306,7 +330,7 @@ def api_data(obj: Any, user: Any, query: Any) -> dict[str, Any]:
     """`GET .../{id}/timeline/?kind=&before=`: {"kind", "results": [entries], "older": cursor or null}."""
     from rest_framework.exceptions import ValidationError
 
-    kind, before, errors = _parse(user, query)
+    kind, before, errors = _parse(user, query, obj)
     if errors:
         raise ValidationError({name: [message] for name, message in errors.items()})
     shown = page(obj, user, kind=kind, before=before)
@@ -332,12 +356,25 @@ def api_schema() -> Any:
     entry = inline_serializer(
         "TimelineEntry",
         {
-            "kind": serializers.CharField(help_text="changes, files, links, notifications (and later comments)"),
+            "kind": serializers.CharField(help_text="comments, changes, files, links, notifications"),
             "at": serializers.DateTimeField(),
             "actor": serializers.CharField(),
             "summary": serializers.CharField(),
             "reason": serializers.CharField(),
             "changes": change.__class__(many=True),
+            "comment": inline_serializer(
+                "TimelineComment",
+                {
+                    "id": serializers.IntegerField(),
+                    "visibility": serializers.ChoiceField(choices=CommentVisibility.choices),
+                    "body_html": serializers.CharField(help_text="The Markdown rendered and sanitised."),
+                    "edited_at": serializers.DateTimeField(allow_null=True),
+                    "deleted": serializers.BooleanField(),
+                    "files": serializers.ListField(child=serializers.DictField()),
+                },
+                required=False,
+                help_text="Only in entries of kind `comments`.",
+            ),
         },
     )
     return inline_serializer(

@@ -60,7 +60,7 @@ def _list_or_upload(self: Any, request: Request, pk: str | None = None) -> Respo
     obj = self.get_object()
     self._etag_instance = None  # the answer is the files, not the record
     if request.method == "GET":
-        return Response(attachments.listing(attachments.of(obj)))
+        return Response(attachments.listing(attachments.of(obj, request.user)))
     attachments.require_write(self.record_type, obj, request.user)
 
     def write() -> Response:
@@ -76,7 +76,7 @@ def _list_or_upload(self: Any, request: Request, pk: str | None = None) -> Respo
 def _download_or_delete(self: Any, request: Request, pk: str | None = None, attachment_id: str = "") -> Any:
     obj = self.get_object()
     self._etag_instance = None
-    attachment = attachments.find(obj, attachment_id)
+    attachment = attachments.find(obj, attachment_id, request.user)
     if request.method == "GET":
         return attachments.serve(attachment)
     attachments.require_write(self.record_type, obj, request.user)

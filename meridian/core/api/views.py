@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from meridian.core import actions, audit, policy, services
+from meridian.core import actions, audit, conversation, policy, services
 from meridian.core.api import attachments as attachment_api
 from meridian.core.api import idempotency
 from meridian.core.api.serializers import (
@@ -179,7 +179,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str | None = None) -> Response:
         obj = self.get_object()
-        page = self.paginate_queryset(audit.history(obj))
+        page = self.paginate_queryset(conversation.visible_events(audit.history(obj), request.user))
         data = AuditEventSerializer(page, many=True, context={"request": request}).data
         for event in data:  # custom fields a customer may not see are left out of their history
             event["changes"] = redact_changes(self.record_type, event["changes"], request.user)
@@ -277,6 +277,14 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
             raise ValueError(f"{record_type.label}: the name {name!r} of an action or tab is taken by attachments")
     attrs.update(files)
     attrs["record_type_actions"] = (*attrs["record_type_actions"], *files)
+    if record_type.conversation is not None:  # comments (`core.api.comments`)
+        from meridian.core.api import comments as comment_api
+
+        said = comment_api.endpoints()
+        if set(said) & {*record_actions, *record_tabs}:
+            raise ValueError(f"{record_type.label}: the names {sorted(said)} are taken by comments")
+        attrs.update(said)
+        attrs["record_type_actions"] = (*attrs["record_type_actions"], *said)
     attrs["record_actions"], attrs["record_tabs"] = record_actions, record_tabs
     for record_action in record_actions.values():
         attrs[record_action.name] = _action_endpoint(record_type, record_action)

@@ -194,3 +194,39 @@ document.addEventListener("click", (event) => {
   }
 });
 /* --- end api tokens --- */
+/* --- conversation --- */
+// The composer of comments (core/conversation/_composer.html): Write shows the text box, Preview shows the text as
+// the server renders it (same sanitiser as a posted comment). A refused comment (400, 409, 413) comes back as the
+// tabs part with the errors in place and the text kept: htmx swaps it in like a success.
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("[data-comment-write], [data-comment-preview]") : null;
+  if (!button) {
+    return;
+  }
+  const form = button.closest("form");
+  const text = form && form.querySelector(".comment-text");
+  const preview = form && form.querySelector(".comment-preview");
+  if (!text || !preview) {
+    return;
+  }
+  const previewing = button.hasAttribute("data-comment-preview");
+  text.hidden = previewing;
+  preview.hidden = !previewing;
+  form.querySelectorAll("[data-comment-write], [data-comment-preview]").forEach((tab) => {
+    const active = tab === button;
+    tab.classList.toggle("active", active);
+    tab.setAttribute("aria-pressed", active ? "true" : "false");
+  });
+  if (!previewing) {
+    text.focus();
+  }
+});
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const source = event.detail.elt instanceof Element ? event.detail.elt.closest("[data-comment-form]") : null;
+  if (source && [400, 403, 409, 413].includes(event.detail.xhr.status)) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+/* --- end conversation --- */
