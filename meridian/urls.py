@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from meridian.core import registry, views
+from meridian.core import registry, views, watch_views
 from meridian.core.api.schema import DocsView, SchemaView
 from meridian.core.api.views import MeView, SearchView, viewset_for
 from meridian.core.urls import record_type_patterns
@@ -32,6 +32,7 @@ urlpatterns = [
     path("search/", views.search_page, name="search"),
     path("preferences/", views.preferences, name="preferences"),
     path("preferences/api-token/", views.api_token, name="api_token"),
+    path("watching/<str:token>/", watch_views.unfollow_link, name="watch_unfollow"),  # a mail's link: no login
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path(

@@ -40,6 +40,7 @@ from meridian.core.registry import (
     register,
 )
 from meridian.core.tabs import Tab
+from meridian.core.watchers import Watchers
 from meridian.core.workflows import PERSON_LIFECYCLE
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
@@ -142,6 +143,7 @@ register(
         custom_fields=True,
         help_text="Customers, internal units and suppliers.",
         record_links=True,
+        watchers=Watchers(),
     )
 )
 
@@ -172,6 +174,7 @@ register(
         computed={"has_login": Computed(lambda person: "Yes" if person.user_id else "No", "Login")},
         custom_fields=True,
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
+        watchers=Watchers(),
     )
 )
 
@@ -189,6 +192,7 @@ register(
         computed={"member_count": Computed(Count("members", distinct=True), "Members")},
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
         record_links=True,
+        watchers=Watchers(auto=["lead", "escalation_contact"]),  # they follow the team they lead
     )
 )
 
@@ -213,6 +217,7 @@ register(
         ),
         help_text="Sites, buildings, floors and rooms.",
         record_links=True,
+        watchers=Watchers(),
     )
 )
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
     from meridian.core.tabs import Tab
+    from meridian.core.watchers import Watchers
 
 VIEW, ADD, CHANGE, DELETE, EXPORT = "view", "add", "change", "delete", "export"
 ACTIONS = (VIEW, ADD, CHANGE, DELETE, EXPORT)
@@ -211,6 +212,9 @@ class RecordType:
     attachments: Attachments | None = None
     # fields administrators add without code (`core.custom_fields`): the model needs a `custom` JSONField
     custom_fields: bool = False
+    # people following the records (`core.watchers`): a Follow button, API, mails about every event they may read;
+    # `Watchers(auto=[...])` names fields holding a person who follows whenever the field is set
+    watchers: Watchers | None = None
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area
@@ -233,6 +237,8 @@ class RecordType:
             raise ValueError(
                 f"{self.label}: custom_fields=True needs a `custom` JSONField (models.custom_values_field)"
             )
+        if self.watchers is not None:
+            self.watchers.check(self)
         for related in self.related:
             self.model._meta.get_field(related.name)  # FieldDoesNotExist at start-up, not on the first page
         for child in self.children:

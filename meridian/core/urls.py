@@ -11,6 +11,7 @@ from django.urls import include, path
 from meridian.core import registry
 from meridian.core.attachment_views import patterns_for
 from meridian.core.views import RecordViews
+from meridian.core.watch_views import patterns_for as watch_patterns
 
 
 def record_type_patterns() -> list[Any]:
@@ -28,6 +29,7 @@ def record_type_patterns() -> list[Any]:
             path(f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.action), name=f"{name}_action"),
             path(f"{slug}/<int:pk>/related/<slug:name>/", login_required(views.related), name=f"{name}_related"),
             *patterns_for(rt),
+            *watch_patterns(rt),  # follow / unfollow (`core.watchers`)
         ]
         if rt.record_links:  # links between records (`core.links`)
             per_app[rt.app_label] += [
