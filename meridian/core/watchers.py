@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 EVENT = "core.record.watched"  # the notification event of every mail to a follower
 MANUAL = "manual"  # the reason of a follow by the button or the API
-TOKEN_SALT = "meridian.watchers.unfollow"
+TOKEN_SALT = "meridian.watchers.unfollow"  # noqa: S105 - a signing salt, not a secret
 COMMENT_KEY = "comment"  # an audit event's comment (conversation): {"id", "visibility", "body", "mentions", ...}
 INTERNAL = "internal"
 
