@@ -92,7 +92,7 @@ def reason_label(record_type: registry.RecordType, reason: str) -> str:
     if reason == MANUAL:
         return "By choice"
     try:
-        return str(record_type.model._meta.get_field(reason).verbose_name).capitalize()
+        return str(getattr(record_type.model._meta.get_field(reason), "verbose_name", reason)).capitalize()
     except Exception:  # noqa: BLE001 - a field since removed: its name
         return reason.replace("_", " ").capitalize()
 

@@ -30,7 +30,7 @@ def snap(page: Any, name: str, width: int) -> None:
 def test_follow_by_the_button_see_following_then_unfollow(page: Any, live_server: Any) -> None:
     p = make_principals()
     agent = p.users[Role.SERVICE_DESK_AGENT]
-    location = LocationFactory(organisation=p.org_a, name="Rotterdam data centre")
+    location: Any = LocationFactory(organisation=p.org_a, name="Rotterdam data centre")
     page.add_init_script(CSP_RECORDER)
     log_in(page, live_server, agent.username)
     page.goto(f"{live_server.url}{location.get_absolute_url()}")
