@@ -408,10 +408,19 @@ class WatcherTests:
                 contact: Any = PersonFactory(organisation=organisation, first_name="No", last_name="Login")
                 self.change(obj, actor, {field: contact})
                 test.assertNotIn(contact.pk, set(watchers.of(obj).values_list("person_id", flat=True)))
+        data = test.new_data()
+        tenant = data.get(self.rt.tenant_link or "", None) if self.rt.tenant_link else None
+        where = tenant if isinstance(tenant, Organisation) else organisation
+        with test.subTest(channel="page create"):
+            person = staff_person("page-create", where)
+            client = test.page_client(test.actor("add"))
+            response = client.post(test.url("add"), test.form_data({**data, declared.auto[0]: person}))
+            test.assertEqual(response.status_code, 302)
+            made = self.model.objects.order_by("-pk").first()
+            test.assertEqual(self.followers(made), {str(getattr(person.user, "username", "")): declared.auto[0]})
+            services.delete_record(made, actor=self.p.users[Role.ADMINISTRATOR], expected_version=made.version)
         with test.subTest(channel="api create"):
-            data = test.new_data()
-            tenant = data.get(self.rt.tenant_link or "", None) if self.rt.tenant_link else None
-            person = staff_person("create", tenant if isinstance(tenant, Organisation) else organisation)
+            person = staff_person("create", where)
             data = {**data, declared.auto[0]: person.pk}
             body = {k: test.api_value(v) for k, v in data.items()}
             response = test.api(test.actor("add")).post(test.api_url(), body, format="json")
