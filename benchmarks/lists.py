@@ -48,9 +48,9 @@ def run(p: Any) -> dict[str, Any]:
     from django.test import Client
 
     from meridian.core import scale, services
-    from meridian.core.testing import token_for
     from meridian.core.choices import Role
     from meridian.core.models import Person
+    from meridian.core.testing import token_for
 
     large = int(os.environ.get("MERIDIAN_BENCH_LARGE") or (1_000_000 if connection.vendor == "postgresql" else 100_000))
     agent = p.users[Role.SERVICE_DESK_AGENT]

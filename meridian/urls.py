@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from meridian.core import api_token_views, registry, views
+from meridian.core import api_token_views, registry, views, watch_views
 from meridian.core.api.schema import DocsView, SchemaView
 from meridian.core.api.tokens import ApiTokenDetailView, ApiTokenListView
 from meridian.core.api.views import MeView, SearchView, viewset_for
@@ -36,6 +36,7 @@ urlpatterns = [
     path("preferences/", views.preferences, name="preferences"),
     path("preferences/api-tokens/", api_token_views.api_tokens_page, name="api_tokens"),
     path("preferences/api-tokens/<int:pk>/revoke/", api_token_views.api_token_revoke, name="api_token_revoke"),
+    path("watching/<str:token>/", watch_views.unfollow_link, name="watch_unfollow"),  # a mail's link: no login
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path(

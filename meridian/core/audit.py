@@ -163,6 +163,9 @@ def record_event(
         authorised_by=authorised_by,
     )
     event.save(force_insert=True)
+    from meridian.core import watchers  # followers: auto-follow and their mails, for every write (`core.watchers`)
+
+    watchers.event_recorded(event, obj, actor)
     if connection.vendor == "sqlite":
         chain_pending()
     elif not any(entry[1] is _chain_after_commit for entry in connection.run_on_commit):

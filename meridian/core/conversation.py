@@ -253,7 +253,7 @@ def _notify_mentions(comment: Comment, obj: Record, users: Sequence[User]) -> No
             MENTIONED_EVENT,
             obj,
             context={"comment": comment, "mentioned": user, "record_label": str(obj)},
-            to=[recipient],
+            recipients=[recipient],
         )
 
 

@@ -759,3 +759,31 @@ class Comment(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class Watch(models.Model):
+    """A person following a record of any registered type that opts in (`RecordType(watchers=Watchers())`): they
+    get a mail about every event of it they may read (`core.watchers`). Written only by `core.watchers` (the
+    Follow button and API, auto-follow of the people a record names, the unfollow link of the mails). Not a change
+    of the record (no version, no audit event): the row itself keeps who follows, why (`manual`, or the field that
+    named them: `lead`), since when and who made it."""
+
+    record_type = models.CharField(max_length=100)  # the record's registry label, `core.team`
+    record_id = models.BigIntegerField()
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="watches", db_index=False)
+    reason = models.CharField(max_length=100, default="manual")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # one watch per person and record; its index also serves record -> followers
+            models.UniqueConstraint(fields=["record_type", "record_id", "person"], name="core_watch_unique_person")
+        ]
+        indexes = [models.Index(fields=["person", "record_type", "record_id"], name="core_watch_person_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} follows {self.record_type}#{self.record_id} ({self.reason})"

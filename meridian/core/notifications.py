@@ -72,17 +72,17 @@ def notify(
     obj: models.Model,
     *,
     context: dict[str, Any] | None = None,
-    to: Iterable[Recipient] | None = None,
+    recipients: Iterable[Recipient] | None = None,
 ) -> list[NotificationLog]:
-    """Queue the event's message to each allowed recipient (the event's, or those given in `to`: the people a
-    comment mentions); sending happens after commit."""
+    """Queue the event's message to each allowed recipient (the event's, or `recipients` for a message written
+    for one reader: `core.watchers`); sending happens after commit."""
     event = _events[event_name]
     ctx = {"object": obj, "base_url": settings.MERIDIAN_BASE_URL, **(context or {})}
     subject = " ".join(render_to_string(f"notifications/{event_name}.subject.txt", ctx).split())
     body = render_to_string(f"notifications/{event_name}.body.txt", ctx)
     logs = []
     seen: set[str] = set()
-    for recipient in event.recipients(obj) if to is None else to:
+    for recipient in event.recipients(obj) if recipients is None else recipients:
         address = _allowed(recipient, obj)
         if address is None or address.lower() in seen:
             continue

@@ -41,6 +41,7 @@ from meridian.core.registry import (
     register,
 )
 from meridian.core.tabs import Tab
+from meridian.core.watchers import Watchers
 from meridian.core.workflows import PERSON_LIFECYCLE
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
@@ -154,6 +155,7 @@ register(
         help_text="Customers, internal units and suppliers.",
         record_links=True,
         conversation=Conversation(),  # the account's notes and replies: internal ones for staff only
+        watchers=Watchers(),
     )
 )
 
@@ -185,6 +187,7 @@ register(
         custom_fields=True,
         conversation=Conversation(),
         help_text="Contacts of customers, staff of the provider and suppliers; some with a login.",
+        watchers=Watchers(),
     )
 )
 
@@ -203,6 +206,7 @@ register(
         help_text="Support groups that work queues: members, lead, shared mailbox, escalation contact.",
         record_links=True,
         conversation=Conversation(),
+        watchers=Watchers(auto=["lead", "escalation_contact"]),  # they follow the team they lead
     )
 )
 
@@ -228,6 +232,7 @@ register(
         help_text="Sites, buildings, floors and rooms.",
         record_links=True,
         conversation=Conversation(),
+        watchers=Watchers(),
     )
 )
 

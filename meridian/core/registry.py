@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
     from meridian.core.tabs import Tab
+    from meridian.core.watchers import Watchers
 
 VIEW, ADD, CHANGE, DELETE, EXPORT = "view", "add", "change", "delete", "export"
 ACTIONS = (VIEW, ADD, CHANGE, DELETE, EXPORT)
@@ -215,6 +216,9 @@ class RecordType:
     # comments on the records (`core.conversation`): public replies and internal notes, a composer in the Timeline
     # tab, `/api/v1/<app>/<plural>/{id}/comments/`, mentions, audited posts, edits and deletes
     conversation: Conversation | None = None
+    # people following the records (`core.watchers`): a Follow button, API, mails about every event they may read;
+    # `Watchers(auto=[...])` names fields holding a person who follows whenever the field is set
+    watchers: Watchers | None = None
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area
@@ -237,6 +241,8 @@ class RecordType:
             raise ValueError(
                 f"{self.label}: custom_fields=True needs a `custom` JSONField (models.custom_values_field)"
             )
+        if self.watchers is not None:
+            self.watchers.check(self)
         for related in self.related:
             self.model._meta.get_field(related.name)  # FieldDoesNotExist at start-up, not on the first page
         for child in self.children:

@@ -46,6 +46,7 @@ from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
 from meridian.core.testing_attachments import AttachmentTests
 from meridian.core.testing_conversation import ConversationTests
 from meridian.core.testing_timeline import TimelineTests
+from meridian.core.testing_watchers import WatcherTests
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -213,10 +214,11 @@ def wrong_json_values(field: Any) -> list[Any]:
     return []
 
 
-class RecordTypeTests(AttachmentTests, ConversationTests, TimelineTests, TestCase):
+class RecordTypeTests(AttachmentTests, ConversationTests, TimelineTests, WatcherTests, TestCase):
     """Declare `model`, `factory`, `new_data()` and `changed_data` in a subclass. The tests of a type's files
     (`testing_attachments.AttachmentTests`) run for a type that declares `attachments=`; those of its timeline
-    (`testing_timeline.TimelineTests`) for every type."""
+    (`testing_timeline.TimelineTests`) for every type; those of its followers (`testing_watchers.WatcherTests`) for
+    a type that declares `watchers=`."""
 
     model: ClassVar[type[Any]]
     factory: ClassVar[Any]

@@ -12,6 +12,7 @@ from meridian.core import registry
 from meridian.core.attachment_views import patterns_for
 from meridian.core.conversation_views import patterns_for as conversation_patterns
 from meridian.core.views import RecordViews
+from meridian.core.watch_views import patterns_for as watch_patterns
 
 
 def record_type_patterns() -> list[Any]:
@@ -30,6 +31,7 @@ def record_type_patterns() -> list[Any]:
             path(f"{slug}/<int:pk>/related/<slug:name>/", login_required(views.related), name=f"{name}_related"),
             *patterns_for(rt),
             *conversation_patterns(rt),
+            *watch_patterns(rt),  # follow / unfollow (`core.watchers`)
         ]
         if rt.record_links:  # links between records (`core.links`)
             per_app[rt.app_label] += [

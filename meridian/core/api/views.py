@@ -285,6 +285,15 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
             raise ValueError(f"{record_type.label}: the names {sorted(said)} are taken by comments")
         attrs.update(said)
         attrs["record_type_actions"] = (*attrs["record_type_actions"], *said)
+    if getattr(record_type, "watchers", None) is not None:  # followers (`core.api.watchers`)
+        from meridian.core.api import watchers as watcher_api
+
+        following = watcher_api.endpoints()
+        taken = set(following) & {*record_actions, *record_tabs}
+        if taken:
+            raise ValueError(f"{record_type.label}: the names {sorted(taken)} are taken by watchers")
+        attrs.update(following)
+        attrs["record_type_actions"] = (*attrs["record_type_actions"], *following)
     attrs["record_actions"], attrs["record_tabs"] = record_actions, record_tabs
     for record_action in record_actions.values():
         attrs[record_action.name] = _action_endpoint(record_type, record_action)

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0013_custom_fields'),
+        ('core', '0015_watches'),
     ]
 
     operations = [

@@ -15,6 +15,7 @@ from meridian.core import registry
 from meridian.core.testing import LINKS_TESTED, WALKED, CustomFieldTests, RecordTypeTests, lifecycle_attempts
 from meridian.core.testing_attachments import ATTACHMENT_TESTS, ATTACHMENTS_TESTED
 from meridian.core.testing_conversation import CONVERSATION_TESTED, CONVERSATION_TESTS
+from meridian.core.testing_watchers import WATCHER_TESTS, WATCHERS_TESTED
 
 
 def _all_subclasses(cls: type) -> set[type]:
@@ -137,6 +138,28 @@ class ConversationCoverageTests(SimpleTestCase):
                     self.assertEqual(_run([(c, name) for c in classes for name in CONVERSATION_TESTS]), [])
                 missing = sorted(name for label, name in expected - CONVERSATION_TESTED)
                 self.assertEqual(missing, [], f"{rt.label} declares a conversation but did not run these tests")
+
+
+class WatcherCoverageTests(SimpleTestCase):
+    """Every type that declares `watchers=` has run all the generic watcher tests to their end in this test process
+    (`WATCHERS_TESTED`, filled by the tests themselves): a type that opts in without a `RecordTypeTests` subclass,
+    or whose subclass skips or overrides them, fails here."""
+
+    databases = {"default"}
+
+    def test_every_type_with_watchers_runs_the_watcher_tests(self) -> None:
+        _import_test_modules()
+        for rt in registry.all_types():
+            if rt.watchers is None:
+                continue
+            with self.subTest(type=rt.label):
+                expected = {(rt.label, name) for name in WATCHER_TESTS}
+                if not expected <= WATCHERS_TESTED:  # not run yet in this process: run them now
+                    classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
+                    self.assertNotEqual(classes, [], f"{rt.label} has watchers but no RecordTypeTests subclass")
+                    self.assertEqual(_run([(c, name) for c in classes for name in WATCHER_TESTS]), [])
+                missing = sorted(name for label, name in expected - WATCHERS_TESTED)
+                self.assertEqual(missing, [], f"{rt.label} declares watchers but did not run these tests")
 
 
 def _import_test_modules() -> None:

@@ -824,6 +824,7 @@ PUBLIC = {
     "password_reset_complete",
     "healthz",
     "metrics",
+    "watch_unfollow",  # a mail's signed unfollow link: works without login (core.watchers; tested there)
 }
 SAMPLE_KWARGS = {
     "pk": "1",
