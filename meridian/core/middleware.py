@@ -79,6 +79,10 @@ class ApiErrorMiddleware:
         limit = settings.MERIDIAN_API_MAX_BODY
         if request.method == "POST" and request.path_info.endswith("/attachments/"):
             limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the one multipart endpoint (core.api.attachments)
+        elif request.method == "POST" and request.path_info.endswith("/import/"):
+            from meridian.core.imports import max_size
+
+            limit = max_size() + 64 * 1024  # the file and the other fields of the import's form (core.api.imports)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

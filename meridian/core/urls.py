@@ -10,6 +10,7 @@ from django.urls import include, path
 
 from meridian.core import registry
 from meridian.core.attachment_views import patterns_for
+from meridian.core.import_views import patterns_for as import_patterns_for
 from meridian.core.views import RecordViews
 
 
@@ -28,6 +29,7 @@ def record_type_patterns() -> list[Any]:
             path(f"{slug}/<int:pk>/actions/<slug:action>/", login_required(views.action), name=f"{name}_action"),
             path(f"{slug}/<int:pk>/related/<slug:name>/", login_required(views.related), name=f"{name}_related"),
             *patterns_for(rt),
+            *import_patterns_for(rt),
         ]
         if rt.record_links:  # links between records (`core.links`)
             per_app[rt.app_label] += [
