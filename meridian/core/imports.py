@@ -888,6 +888,7 @@ class Importer:
         self.seen_keys: dict[tuple[str, Any], int] = {}
         self.header_problems = self.report.problem_count
         self.events: list[AuditEvent] = []
+        self.missing_required: set[str] = set()  # said once for the file, not again on every row
 
     def _key_field(self, update_on: str | None) -> str | None:
         if not update_on:
@@ -934,6 +935,7 @@ class Importer:
         for name in importable_fields(self.rt):
             f = self.model._meta.get_field(name)
             if name not in given and not f.blank and not f.has_default() and not f.null:
+                self.missing_required.add(name)
                 self.report.add(
                     HEADER_ROW, "", f"A column for “{f.verbose_name}” is required: every new record needs it."
                 )
@@ -1264,6 +1266,9 @@ class Importer:
                 errors.update(exc.message_dict)
         header_of = {c.name: c.header for c in self.columns if c.kind != "skip"}
         for name, messages in errors.items():
+            if name in self.missing_required:
+                row.bad = True
+                continue
             if name.startswith("custom."):
                 column = header_of.get(name.removeprefix("custom."), name)
             else:
