@@ -17,7 +17,7 @@ from openpyxl import Workbook
 
 from meridian.core import audit, imports, registry, services
 from meridian.core.choices import CustomFieldType, OrganisationKind, Role
-from meridian.core.factories import CustomFieldFactory, LocationFactory, OrganisationFactory
+from meridian.core.factories import CustomFieldFactory, LocationFactory
 from meridian.core.models import AuditEvent, ImportJob, Location, Organisation, Person
 from meridian.core.testing import PrincipalsTestCase, api_client
 from meridian.core.testing_attachments import use_own_attachment_storage
@@ -157,7 +157,7 @@ class RefusalTests(ImportTestCase):
         self.assertIn("Unknown column", found[0][2])
         rows = {(row, column) for row, column, _ in found}
         self.assertTrue({(3, ""), (4, "Kind"), (4, "Email"), (4, "Active"), (5, "Name"), (6, "Name")} <= rows, found)
-        self.assertIn("Row 2 has the same", dict(((r, c), m) for r, c, m in found)[(5, "Name")])
+        self.assertIn("Row 2 has the same", {(r, c): m for r, c, m in found}[(5, "Name")])
         self.assert_nothing_written(before)
 
     def test_a_problem_in_the_last_batch_writes_nothing_of_the_earlier_batches(self) -> None:
