@@ -937,7 +937,7 @@ class Importer:
             if name not in given and not f.blank and not f.has_default() and not f.null:
                 self.missing_required.add(name)
                 self.report.add(
-                    HEADER_ROW, "", f"A column for “{f.verbose_name}” is required: every new record needs it."
+                    HEADER_ROW, "", f"A column for “{str(f.verbose_name).capitalize()}” is required: every new record needs it."
                 )
 
     def _pass(self) -> None:

@@ -175,7 +175,7 @@ class RefusalTests(ImportTestCase):
         self.assertEqual(
             {(r, c) for r, c, _ in self.problems(report)}, {(1, "Company"), (1, "Mail"), (1, "Internal notes"), (1, "")}
         )
-        self.assertIn("A column for “name” is required", self.problems(report)[-1][2])
+        self.assertIn("A column for “Name” is required", self.problems(report)[-1][2])
         report = self.do(ORGS, content, mapping={"Company": "name", "Mail": "Email", "Internal notes": ""})
         self.assertTrue(report.committed, report.problems)
         self.assertEqual(Organisation.objects.get(name="Mapped Ltd").email, "m@mapped.example")
