@@ -31,7 +31,7 @@ def _key_choices(rt: RecordType) -> list[tuple[str, str]]:
     if hasattr(model, "reference"):
         choices.append(("reference", "Reference"))
     for name in imports.importable_fields(rt):
-        f = model._meta.get_field(name)
+        f = imports.model_field_of(model, name)
         if not f.is_relation:
             choices.append((name, str(f.verbose_name).capitalize()))
     return choices

@@ -87,6 +87,12 @@ def _parse_hours(text: str) -> Any:
 register_parser("core.calendar", "working_hours", _parse_hours)
 
 
+def model_field_of(model: type[models.Model], name: str) -> Any:
+    """A concrete field of the model (typed loosely: a field of a registered type's `fields`, never a reverse
+    relation)."""
+    return model._meta.get_field(name)
+
+
 def max_size() -> int:
     """The largest file accepted, in bytes: the setting MERIDIAN_IMPORT_MAX_SIZE (default 100 MB)."""
     return int(getattr(settings, "MERIDIAN_IMPORT_MAX_SIZE", 100 * 1024 * 1024))
@@ -511,7 +517,7 @@ class Column:
 
 def importable_fields(record_type: RecordType) -> list[str]:
     """The fields an import writes: the type's form fields (its children's rows are not imported)."""
-    return [name for name in record_type.fields if not record_type.model._meta.get_field(name).many_to_many]
+    return [name for name in record_type.fields if not model_field_of(record_type.model, name).many_to_many]
 
 
 def match_columns(
@@ -526,12 +532,12 @@ def match_columns(
     model = record_type.model
     targets: dict[str, tuple[str, str]] = {}  # normalised name or label -> (kind, name)
     for name in importable_fields(record_type):
-        f = model._meta.get_field(name)
+        f = model_field_of(model, name)
         for alias in (name, str(f.verbose_name)):
             targets.setdefault(_norm(alias), ("field", name))
     lifecycle = record_type.lifecycle
     if lifecycle is not None:
-        f = model._meta.get_field(lifecycle.field)
+        f = model_field_of(model, lifecycle.field)
         for alias in (lifecycle.field, str(f.verbose_name)):
             targets.setdefault(_norm(alias), ("status", lifecycle.field))
     for d in definitions:
@@ -591,7 +597,7 @@ def match_columns(
         seen[target] = header
         column = Column(index, header, kind, name)
         if kind in ("field", "status"):
-            column.model_field = model._meta.get_field(name)
+            column.model_field = model_field_of(model, name)
         else:
             column.definition = next(d for d in definitions if d.name == name)
         columns.append(column)
@@ -604,7 +610,7 @@ def match_columns(
 def available_targets(record_type: RecordType, definitions: list[Any]) -> list[tuple[str, str]]:
     """(field name, label) of every column an import can fill, for the mapping step."""
     model = record_type.model
-    found = [(n, str(model._meta.get_field(n).verbose_name).capitalize()) for n in importable_fields(record_type)]
+    found = [(n, str(model_field_of(model, n).verbose_name).capitalize()) for n in importable_fields(record_type)]
     return found + [(f"custom.{d.name}", d.label) for d in definitions]
 
 
@@ -897,7 +903,7 @@ class Importer:
         if name in ("id", "reference") and (name == "id" or hasattr(self.model, "reference")):
             return name
         for candidate in importable_fields(self.rt):
-            f = self.model._meta.get_field(candidate)
+            f = model_field_of(self.model, candidate)
             if _norm(candidate) == _norm(name) or _norm(str(f.verbose_name)) == _norm(name):
                 if f.is_relation:
                     break  # a link names no one record: match on the record's own field
@@ -933,11 +939,13 @@ class Importer:
             return  # rows that match existing records need only the columns they change
         given = {c.name for c in self.columns if c.kind == "field"}
         for name in importable_fields(self.rt):
-            f = self.model._meta.get_field(name)
+            f = model_field_of(self.model, name)
             if name not in given and not f.blank and not f.has_default() and not f.null:
                 self.missing_required.add(name)
                 self.report.add(
-                    HEADER_ROW, "", f"A column for “{str(f.verbose_name).capitalize()}” is required: every new record needs it."
+                    HEADER_ROW,
+                    "",
+                    f"A column for “{str(f.verbose_name).capitalize()}” is required: every new record needs it.",
                 )
 
     def _pass(self) -> None:
@@ -1091,7 +1099,7 @@ class Importer:
             found = queryset.filter(pk__in=numbers)
             key_of: Callable[[Any], Any] = lambda obj: str(obj.pk)  # noqa: E731
         else:
-            f = self.model._meta.get_field(field_name)  # type: ignore[arg-type]
+            f = model_field_of(self.model, field_name)  # type: ignore[arg-type]
             if isinstance(f, models.CharField | models.TextField):
                 found = queryset.annotate(_key=Lower(field_name)).filter(_key__in=[str(k) for k in keys])
                 key_of = lambda obj: getattr(obj, field_name).casefold()  # noqa: E731
@@ -1128,17 +1136,17 @@ class Importer:
             if value is MISSING:
                 if row.existing is None or not moved:
                     continue
-                pk = getattr(obj, self.model._meta.get_field(name).attname)
+                pk = getattr(obj, model_field_of(self.model, name).attname)
                 if pk is None:
                     continue
                 value = self.resolvers.setdefault(
-                    name, Resolver(self.model._meta.get_field(name).related_model, self.actor)
+                    name, Resolver(model_field_of(self.model, name).related_model, self.actor)
                 ).by_id(pk)
                 value = value[0] if value else None
             if value is None:
                 continue
             _, tenant = value
-            plural = self.model._meta.get_field(name).related_model._meta.verbose_name_plural
+            plural = model_field_of(self.model, name).related_model._meta.verbose_name_plural
             header = column_of[name].header if name in column_of else name
             if rule == registry.Link.SAME_ORGANISATION and tenant != obj.tenant_id:
                 self._problem(
@@ -1209,7 +1217,7 @@ class Importer:
             obj.created_by = obj.updated_by = self.actor
             before = {}
         for name, value in row.values.items():
-            f = self.model._meta.get_field(name)
+            f = model_field_of(self.model, name)
             if f.is_relation:
                 setattr(obj, f.attname, None if value is None else value[0])
             else:
@@ -1217,7 +1225,7 @@ class Importer:
         # the lifecycle: a status column may only say the status the record has (or a new record starts with)
         lifecycle = self.rt.lifecycle
         if lifecycle is not None and row.status is not MISSING and row.status not in (None, ""):
-            f = self.model._meta.get_field(lifecycle.field)
+            f = model_field_of(self.model, lifecycle.field)
             current = getattr(obj, lifecycle.field)
             try:
                 wanted = _choice(f, str(row.status))
@@ -1240,7 +1248,7 @@ class Importer:
         changed = None if existing is None else set(audit.diff(before, audit.snapshot(obj)))
         self._links_allowed(row, obj, column_of, changed)
         for name, value in row.values.items():
-            f = self.model._meta.get_field(name)
+            f = model_field_of(self.model, name)
             if f.is_relation and value is None and not f.null:
                 self._problem(row, column_of[name].header, "This field is required.")
         errors: dict[str, list[str]] = {}
@@ -1296,7 +1304,7 @@ class Importer:
                 earlier = self.seen_keys.get((name, folded))
                 if earlier is not None and earlier != row.number:
                     self._problem(
-                        row, header, f"Row {earlier} has the same {self.model._meta.get_field(name).verbose_name}."
+                        row, header, f"Row {earlier} has the same {model_field_of(self.model, name).verbose_name}."
                     )
                     continue
                 self.seen_keys[(name, folded)] = row.number
@@ -1311,7 +1319,7 @@ class Importer:
                         row,
                         header,
                         f"{self.rt.verbose_name.capitalize()} with this "
-                        f"{self.model._meta.get_field(name).verbose_name} already exists.",
+                        f"{model_field_of(self.model, name).verbose_name} already exists.",
                     )
                     row.obj = None
 
