@@ -99,7 +99,8 @@ class ImportTests:
 
         csv.writer(out).writerows(rows)
         before = self.model.objects.count()
-        report = run_import(self.rt, out.getvalue().encode(), "new.csv", user)
+        with self.captureOnCommitCallbacks(execute=True):  # PostgreSQL chains right after the commit
+            report = run_import(self.rt, out.getvalue().encode(), "new.csv", user)
         self.assertEqual([p.as_dict() for p in report.problems], [])
         self.assertEqual((report.created, report.committed), (1, True))
         self.assertEqual(self.model.objects.count(), before + 1)
