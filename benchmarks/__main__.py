@@ -13,6 +13,10 @@ Workloads:
 - tamper detection: 1,000 random edits/removals of single audit rows, each must be detected
 - API list: GET /api/v1/core/people/ (50 rows, restricted queryset, serializer) vs the same rows as plain JSON
 - business time: business_minutes_between over one year vs a plain datetime subtraction loop
+- import: `meridian import` of 100,000 organisations from a CSV file (dry run, then the commit: batches, bulk audit
+  events, the chain linked) vs one `services.create_record` per row for a 1,000-row sample scaled up, in the same run
+  (goal: >= 8x faster, peak memory of the import <= 500 MB, the audit chain verifies afterwards);
+  `make bench BENCH_ARGS=import` runs it alone (`BENCH_IMPORT_ROWS` changes the number of rows)
 """
 
 from __future__ import annotations
@@ -108,6 +112,110 @@ def _writer(start: Any, spans: Any, index: int, count: int, audited: bool, label
         spans.put(f"{type(exc).__name__}: {exc}")
 
 
+def import_benchmark(admin: Any, rows: int = 100_000, sample: int = 1000) -> dict[str, Any]:
+    """The import of `rows` organisations (dry run and commit, as `meridian import` does) against one audited ORM
+    save per row (`services.create_record`) for `sample` rows, scaled up; peak memory by tracemalloc in a separate
+    pass of the same import (it slows Python down, so the timed pass runs without it) and the process's peak RSS."""
+    import csv
+    import resource
+    import tracemalloc
+
+    from django.db import transaction
+
+    from meridian.core import audit, imports, registry, services
+    from meridian.core.models import Organisation
+
+    folder = Path(tempfile.mkdtemp(prefix="meridian-bench-import-"))
+
+    def write(path: Path, count: int, prefix: str) -> None:
+        with path.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["Name", "Kind", "Email", "Phone", "Active", "Description"])
+            for i in range(count):
+                writer.writerow(
+                    [
+                        f"{prefix} {i}",
+                        "Customer",
+                        f"it{i}@{prefix.lower()}.example",
+                        "+31 20 555 0000",
+                        "yes",
+                        "Imported by the benchmark",
+                    ]
+                )
+
+    def run_import(path: Path) -> imports.Report:
+        rt = registry.get(Organisation)
+        with path.open("rb") as f:
+            dry = imports.run(rt, imports.open_source(f, path.name), actor=admin, dry_run=True)
+        assert dry.ok, dry.problems[:5]
+        with path.open("rb") as f:
+            report = imports.run(
+                rt, imports.open_source(f, path.name), actor=admin, dry_run=False, expected_versions=dry.versions
+            )
+        assert report.committed, report.problems[:5]
+        return report
+
+    # baseline: one audited ORM save per row, each in its own transaction as a page or the API does it
+    start = time.perf_counter()
+    for i in range(sample):
+        with transaction.atomic():
+            services.create_record(
+                Organisation,
+                data={
+                    "name": f"Saved {i}",
+                    "kind": "customer",
+                    "email": f"s{i}@saved.example",
+                    "phone": "+31",
+                    "description": "Saved one by one",
+                },
+                actor=admin,
+            )
+    per_row = (time.perf_counter() - start) / sample
+
+    path = folder / "organisations.csv"
+    write(path, rows, "Imported")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    report = run_import(path)
+    import_s = time.perf_counter() - start
+    rss_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    chain = audit.check_trail()
+    assert chain.ok, chain.problems[:5]
+    assert report.created == rows
+
+    # peak Python memory of the same import (another file of the same size), traced
+    traced_rows = int(os.environ.get("BENCH_IMPORT_TRACED_ROWS", str(rows)))  # a shorter traced pass saves time
+    traced_path = folder / "traced.csv"
+    write(traced_path, traced_rows, "Traced")
+    tracemalloc.start()
+    run_import(traced_path)
+    traced_peak_mb = tracemalloc.get_traced_memory()[1] / 1024 / 1024
+    tracemalloc.stop()
+    chain = audit.check_trail()
+    scaled_s = per_row * rows
+    result = {
+        "rows": rows,
+        "import_seconds": round(import_s, 2),
+        "import_rows_per_s": round(rows / import_s),
+        "baseline_sample_rows": sample,
+        "baseline_per_row_ms": round(per_row * 1000, 3),
+        "baseline_scaled_seconds": round(scaled_s, 1),
+        "speedup": round(scaled_s / import_s, 1),
+        "peak_traced_mb": round(traced_peak_mb, 1),
+        "traced_rows": traced_rows,
+        "peak_rss_mb": round(rss_peak_mb, 1),
+        "rss_before_mb": round(rss_before / 1024, 1),
+        "audit_events_verified": chain.checked,
+        "chain_ok": chain.ok,
+        "goal": ">= 8x faster than one create_record per row; peak memory <= 500 MB; the chain verifies",
+    }
+    result["goal_met"] = result["speedup"] >= 8 and traced_peak_mb <= 500 and rss_peak_mb <= 500 and chain.ok
+    for leftover in folder.iterdir():
+        leftover.unlink()
+    folder.rmdir()
+    return result
+
+
 def main() -> int:
     tmp = tempfile.mkdtemp(prefix="meridian-bench-")
     os.environ.setdefault("MERIDIAN_VAR_DIR", tmp)
@@ -160,6 +268,10 @@ def run(only: list[str]) -> dict[str, Any]:
         from benchmarks import lists
 
         results["lists"] = lists.run(p)
+        return results
+    if only == ["import"]:
+        results["import"] = import_benchmark(admin, rows=int(os.environ.get("BENCH_IMPORT_ROWS", "100000")))
+        print(json.dumps(results, indent=1))
         return results
 
     # --- audited create vs bare insert ------------------------------------------------------------------------
@@ -276,6 +388,8 @@ def run(only: list[str]) -> dict[str, Any]:
         "baseline_ms": round(base_s * 1000, 3),
         "ratio": round(cal_s / base_s, 1),
     }
+
+    results["import"] = import_benchmark(admin, rows=int(os.environ.get("BENCH_IMPORT_ROWS", "100000")))
 
     for name, figures in results.items():
         print(f"{name:24} {figures}")

@@ -134,6 +134,30 @@ def _release_chainer_lock() -> None:
         cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
 
 
+def new_event(
+    *,
+    action: str,
+    obj: models.Model,
+    actor: Any,
+    changes: dict[str, Any],
+    reason: str = "",
+    authorised_by: str = "",
+) -> AuditEvent:
+    """One event for `obj`, not saved yet (`record_event` saves one, `record_events` many at once)."""
+    return AuditEvent(
+        actor_id=getattr(actor, "pk", None),
+        actor_label=(actor.get_username() if actor is not None and getattr(actor, "pk", None) else "anonymous"),
+        action=action,
+        record_type=obj._meta.label_lower,
+        record_id=str(obj.pk),
+        record_label=str(obj)[:300],
+        organisation_id=getattr(obj, "tenant_id", None),
+        changes=to_primitive(changes),
+        reason=reason,
+        authorised_by=authorised_by,
+    )
+
+
 def record_event(
     *,
     action: str,
@@ -150,28 +174,34 @@ def record_event(
     and `hash` None, `occurred_at` from the database's clock)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit events are written inside the transaction of the change")
-    event = AuditEvent(
-        actor_id=getattr(actor, "pk", None),
-        actor_label=(actor.get_username() if actor is not None and getattr(actor, "pk", None) else "anonymous"),
-        action=action,
-        record_type=obj._meta.label_lower,
-        record_id=str(obj.pk),
-        record_label=str(obj)[:300],
-        organisation_id=getattr(obj, "tenant_id", None),
-        changes=to_primitive(changes),
-        reason=reason,
-        authorised_by=authorised_by,
-    )
+    event = new_event(action=action, obj=obj, actor=actor, changes=changes, reason=reason, authorised_by=authorised_by)
     event.save(force_insert=True)
     from meridian.core import watchers  # followers: auto-follow and their mails, for every write (`core.watchers`)
 
     watchers.event_recorded(event, obj, actor)
+    _chain_soon()
+    return event
+
+
+def record_events(events: list[AuditEvent]) -> None:
+    """Append many events (`new_event`) at once, in their order, by bulk inserts: unchained like `record_event`'s
+    and linked by the same chainer (imports write one event per record this way). Inside the change's transaction.
+    Followers are not told of these (an import's records are new, or changed in bulk: `core.watchers` mails per
+    event of `record_event` only)."""
+    if not events:
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit events are written inside the transaction of the change")
+    AuditEvent.objects.bulk_create(events, batch_size=CHAIN_BATCH)
+    _chain_soon()
+
+
+def _chain_soon() -> None:
     if connection.vendor == "sqlite":
         chain_pending()
     elif not any(entry[1] is _chain_after_commit for entry in connection.run_on_commit):
         # once per transaction, however many events it writes (discarded with the transaction if it rolls back)
         transaction.on_commit(_chain_after_commit, robust=True)
-    return event
 
 
 def _chain_after_commit() -> None:

@@ -84,6 +84,10 @@ class ApiErrorMiddleware:
         multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
         if request.method == "POST" and request.path_info.endswith(UPLOAD_PATHS) and multipart:
             limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the multipart endpoints: files, comments with files
+        elif request.method == "POST" and request.path_info.endswith("/import/"):
+            from meridian.core.imports import max_size
+
+            limit = max_size() + 64 * 1024  # the file and the other fields of the import's form (core.api.imports)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 import zoneinfo
 from collections.abc import Callable
 from datetime import date, time, timedelta
@@ -787,3 +788,41 @@ class Watch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} follows {self.record_type}#{self.record_id} ({self.reason})"
+
+
+class ImportJob(models.Model):
+    """One import of a file (`core.imports`): who started it, for which type, with which options, the file (kept in
+    the attachments storage until the import is done, for the commit and the background task), the report of its
+    dry run (with the version of every record it would update) and then of its commit, and its progress."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        CHECKED = "checked", "Checked (dry run)"
+        QUEUED = "queued", "Waiting to run"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Not imported"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the dry run's token
+    record_type = models.CharField(max_length=100)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=255)
+    file = models.CharField(max_length=300, blank=True)  # its name in the attachments storage, "" once removed
+    sha256 = models.CharField(max_length=64)
+    options = models.JSONField(default=dict)  # update_on, sheet, mapping
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    done_rows = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import of {self.file_name} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.done_rows / self.total_rows)) if self.total_rows else 0

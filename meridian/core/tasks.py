@@ -97,3 +97,24 @@ def purge_idempotency_keys(*, actor: Any) -> int:
     from meridian.core.models import IdempotencyKey
 
     return IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IdempotencyKey.KEEP).delete()[0]
+
+
+@db_task()
+def run_import_job(job_id: str, actor_id: int) -> str:
+    """Import the checked file of an ImportJob (`core.imports.commit_job`) as the user who started it."""
+    from django.contrib.auth import get_user_model
+
+    from meridian.core.imports import commit_job
+    from meridian.core.models import ImportJob
+
+    job = ImportJob.objects.get(pk=job_id)
+    actor = get_user_model().objects.get(pk=actor_id)
+    return "committed" if commit_job(job, actor=actor).committed else "refused"
+
+
+@periodic("core.purge_import_jobs", minute="23")
+def purge_import_jobs(*, actor: Any) -> int:
+    """Remove the files of imports checked but never committed, after a day."""
+    from meridian.core.imports import purge_jobs
+
+    return purge_jobs()

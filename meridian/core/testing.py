@@ -45,6 +45,7 @@ from meridian.core.models import AuditEvent, Organisation, User
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
 from meridian.core.testing_attachments import AttachmentTests
 from meridian.core.testing_conversation import ConversationTests
+from meridian.core.testing_imports import ImportTests
 from meridian.core.testing_timeline import TimelineTests
 from meridian.core.testing_watchers import WatcherTests
 
@@ -214,7 +215,7 @@ def wrong_json_values(field: Any) -> list[Any]:
     return []
 
 
-class RecordTypeTests(AttachmentTests, ConversationTests, TimelineTests, WatcherTests, TestCase):
+class RecordTypeTests(AttachmentTests, ConversationTests, TimelineTests, WatcherTests, ImportTests, TestCase):
     """Declare `model`, `factory`, `new_data()` and `changed_data` in a subclass. The tests of a type's files
     (`testing_attachments.AttachmentTests`) run for a type that declares `attachments=`; those of its timeline
     (`testing_timeline.TimelineTests`) for every type; those of its followers (`testing_watchers.WatcherTests`) for

@@ -11,6 +11,7 @@ from django.urls import include, path
 from meridian.core import registry
 from meridian.core.attachment_views import patterns_for
 from meridian.core.conversation_views import patterns_for as conversation_patterns
+from meridian.core.import_views import patterns_for as import_patterns_for
 from meridian.core.views import RecordViews
 from meridian.core.watch_views import patterns_for as watch_patterns
 
@@ -32,6 +33,7 @@ def record_type_patterns() -> list[Any]:
             *patterns_for(rt),
             *conversation_patterns(rt),
             *watch_patterns(rt),  # follow / unfollow (`core.watchers`)
+            *import_patterns_for(rt),
         ]
         if rt.record_links:  # links between records (`core.links`)
             per_app[rt.app_label] += [

@@ -58,6 +58,6 @@ def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0017_api_tokens_from_drf")]
+    dependencies = [("core", "0018_import_jobs")]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -833,6 +833,7 @@ SAMPLE_KWARGS = {
     "action": "suspend",
     "format": "json",
     "link_id": "1",
+    "job_id": "6f1c0a52-0000-4000-8000-000000000001",  # an import (core.import_views)
     "attachment_id": "1",
     "comment_id": "1",
 }
