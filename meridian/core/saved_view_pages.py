@@ -35,11 +35,11 @@ class SavedViewPages:
     def _back(self, request: HttpRequest, menu_state: dict[str, Any], view: SavedView | None = None) -> HttpResponse:
         """The list page as the person left it (the query they posted from; else the view concerned), the menu
         open with the refusal."""
-        request.GET = QueryDict(request.POST.get("next", ""), mutable=True)
+        request.GET = QueryDict(request.POST.get("next", ""), mutable=True)  # type: ignore[assignment]
         if view is not None and request.GET.get("view") != str(view.pk):
-            request.GET = QueryDict(f"view={view.pk}", mutable=True)
+            request.GET = QueryDict(f"view={view.pk}", mutable=True)  # type: ignore[assignment]
         if not request.GET:
-            request.GET = QueryDict(f"view={saved_views.NO_VIEW}", mutable=True)
+            request.GET = QueryDict(f"view={saved_views.NO_VIEW}", mutable=True)  # type: ignore[assignment]
         return self.records.list(request, menu_state={"open": True, **menu_state})
 
     def create(self, request: HttpRequest) -> HttpResponse:
@@ -78,9 +78,7 @@ class SavedViewPages:
             raise Http404("No such saved view.")
         action = request.POST.get("action", "")
         if action not in ACTIONS:
-            return self._back(
-                request, {"form": view.pk, "errors": {"action": ["Not an action."]}, "status": 400}, view
-            )
+            return self._back(request, {"form": view.pk, "errors": {"action": ["Not an action."]}, "status": 400}, view)
         if action in ("default", "undefault"):  # the person's own choice, of any view they may open
             saved_views.set_default(self.rt, request.user, view if action == "default" else None)
             messages.success(

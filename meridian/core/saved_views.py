@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
@@ -38,6 +38,7 @@ from meridian.core.tables import available_columns, column_label
 NOT_FILTERS = ("page", "per_page", "count", "export", "view", "columns", "cursor", "page_size", "format")
 SORT = "sort"
 NAME_MAX = 100
+QUERY_MAX = 4000
 HOME_MAX = 10  # views shown on a person's home page
 COUNT_TTL = 60  # seconds a home-page count may be old (as `core.home`)
 NO_VIEW = "none"  # `?view=none`: the plain list, whatever the default
@@ -176,9 +177,9 @@ def sortable_columns(record_type: RecordType) -> list[str]:
             continue
         try:
             model_field = record_type.model._meta.get_field(name)
-        except Exception:  # noqa: BLE001 - not a model field: not sortable
-            continue
-        if not model_field.many_to_many:
+        except FieldDoesNotExist:  # not a model field: not sortable
+            model_field = None
+        if model_field is not None and not model_field.many_to_many:
             names.append(name)
     return names
 
@@ -200,6 +201,8 @@ def clean_query(record_type: RecordType, user: Any, query: str) -> str:
     """The query string of a view, validated against the type's filters as `user` has them: unknown filters, a
     sort by something that is not a sortable column and values the filters refuse are a ValidationError on
     `query`. Answers the query normalised (page-only names and empty values left out)."""
+    if len(query or "") > QUERY_MAX:
+        raise ValidationError({"query": f"At most {QUERY_MAX} characters."})
     params = filter_params(QueryDict(query or ""))
     keys = filter_keys(record_type, user)
     problems = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
@@ -117,7 +118,7 @@ class RecordViews:
             effective = QueryDict(view.query, mutable=True)
             for key in request.GET:  # what the URL says on top of the view (a changed filter, another page)
                 effective.setlist(key, request.GET.getlist(key))
-            request.GET = effective
+            request.GET = effective  # type: ignore[assignment]
         params = request.GET.copy()
         for name in ("export", "sort", "page", "per_page", "count", "view", "columns"):
             params.pop(name, None)
@@ -128,7 +129,8 @@ class RecordViews:
             queryset = self.queryset(request).none()  # a filter that makes no sense matches nothing, and says why
         else:
             queryset = filterset.qs if filterset.is_bound else self.queryset(request)
-        columns, unknown_columns = None, []
+        columns: list[str] | None = None
+        unknown_columns: list[str] = []
         if request.GET.get("columns"):
             columns, unknown_columns = saved_views.url_columns(self.rt, request.GET["columns"])
         if columns is None and view is not None and view.columns:
@@ -207,8 +209,9 @@ class RecordViews:
         list_url = reverse(self.rt.url_name("list"))
         return HttpResponseRedirect(back if back.startswith(list_url) and "//" not in back else list_url)
 
-    def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str, columns: list[str]) -> HttpResponse:
+    def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str, columns: Sequence[str]) -> HttpResponse:
         """`columns`: those the person sees (what they see is what they export)."""
+        columns = [*columns]
         queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
         table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None, user=request.user)
         hidden = [name for name in available_columns(self.rt) if name not in columns]

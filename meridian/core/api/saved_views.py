@@ -116,7 +116,7 @@ class SavedViewViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         rt = saved_views.type_of(data["record_type"])
-        if rt.label not in {label for label in self._readable_types()}:
+        if rt.label not in self._readable_types():
             raise ValidationError({"record_type": [f"Not a record type: {rt.label}."]})
         view = saved_views.save_view(
             rt,
@@ -135,7 +135,9 @@ class SavedViewViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         from meridian.core import policy, registry
         from meridian.core.registry import VIEW
 
-        return [rt.label for rt in registry.all_types() if policy.has_role_permission(self.request.user, VIEW, rt.model)]
+        return [
+            rt.label for rt in registry.all_types() if policy.has_role_permission(self.request.user, VIEW, rt.model)
+        ]
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         view = self.get_object()
@@ -170,7 +172,8 @@ class SavedViewViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         view = self.get_object()
-        raw = request.query_params.get("version") or (request.data.get("version") if request.data else None)
+        body = request.data if isinstance(request.data, dict) else {}
+        raw = request.query_params.get("version") or body.get("version")
         try:
             version = int(raw) if raw is not None else None
         except (TypeError, ValueError):

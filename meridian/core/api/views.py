@@ -188,7 +188,7 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
             effective["ordering"] = sort[0]
         for key in self.request.query_params:
             effective.setlist(key, self.request.query_params.getlist(key))
-        self.request._request.GET = effective
+        self.request._request.GET = effective  # type: ignore[assignment]
 
     def get_object(self) -> Any:
         obj = super().get_object()

@@ -157,9 +157,7 @@ class SharingTests(PrincipalsTestCase):
         self.assertFalse(SavedView.objects.exists())
 
     def test_a_view_shared_with_everyone_shows_a_customer_only_their_records(self) -> None:
-        view = saved_views.save_view(
-            self.rt, self.admin, name="Everybody", query="sort=last_name", sharing="everyone"
-        )
+        view = saved_views.save_view(self.rt, self.admin, name="Everybody", query="sort=last_name", sharing="everyone")
         customer = self.p.customer_b
         self.client.force_login(customer)
         page = self.client.get(reverse("core:person_list"), {"view": view.pk})
