@@ -68,12 +68,12 @@ class SavedViewPages:
         messages.success(request, f"View “{view.name}” saved.")
         return HttpResponseRedirect(saved_views.view_url(self.rt, view))
 
-    def manage(self, request: HttpRequest, view_id: int) -> HttpResponse:
+    def manage(self, request: HttpRequest, pk: int) -> HttpResponse:
         """POST `action`: update (with the posted query and columns), rename, delete, default or undefault."""
         self.records.require_type(request, VIEW)
         if request.method != "POST":
             return HttpResponse(status=405)
-        view = saved_views.find_view(request.user, self.rt, view_id)
+        view = saved_views.find_view(request.user, self.rt, pk)
         if view is None:
             raise Http404("No such saved view.")
         action = request.POST.get("action", "")

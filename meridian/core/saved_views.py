@@ -130,10 +130,15 @@ class Menu:
 
 
 def menu(user: Any, record_type: RecordType) -> Menu:
+    """The views `user` may open of the type, grouped, with their default marked (three queries)."""
     result = Menu()
-    default = default_view(user, record_type)
-    result.default_id = default.pk if default else None
+    default_id = DefaultView.objects.filter(user_id=user.pk, record_type=record_type.label).values_list(
+        "view_id", flat=True
+    )
+    wanted = default_id.first()
     for view in visible_views(user, record_type).order_by("name", "id"):
+        if view.pk == wanted:
+            result.default_id = view.pk  # only while they may still open it
         if view.owner_id == user.pk:
             result.own.append(view)
         elif view.sharing == SavedView.TEAM:

@@ -25,7 +25,7 @@ def record_type_patterns() -> list[Any]:
             path(f"{slug}/add/", login_required(views.form_page), name=f"{name}_add"),
             path(f"{slug}/columns/", login_required(views.columns), name=f"{name}_columns"),
             path(f"{slug}/views/", login_required(saved.create), name=f"{name}_views"),
-            path(f"{slug}/views/<int:view_id>/", login_required(saved.manage), name=f"{name}_view"),
+            path(f"{slug}/views/<int:pk>/", login_required(saved.manage), name=f"{name}_view"),
             path(f"{slug}/<int:pk>/", login_required(views.detail), name=f"{name}_detail"),
             path(f"{slug}/<int:pk>/edit/", login_required(views.form_page), name=f"{name}_edit"),
             path(f"{slug}/<int:pk>/delete/", login_required(views.delete), name=f"{name}_delete"),
