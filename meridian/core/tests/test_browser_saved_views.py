@@ -75,6 +75,12 @@ def test_save_a_view_make_it_the_default_and_open_it(page: Any, live_server: Any
     expect(page.locator("#view-applied")).to_have_count(0)
     expect(page.locator("tbody tr")).to_have_count(5)
 
+    # the home page: the default view as a quick link with its count
+    page.goto(f"{live_server.url}{reverse('home')}")
+    expect(page.locator("#home-views")).to_contain_text("Customers Z–A")
+    expect(page.locator("#home-views .badge")).to_have_text("3")
+    snap(page, "saved-views-home-1400")
+
     # small screens: the menu fits
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{list_url}?view={view.pk}")
