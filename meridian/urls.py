@@ -9,12 +9,14 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from meridian.core import api_token_views, registry, views, watch_views
+from meridian.core.api.saved_views import SavedViewViewSet
 from meridian.core.api.schema import DocsView, SchemaView
 from meridian.core.api.tokens import ApiTokenDetailView, ApiTokenListView
 from meridian.core.api.views import MeView, SearchView, viewset_for
 from meridian.core.urls import record_type_patterns
 
 router = DefaultRouter()
+router.register("core/saved-views", SavedViewViewSet, basename="core-saved-views")  # `core.saved_views`
 for record_type in registry.all_types():
     router.register(
         f"{record_type.app_label}/{record_type.url_slug}",

@@ -73,6 +73,7 @@ class Home:
     teams: list[Team] = field(default_factory=list)
     person: Person | None = None
     organisation: Organisation | None = None
+    views: list[Any] = field(default_factory=list)  # `saved_views.HomeView`: defaults and "show on home"
 
 
 def home_for(user: Any) -> Home:
@@ -106,6 +107,9 @@ def home_for(user: Any) -> Home:
         home.teams = list(policy.restrict(Team.objects.filter(members=home.person), user, VIEW))
     home.my_work, home.my_work_types = my_work(user, types)
     home.recent = recent_records(user)
+    from meridian.core.saved_views import home_views
+
+    home.views = home_views(user)
     return home
 
 

@@ -826,3 +826,49 @@ class ImportJob(models.Model):
     @property
     def percent(self) -> int:
         return min(100, round(100 * self.done_rows / self.total_rows)) if self.total_rows else 0
+
+
+class SavedView(models.Model):
+    """A named list of one record type as its owner left it: the filters and sort (`query`, the list's query
+    string), the columns, and who else sees it (`sharing`: only the owner, the members of `team`, or everyone who
+    may read the type). Only filters are stored: a reader of a shared view sees the records they may see.
+    Written only by `core.saved_views` (validated, version-checked)."""
+
+    PRIVATE, TEAM, EVERYONE = "private", "team", "everyone"
+    SHARING_CHOICES = [(PRIVATE, "Only me"), (TEAM, "A team"), (EVERYONE, "Everyone")]
+
+    record_type = models.CharField(max_length=100)  # `core.organisation`
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    query = models.TextField(blank=True)  # `organisation=3&sort=-name`
+    columns = models.JSONField(default=list)
+    sharing = models.CharField(max_length=10, choices=SHARING_CHOICES, default=PRIVATE)
+    team = models.ForeignKey("Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="saved_views")
+    show_on_home = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "record_type", "name"], name="saved_view_name_unique_per_owner")
+        ]
+        indexes = [models.Index(fields=["record_type", "sharing"], name="saved_view_type_sharing")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DefaultView(models.Model):
+    """The saved view a person's list of one type opens with (their own or one shared with them)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="default_views")
+    record_type = models.CharField(max_length=100)
+    view = models.ForeignKey(SavedView, on_delete=models.CASCADE, related_name="defaults")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "record_type"], name="one_default_view_per_type")]
+
+    def __str__(self) -> str:
+        return f"{self.record_type} default of user {self.user_id}"

@@ -12,6 +12,7 @@ from meridian.core import registry
 from meridian.core.attachment_views import patterns_for
 from meridian.core.conversation_views import patterns_for as conversation_patterns
 from meridian.core.import_views import patterns_for as import_patterns_for
+from meridian.core.saved_view_pages import SavedViewPages
 from meridian.core.views import RecordViews
 from meridian.core.watch_views import patterns_for as watch_patterns
 
@@ -20,11 +21,14 @@ def record_type_patterns() -> list[Any]:
     per_app: dict[str, list[Any]] = defaultdict(list)
     for rt in registry.all_types():
         views = RecordViews(rt)
+        saved = SavedViewPages(rt)  # the Views menu (`core.saved_views`)
         name, slug = rt.model_name, rt.url_slug
         per_app[rt.app_label] += [
             path(f"{slug}/", login_required(views.list), name=f"{name}_list"),
             path(f"{slug}/add/", login_required(views.form_page), name=f"{name}_add"),
             path(f"{slug}/columns/", login_required(views.columns), name=f"{name}_columns"),
+            path(f"{slug}/views/", login_required(saved.create), name=f"{name}_views"),
+            path(f"{slug}/views/<int:pk>/", login_required(saved.manage), name=f"{name}_view"),
             path(f"{slug}/<int:pk>/", login_required(views.detail), name=f"{name}_detail"),
             path(f"{slug}/<int:pk>/edit/", login_required(views.form_page), name=f"{name}_edit"),
             path(f"{slug}/<int:pk>/delete/", login_required(views.delete), name=f"{name}_delete"),

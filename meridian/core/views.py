@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
@@ -13,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +30,7 @@ from meridian.core import (
     policy,
     querysets,
     ratelimit,
+    saved_views,
     services,
     tabs,
 )
@@ -97,10 +99,28 @@ class RecordViews:
             raise PermissionDenied(f"You may not {action} {self.rt.verbose_name_plural}.")
 
     # -- pages -----------------------------------------------------------------------------------------------
-    def list(self, request: HttpRequest) -> HttpResponse:
+    def list(self, request: HttpRequest, *, menu_state: dict[str, Any] | None = None) -> HttpResponse:
+        """The list: filters, sort and columns from the URL (`?columns=a,b` too), or from a saved view
+        (`?view=<id>`, with the URL's own values on top); the person's default view when the URL has none
+        (`?view=none`: the plain list). `menu_state`: a refused form of the Views menu, shown open with its errors."""
         self.require_type(request, VIEW)
+        user = request.user
+        view_param = request.GET.get("view")
+        if not request.GET and not request.headers.get("HX-Request") and menu_state is None:
+            default = saved_views.default_view(user, self.rt)
+            if default is not None:  # the default opens as itself: a bookmarkable URL that names the view
+                return HttpResponseRedirect(saved_views.view_url(self.rt, default))
+        view = None
+        if view_param and view_param != saved_views.NO_VIEW:
+            view = saved_views.find_view(user, self.rt, view_param)
+            if view is None:
+                raise Http404("No such saved view.")
+            effective = QueryDict(view.query, mutable=True)
+            for key in request.GET:  # what the URL says on top of the view (a changed filter, another page)
+                effective.setlist(key, request.GET.getlist(key))
+            request.GET = effective  # type: ignore[assignment]
         params = request.GET.copy()
-        for name in ("export", "sort", "page", "per_page", "count"):
+        for name in ("export", "sort", "page", "per_page", "count", "view", "columns"):
             params.pop(name, None)
         filterset = filterset_for(self.rt)(params or None, queryset=self.queryset(request), request=request)
         # a filter on a link is a record picker: searched on the server when there are many (never 10,000 options)
@@ -109,12 +129,19 @@ class RecordViews:
             queryset = self.queryset(request).none()  # a filter that makes no sense matches nothing, and says why
         else:
             queryset = filterset.qs if filterset.is_bound else self.queryset(request)
+        columns: list[str] | None = None
+        unknown_columns: list[str] = []
+        if request.GET.get("columns"):
+            columns, unknown_columns = saved_views.url_columns(self.rt, request.GET["columns"])
+        if columns is None and view is not None and view.columns:
+            columns = [name for name in view.columns if name in available_columns(self.rt)] or None
+        if columns is None:
+            columns = chosen_columns(self.rt, request.user)
         export = request.GET.get("export")
         invalid = filterset.is_bound and bool(filterset.errors)
         if export in ("csv", "xlsx") and not invalid:  # an export of a nonsense filter is refused with the page
             self.require_type(request, EXPORT)
-            return self.export(request, queryset, export)
-        columns = chosen_columns(self.rt, request.user)
+            return self.export(request, queryset, export, columns)
         queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
         table = table_for(self.rt)(queryset, user=request.user, columns=columns)
         exact = request.GET.get("count") == "exact"  # "more than 10,000": the exact figure once, when asked
@@ -123,6 +150,9 @@ class RecordViews:
         template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
         total, total_exact = bounded_count(self.queryset(request)) if filterset.is_bound else (None, True)
         status = 400 if invalid else 200
+        list_url = reverse(self.rt.url_name("list"))
+        views_menu = saved_views.menu(user, self.rt)
+        current = saved_views.filter_params(request.GET)
         context = self.context(
             request,
             table=table,
@@ -133,7 +163,29 @@ class RecordViews:
             columns=columns,
             column_choices=[(name, column_label(self.rt, name)) for name in available_columns(self.rt)],
             columns_url=reverse(self.rt.url_name("columns")),
+            views_menu=views_menu,
+            applied_view=view,
+            view_changed=view is not None and current != saved_views.filter_params(QueryDict(view.query)),
+            missing_filters=saved_views.missing_filters(self.rt, user, view) if view is not None else [],
+            unknown_columns=unknown_columns,
+            current_query=current.urlencode(),
+            current_columns=",".join(columns),
+            plain_url=f"{list_url}?view={saved_views.NO_VIEW}" if views_menu.default_id else list_url,
+            views_url=reverse(self.rt.url_name("views")),
+            views_groups=[
+                ("Your views", views_menu.own),
+                ("Shared with your teams", views_menu.teams),
+                ("Shared with everyone", views_menu.everyone),
+            ],
+            share_choices=[
+                ("private", "Only me"),
+                *((f"team:{team.pk}", f"Team: {team}") for team in saved_views.shareable_teams(user)),
+                *([("everyone", "Everyone")] if saved_views.is_administrator(user) else []),
+            ],
+            menu_state=menu_state or {},
         )
+        if menu_state and menu_state.get("status"):
+            status = menu_state["status"]
         return render(request, template, context, status=status)
 
     def columns(self, request: HttpRequest) -> HttpResponse:
@@ -157,8 +209,9 @@ class RecordViews:
         list_url = reverse(self.rt.url_name("list"))
         return HttpResponseRedirect(back if back.startswith(list_url) and "//" not in back else list_url)
 
-    def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str) -> HttpResponse:
-        columns = chosen_columns(self.rt, request.user)  # what the person sees is what they export
+    def export(self, request: HttpRequest, queryset: QuerySet[Any], kind: str, columns: Sequence[str]) -> HttpResponse:
+        """`columns`: those the person sees (what they see is what they export)."""
+        columns = [*columns]
         queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
         table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None, user=request.user)
         hidden = [name for name in available_columns(self.rt) if name not in columns]

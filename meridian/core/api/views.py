@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -169,7 +169,27 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def filter_queryset(self, queryset: Any) -> Any:
         if getattr(self, "action", None) in self.record_tabs:  # a tab's query string is its own (the timeline's kind)
             return queryset
+        if getattr(self, "action", None) == "list" and self.request.query_params.get("view"):
+            self._apply_saved_view()
         return super().filter_queryset(queryset)
+
+    def _apply_saved_view(self) -> None:
+        """`?view=<id>`: the saved view's filters and sort (`ordering`), with the query string's own values on
+        top; only filters, so the rows stay those the caller may see. A view they may not open is 404."""
+        from django.http import Http404, QueryDict
+
+        from meridian.core import saved_views
+
+        view = saved_views.find_view(self.request.user, self.record_type, self.request.query_params["view"])
+        if view is None:
+            raise Http404("No such saved view.")
+        effective = QueryDict(view.query, mutable=True)
+        sort = effective.pop(saved_views.SORT, None)
+        if sort and "ordering" not in self.request.query_params:
+            effective["ordering"] = sort[0]
+        for key in self.request.query_params:
+            effective.setlist(key, self.request.query_params.getlist(key))
+        self.request._request.GET = effective  # type: ignore[assignment]
 
     def get_object(self) -> Any:
         obj = super().get_object()
@@ -240,6 +260,14 @@ def _tab_endpoint(record_type: RecordType, tab: Tab) -> Any:
     )(routed)
 
 
+VIEW_PARAMETER = OpenApiParameter(
+    "view",
+    int,
+    description="A saved view's id (`/api/v1/core/saved-views/`): its filters and sort apply, with this query "
+    "string's own values on top. Only filters: the rows are still those you may see.",
+)
+
+
 @cache
 def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
     attrs: dict[str, Any] = {
@@ -301,7 +329,8 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
         attrs[record_action.name] = _action_endpoint(record_type, record_action)
     for tab in record_tabs.values():
         attrs[tab.name] = _tab_endpoint(record_type, tab)
-    return type(f"{record_type.model.__name__}ViewSet", (RecordViewSet,), attrs)
+    viewset = type(f"{record_type.model.__name__}ViewSet", (RecordViewSet,), attrs)
+    return extend_schema_view(list=extend_schema(parameters=[VIEW_PARAMETER]))(viewset)
 
 
 class SearchView(APIView):
