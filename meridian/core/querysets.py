@@ -338,7 +338,6 @@ class BoundedPaginator(Paginator):
         super().__init__(object_list, per_page, *args, **kwargs)
         self.force_exact = exact
         self.exact = True
-        self.total: int | None = None  # the exact number, when asked for
 
     @cached_property
     def count(self) -> int:
@@ -347,7 +346,6 @@ class BoundedPaginator(Paginator):
         if not isinstance(queryset, QuerySet):
             return len(rows)
         if self.force_exact:
-            self.total = queryset.count()
-            return self.total
+            return queryset.count()
         counted, self.exact = bounded_count(queryset)
         return counted

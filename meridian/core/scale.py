@@ -1,10 +1,11 @@
 """Generated data for trying Meridian at scale: `meridian demo --scale N` and the list benchmarks.
 
-N people in organisations of 100 people each (and so N / 100 customer organisations), written with `bulk_create`
-in batches, not through the services: a million audited creates would take hours, and these records are not
-anybody's work. One audit event per batch says what was loaded, by whom and how many (so the trail still shows that
-the data appeared and how), and the hash chain is linked afterwards as for any other write. Names, e-mail addresses
-and job titles are drawn from small lists with a fixed seed, so two loads of the same size look alike.
+N people in organisations of 100 people each (and so N / 100 customer organisations), written in batches
+(`insert_rows`: COPY on PostgreSQL), not through the services: a million audited creates would take hours, and
+these records are not anybody's work. One audit event per batch says what was loaded, by whom and how many (so the
+trail still shows that the data appeared and how), and the hash chain is linked afterwards as for any other write.
+Names, e-mail addresses and job titles are drawn from small lists with a fixed seed, so two loads of the same size
+look alike.
 """
 
 from __future__ import annotations
@@ -39,46 +40,53 @@ def load(people: int, *, actor: object, progress: Callable[[int, int], None] | N
     rng = random.Random(people)
     first_new = Organisation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     organisations = max(1, -(-people // PEOPLE_PER_ORGANISATION))
-    stamp = f"{first_new + 1:x}"  # names stay unique when a second load is added to the first
+    stamp = f"{first_new + 1:x}"  # names and e-mail addresses stay unique when a second load is added to the first
     for start in range(0, organisations, BATCH):
-        with transaction.atomic():
-            batch = [
-                Organisation(
-                    name=f"{rng.choice(SECTORS)} {i:07d}-{stamp}",
-                    kind=OrganisationKind.CUSTOMER,
-                    email=f"contact{i}@scale-{stamp}.example",
-                )
-                for i in range(start, min(start + BATCH, organisations))
-            ]
-            Organisation.objects.bulk_create(batch, batch_size=1000)
-            _audit_batch(batch[0], actor, "organisations", len(batch))
+        rows = [
+            {
+                "name": f"{rng.choice(SECTORS)} {i:07d}-{stamp}",
+                "kind": OrganisationKind.CUSTOMER.value,
+                "email": f"contact{i}@scale-{stamp}.example",
+            }
+            for i in range(start, min(start + BATCH, organisations))
+        ]
+        _write_batch(Organisation, rows, actor, "organisations")
     org_ids = list(
         Organisation.objects.filter(pk__gt=first_new, email__endswith=f"@scale-{stamp}.example")
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    made = 0
-    while made < people:
-        size = min(BATCH, people - made)
-        with transaction.atomic():
-            rows = []
-            for i in range(made, made + size):
-                first, last = rng.choice(FIRST), rng.choice(LAST)
-                rows.append(
-                    {
-                        "first_name": first,
-                        "last_name": last,
-                        "email": f"{first.lower()}.{i}@scale-{stamp}.example",
-                        "job_title": rng.choice(TITLES),
-                        "organisation_id": org_ids[i // PEOPLE_PER_ORGANISATION],
-                    }
-                )
-            insert_rows(Person, rows)
-            _audit_batch(Person.objects.filter(email=rows[0]["email"]).get(), actor, "people", len(rows))
-        made += size
+    for start in range(0, people, BATCH):
+        rows = []
+        for i in range(start, min(start + BATCH, people)):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            rows.append(
+                {
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{first.lower()}.{i}@scale-{stamp}.example",
+                    "job_title": rng.choice(TITLES),
+                    "organisation_id": org_ids[i // PEOPLE_PER_ORGANISATION],
+                }
+            )
+        _write_batch(Person, rows, actor, "people")
         if progress:
-            progress(made, people)
-    return len(org_ids), made
+            progress(start + len(rows), people)
+    return len(org_ids), people
+
+
+def _write_batch(model: type[Model], rows: list[dict[str, Any]], actor: object, what: str) -> None:
+    """Insert one batch and its one audit event (on the batch's first record, found by its unique e-mail address:
+    the batch's size and how it was made), in one transaction."""
+    with transaction.atomic():
+        insert_rows(model, rows)
+        audit.record_event(
+            action=AuditAction.CREATE,
+            obj=model._default_manager.get(email=rows[0]["email"]),
+            actor=actor,
+            changes={},
+            reason=f"generated scale data: {len(rows)} {what} in one batch (meridian demo --scale)",
+        )
 
 
 def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
@@ -100,18 +108,3 @@ def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
         else:
             marks = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)  # noqa: S608
-
-
-def _audit_batch(first: object, actor: object, what: str, count: int) -> None:
-    """One event per batch, on its first record: the batch's size and how it was made."""
-    pk = getattr(first, "pk", None)
-    if pk is None:  # a database that returns no ids from bulk_create: name the batch by its newest row
-        pk = type(first).objects.order_by("-pk").values_list("pk", flat=True).first()  # type: ignore[attr-defined]
-        first = type(first).objects.get(pk=pk)  # type: ignore[attr-defined]
-    audit.record_event(
-        action=AuditAction.CREATE,
-        obj=first,  # type: ignore[arg-type]
-        actor=actor,
-        changes={},
-        reason=f"generated scale data: {count} {what} in one batch (meridian demo --scale)",
-    )

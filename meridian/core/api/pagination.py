@@ -41,8 +41,7 @@ def decode_cursor(text: str) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     kind, _, number = raw.partition(":")
-    pk = positive_int(number) if kind == "after" else None
-    return pk
+    return positive_int(number) if kind == "after" else None
 
 
 class Pagination(PageNumberPagination):

@@ -181,6 +181,24 @@ class ApiPagingTests(PrincipalsTestCase):
         self.assertEqual(seen, expected)
         self.assertEqual(pages, 3)
 
+    def test_a_customer_user_walks_only_their_own_organisation(self) -> None:
+        from meridian.core.testing import api_client
+
+        for i in range(3):
+            PersonFactory(organisation=self.p.org_b, last_name=f"Walk B{i}")
+        customer = api_client(self.p.customer_a)
+        seen: list[int] = []
+        url: str | None = f"{self.url}?cursor=&page_size=2"
+        while url:
+            body = customer.get(url).json()
+            seen.extend(row["id"] for row in body["results"])
+            url = body["next"]
+        mine = list(Person.objects.filter(organisation=self.p.org_a).order_by("pk").values_list("pk", flat=True))
+        self.assertEqual(seen, mine)
+        with mock.patch.object(querysets, "COUNT_LIMIT", 2):
+            page = customer.get(self.url, {"page_size": 1}).json()
+        self.assertEqual((page["count"], page["count_exact"]), (2, False))
+
     def test_cursor_refusals_are_field_errors(self) -> None:
         for params, field in [
             ({"cursor": "nonsense!"}, "cursor"),
