@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -337,51 +336,26 @@ def post_comment(obj: Record, *, actor: Any, body: Any, visibility: Any, files: 
         errors["file"] = [f"Files cannot be attached to comments on {record_type.verbose_name_plural}."]
     if errors:
         raise ValidationError(errors)
-    storage, stored = attachment_storage(), []
-    try:
-        with transaction.atomic():
-            current = _locked_record(obj)
-            policy.require(actor, VIEW, current)
-            mentions = check_mentions(text, current, visibility)
-            checked = (
-                attachments.check(record_type.attachments, current, files) if files and record_type.attachments else []
-            )
-            comment = Comment.objects.create(
-                record_type=record_type.label,
-                record_id=current.pk,
-                organisation_id=getattr(current, "tenant_id", None),
-                author=actor if getattr(actor, "pk", None) else None,
-                author_label=actor.get_username() if getattr(actor, "pk", None) else "anonymous",
-                body=text,
-                visibility=visibility,
-            )
-            made = []
-            for item in checked:
-                item.upload.seek(0)
-                path = f"{record_type.app_label}/{record_type.model_name}/{current.pk}/{uuid.uuid4().hex}"
-                saved = storage.save(path, item.upload)
-                stored.append(saved)
-                attachment = Attachment(
-                    record_type=record_type.label,
-                    record_id=current.pk,
-                    comment_id=comment.pk,
-                    name=item.name,
-                    size=item.size,
-                    sha256=item.sha256,
-                    content_type=item.content_type,
-                    uploaded_by=comment.author,
-                    uploaded_by_label=comment.author_label,
-                )
-                attachment.file.name = saved
-                attachment.save(force_insert=True)
-                made.append(attachment)
-            added = {"added": [attachments.summary(a) for a in made]} if made else None
-            _event(current, actor, comment, "posted", mentions=mentions, files=added)
-            _notify_mentions(comment, current, mentions)
-    except BaseException:
-        for name in stored:  # the transaction did not happen: neither do its files
-            storage.delete(name)
-        raise
+    with attachments.removed_unless_committed() as stored, transaction.atomic():
+        current = _locked_record(obj)
+        policy.require(actor, VIEW, current)
+        mentions = check_mentions(text, current, visibility)
+        checked = (
+            attachments.check(record_type.attachments, current, files) if files and record_type.attachments else []
+        )
+        comment = Comment.objects.create(
+            record_type=record_type.label,
+            record_id=current.pk,
+            organisation_id=getattr(current, "tenant_id", None),
+            author=actor if getattr(actor, "pk", None) else None,
+            author_label=actor.get_username() if getattr(actor, "pk", None) else "anonymous",
+            body=text,
+            visibility=visibility,
+        )
+        made = attachments.store(current, checked, actor=actor, stored=stored, comment_id=comment.pk)
+        added = {"added": [attachments.summary(a) for a in made]} if made else None
+        _event(current, actor, comment, "posted", mentions=mentions, files=added)
+        _notify_mentions(comment, current, mentions)
     return comment
 
 
