@@ -393,6 +393,18 @@ def _check_version(comment: Comment, expected_version: Any) -> None:
         raise StaleComment(comment)
 
 
+def _locked(obj: Record, comment: Comment, actor: Any, expected_version: Any) -> tuple[Record, Comment]:
+    """The record and its comment, locked in that order (the lock order: the record first) inside the caller's
+    transaction, as they are now: a 404 when the actor may no longer read the comment, `StaleComment` when it
+    changed since the version the actor read."""
+    current_obj = _locked_record(obj)
+    current = Comment.objects.select_for_update().get(pk=comment.pk)
+    if current.visibility != PUBLIC and not is_staff(actor):  # as `readable`, on the row in hand
+        raise Http404("No such comment.")
+    _check_version(current, expected_version)
+    return current_obj, current
+
+
 def edit_comment(comment: Comment, *, actor: Any, body: Any, expected_version: Any) -> Comment:
     """Change a comment's text (its author, within the edit window); its visibility stays. Audited on the record
     with the text before; mentions new to this text are checked and notified."""
@@ -400,11 +412,7 @@ def edit_comment(comment: Comment, *, actor: Any, body: Any, expected_version: A
     policy.require(actor, VIEW, obj)
     text = _clean_body(body)
     with transaction.atomic():
-        current_obj = _locked_record(obj)
-        current = Comment.objects.select_for_update().get(pk=comment.pk)
-        if not readable(Comment.objects.filter(pk=current.pk), actor).exists():
-            raise Http404("No such comment.")
-        _check_version(current, expected_version)
+        current_obj, current = _locked(obj, comment, actor, expected_version)
         if current.is_deleted:
             raise ValidationError({"body": ["This comment was deleted: it cannot be edited."]})
         if not may_edit(current, actor):
@@ -435,11 +443,7 @@ def delete_comment(comment: Comment, *, actor: Any, expected_version: Any, reaso
     policy.require(actor, VIEW, obj)
     reason = (reason or "").strip()[:500]
     with transaction.atomic():
-        current_obj = _locked_record(obj)
-        current = Comment.objects.select_for_update().get(pk=comment.pk)
-        if not readable(Comment.objects.filter(pk=current.pk), actor).exists():
-            raise Http404("No such comment.")
-        _check_version(current, expected_version)
+        current_obj, current = _locked(obj, comment, actor, expected_version)
         if current.is_deleted:
             raise ValidationError({"non_field_errors": ["This comment is already deleted."]})
         if not may_edit(current, actor):
