@@ -416,7 +416,7 @@ def edit_comment(comment: Comment, *, actor: Any, body: Any, expected_version: A
         if current.is_deleted:
             raise ValidationError({"body": ["This comment was deleted: it cannot be edited."]})
         if not may_edit(current, actor):
-            raise PermissionDenied(_edit_refusal(current, actor))
+            raise PermissionDenied(edit_refusal(current, actor))
         mentions = check_mentions(text, current_obj, current.visibility)
         already = set(mentioned_usernames(current.body))
         new_mentions = [u for u in mentions if u.username not in already]
@@ -428,7 +428,8 @@ def edit_comment(comment: Comment, *, actor: Any, body: Any, expected_version: A
     return current
 
 
-def _edit_refusal(comment: Comment, user: Any) -> str:
+def edit_refusal(comment: Comment, user: Any) -> str:
+    """Why `user` may not edit (or delete) this comment: not its author, or the edit window is over."""
     if comment.author_id != getattr(user, "pk", None):
         return "Only its author may edit a comment."
     minutes = int(declaration(registry.get(_record_model(comment))).edit_window.total_seconds() // 60)
@@ -448,7 +449,7 @@ def delete_comment(comment: Comment, *, actor: Any, expected_version: Any, reaso
             raise ValidationError({"non_field_errors": ["This comment is already deleted."]})
         if not may_edit(current, actor):
             if not may_moderate(actor):
-                raise PermissionDenied(_edit_refusal(current, actor))
+                raise PermissionDenied(edit_refusal(current, actor))
             if not reason:
                 raise ValidationError({"reason": ["Say why you delete someone else's comment (it is audited)."]})
         before = current.body
