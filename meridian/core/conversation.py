@@ -524,12 +524,10 @@ def prepare(comments: Sequence[Comment], obj: Record, user: Any) -> list[Comment
 
 
 def timeline_entries(obj: Record, user: Any, before: Any, limit: int, rank: int) -> list[Any]:
-    """The timeline's "comments" source: at most `limit` comments the reader may read, older than the cursor."""
+    """The timeline's "comments" source (of a type with conversation: `Source.applies`): at most `limit` comments
+    the reader may read, older than the cursor."""
     from meridian.core.timeline import Entry
 
-    rt = registry.find(type(obj))
-    if rt is None or getattr(rt, "conversation", None) is None:
-        return []
     rows = readable(of(obj), user)
     if before is not None:
         rows = before.older(rows, rank, "created_at")
