@@ -2,7 +2,8 @@
 writes an internal note (the composer's default for staff, amber and labelled "Internal note — staff only"),
 previews Markdown, then switches to a public reply and posts it with a file, each without a page reload; the
 timeline shows both, newest first. The organisation's customer user then sees the reply and its file, and neither
-the note, its text nor an internal option anywhere on the page. Screenshots at 1400 and 390 px go to
+the note, its text nor an internal option anywhere on the page; they post a reply of their own, edit it and delete
+it. Screenshots at 1400 and 390 px go to
 test-artifacts/."""
 
 from __future__ import annotations
@@ -85,4 +86,26 @@ def test_agent_note_and_reply_then_the_customer_sees_only_the_reply(
     with page.expect_download() as download:
         comments.first.get_by_role("link", name="renewal-offer.txt").click()
     assert Path(download.value.path()).read_text(encoding="utf-8") == "Offer: 12 months, same price.\n"
+
+    composer = page.locator("form.comment-composer")  # the customer replies, corrects the reply, then deletes it
+    composer.get_by_label("Comment").fill("Thanks, we accept the offr.")
+    composer.get_by_role("button", name="Post").click()
+    expect(page.get_by_text("Public reply posted.")).to_be_visible(timeout=TIMEOUT_MS)
+    mine = page.locator("article.comment").first
+    mine.get_by_role("link", name="Edit").click()
+    editor = page.get_by_label("Text of the comment")
+    expect(editor).to_have_value("Thanks, we accept the offr.", timeout=TIMEOUT_MS)
+    snap(page, "conversation-customer-editing", 1400)
+    snap(page, "conversation-customer-editing", 390)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    editor.fill("Thanks, we accept the offer.")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Comment saved.")).to_be_visible(timeout=TIMEOUT_MS)
+    mine = page.locator("article.comment").first
+    expect(mine).to_contain_text("Thanks, we accept the offer.")
+    expect(mine).to_contain_text("(edited)")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Delete this comment? ..."
+    mine.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("Comment deleted.")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("article.comment").first).to_contain_text("This comment was deleted")
     assert page.evaluate("window.__cspViolations") == []
