@@ -383,8 +383,13 @@ def removed_with(record_type: registry.RecordType, obj: Record) -> dict[str, Any
     if getattr(record_type, "attachments", None) is None:
         return {}
     rows = list(of(obj).select_for_update())
-    if not rows:
-        return {}
+    return {CHANGES_KEY: {"removed": remove(rows)}} if rows else {}
+
+
+def remove(rows: Sequence[Attachment]) -> list[dict[str, Any]]:
+    """Delete these files (rows locked by the caller, in its transaction): the rows now, the stored files after
+    commit (a rolled-back delete keeps them). What the audit event keeps of them (`summary`)."""
+    summaries = [summary(row) for row in rows]
     names = [row.file.name for row in rows]
     Attachment.objects.filter(pk__in=[row.pk for row in rows]).delete()
 
@@ -394,7 +399,7 @@ def removed_with(record_type: registry.RecordType, obj: Record) -> dict[str, Any
             storage.delete(name)
 
     transaction.on_commit(delete_files)
-    return {CHANGES_KEY: {"removed": [summary(row) for row in rows]}}
+    return summaries
 
 
 def readable(event: Any) -> list[tuple[str, Any, Any]]:

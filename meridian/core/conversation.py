@@ -47,7 +47,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from meridian.core import attachments, audit, policy, registry
 from meridian.core.choices import AuditAction, CommentVisibility, Role
-from meridian.core.models import Attachment, Comment, Person, Record, User, attachment_storage
+from meridian.core.models import Attachment, Comment, Person, Record, User
 from meridian.core.registry import READ_ONLY_ROLES, STAFF, VIEW
 
 CHANGES_KEY = "comment"  # under this key an audit event of the record describes the comment posted/edited/deleted
@@ -457,12 +457,8 @@ def delete_comment(comment: Comment, *, actor: Any, expected_version: Any, reaso
         current.body, current.deleted_at, current.version = "", timezone.now(), current.version + 1
         current.deleted_by = actor if getattr(actor, "pk", None) else None
         current.save(update_fields=["body", "deleted_at", "deleted_by", "version"])
-        removed = {"removed": [attachments.summary(a) for a in files]} if files else None
+        removed = {"removed": attachments.remove(files)} if files else None
         _event(current_obj, actor, current, "deleted", before=before, files=removed, reason=reason)
-        if files:
-            names = [a.file.name for a in files]
-            Attachment.objects.filter(pk__in=[a.pk for a in files]).delete()
-            transaction.on_commit(lambda: [attachment_storage().delete(n) for n in names])
     return current
 
 

@@ -1,5 +1,5 @@
 """Conversation beyond the generic tests (`testing_conversation`): the work of reading a thread does not grow with
-it (the Timeline tab, the comment list and the timeline of the API)."""
+it (the Timeline tab, the comment list and the timeline of the API); a deleted comment's files go with it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from meridian.core import conversation
+from meridian.core import attachments, conversation
 from meridian.core.choices import Role
+from meridian.core.models import Attachment, AuditEvent, attachment_storage
 from meridian.core.testing import PrincipalsTestCase, api_client
 from meridian.core.testing_attachments import use_own_attachment_storage
 
@@ -62,3 +63,29 @@ class ThreadQueryTests(PrincipalsTestCase):
                 self.post(6)
                 many = self.queries(user)
                 self.assertEqual(few, many)
+
+
+class CommentFileTests(PrincipalsTestCase):
+    def setUp(self) -> None:
+        use_own_attachment_storage(self)
+
+    def test_a_deleted_comment_takes_its_files_with_it_and_the_audit_event_names_them(self) -> None:
+        org: Any = self.p.org_a
+        agent = self.p.users[Role.SERVICE_DESK_AGENT]
+        comment = conversation.post_comment(
+            org,
+            actor=agent,
+            body="See the plan.",
+            visibility="internal",
+            files=[SimpleUploadedFile("plan.txt", b"a plan")],
+        )
+        (stored,) = Attachment.objects.filter(comment_id=comment.pk)
+        self.assertEqual((stored.record_id, stored.uploaded_by_id, stored.name), (org.pk, agent.pk, "plan.txt"))
+        self.assertTrue(attachment_storage().exists(stored.file.name))
+        with self.captureOnCommitCallbacks(execute=True):
+            conversation.delete_comment(comment, actor=agent, expected_version=1)
+        self.assertFalse(Attachment.objects.filter(pk=stored.pk).exists())
+        self.assertFalse(attachment_storage().exists(stored.file.name))
+        event = AuditEvent.objects.filter(record_type="core.organisation", record_id=str(org.pk)).latest("id")
+        self.assertEqual(event.changes[conversation.CHANGES_KEY]["op"], "deleted")
+        self.assertEqual([f["name"] for f in event.changes[attachments.CHANGES_KEY]["removed"]], ["plan.txt"])
