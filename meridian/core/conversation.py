@@ -360,7 +360,8 @@ def post_comment(obj: Record, *, actor: Any, body: Any, visibility: Any, files: 
 
 
 def may_edit(comment: Comment, user: Any, *, now: dt.datetime | None = None) -> bool:
-    """The author, within the edit window, on a record they may still write on; never a deleted comment."""
+    """The author, within the edit window; never a deleted comment. (That the author may still read the record and
+    the comment is the services' check, `edit_comment`/`delete_comment`; their roles now are not looked at.)"""
     if comment.is_deleted or not getattr(user, "pk", None) or comment.author_id != user.pk:
         return False
     declared = declaration(registry.get(_record_model(comment)))
