@@ -31,7 +31,8 @@ import hashlib
 import mimetypes
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,49 +290,68 @@ def summary(attachment: Attachment) -> dict[str, Any]:
     }
 
 
+def store(
+    obj: Record, checked: Sequence[Checked], *, actor: Any, stored: list[str], comment_id: int | None = None
+) -> list[Attachment]:
+    """Store checked uploads (`check`) as files of a record, inside the caller's transaction (the record's row
+    locked), each an `Attachment` row (of a comment, given `comment_id`). Each stored name is appended to `stored`
+    as soon as it is written, so that the caller deletes them if its transaction fails (`removed_unless_committed`)."""
+    record_type = registry.get(type(obj))
+    storage = attachment_storage()
+    made = []
+    for item in checked:
+        item.upload.seek(0)
+        path = f"{record_type.app_label}/{record_type.model_name}/{obj.pk}/{uuid.uuid4().hex}"
+        saved = storage.save(path, item.upload)
+        stored.append(saved)
+        attachment = Attachment(
+            record_type=record_type.label,
+            record_id=obj.pk,
+            comment_id=comment_id,
+            name=item.name,
+            size=item.size,
+            sha256=item.sha256,
+            content_type=item.content_type,
+            uploaded_by=actor if getattr(actor, "pk", None) else None,
+            uploaded_by_label=actor.get_username() if getattr(actor, "pk", None) else "anonymous",
+        )
+        attachment.file.name = saved
+        attachment.save(force_insert=True)
+        made.append(attachment)
+    return made
+
+
+@contextmanager
+def removed_unless_committed() -> Iterator[list[str]]:
+    """The names of the files `store` writes in this block (around the transaction): when the block fails, the
+    transaction did not happen, and neither do its files."""
+    stored: list[str] = []
+    try:
+        yield stored
+    except BaseException:
+        storage = attachment_storage()
+        for name in stored:
+            storage.delete(name)
+        raise
+
+
 def attach_files(obj: Record, *, files: Sequence[UploadedFile], actor: Any, reason: str = "") -> list[Attachment]:
     """Attach files to a record: every file checked first (nothing is written when one is refused), then stored and
     recorded with one audit event on the record naming each file. The record's row is locked (the lock order: the
     record first) so that two uploads at once cannot pass the record's size limit together. The record's version is
     not changed: files are not fields, and an edit of the record is never refused because someone added a file."""
     record_type = registry.get(type(obj))
-    storage = attachment_storage()
-    stored: list[str] = []
-    try:
-        with transaction.atomic():
-            current = type(obj).objects.select_for_update().get(pk=obj.pk)
-            declared = require_write(record_type, current, actor)
-            checked = check(declared, current, files)
-            made = []
-            for item in checked:
-                item.upload.seek(0)
-                path = f"{record_type.app_label}/{record_type.model_name}/{current.pk}/{uuid.uuid4().hex}"
-                saved = storage.save(path, item.upload)
-                stored.append(saved)
-                attachment = Attachment(
-                    record_type=record_type.label,
-                    record_id=current.pk,
-                    name=item.name,
-                    size=item.size,
-                    sha256=item.sha256,
-                    content_type=item.content_type,
-                    uploaded_by=actor if getattr(actor, "pk", None) else None,
-                    uploaded_by_label=actor.get_username() if getattr(actor, "pk", None) else "anonymous",
-                )
-                attachment.file.name = saved
-                attachment.save(force_insert=True)
-                made.append(attachment)
-            audit.record_event(
-                action=AuditAction.UPDATE,
-                obj=current,
-                actor=actor,
-                changes={CHANGES_KEY: {"added": [summary(a) for a in made]}},
-                reason=reason,
-            )
-    except BaseException:
-        for name in stored:  # the transaction did not happen: neither do its files
-            storage.delete(name)
-        raise
+    with removed_unless_committed() as stored, transaction.atomic():
+        current = type(obj).objects.select_for_update().get(pk=obj.pk)
+        declared = require_write(record_type, current, actor)
+        made = store(current, check(declared, current, files), actor=actor, stored=stored)
+        audit.record_event(
+            action=AuditAction.UPDATE,
+            obj=current,
+            actor=actor,
+            changes={CHANGES_KEY: {"added": [summary(a) for a in made]}},
+            reason=reason,
+        )
     return made
 
 
@@ -363,8 +383,13 @@ def removed_with(record_type: registry.RecordType, obj: Record) -> dict[str, Any
     if getattr(record_type, "attachments", None) is None:
         return {}
     rows = list(of(obj).select_for_update())
-    if not rows:
-        return {}
+    return {CHANGES_KEY: {"removed": remove(rows)}} if rows else {}
+
+
+def remove(rows: Sequence[Attachment]) -> list[dict[str, Any]]:
+    """Delete these files (rows locked by the caller, in its transaction): the rows now, the stored files after
+    commit (a rolled-back delete keeps them). What the audit event keeps of them (`summary`)."""
+    summaries = [summary(row) for row in rows]
     names = [row.file.name for row in rows]
     Attachment.objects.filter(pk__in=[row.pk for row in rows]).delete()
 
@@ -374,7 +399,7 @@ def removed_with(record_type: registry.RecordType, obj: Record) -> dict[str, Any
             storage.delete(name)
 
     transaction.on_commit(delete_files)
-    return {CHANGES_KEY: {"removed": [summary(row) for row in rows]}}
+    return summaries
 
 
 def readable(event: Any) -> list[tuple[str, Any, Any]]:

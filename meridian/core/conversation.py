@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from meridian.core import attachments, audit, policy, registry
 from meridian.core.choices import AuditAction, CommentVisibility, Role
-from meridian.core.models import Attachment, Comment, Person, Record, User, attachment_storage
+from meridian.core.models import Attachment, Comment, Person, Record, User
 from meridian.core.registry import READ_ONLY_ROLES, STAFF, VIEW
 
 CHANGES_KEY = "comment"  # under this key an audit event of the record describes the comment posted/edited/deleted
@@ -337,56 +336,32 @@ def post_comment(obj: Record, *, actor: Any, body: Any, visibility: Any, files: 
         errors["file"] = [f"Files cannot be attached to comments on {record_type.verbose_name_plural}."]
     if errors:
         raise ValidationError(errors)
-    storage, stored = attachment_storage(), []
-    try:
-        with transaction.atomic():
-            current = _locked_record(obj)
-            policy.require(actor, VIEW, current)
-            mentions = check_mentions(text, current, visibility)
-            checked = (
-                attachments.check(record_type.attachments, current, files) if files and record_type.attachments else []
-            )
-            comment = Comment.objects.create(
-                record_type=record_type.label,
-                record_id=current.pk,
-                organisation_id=getattr(current, "tenant_id", None),
-                author=actor if getattr(actor, "pk", None) else None,
-                author_label=actor.get_username() if getattr(actor, "pk", None) else "anonymous",
-                body=text,
-                visibility=visibility,
-            )
-            made = []
-            for item in checked:
-                item.upload.seek(0)
-                path = f"{record_type.app_label}/{record_type.model_name}/{current.pk}/{uuid.uuid4().hex}"
-                saved = storage.save(path, item.upload)
-                stored.append(saved)
-                attachment = Attachment(
-                    record_type=record_type.label,
-                    record_id=current.pk,
-                    comment_id=comment.pk,
-                    name=item.name,
-                    size=item.size,
-                    sha256=item.sha256,
-                    content_type=item.content_type,
-                    uploaded_by=comment.author,
-                    uploaded_by_label=comment.author_label,
-                )
-                attachment.file.name = saved
-                attachment.save(force_insert=True)
-                made.append(attachment)
-            added = {"added": [attachments.summary(a) for a in made]} if made else None
-            _event(current, actor, comment, "posted", mentions=mentions, files=added)
-            _notify_mentions(comment, current, mentions)
-    except BaseException:
-        for name in stored:  # the transaction did not happen: neither do its files
-            storage.delete(name)
-        raise
+    with attachments.removed_unless_committed() as stored, transaction.atomic():
+        current = _locked_record(obj)
+        policy.require(actor, VIEW, current)
+        mentions = check_mentions(text, current, visibility)
+        checked = (
+            attachments.check(record_type.attachments, current, files) if files and record_type.attachments else []
+        )
+        comment = Comment.objects.create(
+            record_type=record_type.label,
+            record_id=current.pk,
+            organisation_id=getattr(current, "tenant_id", None),
+            author=actor if getattr(actor, "pk", None) else None,
+            author_label=actor.get_username() if getattr(actor, "pk", None) else "anonymous",
+            body=text,
+            visibility=visibility,
+        )
+        made = attachments.store(current, checked, actor=actor, stored=stored, comment_id=comment.pk)
+        added = {"added": [attachments.summary(a) for a in made]} if made else None
+        _event(current, actor, comment, "posted", mentions=mentions, files=added)
+        _notify_mentions(comment, current, mentions)
     return comment
 
 
 def may_edit(comment: Comment, user: Any, *, now: dt.datetime | None = None) -> bool:
-    """The author, within the edit window, on a record they may still write on; never a deleted comment."""
+    """The author, within the edit window; never a deleted comment. (That the author may still read the record and
+    the comment is the services' check, `edit_comment`/`delete_comment`; their roles now are not looked at.)"""
     if comment.is_deleted or not getattr(user, "pk", None) or comment.author_id != user.pk:
         return False
     declared = declaration(registry.get(_record_model(comment)))
@@ -419,6 +394,18 @@ def _check_version(comment: Comment, expected_version: Any) -> None:
         raise StaleComment(comment)
 
 
+def _locked(obj: Record, comment: Comment, actor: Any, expected_version: Any) -> tuple[Record, Comment]:
+    """The record and its comment, locked in that order (the lock order: the record first) inside the caller's
+    transaction, as they are now: a 404 when the actor may no longer read the comment, `StaleComment` when it
+    changed since the version the actor read."""
+    current_obj = _locked_record(obj)
+    current = Comment.objects.select_for_update().get(pk=comment.pk)
+    if current.visibility != PUBLIC and not is_staff(actor):  # as `readable`, on the row in hand
+        raise Http404("No such comment.")
+    _check_version(current, expected_version)
+    return current_obj, current
+
+
 def edit_comment(comment: Comment, *, actor: Any, body: Any, expected_version: Any) -> Comment:
     """Change a comment's text (its author, within the edit window); its visibility stays. Audited on the record
     with the text before; mentions new to this text are checked and notified."""
@@ -426,15 +413,11 @@ def edit_comment(comment: Comment, *, actor: Any, body: Any, expected_version: A
     policy.require(actor, VIEW, obj)
     text = _clean_body(body)
     with transaction.atomic():
-        current_obj = _locked_record(obj)
-        current = Comment.objects.select_for_update().get(pk=comment.pk)
-        if not readable(Comment.objects.filter(pk=current.pk), actor).exists():
-            raise Http404("No such comment.")
-        _check_version(current, expected_version)
+        current_obj, current = _locked(obj, comment, actor, expected_version)
         if current.is_deleted:
             raise ValidationError({"body": ["This comment was deleted: it cannot be edited."]})
         if not may_edit(current, actor):
-            raise PermissionDenied(_edit_refusal(current, actor))
+            raise PermissionDenied(edit_refusal(current, actor))
         mentions = check_mentions(text, current_obj, current.visibility)
         already = set(mentioned_usernames(current.body))
         new_mentions = [u for u in mentions if u.username not in already]
@@ -446,7 +429,8 @@ def edit_comment(comment: Comment, *, actor: Any, body: Any, expected_version: A
     return current
 
 
-def _edit_refusal(comment: Comment, user: Any) -> str:
+def edit_refusal(comment: Comment, user: Any) -> str:
+    """Why `user` may not edit (or delete) this comment: not its author, or the edit window is over."""
     if comment.author_id != getattr(user, "pk", None):
         return "Only its author may edit a comment."
     minutes = int(declaration(registry.get(_record_model(comment))).edit_window.total_seconds() // 60)
@@ -461,16 +445,12 @@ def delete_comment(comment: Comment, *, actor: Any, expected_version: Any, reaso
     policy.require(actor, VIEW, obj)
     reason = (reason or "").strip()[:500]
     with transaction.atomic():
-        current_obj = _locked_record(obj)
-        current = Comment.objects.select_for_update().get(pk=comment.pk)
-        if not readable(Comment.objects.filter(pk=current.pk), actor).exists():
-            raise Http404("No such comment.")
-        _check_version(current, expected_version)
+        current_obj, current = _locked(obj, comment, actor, expected_version)
         if current.is_deleted:
             raise ValidationError({"non_field_errors": ["This comment is already deleted."]})
         if not may_edit(current, actor):
             if not may_moderate(actor):
-                raise PermissionDenied(_edit_refusal(current, actor))
+                raise PermissionDenied(edit_refusal(current, actor))
             if not reason:
                 raise ValidationError({"reason": ["Say why you delete someone else's comment (it is audited)."]})
         before = current.body
@@ -478,12 +458,8 @@ def delete_comment(comment: Comment, *, actor: Any, expected_version: Any, reaso
         current.body, current.deleted_at, current.version = "", timezone.now(), current.version + 1
         current.deleted_by = actor if getattr(actor, "pk", None) else None
         current.save(update_fields=["body", "deleted_at", "deleted_by", "version"])
-        removed = {"removed": [attachments.summary(a) for a in files]} if files else None
+        removed = {"removed": attachments.remove(files)} if files else None
         _event(current_obj, actor, current, "deleted", before=before, files=removed, reason=reason)
-        if files:
-            names = [a.file.name for a in files]
-            Attachment.objects.filter(pk__in=[a.pk for a in files]).delete()
-            transaction.on_commit(lambda: [attachment_storage().delete(n) for n in names])
     return current
 
 
@@ -545,12 +521,10 @@ def prepare(comments: Sequence[Comment], obj: Record, user: Any) -> list[Comment
 
 
 def timeline_entries(obj: Record, user: Any, before: Any, limit: int, rank: int) -> list[Any]:
-    """The timeline's "comments" source: at most `limit` comments the reader may read, older than the cursor."""
+    """The timeline's "comments" source (of a type with conversation: `Source.applies`): at most `limit` comments
+    the reader may read, older than the cursor."""
     from meridian.core.timeline import Entry
 
-    rt = registry.find(type(obj))
-    if rt is None or getattr(rt, "conversation", None) is None:
-        return []
     rows = readable(of(obj), user)
     if before is not None:
         rows = before.older(rows, rank, "created_at")

@@ -84,7 +84,7 @@ class ConversationViews:
         if request.method != "POST":
             if not conversation.may_edit(comment, request.user):
                 return self._tab(
-                    request, pk, 403, comment_errors={"body": [conversation._edit_refusal(comment, request.user)]}
+                    request, pk, 403, comment_errors={"body": [conversation.edit_refusal(comment, request.user)]}
                 )
             return self._tab(request, pk, 200, editing=comment.pk, editing_body=comment.body)
         body = request.POST.get("body", "")

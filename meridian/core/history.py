@@ -29,7 +29,7 @@ from django.db.models import Field, Model
 from django.utils import dateparse, formats, timezone
 from django.utils.text import capfirst
 
-from meridian.core import actions, attachments, children, custom_fields, policy, registry
+from meridian.core import actions, attachments, children, conversation, custom_fields, policy, registry
 from meridian.core.choices import Role
 from meridian.core.models import AuditEvent
 from meridian.core.registry import VIEW
@@ -225,8 +225,6 @@ def readable_history(events: list[AuditEvent], model: type[Model], user: Any) ->
     """Give each event `display_changes` (a list of `Change`) and, for a lifecycle action, `summary` (the
     action's title: "Suspend"); one query per linked type, whatever the number of events. The events the reader may
     not read at all (an internal note's, for a customer user: `conversation.hides`) are left out of the list."""
-    from meridian.core import conversation
-
     events = [event for event in events if not conversation.hides(event, user)]
     reader = ValueReader(model, user)
     for event in events:
@@ -272,7 +270,7 @@ def _changes(event: AuditEvent, reader: ValueReader) -> Iterable[Change]:
     child_names = {child.name for child in rt.children} if rt is not None else set()
     for name, change in event.changes.items():
         if (
-            name in ("action", "comment")
+            name in ("action", conversation.CHANGES_KEY)
             or name in child_names
             or name == attachments.CHANGES_KEY
             or reader.hidden(name)
@@ -331,7 +329,7 @@ def changes_since(record: Any, version: int, user: Any) -> list[TheirChange]:
     events = list(
         AuditEvent.objects.filter(record_type=record._meta.label_lower, record_id=str(record.pk))
         .exclude(action__in=["create", "delete"])
-        .exclude(changes__has_key="comment")  # comments do not change the record's version
+        .exclude(changes__has_key=conversation.CHANGES_KEY)  # comments do not change the record's version
         .order_by("-id")[:count]
     )
     events.reverse()  # oldest first

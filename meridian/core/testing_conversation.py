@@ -256,6 +256,42 @@ class ConversationTests:
             test.assertEqual(admin.delete(one, HTTP_IF_MATCH='"2"', HTTP_X_REASON="Personal data").status_code, 204)
             latest = AuditEvent.objects.filter(record_type=self.rt.label, record_id=str(obj.pk)).order_by("-id")[0]
             test.assertEqual((latest.reason, latest.changes["comment"]["op"]), ("Personal data", "deleted"))
+        with test.subTest(channel="someone else's comment: a colleague may neither edit nor delete it"):
+            mine = conversation.post_comment(obj, actor=writer, body="Mine to change.", visibility="public")
+            mine_urls = self.comment_urls(obj, mine.pk)
+            theirs_api, theirs_page = test.api(colleague), test.page_client(colleague)
+            if colleague.pk != self.p.users[Role.ADMINISTRATOR].pk:  # (an administrator moderates)
+                refused = theirs_api.patch(mine_urls["api_one"], {"body": "x", "version": 1}, format="json")
+                test.assertEqual(refused.status_code, 403)
+                test.assertIn("Only its author", refused.json()["detail"])
+                test.assertEqual(theirs_api.delete(mine_urls["api_one"], HTTP_IF_MATCH='"1"').status_code, 403)
+                test.assertEqual(theirs_page.post(mine_urls["edit"], {"body": "x", "version": 1}).status_code, 403)
+                test.assertEqual(theirs_page.post(mine_urls["delete"], {"version": 1}).status_code, 403)
+                mine.refresh_from_db()
+                test.assertEqual((mine.body, mine.version, mine.deleted_at), ("Mine to change.", 1, None))
+        customer = self.p.customer_a
+        if policy.can(customer, VIEW, obj):
+            with test.subTest(channel="a customer user edits and deletes their own reply, on the page and by the API"):
+                own_page, own_api = test.page_client(customer), test.api(customer)
+                posted = own_api.post(urls["api"], {"body": "Thanks, waiting.", "visibility": "public"}, format="json")
+                test.assertEqual(posted.status_code, 201, posted.content)
+                theirs = self.comment_urls(obj, posted.json()["id"])
+                response = own_page.post(theirs["edit"], {"body": "Thanks, still waiting.", "version": 1})
+                test.assertEqual(response.status_code, 303)
+                edited = own_api.patch(theirs["api_one"], {"body": "Thanks! Solved.", "version": 2}, format="json")
+                test.assertEqual((edited.status_code, edited.json()["body"]), (200, "Thanks! Solved."))
+                test.assertEqual(
+                    [(e["op"], e["before"]) for e in self.comment_events(obj)[-2:]],
+                    [("edited", "Thanks, waiting."), ("edited", "Thanks, still waiting.")],
+                )
+                test.assertEqual(own_api.delete(theirs["api_one"], HTTP_IF_MATCH='"3"').status_code, 204)
+                test.assertEqual(self.comment_events(obj)[-1]["op"], "deleted")
+                page_posted = conversation.post_comment(obj, actor=customer, body="Another.", visibility="public")
+                response = own_page.post(self.comment_urls(obj, page_posted.pk)["delete"], {"version": 1})
+                test.assertEqual(response.status_code, 303)
+                page_posted.refresh_from_db()
+                test.assertTrue(page_posted.is_deleted)
+                test.assertEqual(page_posted.deleted_by_id, customer.pk)
         with test.subTest(channel="the auditor never writes"):
             response = test.api(self.p.users[Role.AUDITOR]).post(
                 urls["api"], {"body": "x", "visibility": "public"}, format="json"

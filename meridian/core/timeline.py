@@ -29,7 +29,7 @@ from django.db import connection
 from django.db.models import DateTimeField, F, FloatField, Func, Q, QuerySet, Value
 from django.utils import dateparse, timezone
 
-from meridian.core import attachments, audit, policy, registry
+from meridian.core import attachments, audit, conversation, policy, registry
 from meridian.core.choices import AuditAction, CommentVisibility
 from meridian.core.history import EMPTY, Change, Shown, readable_history
 from meridian.core.models import AuditEvent, NotificationLog
@@ -192,7 +192,8 @@ def _audit_entries(kind: str, only: Q) -> Callable[[Any, Any, Cursor | None, int
 
 
 _LINKS = Q(action__in=[AuditAction.LINK, AuditAction.UNLINK])
-_COMMENTS = Q(changes__has_key="comment")  # a comment's events: shown by the comment's own entry, not twice
+# a comment's events: shown by the comment's own entry, not twice
+_COMMENTS = Q(changes__has_key=conversation.CHANGES_KEY)
 _FILES = Q(changes__has_key=attachments.CHANGES_KEY) & ~_LINKS & ~_COMMENTS
 
 
@@ -227,8 +228,6 @@ def _rank(kind: str) -> int:
 
 
 def _comment_entries(obj: Any, user: Any, before: Cursor | None, limit: int) -> list[Entry]:
-    from meridian.core import conversation
-
     return conversation.timeline_entries(obj, user, before, limit, _rank("comments"))
 
 
@@ -285,15 +284,8 @@ def as_json(entry: Entry) -> dict[str, Any]:
             }
             for c in entry.changes
         ],
-        **({"comment": comment_json(entry.comment)} if entry.comment is not None else {}),
+        **({"comment": conversation.as_json(entry.comment)} if entry.comment is not None else {}),
     }
-
-
-def comment_json(comment: Any) -> dict[str, Any]:
-    """A comment's part of its timeline entry: id, visibility, the sanitised HTML, edited/deleted, its files."""
-    from meridian.core import conversation
-
-    return conversation.as_json(comment)
 
 
 def _parse(user: Any, query: Any, obj: Any = None) -> tuple[str, Cursor | None, dict[str, str]]:

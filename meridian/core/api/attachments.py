@@ -13,6 +13,7 @@ route. Uploading and deleting need the declaration's roles (403 otherwise; the a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -56,6 +57,18 @@ class MultiPartParser(parsers.MultiPartParser):
     """Multipart bodies, on the attachment endpoint only (the rest of the API is JSON only)."""
 
 
+def record_endpoint(handler: Callable[..., Any], name: str, **options: Any) -> Any:
+    """`handler(self, request, pk, ...)` as an action named `name` on the viewset of one record type: a new function
+    for each viewset (DRF routes an action by its function's name, set before decorating), on one record
+    (`detail`), where the record list's filters do not apply; `options` go to `action` (methods, url_path, ...)."""
+
+    def endpoint(self: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return handler(self, request, *args, **kwargs)
+
+    endpoint.__name__ = name
+    return action(detail=True, url_name=name, filter_backends=[], **options)(endpoint)
+
+
 def _list_or_upload(self: Any, request: Request, pk: str | None = None) -> Response:
     obj = self.get_object()
     self._etag_instance = None  # the answer is the files, not the record
@@ -88,24 +101,14 @@ def endpoints() -> dict[str, Any]:
     """The two actions added to the viewset of a type with attachments: `attachments` (list, upload) and
     `attachment` (download, delete)."""
 
-    def list_or_upload(self: Any, request: Request, pk: str | None = None) -> Response:
-        return _list_or_upload(self, request, pk)
-
-    def download_or_delete(self: Any, request: Request, pk: str | None = None, attachment_id: str = "") -> Any:
-        return _download_or_delete(self, request, pk, attachment_id)
-
-    # new functions for each viewset; DRF routes an action by its function's name: set it before decorating
-    list_or_upload.__name__ = "attachments"
-    download_or_delete.__name__ = "attachment"
-    listing = action(
-        detail=True,
+    listing = record_endpoint(
+        _list_or_upload,
+        "attachments",
         methods=["get", "post"],
         url_path="attachments",
-        url_name="attachments",
         parser_classes=[MultiPartParser],
         pagination_class=None,  # all the record's files at once (a record holds a bounded number)
-        filter_backends=[],  # the record's list filters do not apply to its files
-    )(list_or_upload)
+    )
     listing = extend_schema(
         methods=["GET"],
         responses=AttachmentSerializer(many=True),
@@ -123,13 +126,9 @@ def endpoints() -> dict[str, Any]:
             "attached and the 400 names each refused file under `file`. Not JSON: the one multipart endpoint."
         ),
     )(listing)
-    one = action(
-        detail=True,
-        methods=["get", "delete"],
-        url_path=r"attachments/(?P<attachment_id>[0-9]+)",
-        url_name="attachment",
-        filter_backends=[],
-    )(download_or_delete)
+    one = record_endpoint(
+        _download_or_delete, "attachment", methods=["get", "delete"], url_path=r"attachments/(?P<attachment_id>[0-9]+)"
+    )
     one = extend_schema(
         methods=["GET"],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},

@@ -19,13 +19,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from meridian.core import conversation
-from meridian.core.api.attachments import MultiPartParser
+from meridian.core.api.attachments import MultiPartParser, record_endpoint
 from meridian.core.api.parsers import JSONParser
 from meridian.utils.numbers import positive_int
 
@@ -74,11 +73,6 @@ POST_MULTIPART = {
 PATCH = inline_serializer("CommentEdit", {"body": serializers.CharField(), "version": serializers.IntegerField()})
 
 
-def _field(data: Any, name: str) -> Any:
-    value = data.get(name) if hasattr(data, "get") else None
-    return value
-
-
 def _prepared(obj: Any, comments: list[Any], user: Any) -> list[dict[str, Any]]:
     return [conversation.as_json(c) for c in conversation.prepare(comments, obj, user)]
 
@@ -104,7 +98,7 @@ def _list_or_post(self: Any, request: Request, pk: str | None = None) -> Respons
         files = request.FILES.getlist("file") if hasattr(request, "FILES") else []
         try:
             made = conversation.post_comment(
-                obj, actor=request.user, body=_field(data, "body"), visibility=_field(data, "visibility"), files=files
+                obj, actor=request.user, body=data.get("body"), visibility=data.get("visibility"), files=files
             )
         except ValidationError as exc:
             raise ApiValidationError(exc.message_dict) from exc
@@ -168,22 +162,13 @@ def endpoints() -> dict[str, Any]:
     """The two actions added to the viewset of a type with comments: `comments` (list, post) and `comment` (read,
     edit, delete)."""
 
-    def list_or_post(self: Any, request: Request, pk: str | None = None) -> Response:
-        return _list_or_post(self, request, pk)
-
-    def one(self: Any, request: Request, pk: str | None = None, comment_id: str = "") -> Response:
-        return _one(self, request, pk, comment_id)
-
-    list_or_post.__name__ = "comments"
-    one.__name__ = "comment"
-    listing = action(
-        detail=True,
+    listing = record_endpoint(
+        _list_or_post,
+        "comments",
         methods=["get", "post"],
         url_path="comments",
-        url_name="comments",
         parser_classes=[JSONParser, MultiPartParser],
-        filter_backends=[],  # the record's list filters do not apply to its comments
-    )(list_or_post)
+    )
     listing = extend_schema(
         methods=["GET"],
         responses=CommentSerializer(many=True),
@@ -202,13 +187,9 @@ def endpoints() -> dict[str, Any]:
             "a 400 on the field, with nothing written. `Idempotency-Key` honoured."
         ),
     )(listing)
-    single = action(
-        detail=True,
-        methods=["get", "patch", "delete"],
-        url_path=r"comments/(?P<comment_id>[0-9]+)",
-        url_name="comment",
-        filter_backends=[],
-    )(one)
+    single = record_endpoint(
+        _one, "comment", methods=["get", "patch", "delete"], url_path=r"comments/(?P<comment_id>[0-9]+)"
+    )
     single = extend_schema(methods=["GET"], responses=CommentSerializer, parameters=[COMMENT_ID], summary="A comment")(
         single
     )

@@ -26,3 +26,23 @@ def log_in(page: Any, live_server: Any, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def snap(page: Any, name: str, width: int) -> None:
+    """A full-page screenshot at `width` px to test-artifacts/<name>-<width>.png; the page must not scroll sideways."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
+
+
+def use_attachment_storage(settings: Any, location: Path) -> None:
+    """Files stored by the live server go to `location` (a test's tmp_path) for this test (the `settings`
+    fixture restores the storages afterwards)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
