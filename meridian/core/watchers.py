@@ -314,6 +314,23 @@ def readable_for(event: AuditEvent, model: type[models.Model], user: Any) -> Aud
     return read
 
 
+def _followers(obj: models.Model) -> list[Watch]:
+    """The watches of a record with each follower's person, login and roles: two queries however many follow (the
+    roles prefetched for `User.roles`, the organisation taken from the person already loaded)."""
+    watches = list(of(obj).select_related("person__user").prefetch_related("person__user__groups"))
+    for watch in watches:
+        user = watch.person.user
+        if user is not None:
+            user.__dict__.setdefault("organisation_id", watch.person.organisation_id)  # `User.organisation_id`
+    return watches
+
+
+def _reader(user: Any) -> tuple[Any, ...]:
+    """All that reading an event depends on (`policy`: the system, the roles, the organisation): followers alike
+    read an event alike, so it is read once for them all (`history.readable_history` queries per reading)."""
+    return (policy.is_system(user), policy.roles_of(user), user.organisation_id)
+
+
 def event_recorded(event: AuditEvent, obj: models.Model, actor: Any) -> None:
     """Called by `audit.record_event` for every event, in its transaction: people set in the type's auto fields
     follow; every follower but the actor is told what they may read of it; a deleted record's watches go."""
@@ -322,15 +339,18 @@ def event_recorded(event: AuditEvent, obj: models.Model, actor: Any) -> None:
     if declared is None or obj.pk is None:
         return
     _auto_follow(obj, _set_people(declared, event), actor)
-    watches = list(of(obj).select_related("person", "person__user"))
     mentioned = _mentioned(event)
-    for watch in watches:
+    read_as: dict[tuple[Any, ...], AuditEvent | None] = {}  # the event as each kind of reader reads it
+    for watch in _followers(obj):
         user = watch.person.user
         if user is None or user.pk == event.actor_id or user.pk in mentioned or not watch.person.email:
             continue
         if not policy.can(user, VIEW, obj):
             continue  # moved to another organisation, login suspended: nothing about it any more
-        read = readable_for(event, type(obj), user)
+        reader = _reader(user)
+        if reader not in read_as:  # read once per kind of reader, not once per follower
+            read_as[reader] = readable_for(event, type(obj), user)
+        read = read_as[reader]
         if read is not None:
             _notify(obj, watch, read, user, deleted=event.action == AuditAction.DELETE)
     if event.action == AuditAction.DELETE:
