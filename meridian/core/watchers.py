@@ -126,10 +126,10 @@ def may_see_followers(user: Any) -> bool:
 
 def watchers_for(obj: models.Model, user: Any) -> list[Watch]:
     """The watches a reader may see: all of them for staff, their own for a customer user."""
-    rows = of(obj).select_related("person", "person__user")
-    if may_see_followers(user):
-        return list(rows)
-    return [w for w in rows if w.person.user_id == user.pk]
+    if not getattr(user, "is_authenticated", False):
+        return []
+    rows = of(obj).select_related("person__user")
+    return list(rows if may_see_followers(user) else rows.filter(person__user_id=user.pk))
 
 
 def followed_by(user: Any) -> list[tuple[Watch, Any, registry.RecordType]]:
