@@ -45,7 +45,7 @@ from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.urls import reverse
 
-from meridian.core import policy, registry
+from meridian.core import policy, querysets, registry
 from meridian.core.choices import AuditAction
 from meridian.core.models import Person, Watch
 from meridian.core.notifications import Event, notify, register_event
@@ -142,12 +142,12 @@ def followed_by(user: Any) -> list[tuple[Watch, Any, registry.RecordType]]:
     by_type: dict[str, list[int]] = {}
     for watch in watches:
         by_type.setdefault(watch.record_type, []).append(watch.record_id)
-    types = {rt.label: rt for rt in registry.all_types() if getattr(rt, "watchers", None) is not None}
+    types = _types()
     found: dict[str, dict[Any, Any]] = {}
     for label, ids in by_type.items():
         rt = types.get(label)
         if rt is not None:
-            found[label] = policy.restrict(rt.model._default_manager.all(), user, VIEW).in_bulk(ids)
+            found[label] = querysets.records_for(rt, user, annotate=False).in_bulk(ids)  # with their joins
     rows = []
     for watch in watches:
         record = found.get(watch.record_type, {}).get(watch.record_id)
@@ -248,6 +248,11 @@ def unfollow_by_token(token: str) -> Unfollow:
     if found.watch is not None:
         Watch.objects.filter(pk=found.watch.pk).delete()
     return found
+
+
+def _types() -> dict[str, registry.RecordType]:
+    """The types that opted in, by label (a watch's `record_type`)."""
+    return {rt.label: rt for rt in registry.all_types() if getattr(rt, "watchers", None) is not None}
 
 
 def _record(watch: Watch) -> Any:

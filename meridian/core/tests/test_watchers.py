@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from meridian.core import attachments, audit, registry, services, watchers
 from meridian.core.choices import AuditAction, Role
 from meridian.core.factories import CalendarFactory, LocationFactory, PersonFactory, UserFactory
-from meridian.core.models import NotificationLog, Organisation, Person, Team
+from meridian.core.models import Location, NotificationLog, Organisation, Person, Team
 from meridian.core.testing import PrincipalsTestCase
 from meridian.core.testing_attachments import use_own_attachment_storage
 
@@ -116,3 +116,26 @@ class WatcherQueryTests(PrincipalsTestCase):
             self.assertTrue(all("Great hall" in body and "Site" in body for body in bodies), bodies)
             counts[n] = len([q for q in queries if not q.startswith('INSERT INTO "core_notificationlog"')])
         self.assertEqual(counts, dict.fromkeys(counts, counts[1]))  # constant, however many follow
+
+    def test_the_records_followed_are_listed_in_queries_that_do_not_grow_with_them(self) -> None:
+        from django.urls import reverse
+
+        agent = self.p.users[Role.SERVICE_DESK_AGENT]
+        client = self.client
+        client.force_login(agent)
+        site: Any = LocationFactory(organisation=self.p.org_a, name="Campus")
+
+        def follow_and_count(n: int) -> int:
+            for _ in range(n):
+                room: Any = LocationFactory(
+                    organisation=self.p.org_a, parent=site, name=f"Room {Location.objects.count()}"
+                )
+                watchers.follow(room, actor=agent)
+                watchers.follow(PersonFactory(organisation=self.p.org_a), actor=agent)
+            with CaptureQueriesContext(connection) as queries:
+                page = client.get(reverse("preferences"))
+            self.assertContains(page, "Campus")
+            return len(queries)
+
+        one = follow_and_count(1)
+        self.assertEqual(follow_and_count(4), one)  # five rooms of the campus and five people: as many as one each
