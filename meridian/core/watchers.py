@@ -45,7 +45,7 @@ from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.urls import reverse
 
-from meridian.core import policy, querysets, registry
+from meridian.core import conversation, policy, querysets, registry
 from meridian.core.choices import AuditAction
 from meridian.core.models import Person, Watch
 from meridian.core.notifications import Event, notify, register_event
@@ -57,8 +57,6 @@ if TYPE_CHECKING:
 EVENT = "core.record.watched"  # the notification event of every mail to a follower
 MANUAL = "manual"  # the reason of a follow by the button or the API
 TOKEN_SALT = "meridian.watchers.unfollow"  # noqa: S105 - a signing salt, not a secret
-COMMENT_KEY = "comment"  # an audit event's comment (conversation): {"id", "visibility", "body", "mentions", ...}
-INTERNAL = "internal"
 
 
 @dataclass(frozen=True)
@@ -292,13 +290,9 @@ def _auto_follow(obj: models.Model, people: dict[int, str], actor: Any) -> None:
         )
 
 
-def is_internal_comment(event: AuditEvent) -> bool:
-    comment = (event.changes or {}).get(COMMENT_KEY)
-    return isinstance(comment, dict) and comment.get("visibility") == INTERNAL
-
-
 def _mentioned(event: AuditEvent) -> set[int]:
-    comment = (event.changes or {}).get(COMMENT_KEY)
+    """The logins a comment's event mentions (`conversation`'s audit contract): told by the mention already."""
+    comment = (event.changes or {}).get(conversation.CHANGES_KEY)
     mentions = comment.get("mentions") if isinstance(comment, dict) else None
     return {m for m in mentions if isinstance(m, int)} if isinstance(mentions, list) else set()
 
@@ -309,9 +303,12 @@ def readable_for(event: AuditEvent, model: type[models.Model], user: Any) -> Aud
     customers; a comment the conversation hides from them)."""
     from meridian.core.history import readable_history
 
-    if getattr(user, "is_customer", False) and is_internal_comment(event):
+    if getattr(user, "is_customer", False) and conversation.event_visibility(event) == conversation.INTERNAL:
         return None  # never to a customer, whatever the history says (the contract with the conversation)
-    (read,) = readable_history([copy.copy(event)], model, user)
+    found = readable_history([copy.copy(event)], model, user)
+    if not found:
+        return None  # an event they may not read at all (`conversation.hides`)
+    (read,) = found
     if event.action in (AuditAction.CREATE, AuditAction.DELETE):
         return read
     if not read.display_changes and not read.summary:  # type: ignore[attr-defined]
