@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.urls import reverse
@@ -91,7 +91,7 @@ def reason_label(record_type: registry.RecordType, reason: str) -> str:
         return "By choice"
     try:
         return str(getattr(record_type.model._meta.get_field(reason), "verbose_name", reason)).capitalize()
-    except Exception:  # noqa: BLE001 - a field since removed: its name
+    except FieldDoesNotExist:  # a field since removed: its name
         return reason.replace("_", " ").capitalize()
 
 
@@ -337,10 +337,9 @@ def event_recorded(event: AuditEvent, obj: models.Model, actor: Any) -> None:
     """Called by `audit.record_event` for every event, in its transaction: people set in the type's auto fields
     follow; every follower but the actor is told what they may read of it; a deleted record's watches go."""
     record_type = registry.find(type(obj))
-    declared = getattr(record_type, "watchers", None) if record_type is not None else None
-    if declared is None or obj.pk is None:
-        return
-    _auto_follow(obj, _set_people(declared, event), actor)
+    if record_type is None or record_type.watchers is None or obj.pk is None:
+        return  # a type that did not opt in: not even a query
+    _auto_follow(obj, _set_people(record_type.watchers, event), actor)
     mentioned = _mentioned(event)
     read_as: dict[tuple[Any, ...], AuditEvent | None] = {}  # the event as each kind of reader reads it
     for watch in _followers(obj):
@@ -354,12 +353,14 @@ def event_recorded(event: AuditEvent, obj: models.Model, actor: Any) -> None:
             read_as[reader] = readable_for(event, type(obj), user)
         read = read_as[reader]
         if read is not None:
-            _notify(obj, watch, read, user, deleted=event.action == AuditAction.DELETE)
+            _notify(obj, record_type, watch, read, user, deleted=event.action == AuditAction.DELETE)
     if event.action == AuditAction.DELETE:
         of(obj).delete()  # the record goes: so do its watches (in its transaction)
 
 
-def _notify(obj: models.Model, watch: Watch, event: Any, user: Any, *, deleted: bool) -> None:
+def _notify(
+    obj: models.Model, record_type: registry.RecordType, watch: Watch, event: Any, user: Any, *, deleted: bool
+) -> None:
     from django.utils import timezone
 
     with timezone.override(user.time_zone or "UTC"):
@@ -376,7 +377,7 @@ def _notify(obj: models.Model, watch: Watch, event: Any, user: Any, *, deleted: 
                 "record_url": "" if deleted else obj.get_absolute_url(),  # type: ignore[attr-defined]
                 "deleted": deleted,
                 "watch": watch,
-                "reason": reason_label(registry.get(type(obj)), watch.reason),
+                "reason": reason_label(record_type, watch.reason),
                 "unfollow_url": "" if deleted else unfollow_url(watch),
             },
         )

@@ -130,8 +130,9 @@ class WatcherQueryTests(PrincipalsTestCase):
                 room: Any = LocationFactory(
                     organisation=self.p.org_a, parent=site, name=f"Room {Location.objects.count()}"
                 )
+                person: Any = PersonFactory(organisation=self.p.org_a)
                 watchers.follow(room, actor=agent)
-                watchers.follow(PersonFactory(organisation=self.p.org_a), actor=agent)
+                watchers.follow(person, actor=agent)
             with CaptureQueriesContext(connection) as queries:
                 page = client.get(reverse("preferences"))
             self.assertContains(page, "Campus")
