@@ -277,17 +277,20 @@ def _auto_follow(obj: models.Model, people: dict[int, str], actor: Any) -> None:
     if not people:
         return
     already = set(of(obj).filter(person_id__in=list(people)).values_list("person_id", flat=True))
-    for person in Person.objects.filter(pk__in=[p for p in people if p not in already], user__isnull=False):
-        user = person.user
-        if user is None or not policy.can(user, VIEW, obj):
-            continue  # never a follower of a record they may not read
-        Watch.objects.create(
+    named = Person.objects.filter(pk__in=[p for p in people if p not in already], user__isnull=False)
+    new = [
+        Watch(
             record_type=obj._meta.label_lower,
             record_id=obj.pk,
             person=person,
             reason=people[person.pk],
             created_by=actor if getattr(actor, "pk", None) else None,
         )
+        for person in named.select_related("user")
+        if person.user is not None and policy.can(person.user, VIEW, obj)  # never of a record they may not read
+    ]
+    # a follow of the same person at the same moment keeps its watch (a conflict must not fail the record's write)
+    Watch.objects.bulk_create(new, ignore_conflicts=True)
 
 
 def _mentioned(event: AuditEvent) -> set[int]:
