@@ -56,7 +56,7 @@ class User(AbstractUser):
     def roles(self) -> frozenset[str]:
         if not self.is_active:
             return frozenset()
-        names = frozenset(self.groups.values_list("name", flat=True))
+        names = frozenset(group.name for group in self.groups.all())  # prefetched groups serve (`core.watchers`)
         if self.is_superuser:
             names |= {Role.ADMINISTRATOR}
         return names & frozenset(Role.values)

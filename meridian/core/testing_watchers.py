@@ -198,6 +198,18 @@ class WatcherTests:
                 test.assertContains(page, 'data-watch="unfollow"')
                 test.assertNotContains(page, "Followers:")  # who else follows is for staff
                 test.assertEqual(len(api.get(urls["api watchers"]).json()), 2)
+            with test.subTest(channel="a customer unfollows and follows on the page, unfollows by the API"):
+                customer_page = test.page_client(customer)
+                test.assertContains(customer_page.get(reverse("preferences")), urls["page unfollow"])
+                response = customer_page.post(urls["page unfollow"])
+                test.assertEqual(response.status_code, 303)
+                test.assertEqual(self.followers(obj), {user.username: watchers.MANUAL})
+                response = customer_page.post(urls["page follow"], headers={"HX-Request": "true"})
+                test.assertContains(response, 'data-watch="unfollow"')
+                test.assertNotContains(response, "Followers:")
+                test.assertEqual(self.followers(obj)[customer.username], watchers.MANUAL)
+                test.assertEqual(customer_api.delete(urls["api follow"]).status_code, 204)
+                test.assertEqual(self.followers(obj), {user.username: watchers.MANUAL})
         WATCHERS_TESTED.add((self.rt.label, "test_watchers_follow_and_unfollow_on_page_and_api"))
 
     def test_watchers_are_told_of_changes_but_not_the_actor(self) -> None:

@@ -17,26 +17,27 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from meridian.core import policy, watchers
 from meridian.core.models import Record
-from meridian.core.registry import RecordType
+from meridian.core.registry import VIEW, RecordType
 from meridian.core.views import RecordViews
 
 
 def panel(obj: Record, record_type: RecordType, user: Any) -> dict[str, Any]:
     """What the button shows to this reader: whether they follow, the follow and unfollow addresses, and for staff
     how many follow and who (with why)."""
-    own = watchers.watch_of(obj, user)
+    visible = watchers.watchers_for(obj, user)  # every follower for staff, their own watch for a customer user
+    own = next((w for w in visible if w.person.user_id == user.pk), None)
     staff = watchers.may_see_followers(user)
-    rows = watchers.watchers_for(obj, user) if staff else []
+    rows = visible if staff else []
     return {
         "following": own is not None,
         "own_reason": watchers.reason_label(record_type, own.reason) if own else "",
-        "may_follow": watchers.person_of(user) is not None,
+        "may_follow": own is not None or watchers.person_of(user) is not None,
         "staff": staff,
         "count": len(rows),
         "rows": [
             {
                 "name": policy.shown(user, w.person),
-                "url": w.person.get_absolute_url() if policy.can(user, "view", w.person) else "",
+                "url": w.person.get_absolute_url() if policy.can(user, VIEW, w.person) else "",
                 "reason": watchers.reason_label(record_type, w.reason),
                 "since": w.created_at,
                 "you": w.person.user_id == getattr(user, "pk", None),

@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.urls import reverse
 
-from meridian.core import policy, registry
+from meridian.core import conversation, policy, querysets, registry
 from meridian.core.choices import AuditAction
 from meridian.core.models import Person, Watch
 from meridian.core.notifications import Event, notify, register_event
@@ -57,8 +57,6 @@ if TYPE_CHECKING:
 EVENT = "core.record.watched"  # the notification event of every mail to a follower
 MANUAL = "manual"  # the reason of a follow by the button or the API
 TOKEN_SALT = "meridian.watchers.unfollow"  # noqa: S105 - a signing salt, not a secret
-COMMENT_KEY = "comment"  # an audit event's comment (conversation): {"id", "visibility", "body", "mentions", ...}
-INTERNAL = "internal"
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def reason_label(record_type: registry.RecordType, reason: str) -> str:
         return "By choice"
     try:
         return str(getattr(record_type.model._meta.get_field(reason), "verbose_name", reason)).capitalize()
-    except Exception:  # noqa: BLE001 - a field since removed: its name
+    except FieldDoesNotExist:  # a field since removed: its name
         return reason.replace("_", " ").capitalize()
 
 
@@ -126,10 +124,10 @@ def may_see_followers(user: Any) -> bool:
 
 def watchers_for(obj: models.Model, user: Any) -> list[Watch]:
     """The watches a reader may see: all of them for staff, their own for a customer user."""
-    rows = of(obj).select_related("person", "person__user")
-    if may_see_followers(user):
-        return list(rows)
-    return [w for w in rows if w.person.user_id == user.pk]
+    if not getattr(user, "is_authenticated", False):
+        return []
+    rows = of(obj).select_related("person__user")
+    return list(rows if may_see_followers(user) else rows.filter(person__user_id=user.pk))
 
 
 def followed_by(user: Any) -> list[tuple[Watch, Any, registry.RecordType]]:
@@ -142,12 +140,12 @@ def followed_by(user: Any) -> list[tuple[Watch, Any, registry.RecordType]]:
     by_type: dict[str, list[int]] = {}
     for watch in watches:
         by_type.setdefault(watch.record_type, []).append(watch.record_id)
-    types = {rt.label: rt for rt in registry.all_types() if getattr(rt, "watchers", None) is not None}
+    types = _types()
     found: dict[str, dict[Any, Any]] = {}
     for label, ids in by_type.items():
         rt = types.get(label)
         if rt is not None:
-            found[label] = policy.restrict(rt.model._default_manager.all(), user, VIEW).in_bulk(ids)
+            found[label] = querysets.records_for(rt, user, annotate=False).in_bulk(ids)  # with their joins
     rows = []
     for watch in watches:
         record = found.get(watch.record_type, {}).get(watch.record_id)
@@ -250,6 +248,11 @@ def unfollow_by_token(token: str) -> Unfollow:
     return found
 
 
+def _types() -> dict[str, registry.RecordType]:
+    """The types that opted in, by label (a watch's `record_type`)."""
+    return {rt.label: rt for rt in registry.all_types() if getattr(rt, "watchers", None) is not None}
+
+
 def _record(watch: Watch) -> Any:
     rt = next((rt for rt in registry.all_types() if rt.label == watch.record_type), None)
     return None if rt is None else rt.model._default_manager.filter(pk=watch.record_id).first()
@@ -274,26 +277,25 @@ def _auto_follow(obj: models.Model, people: dict[int, str], actor: Any) -> None:
     if not people:
         return
     already = set(of(obj).filter(person_id__in=list(people)).values_list("person_id", flat=True))
-    for person in Person.objects.filter(pk__in=[p for p in people if p not in already], user__isnull=False):
-        user = person.user
-        if user is None or not policy.can(user, VIEW, obj):
-            continue  # never a follower of a record they may not read
-        Watch.objects.create(
+    named = Person.objects.filter(pk__in=[p for p in people if p not in already], user__isnull=False)
+    new = [
+        Watch(
             record_type=obj._meta.label_lower,
             record_id=obj.pk,
             person=person,
             reason=people[person.pk],
             created_by=actor if getattr(actor, "pk", None) else None,
         )
-
-
-def is_internal_comment(event: AuditEvent) -> bool:
-    comment = (event.changes or {}).get(COMMENT_KEY)
-    return isinstance(comment, dict) and comment.get("visibility") == INTERNAL
+        for person in named.select_related("user")
+        if person.user is not None and policy.can(person.user, VIEW, obj)  # never of a record they may not read
+    ]
+    # a follow of the same person at the same moment keeps its watch (a conflict must not fail the record's write)
+    Watch.objects.bulk_create(new, ignore_conflicts=True)
 
 
 def _mentioned(event: AuditEvent) -> set[int]:
-    comment = (event.changes or {}).get(COMMENT_KEY)
+    """The logins a comment's event mentions (`conversation`'s audit contract): told by the mention already."""
+    comment = (event.changes or {}).get(conversation.CHANGES_KEY)
     mentions = comment.get("mentions") if isinstance(comment, dict) else None
     return {m for m in mentions if isinstance(m, int)} if isinstance(mentions, list) else set()
 
@@ -304,9 +306,12 @@ def readable_for(event: AuditEvent, model: type[models.Model], user: Any) -> Aud
     customers; a comment the conversation hides from them)."""
     from meridian.core.history import readable_history
 
-    if getattr(user, "is_customer", False) and is_internal_comment(event):
+    if getattr(user, "is_customer", False) and conversation.event_visibility(event) == conversation.INTERNAL:
         return None  # never to a customer, whatever the history says (the contract with the conversation)
-    (read,) = readable_history([copy.copy(event)], model, user)
+    found = readable_history([copy.copy(event)], model, user)
+    if not found:
+        return None  # an event they may not read at all (`conversation.hides`)
+    (read,) = found
     if event.action in (AuditAction.CREATE, AuditAction.DELETE):
         return read
     if not read.display_changes and not read.summary:  # type: ignore[attr-defined]
@@ -314,30 +319,51 @@ def readable_for(event: AuditEvent, model: type[models.Model], user: Any) -> Aud
     return read
 
 
+def _followers(obj: models.Model) -> list[Watch]:
+    """The watches of a record with each follower's person, login and roles: two queries however many follow (the
+    roles prefetched for `User.roles`, the organisation taken from the person already loaded)."""
+    watches = list(of(obj).select_related("person__user").prefetch_related("person__user__groups"))
+    for watch in watches:
+        user = watch.person.user
+        if user is not None:
+            user.__dict__.setdefault("organisation_id", watch.person.organisation_id)  # `User.organisation_id`
+    return watches
+
+
+def _reader(user: Any) -> tuple[Any, ...]:
+    """All that reading an event depends on (`policy`: the system, the roles, the organisation): followers alike
+    read an event alike, so it is read once for them all (`history.readable_history` queries per reading)."""
+    return (policy.is_system(user), policy.roles_of(user), user.organisation_id)
+
+
 def event_recorded(event: AuditEvent, obj: models.Model, actor: Any) -> None:
     """Called by `audit.record_event` for every event, in its transaction: people set in the type's auto fields
     follow; every follower but the actor is told what they may read of it; a deleted record's watches go."""
     record_type = registry.find(type(obj))
-    declared = getattr(record_type, "watchers", None) if record_type is not None else None
-    if declared is None or obj.pk is None:
-        return
-    _auto_follow(obj, _set_people(declared, event), actor)
-    watches = list(of(obj).select_related("person", "person__user"))
+    if record_type is None or record_type.watchers is None or obj.pk is None:
+        return  # a type that did not opt in: not even a query
+    _auto_follow(obj, _set_people(record_type.watchers, event), actor)
     mentioned = _mentioned(event)
-    for watch in watches:
+    read_as: dict[tuple[Any, ...], AuditEvent | None] = {}  # the event as each kind of reader reads it
+    for watch in _followers(obj):
         user = watch.person.user
         if user is None or user.pk == event.actor_id or user.pk in mentioned or not watch.person.email:
             continue
         if not policy.can(user, VIEW, obj):
             continue  # moved to another organisation, login suspended: nothing about it any more
-        read = readable_for(event, type(obj), user)
+        reader = _reader(user)
+        if reader not in read_as:  # read once per kind of reader, not once per follower
+            read_as[reader] = readable_for(event, type(obj), user)
+        read = read_as[reader]
         if read is not None:
-            _notify(obj, watch, read, user, deleted=event.action == AuditAction.DELETE)
+            _notify(obj, record_type, watch, read, user, deleted=event.action == AuditAction.DELETE)
     if event.action == AuditAction.DELETE:
         of(obj).delete()  # the record goes: so do its watches (in its transaction)
 
 
-def _notify(obj: models.Model, watch: Watch, event: Any, user: Any, *, deleted: bool) -> None:
+def _notify(
+    obj: models.Model, record_type: registry.RecordType, watch: Watch, event: Any, user: Any, *, deleted: bool
+) -> None:
     from django.utils import timezone
 
     with timezone.override(user.time_zone or "UTC"):
@@ -354,7 +380,7 @@ def _notify(obj: models.Model, watch: Watch, event: Any, user: Any, *, deleted: 
                 "record_url": "" if deleted else obj.get_absolute_url(),  # type: ignore[attr-defined]
                 "deleted": deleted,
                 "watch": watch,
-                "reason": reason_label(registry.get(type(obj)), watch.reason),
+                "reason": reason_label(record_type, watch.reason),
                 "unfollow_url": "" if deleted else unfollow_url(watch),
             },
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from meridian.core import registry, watchers
+from meridian.core import policy, registry, watchers
 
 register = template.Library()
 
@@ -32,7 +32,7 @@ def followed_records(context: template.Context) -> dict[str, Any]:
         {
             "watch": watch,
             "record": record,
-            "name": record_name(request.user, record),
+            "name": policy.name_of(request.user, record),
             "kind": rt.verbose_name,
             "reason": watchers.reason_label(rt, watch.reason),
             "unfollow_url": _unfollow_url(rt, record),
@@ -40,12 +40,6 @@ def followed_records(context: template.Context) -> dict[str, Any]:
         for watch, record, rt in watchers.followed_by(request.user)
     ]
     return {"rows": rows, "request": request, "csrf_token": context.get("csrf_token")}
-
-
-def record_name(user: Any, record: Any) -> str:
-    from meridian.core import policy
-
-    return policy.name_of(user, record)
 
 
 def _unfollow_url(rt: registry.RecordType, record: Any) -> str:

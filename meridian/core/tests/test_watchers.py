@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from meridian.core import attachments, registry, services, watchers
-from meridian.core.choices import Role
-from meridian.core.factories import LocationFactory, PersonFactory
-from meridian.core.models import NotificationLog, Organisation, Person, Team
+from meridian.core import attachments, audit, registry, services, watchers
+from meridian.core.choices import AuditAction, Role
+from meridian.core.factories import CalendarFactory, LocationFactory, PersonFactory, UserFactory
+from meridian.core.models import Location, NotificationLog, Organisation, Person, Team
 from meridian.core.testing import PrincipalsTestCase
 from meridian.core.testing_attachments import use_own_attachment_storage
 
@@ -79,3 +81,62 @@ class WatcherDeclarationTests(PrincipalsTestCase):
             watchers.follow(self.p.org_a, actor=services.get_system_actor())
         self.assertIn("person", refused.exception.message_dict)
         self.assertFalse(watchers.of(Organisation.objects.get(pk=self.p.org_a.pk)).exists())
+
+
+class WatcherQueryTests(PrincipalsTestCase):
+    """The hook runs on every audit event: nothing for a type without watchers, one query for a record nobody
+    follows, and per follower only the mail's own row (the followers, their logins and roles are read at once; the
+    event is read once per kind of reader, not per follower)."""
+
+    def record(self, obj: Any, changes: dict[str, Any]) -> list[str]:
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            audit.record_event(action=AuditAction.UPDATE, obj=obj, actor=self.admin, changes=changes)
+        return [query["sql"] for query in queries.captured_queries]
+
+    def test_the_hook_adds_no_query_per_follower_but_the_mail(self) -> None:
+        calendar: Any = CalendarFactory()
+        without_watchers = self.record(calendar, {"name": {"before": "a", "after": "b"}})
+        self.assertEqual([q for q in without_watchers if "core_watch" in q], [])
+
+        site: Any = LocationFactory(organisation=self.p.org_a, name="Site")
+        hall: Any = LocationFactory(organisation=self.p.org_a, name="Hall")
+        changes = {"name": {"before": "Hall", "after": "Great hall"}, "parent": {"before": None, "after": site.pk}}
+        nobody = self.record(hall, changes)
+        self.assertEqual(len(nobody), len(without_watchers) + 1)  # whether anyone follows it
+
+        counts: dict[int, int] = {}
+        for n in range(1, 5):
+            user = UserFactory(username=f"follower-{n}", roles=[Role.SERVICE_DESK_AGENT], time_zone="Europe/Paris")
+            PersonFactory(organisation=self.p.internal, user=user)
+            watchers.follow(hall, actor=user)
+            NotificationLog.objects.all().delete()
+            queries = self.record(hall, changes)
+            bodies = list(NotificationLog.objects.filter(event=watchers.EVENT).values_list("body", flat=True))
+            self.assertEqual(len(bodies), n)
+            self.assertTrue(all("Great hall" in body and "Site" in body for body in bodies), bodies)
+            counts[n] = len([q for q in queries if not q.startswith('INSERT INTO "core_notificationlog"')])
+        self.assertEqual(counts, dict.fromkeys(counts, counts[1]))  # constant, however many follow
+
+    def test_the_records_followed_are_listed_in_queries_that_do_not_grow_with_them(self) -> None:
+        from django.urls import reverse
+
+        agent = self.p.users[Role.SERVICE_DESK_AGENT]
+        client = self.client
+        client.force_login(agent)
+        site: Any = LocationFactory(organisation=self.p.org_a, name="Campus")
+
+        def follow_and_count(n: int) -> int:
+            for _ in range(n):
+                room: Any = LocationFactory(
+                    organisation=self.p.org_a, parent=site, name=f"Room {Location.objects.count()}"
+                )
+                person: Any = PersonFactory(organisation=self.p.org_a)
+                watchers.follow(room, actor=agent)
+                watchers.follow(person, actor=agent)
+            with CaptureQueriesContext(connection) as queries:
+                page = client.get(reverse("preferences"))
+            self.assertContains(page, "Campus")
+            return len(queries)
+
+        one = follow_and_count(1)
+        self.assertEqual(follow_and_count(4), one)  # five rooms of the campus and five people: as many as one each
