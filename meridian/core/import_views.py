@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -53,10 +52,7 @@ class ImportViews:
         }
 
     def _require(self, request: HttpRequest) -> None:
-        if not imports.may_import(self.rt, request.user):
-            raise PermissionDenied(
-                f"Your roles do not allow adding {self.rt.verbose_name_plural}, so no import either."
-            )
+        imports.require_import(self.rt, request.user)
 
     def _job(self, request: HttpRequest, job_id: Any) -> Any:
         self._require(request)
