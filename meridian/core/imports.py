@@ -40,7 +40,7 @@ from django.utils.dateparse import parse_datetime
 
 from meridian.core import audit, policy, registry
 from meridian.core.choices import AuditAction, OrganisationKind
-from meridian.core.models import AuditEvent, Organisation, Record, Sequence
+from meridian.core.models import Organisation, Sequence
 from meridian.core.registry import ADD, CHANGE, VIEW, RecordType
 
 BATCH_SIZE = 1000
@@ -238,8 +238,8 @@ def file_format(name: str, head: bytes) -> str:
     return "csv"
 
 
-def open_source(fileobj: IO[bytes], name: str, *, sheet: str | None = None) -> Source:
-    """Open an uploaded or local file (binary, seekable) for import; ImportRefused if it cannot be read."""
+def check_size(fileobj: IO[bytes]) -> None:
+    """Refuse an empty file, or one larger than `max_size()` (ImportRefused); the file is left at its start."""
     fileobj.seek(0, io.SEEK_END)
     size = fileobj.tell()
     fileobj.seek(0)
@@ -250,6 +250,11 @@ def open_source(fileobj: IO[bytes], name: str, *, sheet: str | None = None) -> S
             f"The file is {size / 1024 / 1024:.1f} MB; at most {max_size() / 1024 / 1024:.0f} MB are imported at once: "
             "split it."
         )
+
+
+def open_source(fileobj: IO[bytes], name: str, *, sheet: str | None = None) -> Source:
+    """Open an uploaded or local file (binary, seekable) for import; ImportRefused if it cannot be read."""
+    check_size(fileobj)
     head = fileobj.read(8)
     fileobj.seek(0)
     kind = file_format(name, head)
@@ -893,7 +898,6 @@ class Importer:
         ]
         self.seen_keys: dict[tuple[str, Any], int] = {}
         self.header_problems = self.report.problem_count
-        self.events: list[AuditEvent] = []
         self.missing_required: set[str] = set()  # said once for the file, not again on every row
 
     def _key_field(self, update_on: str | None) -> str | None:
@@ -926,8 +930,6 @@ class Importer:
         with transaction.atomic():
             self._pass()
             if self.report.ok:
-                if self.events:
-                    self._flush_events()
                 self.report.committed = True
             else:
                 transaction.set_rollback(True)
@@ -1337,8 +1339,6 @@ class Importer:
             for row in new:
                 row.obj.created_at = row.obj.updated_at = now
             self.model._default_manager.bulk_create([row.obj for row in new], batch_size=self.batch_size)
-            for row in new:
-                self._event(AuditAction.CREATE, row.obj, audit.diff({}, audit.snapshot(row.obj)))
         if changed:
             names: set[str] = {"version", "updated_by", "updated_at"}
             for row in changed:
@@ -1350,21 +1350,26 @@ class Importer:
             self.model._default_manager.bulk_update(
                 [row.obj for row in changed], sorted(names & concrete), batch_size=self.batch_size
             )
-            for row in changed:
-                self._event(AuditAction.UPDATE, row.obj, row.changes)
+        written = [*new, *changed]
+        for row in new:
+            row.changes = audit.diff({}, audit.snapshot(row.obj))
+        # the linked records a record's name shows (a location's parent): one query per link and batch, not per row
+        links = [c.name for c in self.columns if c.kind == "field" and c.model_field.is_relation]
+        models.prefetch_related_objects([row.obj for row in written], *links)
+        events = [
+            audit.new_event(
+                action=AuditAction.CREATE if row.existing is None else AuditAction.UPDATE,
+                obj=row.obj,
+                actor=self.actor,
+                changes=row.changes,
+                reason=self.reason,
+            )
+            for row in written
+        ]
         if self.rt.after_save:
-            for row in [*new, *changed]:
-                self.rt.after_save(row.obj, self.actor, row.changes or audit.diff({}, audit.snapshot(row.obj)))
-        self._flush_events()
-
-    def _event(self, action: str, obj: Record, changes: dict[str, Any]) -> None:
-        self.events.append(
-            audit.new_event(action=action, obj=obj, actor=self.actor, changes=changes, reason=self.reason)
-        )
-
-    def _flush_events(self) -> None:
-        audit.record_events(self.events)
-        self.events = []
+            for row in written:
+                self.rt.after_save(row.obj, self.actor, row.changes)
+        audit.record_events(events)
 
 
 def allocate_references(prefix: str, count: int, width: int = 6) -> list[str]:
@@ -1463,16 +1468,7 @@ def save_upload(record_type: RecordType, fileobj: IO[bytes], file_name: str, *, 
     from meridian.core.models import ImportJob
 
     require_import(record_type, actor)
-    fileobj.seek(0, io.SEEK_END)
-    size = fileobj.tell()
-    fileobj.seek(0)
-    if size == 0:
-        raise ImportRefused("The file is empty.")
-    if size > max_size():
-        raise ImportRefused(
-            f"The file is {size / 1024 / 1024:.1f} MB; at most {max_size() / 1024 / 1024:.0f} MB are imported at once: "
-            "split it."
-        )
+    check_size(fileobj)
     job = ImportJob(
         record_type=record_type.label,
         created_by=actor,
@@ -1531,11 +1527,6 @@ def check_file(
 
 def type_of(job: Any) -> RecordType:
     return next(rt for rt in registry.all_types() if rt.label == job.record_type)
-
-
-def headers_of(fileobj: IO[bytes], file_name: str, *, sheet: str | None = None) -> Source:
-    """The file opened, for the mapping step (its headers) and the sheet question."""
-    return open_source(fileobj, file_name, sheet=sheet)
 
 
 def job_for(token: Any, record_type: RecordType, actor: Any) -> Any:
