@@ -24,6 +24,7 @@ import codecs
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -38,9 +39,9 @@ from django.db.models.functions import Concat, Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from meridian.core import audit, policy, registry
-from meridian.core.choices import AuditAction, OrganisationKind
-from meridian.core.models import Organisation, Sequence
+from meridian.core import audit, policy, registry, services
+from meridian.core.choices import AuditAction
+from meridian.core.models import Sequence
 from meridian.core.registry import ADD, CHANGE, VIEW, RecordType
 
 BATCH_SIZE = 1000
@@ -889,15 +890,18 @@ class Importer:
         for column in self.columns:
             if column.kind == "field" and column.model_field.is_relation:
                 self.resolvers[column.name] = Resolver(column.model_field.related_model, actor)
-        self.rules = {n: r for n, r in record_type.link_rules().items() if r != registry.Link.ANY}
-        self.internal: set[int] | None = None
+        self.internal = functools.cache(services.internal_organisations)  # read once, if a link rule needs it
         self.unique_fields = [
             f.name
             for f in self.model._meta.concrete_fields
             if f.unique and f.name in record_type.fields and not f.is_relation
         ]
-        self.seen_keys: dict[tuple[str, Any], int] = {}
-        self.header_problems = self.report.problem_count
+        # unique constraints on several fields (a location's name under its parent): checked a batch at a time like
+        # the unique fields; any other constraint is validated row by row
+        constraints = self.model._meta.constraints
+        self.unique_sets: list[tuple[str, ...]] = [tuple(c.fields) for c in constraints if _batched(c)]  # type: ignore[attr-defined]
+        self.row_constraints = any(not _batched(c) for c in constraints)
+        self.seen_keys: dict[tuple[Any, ...], int] = {}
         self.missing_required: set[str] = set()  # said once for the file, not again on every row
 
     def _key_field(self, update_on: str | None) -> str | None:
@@ -988,6 +992,7 @@ class Importer:
             if not row.skip:
                 self._build(row)
         self._check_unique(rows)
+        self._check_unique_sets(rows)
         good = [row for row in rows if not row.bad and row.obj is not None]
         for row in good:
             if row.existing is None:
@@ -1128,15 +1133,13 @@ class Importer:
                     self._problem(row, self.key_column.header, f"No {self.rt.verbose_name} has this {field_name}.")  # type: ignore[union-attr]
 
     def _links_allowed(self, row: _Row, obj: Any, column_of: dict[str, Column], changed: set[str] | None) -> None:
-        """The type's link rules, as the services check them: on an update only for the links it changes (all of
-        them when the record moves to another organisation)."""
-        moved = changed is None or self.rt.tenant_link in changed
-        for name, rule in self.rules.items():
-            if not moved and name not in (changed or set()):
-                continue
+        """The type's link rules, checked by the services' own rule (`services.links_to_check`, `link_refusal`) on
+        the (pk, organisation) the resolvers found: a link the row does not name is checked only when the record
+        moves to another organisation."""
+        for name, rule in services.links_to_check(self.rt, changed).items():
             value = row.values.get(name, MISSING)
             if value is MISSING:
-                if row.existing is None or not moved:
+                if row.existing is None:
                     continue
                 pk = getattr(obj, model_field_of(self.model, name).attname)
                 if pk is None:
@@ -1147,22 +1150,9 @@ class Importer:
                 value = value[0] if value else None
             if value is None:
                 continue
-            _, tenant = value
-            plural = model_field_of(self.model, name).related_model._meta.verbose_name_plural
-            header = column_of[name].header if name in column_of else name
-            if rule == registry.Link.SAME_ORGANISATION and tenant != obj.tenant_id:
-                self._problem(
-                    row, header, f"Choose from the {plural} of this {self.rt.verbose_name}'s own organisation."
-                )
-            elif rule == registry.Link.INTERNAL:
-                if self.internal is None:
-                    self.internal = set(
-                        Organisation.objects.filter(kind=OrganisationKind.INTERNAL).values_list("pk", flat=True)
-                    )
-                if tenant not in self.internal:
-                    self._problem(
-                        row, header, f"Choose from the provider's own {plural} (of an internal organisation)."
-                    )
+            refusal = services.link_refusal(rule, obj, name, value[1], self.internal)
+            if refusal:
+                self._problem(row, column_of[name].header if name in column_of else name, refusal)
 
     def _build(self, row: _Row) -> None:
         from meridian.core import custom_fields
@@ -1270,7 +1260,7 @@ class Importer:
         if not errors:
             try:
                 obj.clean()
-                if self.model._meta.constraints:
+                if self.row_constraints:
                     obj.validate_constraints()
             except ValidationError as exc:
                 errors.update(exc.message_dict)
@@ -1325,6 +1315,36 @@ class Importer:
                     )
                     row.obj = None
 
+    def _check_unique_sets(self, rows: list[_Row]) -> None:
+        """Unique constraints on several fields, as the database sees them (exact values; a row with an empty one
+        is never a duplicate): no two rows of the file alike, none like another record (one query per batch)."""
+        for fields in self.unique_sets:
+            attnames = [model_field_of(self.model, name).attname for name in fields]
+            wanted: dict[tuple[Any, ...], _Row] = {}
+            for row in rows:
+                if row.obj is None or row.bad or (row.existing is not None and not set(fields) & set(row.changes)):
+                    continue
+                values = tuple(getattr(row.obj, name) for name in attnames)
+                if None in values:
+                    continue
+                earlier = self.seen_keys.get((fields, *values))
+                if earlier is not None and earlier != row.number:
+                    labels = [str(model_field_of(self.model, name).verbose_name) for name in fields]
+                    self._problem(row, "", f"Row {earlier} has the same {', '.join(labels[:-1])} and {labels[-1]}.")
+                    row.obj = None
+                    continue
+                self.seen_keys[(fields, *values)] = row.number
+                wanted[values] = row
+            if not wanted:
+                continue
+            first = attnames[0]
+            taken = self.model._default_manager.filter(**{f"{first}__in": {v[0] for v in wanted}})
+            for *values, pk in taken.values_list(*attnames, "pk"):
+                row = wanted.get(tuple(values))  # type: ignore[assignment]
+                if row is not None and (row.existing is None or row.existing.pk != pk):
+                    self._problem(row, "", " ".join(row.obj.unique_error_message(self.model, fields).messages))
+                    row.obj = None
+
     # --- writing -------------------------------------------------------------------------------------------------
 
     def _write(self, rows: list[_Row]) -> None:
@@ -1372,13 +1392,22 @@ class Importer:
         audit.record_events(events)
 
 
+def _batched(constraint: Any) -> bool:
+    """A unique constraint on plain fields: the import checks it a batch at a time (`_check_unique_sets`)."""
+    return (
+        isinstance(constraint, models.UniqueConstraint)
+        and len(constraint.fields) > 1
+        and not constraint.expressions
+        and constraint.condition is None
+        and constraint.nulls_distinct is not False
+    )
+
+
 def allocate_references(prefix: str, count: int, width: int = 6) -> list[str]:
     """`count` new references of a prefix at once (one UPDATE of the sequence row, held until commit)."""
     if not connection.in_atomic_block:
         raise RuntimeError("references are allocated inside the creating transaction")
-    from meridian.core.services import next_reference
-
-    first = next_reference(prefix, width)  # creates the sequence row if needed, and locks it
+    first = services.next_reference(prefix, width)  # creates the sequence row if needed, and locks it
     Sequence.objects.filter(prefix=prefix).update(last_value=F("last_value") + count - 1)
     start = int(first.rsplit("-", 1)[1])
     return [f"{prefix}-{n:0{width}d}" for n in range(start, start + count)]
