@@ -27,6 +27,8 @@ import datetime as dt
 import functools
 import io
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -1474,6 +1476,17 @@ def _storage() -> Any:
     return attachment_storage()
 
 
+@contextlib.contextmanager
+def _local_copy(name: str) -> Iterator[IO[bytes]]:
+    """A stored file copied to a local temporary file: the commit's transaction (holding its locks) then reads no
+    remote storage (an S3 bucket) while it runs."""
+    with tempfile.TemporaryFile() as local:
+        with _storage().open(name, "rb") as stored:
+            shutil.copyfileobj(stored, local, 1 << 20)
+        local.seek(0)
+        yield local
+
+
 def _hash(fileobj: IO[bytes]) -> str:
     import hashlib
 
@@ -1589,7 +1602,7 @@ def commit_job(job: Any, *, actor: Any) -> Report:
             cache.set(key, rows, 3600)
 
     try:
-        with _storage().open(job.file, "rb") as fileobj:
+        with _local_copy(job.file) as fileobj:
             source = open_source(fileobj, job.file_name, sheet=options.get("sheet") or None)
             report = run(
                 record_type,
