@@ -26,3 +26,31 @@ def log_in(page: Any, live_server: Any, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def snap(page: Any, name: str, width: int) -> None:
+    """A full-page screenshot at `width` px into test-artifacts/<name>-<width>.png (name: "<feature>-<step>"); the
+    page must not scroll sideways."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
+
+
+def snap_widths(page: Any, name: str, widths: tuple[int, ...] = (1400, 390)) -> None:
+    """`snap` at each width (a desk and a phone), then back to the first width."""
+    for width in widths:
+        snap(page, name, width)
+    page.set_viewport_size({"width": widths[0], "height": 900})
+
+
+def use_own_attachment_storage(settings: Any, location: Path) -> None:
+    """The attachments storage of one browser test: the file system under `location` (pytest-django's `settings`
+    restores it afterwards)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
