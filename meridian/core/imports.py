@@ -1656,7 +1656,7 @@ def purge_jobs(older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
         status=ImportJob.Status.RUNNING
     )
     count = 0
-    for job in stale.iterator():
+    for job in stale.exclude(file="").iterator():  # done and refused imports have no file left
         discard_file(job)
         count += 1
     stale.filter(status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED]).delete()

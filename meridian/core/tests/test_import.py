@@ -4,6 +4,7 @@ with the version check, the command, the API and the pages, and a slice of a rea
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import tempfile
@@ -15,6 +16,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from openpyxl import Workbook
 
 from meridian.core import audit, imports, registry, services
@@ -538,3 +540,18 @@ class BatchTests(ImportTestCase):
         self.assertFalse(Location.objects.filter(name="Room").exists())
         report = self.do(LOCATIONS, f"Name,Kind,Organisation,Parent\nRoom,room,{org},HQ\nRoom,room,{org},\n")
         self.assertTrue(report.committed, "the same name under another parent (none) is another location")
+
+
+class PurgeTests(ImportTestCase):
+    def test_dry_runs_left_for_a_day_are_forgotten_with_their_files(self) -> None:
+        stale, _ = imports.check_file(ORGS, io.BytesIO(b"Name,Kind\nOld,customer\n"), "old.csv", actor=self.admin)
+        fresh, _ = imports.check_file(ORGS, io.BytesIO(b"Name,Kind\nNew,customer\n"), "new.csv", actor=self.admin)
+        done, _ = imports.check_file(ORGS, io.BytesIO(b"Name,Kind\nDone,customer\n"), "done.csv", actor=self.admin)
+        imports.commit_job(done, actor=self.admin)
+        storage, stale_file = imports._storage(), stale.file
+        a_day_ago = timezone.now() - dt.timedelta(days=1, minutes=1)
+        ImportJob.objects.filter(pk__in=[stale.pk, done.pk]).update(created_at=a_day_ago)
+        self.assertEqual(imports.purge_jobs(), 1, "one file removed")
+        self.assertFalse(storage.exists(stale_file))
+        self.assertEqual(set(ImportJob.objects.values_list("pk", flat=True)), {fresh.pk, done.pk})
+        self.assertTrue(storage.exists(ImportJob.objects.get(pk=fresh.pk).file))
