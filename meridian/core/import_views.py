@@ -25,15 +25,7 @@ NO_KEY = ""
 
 
 def _key_choices(rt: RecordType) -> list[tuple[str, str]]:
-    model = rt.model
-    choices = [(NO_KEY, "Do not update: create a record per row"), ("id", "ID")]
-    if hasattr(model, "reference"):
-        choices.append(("reference", "Reference"))
-    for name in imports.importable_fields(rt):
-        f = imports.model_field_of(model, name)
-        if not f.is_relation:
-            choices.append((name, str(f.verbose_name).capitalize()))
-    return choices
+    return [(NO_KEY, "Do not update: create a record per row"), *imports.key_fields(rt)]
 
 
 class ImportViews:

@@ -615,6 +615,18 @@ def match_columns(
     return columns
 
 
+def key_fields(record_type: RecordType) -> list[tuple[str, str]]:
+    """(name, label) of the fields an import matches existing records on (`update_on`): the id, the reference, and
+    every importable field that is not a link (a link names no one record)."""
+    model = record_type.model
+    found = [("id", "ID")] + ([("reference", "Reference")] if hasattr(model, "reference") else [])
+    for name in importable_fields(record_type):
+        f = model_field_of(model, name)
+        if not f.is_relation:
+            found.append((name, str(f.verbose_name).capitalize()))
+    return found
+
+
 def available_targets(record_type: RecordType, definitions: list[Any]) -> list[tuple[str, str]]:
     """(field name, label) of every column an import can fill, for the mapping step."""
     model = record_type.model
@@ -909,19 +921,14 @@ class Importer:
     def _key_field(self, update_on: str | None) -> str | None:
         if not update_on:
             return None
-        name = update_on.strip()
-        if name in ("id", "reference") and (name == "id" or hasattr(self.model, "reference")):
-            return name
-        for candidate in importable_fields(self.rt):
-            f = model_field_of(self.model, candidate)
-            if _norm(candidate) == _norm(name) or _norm(str(f.verbose_name)) == _norm(name):
-                if f.is_relation:
-                    break  # a link names no one record: match on the record's own field
-                return candidate
+        wanted = _norm(update_on)
+        keys = key_fields(self.rt)
+        for name, label in keys:
+            if wanted in (_norm(name), _norm(label)):
+                return name
         raise ImportRefused(
-            f"“{update_on}” is not a field to match records on: use id, "
-            + ("reference, " if hasattr(self.model, "reference") else "")
-            + f"or one of {', '.join(importable_fields(self.rt))}.",
+            f"“{update_on}” is not a field to match records on: use {', '.join(name for name, _ in keys[:-1])} or "
+            f"{keys[-1][0]}.",
             "update_on",
         )
 

@@ -555,3 +555,20 @@ class PurgeTests(ImportTestCase):
         self.assertFalse(storage.exists(stale_file))
         self.assertEqual(set(ImportJob.objects.values_list("pk", flat=True)), {fresh.pk, done.pk})
         self.assertTrue(storage.exists(ImportJob.objects.get(pk=fresh.pk).file))
+
+
+class KeyTests(ImportTestCase):
+    def test_the_key_is_a_field_of_the_record_itself_and_the_page_offers_the_same(self) -> None:
+        for key in ("email", "Email", "id"):
+            header = "ID" if key == "id" else "Email"
+            report = imports.run(PEOPLE, source(f"{header}\n1\n"), actor=self.admin, dry_run=True, update_on=key)
+            self.assertEqual(report.rows, 1, key)
+        with self.assertRaises(imports.ImportRefused) as refused:
+            imports.run(PEOPLE, source("Organisation\nx\n"), actor=self.admin, dry_run=True, update_on="Organisation")
+        self.assertEqual(refused.exception.field, "update_on")
+        self.assertIn("use id, first_name, last_name, email", refused.exception.message)
+        self.client.force_login(self.admin)
+        page = self.client.get(reverse("core:person_import"))
+        offered = [value for value, _ in page.context["key_choices"]]
+        self.assertEqual(offered, ["", *(name for name, _ in imports.key_fields(PEOPLE))])
+        self.assertNotIn("organisation", offered)
