@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -26,15 +25,7 @@ NO_KEY = ""
 
 
 def _key_choices(rt: RecordType) -> list[tuple[str, str]]:
-    model = rt.model
-    choices = [(NO_KEY, "Do not update: create a record per row"), ("id", "ID")]
-    if hasattr(model, "reference"):
-        choices.append(("reference", "Reference"))
-    for name in imports.importable_fields(rt):
-        f = imports.model_field_of(model, name)
-        if not f.is_relation:
-            choices.append((name, str(f.verbose_name).capitalize()))
-    return choices
+    return [(NO_KEY, "Do not update: create a record per row"), *imports.key_fields(rt)]
 
 
 class ImportViews:
@@ -53,10 +44,7 @@ class ImportViews:
         }
 
     def _require(self, request: HttpRequest) -> None:
-        if not imports.may_import(self.rt, request.user):
-            raise PermissionDenied(
-                f"Your roles do not allow adding {self.rt.verbose_name_plural}, so no import either."
-            )
+        imports.require_import(self.rt, request.user)
 
     def _job(self, request: HttpRequest, job_id: Any) -> Any:
         self._require(request)

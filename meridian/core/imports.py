@@ -24,8 +24,11 @@ import codecs
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -38,9 +41,9 @@ from django.db.models.functions import Concat, Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from meridian.core import audit, policy, registry
-from meridian.core.choices import AuditAction, OrganisationKind
-from meridian.core.models import AuditEvent, Organisation, Record, Sequence
+from meridian.core import audit, policy, registry, services
+from meridian.core.choices import AuditAction
+from meridian.core.models import Sequence
 from meridian.core.registry import ADD, CHANGE, VIEW, RecordType
 
 BATCH_SIZE = 1000
@@ -238,8 +241,8 @@ def file_format(name: str, head: bytes) -> str:
     return "csv"
 
 
-def open_source(fileobj: IO[bytes], name: str, *, sheet: str | None = None) -> Source:
-    """Open an uploaded or local file (binary, seekable) for import; ImportRefused if it cannot be read."""
+def check_size(fileobj: IO[bytes]) -> None:
+    """Refuse an empty file, or one larger than `max_size()` (ImportRefused); the file is left at its start."""
     fileobj.seek(0, io.SEEK_END)
     size = fileobj.tell()
     fileobj.seek(0)
@@ -250,6 +253,11 @@ def open_source(fileobj: IO[bytes], name: str, *, sheet: str | None = None) -> S
             f"The file is {size / 1024 / 1024:.1f} MB; at most {max_size() / 1024 / 1024:.0f} MB are imported at once: "
             "split it."
         )
+
+
+def open_source(fileobj: IO[bytes], name: str, *, sheet: str | None = None) -> Source:
+    """Open an uploaded or local file (binary, seekable) for import; ImportRefused if it cannot be read."""
+    check_size(fileobj)
     head = fileobj.read(8)
     fileobj.seek(0)
     kind = file_format(name, head)
@@ -607,6 +615,18 @@ def match_columns(
     return columns
 
 
+def key_fields(record_type: RecordType) -> list[tuple[str, str]]:
+    """(name, label) of the fields an import matches existing records on (`update_on`): the id, the reference, and
+    every importable field that is not a link (a link names no one record)."""
+    model = record_type.model
+    found = [("id", "ID")] + ([("reference", "Reference")] if hasattr(model, "reference") else [])
+    for name in importable_fields(record_type):
+        f = model_field_of(model, name)
+        if not f.is_relation:
+            found.append((name, str(f.verbose_name).capitalize()))
+    return found
+
+
 def available_targets(record_type: RecordType, definitions: list[Any]) -> list[tuple[str, str]]:
     """(field name, label) of every column an import can fill, for the mapping step."""
     model = record_type.model
@@ -884,34 +904,31 @@ class Importer:
         for column in self.columns:
             if column.kind == "field" and column.model_field.is_relation:
                 self.resolvers[column.name] = Resolver(column.model_field.related_model, actor)
-        self.rules = {n: r for n, r in record_type.link_rules().items() if r != registry.Link.ANY}
-        self.internal: set[int] | None = None
+        self.internal = functools.cache(services.internal_organisations)  # read once, if a link rule needs it
         self.unique_fields = [
             f.name
             for f in self.model._meta.concrete_fields
             if f.unique and f.name in record_type.fields and not f.is_relation
         ]
-        self.seen_keys: dict[tuple[str, Any], int] = {}
-        self.header_problems = self.report.problem_count
-        self.events: list[AuditEvent] = []
+        # unique constraints on several fields (a location's name under its parent): checked a batch at a time like
+        # the unique fields; any other constraint is validated row by row
+        constraints = self.model._meta.constraints
+        self.unique_sets: list[tuple[str, ...]] = [tuple(c.fields) for c in constraints if _batched(c)]  # type: ignore[attr-defined]
+        self.row_constraints = any(not _batched(c) for c in constraints)
+        self.seen_keys: dict[tuple[Any, ...], int] = {}
         self.missing_required: set[str] = set()  # said once for the file, not again on every row
 
     def _key_field(self, update_on: str | None) -> str | None:
         if not update_on:
             return None
-        name = update_on.strip()
-        if name in ("id", "reference") and (name == "id" or hasattr(self.model, "reference")):
-            return name
-        for candidate in importable_fields(self.rt):
-            f = model_field_of(self.model, candidate)
-            if _norm(candidate) == _norm(name) or _norm(str(f.verbose_name)) == _norm(name):
-                if f.is_relation:
-                    break  # a link names no one record: match on the record's own field
-                return candidate
+        wanted = _norm(update_on)
+        keys = key_fields(self.rt)
+        for name, label in keys:
+            if wanted in (_norm(name), _norm(label)):
+                return name
         raise ImportRefused(
-            f"“{update_on}” is not a field to match records on: use id, "
-            + ("reference, " if hasattr(self.model, "reference") else "")
-            + f"or one of {', '.join(importable_fields(self.rt))}.",
+            f"“{update_on}” is not a field to match records on: use {', '.join(name for name, _ in keys[:-1])} or "
+            f"{keys[-1][0]}.",
             "update_on",
         )
 
@@ -926,8 +943,6 @@ class Importer:
         with transaction.atomic():
             self._pass()
             if self.report.ok:
-                if self.events:
-                    self._flush_events()
                 self.report.committed = True
             else:
                 transaction.set_rollback(True)
@@ -986,6 +1001,7 @@ class Importer:
             if not row.skip:
                 self._build(row)
         self._check_unique(rows)
+        self._check_unique_sets(rows)
         good = [row for row in rows if not row.bad and row.obj is not None]
         for row in good:
             if row.existing is None:
@@ -1126,15 +1142,13 @@ class Importer:
                     self._problem(row, self.key_column.header, f"No {self.rt.verbose_name} has this {field_name}.")  # type: ignore[union-attr]
 
     def _links_allowed(self, row: _Row, obj: Any, column_of: dict[str, Column], changed: set[str] | None) -> None:
-        """The type's link rules, as the services check them: on an update only for the links it changes (all of
-        them when the record moves to another organisation)."""
-        moved = changed is None or self.rt.tenant_link in changed
-        for name, rule in self.rules.items():
-            if not moved and name not in (changed or set()):
-                continue
+        """The type's link rules, checked by the services' own rule (`services.links_to_check`, `link_refusal`) on
+        the (pk, organisation) the resolvers found: a link the row does not name is checked only when the record
+        moves to another organisation."""
+        for name, rule in services.links_to_check(self.rt, changed).items():
             value = row.values.get(name, MISSING)
             if value is MISSING:
-                if row.existing is None or not moved:
+                if row.existing is None:
                     continue
                 pk = getattr(obj, model_field_of(self.model, name).attname)
                 if pk is None:
@@ -1145,22 +1159,9 @@ class Importer:
                 value = value[0] if value else None
             if value is None:
                 continue
-            _, tenant = value
-            plural = model_field_of(self.model, name).related_model._meta.verbose_name_plural
-            header = column_of[name].header if name in column_of else name
-            if rule == registry.Link.SAME_ORGANISATION and tenant != obj.tenant_id:
-                self._problem(
-                    row, header, f"Choose from the {plural} of this {self.rt.verbose_name}'s own organisation."
-                )
-            elif rule == registry.Link.INTERNAL:
-                if self.internal is None:
-                    self.internal = set(
-                        Organisation.objects.filter(kind=OrganisationKind.INTERNAL).values_list("pk", flat=True)
-                    )
-                if tenant not in self.internal:
-                    self._problem(
-                        row, header, f"Choose from the provider's own {plural} (of an internal organisation)."
-                    )
+            refusal = services.link_refusal(rule, obj, name, value[1], self.internal)
+            if refusal:
+                self._problem(row, column_of[name].header if name in column_of else name, refusal)
 
     def _build(self, row: _Row) -> None:
         from meridian.core import custom_fields
@@ -1268,7 +1269,7 @@ class Importer:
         if not errors:
             try:
                 obj.clean()
-                if self.model._meta.constraints:
+                if self.row_constraints:
                     obj.validate_constraints()
             except ValidationError as exc:
                 errors.update(exc.message_dict)
@@ -1323,6 +1324,36 @@ class Importer:
                     )
                     row.obj = None
 
+    def _check_unique_sets(self, rows: list[_Row]) -> None:
+        """Unique constraints on several fields, as the database sees them (exact values; a row with an empty one
+        is never a duplicate): no two rows of the file alike, none like another record (one query per batch)."""
+        for fields in self.unique_sets:
+            attnames = [model_field_of(self.model, name).attname for name in fields]
+            wanted: dict[tuple[Any, ...], _Row] = {}
+            for row in rows:
+                if row.obj is None or row.bad or (row.existing is not None and not set(fields) & set(row.changes)):
+                    continue
+                values = tuple(getattr(row.obj, name) for name in attnames)
+                if None in values:
+                    continue
+                earlier = self.seen_keys.get((fields, *values))
+                if earlier is not None and earlier != row.number:
+                    labels = [str(model_field_of(self.model, name).verbose_name) for name in fields]
+                    self._problem(row, "", f"Row {earlier} has the same {', '.join(labels[:-1])} and {labels[-1]}.")
+                    row.obj = None
+                    continue
+                self.seen_keys[(fields, *values)] = row.number
+                wanted[values] = row
+            if not wanted:
+                continue
+            first = attnames[0]
+            taken = self.model._default_manager.filter(**{f"{first}__in": {v[0] for v in wanted}})
+            for *values, pk in taken.values_list(*attnames, "pk"):
+                row = wanted.get(tuple(values))  # type: ignore[assignment]
+                if row is not None and (row.existing is None or row.existing.pk != pk):
+                    self._problem(row, "", " ".join(row.obj.unique_error_message(self.model, fields).messages))
+                    row.obj = None
+
     # --- writing -------------------------------------------------------------------------------------------------
 
     def _write(self, rows: list[_Row]) -> None:
@@ -1337,8 +1368,6 @@ class Importer:
             for row in new:
                 row.obj.created_at = row.obj.updated_at = now
             self.model._default_manager.bulk_create([row.obj for row in new], batch_size=self.batch_size)
-            for row in new:
-                self._event(AuditAction.CREATE, row.obj, audit.diff({}, audit.snapshot(row.obj)))
         if changed:
             names: set[str] = {"version", "updated_by", "updated_at"}
             for row in changed:
@@ -1350,30 +1379,44 @@ class Importer:
             self.model._default_manager.bulk_update(
                 [row.obj for row in changed], sorted(names & concrete), batch_size=self.batch_size
             )
-            for row in changed:
-                self._event(AuditAction.UPDATE, row.obj, row.changes)
+        written = [*new, *changed]
+        for row in new:
+            row.changes = audit.diff({}, audit.snapshot(row.obj))
+        # the linked records a record's name shows (a location's parent): one query per link and batch, not per row
+        links = [c.name for c in self.columns if c.kind == "field" and c.model_field.is_relation]
+        models.prefetch_related_objects([row.obj for row in written], *links)
+        events = [
+            audit.new_event(
+                action=AuditAction.CREATE if row.existing is None else AuditAction.UPDATE,
+                obj=row.obj,
+                actor=self.actor,
+                changes=row.changes,
+                reason=self.reason,
+            )
+            for row in written
+        ]
         if self.rt.after_save:
-            for row in [*new, *changed]:
-                self.rt.after_save(row.obj, self.actor, row.changes or audit.diff({}, audit.snapshot(row.obj)))
-        self._flush_events()
+            for row in written:
+                self.rt.after_save(row.obj, self.actor, row.changes)
+        audit.record_events(events)
 
-    def _event(self, action: str, obj: Record, changes: dict[str, Any]) -> None:
-        self.events.append(
-            audit.new_event(action=action, obj=obj, actor=self.actor, changes=changes, reason=self.reason)
-        )
 
-    def _flush_events(self) -> None:
-        audit.record_events(self.events)
-        self.events = []
+def _batched(constraint: Any) -> bool:
+    """A unique constraint on plain fields: the import checks it a batch at a time (`_check_unique_sets`)."""
+    return (
+        isinstance(constraint, models.UniqueConstraint)
+        and len(constraint.fields) > 1
+        and not constraint.expressions
+        and constraint.condition is None
+        and constraint.nulls_distinct is not False
+    )
 
 
 def allocate_references(prefix: str, count: int, width: int = 6) -> list[str]:
     """`count` new references of a prefix at once (one UPDATE of the sequence row, held until commit)."""
     if not connection.in_atomic_block:
         raise RuntimeError("references are allocated inside the creating transaction")
-    from meridian.core.services import next_reference
-
-    first = next_reference(prefix, width)  # creates the sequence row if needed, and locks it
+    first = services.next_reference(prefix, width)  # creates the sequence row if needed, and locks it
     Sequence.objects.filter(prefix=prefix).update(last_value=F("last_value") + count - 1)
     start = int(first.rsplit("-", 1)[1])
     return [f"{prefix}-{n:0{width}d}" for n in range(start, start + count)]
@@ -1440,6 +1483,17 @@ def _storage() -> Any:
     return attachment_storage()
 
 
+@contextlib.contextmanager
+def _local_copy(name: str) -> Iterator[IO[bytes]]:
+    """A stored file copied to a local temporary file: the commit's transaction (holding its locks) then reads no
+    remote storage (an S3 bucket) while it runs."""
+    with tempfile.TemporaryFile() as local:
+        with _storage().open(name, "rb") as stored:
+            shutil.copyfileobj(stored, local, 1 << 20)
+        local.seek(0)
+        yield local
+
+
 def _hash(fileobj: IO[bytes]) -> str:
     import hashlib
 
@@ -1463,16 +1517,7 @@ def save_upload(record_type: RecordType, fileobj: IO[bytes], file_name: str, *, 
     from meridian.core.models import ImportJob
 
     require_import(record_type, actor)
-    fileobj.seek(0, io.SEEK_END)
-    size = fileobj.tell()
-    fileobj.seek(0)
-    if size == 0:
-        raise ImportRefused("The file is empty.")
-    if size > max_size():
-        raise ImportRefused(
-            f"The file is {size / 1024 / 1024:.1f} MB; at most {max_size() / 1024 / 1024:.0f} MB are imported at once: "
-            "split it."
-        )
+    check_size(fileobj)
     job = ImportJob(
         record_type=record_type.label,
         created_by=actor,
@@ -1533,11 +1578,6 @@ def type_of(job: Any) -> RecordType:
     return next(rt for rt in registry.all_types() if rt.label == job.record_type)
 
 
-def headers_of(fileobj: IO[bytes], file_name: str, *, sheet: str | None = None) -> Source:
-    """The file opened, for the mapping step (its headers) and the sheet question."""
-    return open_source(fileobj, file_name, sheet=sheet)
-
-
 def job_for(token: Any, record_type: RecordType, actor: Any) -> Any:
     """The import job of a dry-run token, if it is the actor's own, of this type, and still to commit."""
     import uuid
@@ -1569,7 +1609,7 @@ def commit_job(job: Any, *, actor: Any) -> Report:
             cache.set(key, rows, 3600)
 
     try:
-        with _storage().open(job.file, "rb") as fileobj:
+        with _local_copy(job.file) as fileobj:
             source = open_source(fileobj, job.file_name, sheet=options.get("sheet") or None)
             report = run(
                 record_type,
@@ -1623,7 +1663,7 @@ def purge_jobs(older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
         status=ImportJob.Status.RUNNING
     )
     count = 0
-    for job in stale.iterator():
+    for job in stale.exclude(file="").iterator():  # done and refused imports have no file left
         discard_file(job)
         count += 1
     stale.filter(status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED]).delete()

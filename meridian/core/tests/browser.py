@@ -29,11 +29,19 @@ def log_in(page: Any, live_server: Any, username: str) -> None:
 
 
 def snap(page: Any, name: str, width: int) -> None:
-    """A full-page screenshot at `width` px to test-artifacts/<name>-<width>.png; the page must not scroll sideways."""
+    """A full-page screenshot at `width` px into test-artifacts/<name>-<width>.png (name: "<feature>-<step>"); the
+    page must not scroll sideways."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": width, "height": 900})
     page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
+
+
+def snap_widths(page: Any, name: str, widths: tuple[int, ...] = (1400, 390)) -> None:
+    """`snap` at each width (a desk and a phone), then back to the first width."""
+    for width in widths:
+        snap(page, name, width)
+    page.set_viewport_size({"width": widths[0], "height": 900})
 
 
 def use_attachment_storage(settings: Any, location: Path) -> None:

@@ -4,6 +4,7 @@ with the version check, the command, the API and the pages, and a slice of a rea
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import tempfile
@@ -11,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from openpyxl import Workbook
 
 from meridian.core import audit, imports, registry, services
@@ -439,3 +443,132 @@ class DatasetTests(ImportTestCase):
             location = Location.objects.get(name=site["name"])
             self.assertEqual(location.organisation.name, tenants[site["tenant"]]["name"])
         self.assertTrue(audit.verify_chain().ok)
+
+
+class LeastRoleTests(ImportTestCase):
+    """The least privileged role that may add locations (a configuration manager) imports through the page and the
+    API; a customer user is refused on both and nothing is written."""
+
+    def content(self, *names: str) -> bytes:
+        return ("Name,Kind,Organisation\n" + "".join(f"{n},site,{self.p.org_a.name}\n" for n in names)).encode()
+
+    def test_a_configuration_manager_imports_locations_by_page_and_api(self) -> None:
+        manager = self.p.users[Role.CONFIGURATION_MANAGER]
+        self.client.force_login(manager)
+        self.assertContains(self.client.get(reverse("core:location_list")), 'id="import-button"')
+        upload = self.client.post(reverse("core:location_import"), {"file": io.BytesIO(self.content("Page site"))})
+        self.assertEqual(upload.status_code, 303)
+        self.assertContains(self.client.get(upload["Location"]), "Will create 1")
+        self.assertEqual(self.client.post(upload["Location"], {"step": "commit"}).status_code, 303)
+        site = Location.objects.get(name="Page site")
+        self.assertEqual((site.organisation, site.created_by), (self.p.org_a, manager))
+
+        url = reverse("api:core-locations-list") + "import/"
+        upload = io.BytesIO(self.content("Api site"))
+        upload.name = "sites.csv"
+        dry = api_client(manager).post(url, {"file": upload}, format="multipart")
+        self.assertEqual((dry.status_code, dry.json()["created"]), (200, 1), dry.content)
+        done = api_client(manager).post(url, {"token": dry.json()["token"], "dry_run": "false"}, format="multipart")
+        self.assertEqual(done.status_code, 200, done.content)
+        self.assertEqual(Location.objects.get(name="Api site").created_by, manager)
+
+    def test_a_customer_user_is_refused_by_page_and_api(self) -> None:
+        customer = self.p.customer_a
+        events = AuditEvent.objects.count()
+        self.client.force_login(customer)
+        self.assertNotContains(self.client.get(reverse("core:location_list")), 'id="import-button"', status_code=200)
+        page = self.client.post(reverse("core:location_import"), {"file": io.BytesIO(self.content("Sneaky"))})
+        self.assertEqual(page.status_code, 403)
+        upload = io.BytesIO(self.content("Sneaky"))
+        upload.name = "sites.csv"
+        url = reverse("api:core-locations-list") + "import/"
+        response = api_client(customer).post(url, {"file": upload, "dry_run": "false"}, format="multipart")
+        self.assertEqual(response.status_code, 403)
+        self.assertFalse(Location.objects.filter(name="Sneaky").exists())
+        self.assertEqual((ImportJob.objects.count(), AuditEvent.objects.count()), (0, events))
+
+
+class BatchTests(ImportTestCase):
+    """Per batch, not per row: the queries of a dry run and of a commit do not grow with the rows (links resolved
+    once per batch, unique constraints checked per batch, the names the audit events show prefetched)."""
+
+    def queries(self, rt: Any, content: str, user: Any, **options: Any) -> tuple[int, int]:
+        counts = []
+        for dry_run in (True, False):
+            with CaptureQueriesContext(connection) as captured:
+                report = imports.run(rt, source(content), actor=user, dry_run=dry_run, **options)
+            self.assertEqual(self.problems(report), [])
+            counts.append(len(captured.captured_queries))
+        return counts[0], counts[1]
+
+    def test_queries_do_not_grow_with_the_rows(self) -> None:
+        manager = self.p.users[Role.CONFIGURATION_MANAGER]
+        LocationFactory(name="HQ", organisation=self.p.org_a)
+        org = self.p.org_a.name
+
+        def rooms(prefix: str, n: int) -> str:
+            return "Name,Kind,Organisation,Parent\n" + "".join(f"{prefix} {i},room,{org},HQ\n" for i in range(n))
+
+        imports.run(LOCATIONS, source(rooms("Warm", 1)), actor=manager, dry_run=True)  # the caches of the request
+        self.assertEqual(
+            self.queries(LOCATIONS, rooms("A", 3), manager), self.queries(LOCATIONS, rooms("B", 12), manager)
+        )
+
+        def people(n: int, first: str) -> str:
+            rows = "".join(f"{first},Batch {i},batch{i}@x.example,{org}\n" for i in range(n))
+            return "First name,Last name,Email,Organisation\n" + rows
+
+        keeper = self.admin
+        self.queries(PEOPLE, people(12, "New"), keeper)  # created, then updated on their email
+        few = self.queries(PEOPLE, people(3, "Changed"), keeper, update_on="email")
+        many = self.queries(PEOPLE, people(12, "Again"), keeper, update_on="email")
+        self.assertEqual(few, many)
+
+    def test_a_unique_constraint_of_several_fields_is_checked_in_the_file_and_the_database(self) -> None:
+        hq = LocationFactory(name="HQ", organisation=self.p.org_a)
+        LocationFactory(name="Taken", organisation=self.p.org_a, parent=hq)
+        org = self.p.org_a.name
+        content = f"Name,Kind,Organisation,Parent\nRoom,room,{org},HQ\nRoom,room,{org},HQ\nTaken,room,{org},HQ\n"
+        report = self.do(LOCATIONS, content, user=self.p.users[Role.CONFIGURATION_MANAGER])
+        self.assertEqual(
+            self.problems(report),
+            [
+                (3, "", "Row 2 has the same organisation, parent and name."),
+                (4, "", "Location with this Organisation, Parent and Name already exists."),
+            ],
+        )
+        self.assertFalse(Location.objects.filter(name="Room").exists())
+        report = self.do(LOCATIONS, f"Name,Kind,Organisation,Parent\nRoom,room,{org},HQ\nRoom,room,{org},\n")
+        self.assertTrue(report.committed, "the same name under another parent (none) is another location")
+
+
+class PurgeTests(ImportTestCase):
+    def test_dry_runs_left_for_a_day_are_forgotten_with_their_files(self) -> None:
+        stale, _ = imports.check_file(ORGS, io.BytesIO(b"Name,Kind\nOld,customer\n"), "old.csv", actor=self.admin)
+        fresh, _ = imports.check_file(ORGS, io.BytesIO(b"Name,Kind\nNew,customer\n"), "new.csv", actor=self.admin)
+        done, _ = imports.check_file(ORGS, io.BytesIO(b"Name,Kind\nDone,customer\n"), "done.csv", actor=self.admin)
+        imports.commit_job(done, actor=self.admin)
+        storage, stale_file = imports._storage(), stale.file
+        a_day_ago = timezone.now() - dt.timedelta(days=1, minutes=1)
+        ImportJob.objects.filter(pk__in=[stale.pk, done.pk]).update(created_at=a_day_ago)
+        self.assertEqual(imports.purge_jobs(), 1, "one file removed")
+        self.assertFalse(storage.exists(stale_file))
+        self.assertEqual(set(ImportJob.objects.values_list("pk", flat=True)), {fresh.pk, done.pk})
+        self.assertTrue(storage.exists(ImportJob.objects.get(pk=fresh.pk).file))
+
+
+class KeyTests(ImportTestCase):
+    def test_the_key_is_a_field_of_the_record_itself_and_the_page_offers_the_same(self) -> None:
+        for key in ("email", "Email", "id"):
+            header = "ID" if key == "id" else "Email"
+            report = imports.run(PEOPLE, source(f"{header}\n1\n"), actor=self.admin, dry_run=True, update_on=key)
+            self.assertEqual(report.rows, 1, key)
+        with self.assertRaises(imports.ImportRefused) as refused:
+            imports.run(PEOPLE, source("Organisation\nx\n"), actor=self.admin, dry_run=True, update_on="Organisation")
+        self.assertEqual(refused.exception.field, "update_on")
+        self.assertIn("use id, first_name, last_name, email", refused.exception.message)
+        self.client.force_login(self.admin)
+        page = self.client.get(reverse("core:person_import"))
+        offered = [value for value, _ in page.context["key_choices"]]
+        self.assertEqual(offered, ["", *(name for name, _ in imports.key_fields(PEOPLE))])
+        self.assertNotIn("organisation", offered)

@@ -52,26 +52,16 @@ class Command(BaseCommand):
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"No file {path}.")
-        update_on, sheet = options.get("update_on"), options.get("sheet")
-        try:
+
+        def run(**how: Any) -> imports.Report:
             with path.open("rb") as fileobj:
-                report = imports.run(
-                    record_type,
-                    imports.open_source(fileobj, path.name, sheet=sheet),
-                    actor=actor,
-                    dry_run=True,
-                    update_on=update_on,
-                )
+                source = imports.open_source(fileobj, path.name, sheet=options.get("sheet"))
+                return imports.run(record_type, source, actor=actor, update_on=options.get("update_on"), **how)
+
+        try:
+            report = run(dry_run=True)
             if report.ok and not options["dry_run"]:
-                with path.open("rb") as fileobj:
-                    report = imports.run(
-                        record_type,
-                        imports.open_source(fileobj, path.name, sheet=sheet),
-                        actor=actor,
-                        dry_run=False,
-                        update_on=update_on,
-                        expected_versions=report.versions,
-                    )
+                report = run(dry_run=False, expected_versions=report.versions)
         except imports.ImportRefused as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
         except PermissionDenied as exc:
