@@ -80,14 +80,18 @@ def is_administrator(user: Any) -> bool:
     return Role.ADMINISTRATOR in policy.roles_of(user)
 
 
-def visible_views(user: Any, record_type: RecordType | None = None) -> QuerySet[SavedView]:
+def visible_views(
+    user: Any, record_type: RecordType | None = None, *, teams: list[int] | None = None
+) -> QuerySet[SavedView]:
     """The views `user` may open: their own, those shared with a team of theirs, those shared with everyone; only
-    of types they may read."""
+    of types they may read. `teams`: the ids of `user`'s teams when the caller has them (else one query)."""
     if getattr(user, "pk", None) is None:
         return SavedView.objects.none()
     types = [record_type] if record_type is not None else registry.all_types()
     labels = [rt.label for rt in types if policy.has_role_permission(user, VIEW, rt.model)]
-    shared = Q(sharing=SavedView.EVERYONE) | Q(sharing=SavedView.TEAM, team_id__in=team_ids(user))
+    shared = Q(sharing=SavedView.EVERYONE) | Q(
+        sharing=SavedView.TEAM, team_id__in=team_ids(user) if teams is None else teams
+    )
     return (
         SavedView.objects.filter(record_type__in=labels)
         .filter(Q(owner_id=user.pk) | shared)
@@ -105,38 +109,49 @@ def find_view(user: Any, record_type: RecordType, view_id: Any) -> SavedView | N
     return visible_views(user, record_type).filter(pk=pk).first()
 
 
-def default_view(user: Any, record_type: RecordType) -> SavedView | None:
-    """The view `user` chose as the default of the type's list, while they may still open it."""
-    if getattr(user, "pk", None) is None:
-        return None
-    row = DefaultView.objects.filter(user_id=user.pk, record_type=record_type.label).first()
-    if row is None:
-        return None
-    return visible_views(user, record_type).filter(pk=row.view_id).first()
-
-
 @dataclass
 class Menu:
-    """The "Views" menu of a list page, grouped."""
+    """The "Views" menu of a list page, grouped; with the reader's teams (`my_teams`, by name), which the page
+    needs again for "Share with"."""
 
     own: list[SavedView] = field(default_factory=list)
     teams: list[SavedView] = field(default_factory=list)
     everyone: list[SavedView] = field(default_factory=list)
     default_id: int | None = None
+    my_teams: list[Team] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.own or self.teams or self.everyone)
 
+    @property
+    def default(self) -> SavedView | None:
+        """The view the reader chose as the default of the list, while they may still open it."""
+        return self.find(self.default_id)
+
+    def find(self, view_id: Any) -> SavedView | None:
+        """The view of that id in the menu (as `find_view`, without asking the database again)."""
+        try:
+            pk = int(view_id)
+        except (TypeError, ValueError):
+            return None
+        return next((view for view in (*self.own, *self.teams, *self.everyone) if view.pk == pk), None)
+
 
 def menu(user: Any, record_type: RecordType) -> Menu:
-    """The views `user` may open of the type, grouped, with their default marked (three queries)."""
+    """The views `user` may open of the type, grouped, with their default marked (three queries: the default, the
+    reader's teams, the views)."""
     result = Menu()
-    default_id = DefaultView.objects.filter(user_id=user.pk, record_type=record_type.label).values_list(
-        "view_id", flat=True
+    if getattr(user, "pk", None) is None:
+        return result
+    wanted = (
+        DefaultView.objects.filter(user_id=user.pk, record_type=record_type.label)
+        .values_list("view_id", flat=True)
+        .first()
     )
-    wanted = default_id.first()
-    for view in visible_views(user, record_type).order_by("name", "id"):
+    result.my_teams = list(Team.objects.filter(members__user_id=user.pk).distinct().order_by("name"))
+    teams = [team.pk for team in result.my_teams]
+    for view in visible_views(user, record_type, teams=teams).order_by("name", "id"):
         if view.pk == wanted:
             result.default_id = view.pk  # only while they may still open it
         if view.owner_id == user.pk:
@@ -157,10 +172,11 @@ def _filterset(record_type: RecordType, user: Any, data: QueryDict | None) -> An
     )
 
 
-def filter_keys(record_type: RecordType, user: Any) -> dict[str, str]:
+def filter_keys(record_type: RecordType, user: Any, form: Any = None) -> dict[str, str]:
     """`{query-string name: label}` of every filter the type's list offers `user` now (a range's two ends, the
-    custom fields they may see)."""
-    form = _filterset(record_type, user, None).form
+    custom fields they may see). `form`: the list's filter form when the caller has built it already."""
+    if form is None:
+        form = _filterset(record_type, user, None).form
     keys: dict[str, str] = {}
     for name, form_field in form.fields.items():
         suffixes = getattr(form_field.widget, "suffixes", None)
@@ -260,11 +276,15 @@ def url_columns(record_type: RecordType, value: str) -> tuple[list[str] | None, 
     return [first, *dict.fromkeys(name for name in known if name != first)], unknown
 
 
-def missing_filters(record_type: RecordType, user: Any, view: SavedView) -> list[str]:
+def missing_filters(
+    record_type: RecordType, user: Any, view: SavedView, keys: dict[str, str] | None = None
+) -> list[str]:
     """The filters (and sort) a view names that the list no longer has for `user` (a removed custom field, a
-    column gone): reported when the view is opened, never silently dropped."""
+    column gone): reported when the view is opened, never silently dropped. `keys`: `filter_keys` of the type
+    for `user`, when the caller has them."""
     params = QueryDict(view.query or "")
-    keys = filter_keys(record_type, user)
+    if keys is None:
+        keys = filter_keys(record_type, user)
     missing = [key for key in params if key not in NOT_FILTERS and key != SORT and key not in keys]
     sort = params.get(SORT)
     if sort and sort.removeprefix("-") not in sortable_columns(record_type):
@@ -315,10 +335,13 @@ def _clean_sharing(user: Any, sharing: Any, team: Any) -> tuple[str, Team | None
     return sharing, team_obj
 
 
-def shareable_teams(user: Any) -> list[Team]:
-    """The teams `user` may share a view with: their own (every team for an administrator)."""
+def shareable_teams(user: Any, own: list[Team] | None = None) -> list[Team]:
+    """The teams `user` may share a view with: their own (every team for an administrator). `own`: their teams by
+    name, when the caller has them (`Menu.my_teams`)."""
     if is_administrator(user):
         return list(Team.objects.order_by("name"))
+    if own is not None:
+        return own
     return list(Team.objects.filter(pk__in=team_ids(user)).order_by("name"))
 
 

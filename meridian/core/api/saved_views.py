@@ -65,10 +65,21 @@ class SavedViewSerializer(serializers.ModelSerializer):  # type: ignore[type-arg
         ]
         read_only_fields = ["created_at", "updated_at"]
 
+    def _once(self, key: str, make: Any) -> Any:
+        """What every row of one answer shares (the reader's defaults, a type's filters), made for its first row:
+        a list of views costs the same queries however long it is."""
+        shared = self.context.setdefault("saved_views", {})
+        if key not in shared:
+            shared[key] = make()
+        return shared[key]
+
     def to_representation(self, instance: SavedView) -> dict[str, Any]:
         data = super().to_representation(instance)
         user = self.context["request"].user
-        data["is_default"] = DefaultView.objects.filter(user_id=user.pk, view_id=instance.pk).exists()
+        defaults = self._once(
+            "defaults", lambda: set(DefaultView.objects.filter(user_id=user.pk).values_list("view_id", flat=True))
+        )
+        data["is_default"] = instance.pk in defaults
         return data
 
     def get_url(self, obj: SavedView) -> str:
@@ -76,7 +87,9 @@ class SavedViewSerializer(serializers.ModelSerializer):  # type: ignore[type-arg
 
     def get_missing_filters(self, obj: SavedView) -> list[str]:
         rt = saved_views.type_of(obj.record_type)
-        return saved_views.missing_filters(rt, self.context["request"].user, obj)
+        user = self.context["request"].user
+        keys = self._once(f"keys:{rt.label}", lambda: saved_views.filter_keys(rt, user))
+        return saved_views.missing_filters(rt, user, obj, keys)
 
 
 @extend_schema_view(

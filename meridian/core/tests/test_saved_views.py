@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from meridian.core import registry, saved_views
@@ -267,6 +269,58 @@ class ManageTests(PrincipalsTestCase):
         self.assertEqual(page.context["unknown_columns"], ["nothing"])
         export = self.client.get(reverse("core:person_list"), {"columns": "email", "export": "csv"})
         self.assertEqual(export.content.decode().splitlines()[0], "Last name,Email")
+
+
+class QueryTests(PrincipalsTestCase):
+    """The Views menu, the default and the reader's teams are read once per list page, and neither the page nor
+    the saved-views API runs more queries as views and teams grow."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.rt = registry.get(Person)
+        cls.agent = cls.p.users[Role.SERVICE_DESK_AGENT]
+        cls.person = Person.objects.get(user=cls.agent)
+
+    def grow(self, count: int) -> SavedView:
+        """`count` more teams of the agent, each with a view shared with it, and `count` more views of their own."""
+        for _ in range(count):
+            team = TeamFactory(organisation=self.p.internal)
+            TeamMembership.objects.create(team=team, person=self.person)
+            saved_views.save_view(self.rt, self.admin, name=f"For {team.name}", sharing="team", team=team.pk)
+            view = saved_views.save_view(self.rt, self.agent, name=f"Mine {SavedView.objects.count()}", query="q=a")
+        saved_views.set_default(self.rt, self.agent, view)
+        return view
+
+    def queries(self, url: str, params: dict[str, Any], client: Any = None) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = (client or self.client).get(url, params)
+        self.assertEqual(response.status_code, 200)
+        return [query["sql"] for query in captured.captured_queries]
+
+    def test_the_list_page_reads_views_and_teams_once_however_many(self) -> None:
+        self.client.force_login(self.agent)
+        url = reverse("core:person_list")
+        view = self.grow(1)
+        few = self.queries(url, {"view": view.pk})
+        teams = [sql for sql in few if 'FROM "core_team"' in sql]
+        self.assertEqual(len(teams), 1, teams)  # the menu's, used again for "Share with"
+        self.assertEqual(len([sql for sql in few if 'FROM "core_savedview"' in sql]), 1)
+        view = self.grow(4)
+        many = self.queries(url, {"view": view.pk})
+        self.assertEqual(len(many), len(few))
+        plain = self.queries(url, {"view": "none"})
+        self.assertEqual(len([sql for sql in plain if 'FROM "core_team"' in sql]), 1)
+
+    def test_the_api_list_runs_the_same_queries_however_many_views(self) -> None:
+        api = api_client(self.agent)
+        url = reverse("api:core-saved-views-list")
+        api.get(url)  # the token's first use is noted (`api_tokens.touch`); not again within a minute
+        self.grow(1)
+        few = self.queries(url, {}, api)
+        self.grow(4)
+        many = self.queries(url, {}, api)
+        self.assertEqual(len(many), len(few))
 
 
 class HomeTests(PrincipalsTestCase):
