@@ -19,6 +19,16 @@ from meridian.core.tests.browser import TIMEOUT_MS, log_in, no_sideways_scroll, 
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+# an element as wide as its text needs: measured against an unconstrained copy of itself
+WHOLE = """e => {
+  const copy = e.cloneNode(true);
+  copy.style.cssText = "position: absolute; visibility: hidden; flex: none; max-width: none";
+  e.parentNode.appendChild(copy);
+  const needed = copy.getBoundingClientRect().width;
+  copy.remove();
+  return e.getBoundingClientRect().width >= needed - 0.01;
+}"""
+
 
 def test_save_a_view_make_it_the_default_and_open_it(page: Any, live_server: Any) -> None:
     page.set_default_timeout(TIMEOUT_MS)
@@ -55,6 +65,8 @@ def test_save_a_view_make_it_the_default_and_open_it(page: Any, live_server: Any
     expect(page.locator("#view-name-error")).to_contain_text("You already have a view named")
     assert SavedView.objects.count() == 1
     expect(page.locator("#views-menu [data-view]")).to_have_count(1)
+    name = page.locator("#views-menu [data-view] .views-name")  # the name whole, the team note cut short instead
+    assert name.evaluate(WHOLE), "the view's name is cut short in the menu"
     snap(page, "saved-views-menu-1400")
 
     # the list opens with the default; "All records" is the plain list
