@@ -14,12 +14,13 @@ against the writer's roles and teams) and refuse with field-level messages, writ
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from django.core.cache import cache
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
@@ -55,12 +56,8 @@ class StaleView(Exception):
         )
 
 
-def find_type(label: str) -> RecordType | None:
-    return next((rt for rt in registry.all_types() if rt.label == label), None)
-
-
 def type_of(label: str) -> RecordType:
-    found = find_type(label)
+    found = registry.find_label(label)
     if found is None:
         raise ValidationError({"record_type": f"Not a record type: {label}."})
     return found
@@ -359,30 +356,21 @@ def save_view(
 ) -> SavedView:
     """A new view of the type owned by `user`; every problem of its input is a field-level ValidationError."""
     errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    checks: list[tuple[str, Any]] = [
-        ("name", lambda: _clean_name(record_type, user, name)),
-        ("query", lambda: clean_query(record_type, user, query)),
-        ("columns", lambda: clean_columns(record_type, columns)),
-        ("sharing", lambda: _clean_sharing(user, sharing, team)),
-    ]
-    for key, check in checks:
-        try:
-            values[key] = check()
-        except ValidationError as exc:
-            for field_name, messages in exc.message_dict.items():
-                errors.setdefault(field_name, []).extend(messages)
+    clean_name = _attempt(errors, lambda: _clean_name(record_type, user, name))
+    clean = _attempt(errors, lambda: clean_query(record_type, user, query))
+    chosen = _attempt(errors, lambda: clean_columns(record_type, columns))
+    shared = _attempt(errors, lambda: _clean_sharing(user, sharing, team))
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         view = SavedView.objects.create(
             record_type=record_type.label,
             owner=user,
-            name=values["name"],
-            query=values["query"],
-            columns=values["columns"],
-            sharing=values["sharing"][0],
-            team=values["sharing"][1],
+            name=clean_name,
+            query=clean,
+            columns=chosen,
+            sharing=shared[0],
+            team=shared[1],
             show_on_home=bool(show_on_home),
         )
         if default:
@@ -390,10 +378,18 @@ def save_view(
     return view
 
 
+def _attempt(errors: dict[str, list[str]], check: Callable[[], Any]) -> Any:
+    """`check()`; or None, its field-level messages added to `errors` (so that every field's problem is told)."""
+    try:
+        return check()
+    except ValidationError as exc:
+        for field_name, messages in exc.message_dict.items():
+            errors.setdefault(field_name, []).extend(messages)
+        return None
+
+
 def _owned(view: SavedView, user: Any) -> None:
     if view.owner_id != getattr(user, "pk", None):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied("Only the person who saved a view may change or delete it.")
 
 
@@ -407,25 +403,16 @@ def update_view(view: SavedView, user: Any, *, expected_version: int, **changes:
         if current.version != expected_version:
             raise StaleView(current)
         errors: dict[str, list[str]] = {}
-
-        def attempt(check: Any) -> Any:
-            try:
-                return check()
-            except ValidationError as exc:
-                for field_name, messages in exc.message_dict.items():
-                    errors.setdefault(field_name, []).extend(messages)
-                return None
-
         if "name" in changes:
-            current.name = attempt(lambda: _clean_name(record_type, user, changes["name"], exclude=current.pk))
+            current.name = _attempt(errors, lambda: _clean_name(record_type, user, changes["name"], exclude=current.pk))
         if "query" in changes:
-            current.query = attempt(lambda: clean_query(record_type, user, changes["query"]))
+            current.query = _attempt(errors, lambda: clean_query(record_type, user, changes["query"]))
         if "columns" in changes:
-            current.columns = attempt(lambda: clean_columns(record_type, changes["columns"]))
+            current.columns = _attempt(errors, lambda: clean_columns(record_type, changes["columns"]))
         if "sharing" in changes or "team" in changes:
             sharing = changes.get("sharing", current.sharing)
             team = changes.get("team", current.team_id if sharing == SavedView.TEAM else None)
-            shared = attempt(lambda: _clean_sharing(user, sharing, team))
+            shared = _attempt(errors, lambda: _clean_sharing(user, sharing, team))
             if shared:
                 current.sharing, current.team = shared
         if "show_on_home" in changes:
@@ -481,7 +468,7 @@ def home_views(user: Any) -> list[HomeView]:
     views = [
         view
         for view in visible_views(user).filter(Q(pk__in=default_ids) | Q(owner_id=user.pk, show_on_home=True))
-        if find_type(view.record_type) is not None
+        if registry.find_label(view.record_type) is not None
     ][:HOME_MAX]
     if not views:
         return []

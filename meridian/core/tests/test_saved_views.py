@@ -12,11 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from meridian.core import registry, saved_views
+from meridian.core import policy, registry, saved_views
 from meridian.core.choices import Role
 from meridian.core.factories import CustomFieldFactory, PersonFactory, TeamFactory
 from meridian.core.models import DefaultView, Person, SavedView, TeamMembership
-from meridian.core.registry import RecordType
+from meridian.core.registry import VIEW, RecordType
 from meridian.core.tables import available_columns
 from meridian.core.testing import PrincipalsTestCase, api_client
 
@@ -183,6 +183,15 @@ class SharingTests(PrincipalsTestCase):
         detail = reverse("api:core-saved-views-detail", args=[view.pk])
         self.assertEqual(api.patch(detail, {"name": "Mine", "version": 1}, format="json").status_code, 403)
         self.assertEqual(SavedView.objects.get(pk=view.pk).name, "Everybody")
+
+    def test_a_type_the_reader_may_not_read_is_refused_by_the_api(self) -> None:
+        customer = self.p.customer_b
+        hidden = next(rt for rt in registry.all_types() if not policy.has_role_permission(customer, VIEW, rt.model))
+        url = reverse("api:core-saved-views-list")
+        response = api_client(customer).post(url, {"record_type": hidden.label, "name": "Peek"}, format="json")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("record_type", response.json())
+        self.assertFalse(SavedView.objects.exists())
 
     def test_another_persons_private_view_is_404_everywhere(self) -> None:
         view = saved_views.save_view(self.rt, self.agent, name="Private", query="q=x")
