@@ -45,3 +45,10 @@ def snap(page: Any, name: str, width: int | None = None) -> None:
     page.screenshot(path=str(ARTIFACTS / (f"{name}-{width}.png" if width else f"{name}.png")), full_page=True)
     if width is not None:
         no_sideways_scroll(page, name)
+
+
+def snap_widths(page: Any, name: str, widths: tuple[int, ...] = (1400, 390)) -> None:
+    """`snap` at each width, then the window back at the first."""
+    for width in widths:
+        snap(page, name, width)
+    page.set_viewport_size({"width": widths[0], "height": 900})
