@@ -22,6 +22,7 @@ from meridian.core import policy, registry
 from meridian.core.choices import AuditAction
 from meridian.core.models import AuditEvent, Organisation, Person, Team
 from meridian.core.registry import ADD, VIEW, RecordType
+from meridian.core.saved_views import HomeView, home_views
 
 COUNT_TTL = 60  # seconds a count may be old
 RECENT = 8  # records recently created or changed by the reader
@@ -73,7 +74,7 @@ class Home:
     teams: list[Team] = field(default_factory=list)
     person: Person | None = None
     organisation: Organisation | None = None
-    views: list[Any] = field(default_factory=list)  # `saved_views.HomeView`: defaults and "show on home"
+    views: list[HomeView] = field(default_factory=list)  # saved views: defaults and "show on home"
 
 
 def home_for(user: Any) -> Home:
@@ -107,8 +108,6 @@ def home_for(user: Any) -> Home:
         home.teams = list(policy.restrict(Team.objects.filter(members=home.person), user, VIEW))
     home.my_work, home.my_work_types = my_work(user, types)
     home.recent = recent_records(user)
-    from meridian.core.saved_views import home_views
-
     home.views = home_views(user)
     return home
 

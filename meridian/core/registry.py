@@ -331,5 +331,10 @@ def find(model: type[Any]) -> RecordType | None:
     return _registry.get(model)
 
 
+def find_label(label: str) -> RecordType | None:
+    """The registered type of that label (`core.organisation`), as stored in a row that names a type; else None."""
+    return next((rt for rt in _registry.values() if rt.label == label), None)
+
+
 def all_types() -> list[RecordType]:
     return list(_registry.values())

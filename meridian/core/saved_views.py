@@ -14,12 +14,13 @@ against the writer's roles and teams) and refuse with field-level messages, writ
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from django.core.cache import cache
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
@@ -55,12 +56,8 @@ class StaleView(Exception):
         )
 
 
-def find_type(label: str) -> RecordType | None:
-    return next((rt for rt in registry.all_types() if rt.label == label), None)
-
-
 def type_of(label: str) -> RecordType:
-    found = find_type(label)
+    found = registry.find_label(label)
     if found is None:
         raise ValidationError({"record_type": f"Not a record type: {label}."})
     return found
@@ -80,14 +77,18 @@ def is_administrator(user: Any) -> bool:
     return Role.ADMINISTRATOR in policy.roles_of(user)
 
 
-def visible_views(user: Any, record_type: RecordType | None = None) -> QuerySet[SavedView]:
+def visible_views(
+    user: Any, record_type: RecordType | None = None, *, teams: list[int] | None = None
+) -> QuerySet[SavedView]:
     """The views `user` may open: their own, those shared with a team of theirs, those shared with everyone; only
-    of types they may read."""
+    of types they may read. `teams`: the ids of `user`'s teams when the caller has them (else one query)."""
     if getattr(user, "pk", None) is None:
         return SavedView.objects.none()
     types = [record_type] if record_type is not None else registry.all_types()
     labels = [rt.label for rt in types if policy.has_role_permission(user, VIEW, rt.model)]
-    shared = Q(sharing=SavedView.EVERYONE) | Q(sharing=SavedView.TEAM, team_id__in=team_ids(user))
+    shared = Q(sharing=SavedView.EVERYONE) | Q(
+        sharing=SavedView.TEAM, team_id__in=team_ids(user) if teams is None else teams
+    )
     return (
         SavedView.objects.filter(record_type__in=labels)
         .filter(Q(owner_id=user.pk) | shared)
@@ -105,38 +106,49 @@ def find_view(user: Any, record_type: RecordType, view_id: Any) -> SavedView | N
     return visible_views(user, record_type).filter(pk=pk).first()
 
 
-def default_view(user: Any, record_type: RecordType) -> SavedView | None:
-    """The view `user` chose as the default of the type's list, while they may still open it."""
-    if getattr(user, "pk", None) is None:
-        return None
-    row = DefaultView.objects.filter(user_id=user.pk, record_type=record_type.label).first()
-    if row is None:
-        return None
-    return visible_views(user, record_type).filter(pk=row.view_id).first()
-
-
 @dataclass
 class Menu:
-    """The "Views" menu of a list page, grouped."""
+    """The "Views" menu of a list page, grouped; with the reader's teams (`my_teams`, by name), which the page
+    needs again for "Share with"."""
 
     own: list[SavedView] = field(default_factory=list)
     teams: list[SavedView] = field(default_factory=list)
     everyone: list[SavedView] = field(default_factory=list)
     default_id: int | None = None
+    my_teams: list[Team] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.own or self.teams or self.everyone)
 
+    @property
+    def default(self) -> SavedView | None:
+        """The view the reader chose as the default of the list, while they may still open it."""
+        return self.find(self.default_id)
+
+    def find(self, view_id: Any) -> SavedView | None:
+        """The view of that id in the menu (as `find_view`, without asking the database again)."""
+        try:
+            pk = int(view_id)
+        except (TypeError, ValueError):
+            return None
+        return next((view for view in (*self.own, *self.teams, *self.everyone) if view.pk == pk), None)
+
 
 def menu(user: Any, record_type: RecordType) -> Menu:
-    """The views `user` may open of the type, grouped, with their default marked (three queries)."""
+    """The views `user` may open of the type, grouped, with their default marked (three queries: the default, the
+    reader's teams, the views)."""
     result = Menu()
-    default_id = DefaultView.objects.filter(user_id=user.pk, record_type=record_type.label).values_list(
-        "view_id", flat=True
+    if getattr(user, "pk", None) is None:
+        return result
+    wanted = (
+        DefaultView.objects.filter(user_id=user.pk, record_type=record_type.label)
+        .values_list("view_id", flat=True)
+        .first()
     )
-    wanted = default_id.first()
-    for view in visible_views(user, record_type).order_by("name", "id"):
+    result.my_teams = list(Team.objects.filter(members__user_id=user.pk).distinct().order_by("name"))
+    teams = [team.pk for team in result.my_teams]
+    for view in visible_views(user, record_type, teams=teams).order_by("name", "id"):
         if view.pk == wanted:
             result.default_id = view.pk  # only while they may still open it
         if view.owner_id == user.pk:
@@ -157,10 +169,11 @@ def _filterset(record_type: RecordType, user: Any, data: QueryDict | None) -> An
     )
 
 
-def filter_keys(record_type: RecordType, user: Any) -> dict[str, str]:
+def filter_keys(record_type: RecordType, user: Any, form: Any = None) -> dict[str, str]:
     """`{query-string name: label}` of every filter the type's list offers `user` now (a range's two ends, the
-    custom fields they may see)."""
-    form = _filterset(record_type, user, None).form
+    custom fields they may see). `form`: the list's filter form when the caller has built it already."""
+    if form is None:
+        form = _filterset(record_type, user, None).form
     keys: dict[str, str] = {}
     for name, form_field in form.fields.items():
         suffixes = getattr(form_field.widget, "suffixes", None)
@@ -260,11 +273,15 @@ def url_columns(record_type: RecordType, value: str) -> tuple[list[str] | None, 
     return [first, *dict.fromkeys(name for name in known if name != first)], unknown
 
 
-def missing_filters(record_type: RecordType, user: Any, view: SavedView) -> list[str]:
+def missing_filters(
+    record_type: RecordType, user: Any, view: SavedView, keys: dict[str, str] | None = None
+) -> list[str]:
     """The filters (and sort) a view names that the list no longer has for `user` (a removed custom field, a
-    column gone): reported when the view is opened, never silently dropped."""
+    column gone): reported when the view is opened, never silently dropped. `keys`: `filter_keys` of the type
+    for `user`, when the caller has them."""
     params = QueryDict(view.query or "")
-    keys = filter_keys(record_type, user)
+    if keys is None:
+        keys = filter_keys(record_type, user)
     missing = [key for key in params if key not in NOT_FILTERS and key != SORT and key not in keys]
     sort = params.get(SORT)
     if sort and sort.removeprefix("-") not in sortable_columns(record_type):
@@ -315,10 +332,13 @@ def _clean_sharing(user: Any, sharing: Any, team: Any) -> tuple[str, Team | None
     return sharing, team_obj
 
 
-def shareable_teams(user: Any) -> list[Team]:
-    """The teams `user` may share a view with: their own (every team for an administrator)."""
+def shareable_teams(user: Any, own: list[Team] | None = None) -> list[Team]:
+    """The teams `user` may share a view with: their own (every team for an administrator). `own`: their teams by
+    name, when the caller has them (`Menu.my_teams`)."""
     if is_administrator(user):
         return list(Team.objects.order_by("name"))
+    if own is not None:
+        return own
     return list(Team.objects.filter(pk__in=team_ids(user)).order_by("name"))
 
 
@@ -336,30 +356,21 @@ def save_view(
 ) -> SavedView:
     """A new view of the type owned by `user`; every problem of its input is a field-level ValidationError."""
     errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    checks: list[tuple[str, Any]] = [
-        ("name", lambda: _clean_name(record_type, user, name)),
-        ("query", lambda: clean_query(record_type, user, query)),
-        ("columns", lambda: clean_columns(record_type, columns)),
-        ("sharing", lambda: _clean_sharing(user, sharing, team)),
-    ]
-    for key, check in checks:
-        try:
-            values[key] = check()
-        except ValidationError as exc:
-            for field_name, messages in exc.message_dict.items():
-                errors.setdefault(field_name, []).extend(messages)
+    clean_name = _attempt(errors, lambda: _clean_name(record_type, user, name))
+    clean = _attempt(errors, lambda: clean_query(record_type, user, query))
+    chosen = _attempt(errors, lambda: clean_columns(record_type, columns))
+    shared = _attempt(errors, lambda: _clean_sharing(user, sharing, team))
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         view = SavedView.objects.create(
             record_type=record_type.label,
             owner=user,
-            name=values["name"],
-            query=values["query"],
-            columns=values["columns"],
-            sharing=values["sharing"][0],
-            team=values["sharing"][1],
+            name=clean_name,
+            query=clean,
+            columns=chosen,
+            sharing=shared[0],
+            team=shared[1],
             show_on_home=bool(show_on_home),
         )
         if default:
@@ -367,10 +378,18 @@ def save_view(
     return view
 
 
+def _attempt(errors: dict[str, list[str]], check: Callable[[], Any]) -> Any:
+    """`check()`; or None, its field-level messages added to `errors` (so that every field's problem is told)."""
+    try:
+        return check()
+    except ValidationError as exc:
+        for field_name, messages in exc.message_dict.items():
+            errors.setdefault(field_name, []).extend(messages)
+        return None
+
+
 def _owned(view: SavedView, user: Any) -> None:
     if view.owner_id != getattr(user, "pk", None):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied("Only the person who saved a view may change or delete it.")
 
 
@@ -384,25 +403,16 @@ def update_view(view: SavedView, user: Any, *, expected_version: int, **changes:
         if current.version != expected_version:
             raise StaleView(current)
         errors: dict[str, list[str]] = {}
-
-        def attempt(check: Any) -> Any:
-            try:
-                return check()
-            except ValidationError as exc:
-                for field_name, messages in exc.message_dict.items():
-                    errors.setdefault(field_name, []).extend(messages)
-                return None
-
         if "name" in changes:
-            current.name = attempt(lambda: _clean_name(record_type, user, changes["name"], exclude=current.pk))
+            current.name = _attempt(errors, lambda: _clean_name(record_type, user, changes["name"], exclude=current.pk))
         if "query" in changes:
-            current.query = attempt(lambda: clean_query(record_type, user, changes["query"]))
+            current.query = _attempt(errors, lambda: clean_query(record_type, user, changes["query"]))
         if "columns" in changes:
-            current.columns = attempt(lambda: clean_columns(record_type, changes["columns"]))
+            current.columns = _attempt(errors, lambda: clean_columns(record_type, changes["columns"]))
         if "sharing" in changes or "team" in changes:
             sharing = changes.get("sharing", current.sharing)
             team = changes.get("team", current.team_id if sharing == SavedView.TEAM else None)
-            shared = attempt(lambda: _clean_sharing(user, sharing, team))
+            shared = _attempt(errors, lambda: _clean_sharing(user, sharing, team))
             if shared:
                 current.sharing, current.team = shared
         if "show_on_home" in changes:
@@ -458,7 +468,7 @@ def home_views(user: Any) -> list[HomeView]:
     views = [
         view
         for view in visible_views(user).filter(Q(pk__in=default_ids) | Q(owner_id=user.pk, show_on_home=True))
-        if find_type(view.record_type) is not None
+        if registry.find_label(view.record_type) is not None
     ][:HOME_MAX]
     if not views:
         return []

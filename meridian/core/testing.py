@@ -110,6 +110,14 @@ def token_for(user: User, *, read_only: bool = False, expires_at: Any = None, na
     return secret
 
 
+def least_privileged_viewer(p: Principals, record_type: RecordType) -> User:
+    """A staff user who may view the type without being its administrator or the auditor: the service desk agent
+    where allowed."""
+    allowed = record_type.permissions[VIEW] - {Role.ADMINISTRATOR, Role.AUDITOR, Role.CUSTOMER_USER}
+    assert allowed, f"no staff role but the administrator or auditor may view {record_type.label}"
+    return p.users[Role.SERVICE_DESK_AGENT if Role.SERVICE_DESK_AGENT in allowed else sorted(allowed)[0]]
+
+
 class PrincipalsTestCase(TestCase):
     """A test case with `self.p` (principals of every role) and `self.admin`, made once per class."""
 
@@ -655,11 +663,7 @@ class RecordTypeTests(AttachmentTests, ConversationTests, TimelineTests, Watcher
                 self.assert_list_queries_constant(user, organisation)
 
     def least_privileged_viewer(self) -> User:
-        """A staff user who may view this type without being its administrator or the auditor: the service desk
-        agent where allowed."""
-        allowed = self.rt.permissions[VIEW] - {Role.ADMINISTRATOR, Role.AUDITOR, Role.CUSTOMER_USER}
-        assert allowed, f"no staff role but the administrator or auditor may view {self.rt.label}"
-        return self.p.users[Role.SERVICE_DESK_AGENT if Role.SERVICE_DESK_AGENT in allowed else sorted(allowed)[0]]
+        return least_privileged_viewer(self.p, self.rt)
 
     def assert_list_queries_constant(self, user: User, organisation: Organisation | None) -> None:
         """Five more rows (in `organisation`, or each in a new one) are listed without a single query more."""

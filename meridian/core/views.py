@@ -106,13 +106,13 @@ class RecordViews:
         self.require_type(request, VIEW)
         user = request.user
         view_param = request.GET.get("view")
-        if not request.GET and not request.headers.get("HX-Request") and menu_state is None:
-            default = saved_views.default_view(user, self.rt)
-            if default is not None:  # the default opens as itself: a bookmarkable URL that names the view
-                return HttpResponseRedirect(saved_views.view_url(self.rt, default))
+        views_menu = saved_views.menu(user, self.rt)  # the views, the default and the teams: read once here
+        opens_default = not request.GET and not request.headers.get("HX-Request") and menu_state is None
+        if opens_default and views_menu.default is not None:  # as itself: a bookmarkable URL that names the view
+            return HttpResponseRedirect(saved_views.view_url(self.rt, views_menu.default))
         view = None
         if view_param and view_param != saved_views.NO_VIEW:
-            view = saved_views.find_view(user, self.rt, view_param)
+            view = views_menu.find(view_param)
             if view is None:
                 raise Http404("No such saved view.")
             effective = QueryDict(view.query, mutable=True)
@@ -123,6 +123,7 @@ class RecordViews:
         for name in ("export", "sort", "page", "per_page", "count", "view", "columns"):
             params.pop(name, None)
         filterset = filterset_for(self.rt)(params or None, queryset=self.queryset(request), request=request)
+        filter_keys = saved_views.filter_keys(self.rt, user, filterset.form) if view is not None else {}
         # a filter on a link is a record picker: searched on the server when there are many (never 10,000 options)
         choose_widgets(filterset.form, request.user)
         if filterset.is_bound and not filterset.is_valid():
@@ -151,7 +152,6 @@ class RecordViews:
         total, total_exact = bounded_count(self.queryset(request)) if filterset.is_bound else (None, True)
         status = 400 if invalid else 200
         list_url = reverse(self.rt.url_name("list"))
-        views_menu = saved_views.menu(user, self.rt)
         current = saved_views.filter_params(request.GET)
         context = self.context(
             request,
@@ -166,7 +166,7 @@ class RecordViews:
             views_menu=views_menu,
             applied_view=view,
             view_changed=view is not None and current != saved_views.filter_params(QueryDict(view.query)),
-            missing_filters=saved_views.missing_filters(self.rt, user, view) if view is not None else [],
+            missing_filters=saved_views.missing_filters(self.rt, user, view, filter_keys) if view is not None else [],
             unknown_columns=unknown_columns,
             current_query=current.urlencode(),
             current_columns=",".join(columns),
@@ -179,7 +179,10 @@ class RecordViews:
             ],
             share_choices=[
                 ("private", "Only me"),
-                *((f"team:{team.pk}", f"Team: {team}") for team in saved_views.shareable_teams(user)),
+                *(
+                    (f"team:{team.pk}", f"Team: {team}")
+                    for team in saved_views.shareable_teams(user, views_menu.my_teams)
+                ),
                 *([("everyone", "Everyone")] if saved_views.is_administrator(user) else []),
             ],
             menu_state=menu_state or {},

@@ -5,7 +5,7 @@ view that is not shared with the caller is 404. Applying a view to a type's API 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
@@ -13,8 +13,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from meridian.core import saved_views
+from meridian.core import policy, saved_views
 from meridian.core.models import DefaultView, SavedView
+from meridian.core.registry import VIEW
 
 
 class SavedViewSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -65,10 +66,21 @@ class SavedViewSerializer(serializers.ModelSerializer):  # type: ignore[type-arg
         ]
         read_only_fields = ["created_at", "updated_at"]
 
+    def _once(self, key: str, make: Any) -> Any:
+        """What every row of one answer shares (the reader's defaults, a type's filters), made for its first row:
+        a list of views costs the same queries however long it is."""
+        shared = cast(dict[str, Any], self.context).setdefault("saved_views", {})
+        if key not in shared:
+            shared[key] = make()
+        return shared[key]
+
     def to_representation(self, instance: SavedView) -> dict[str, Any]:
         data = super().to_representation(instance)
         user = self.context["request"].user
-        data["is_default"] = DefaultView.objects.filter(user_id=user.pk, view_id=instance.pk).exists()
+        defaults = self._once(
+            "defaults", lambda: set(DefaultView.objects.filter(user_id=user.pk).values_list("view_id", flat=True))
+        )
+        data["is_default"] = instance.pk in defaults
         return data
 
     def get_url(self, obj: SavedView) -> str:
@@ -76,7 +88,9 @@ class SavedViewSerializer(serializers.ModelSerializer):  # type: ignore[type-arg
 
     def get_missing_filters(self, obj: SavedView) -> list[str]:
         rt = saved_views.type_of(obj.record_type)
-        return saved_views.missing_filters(rt, self.context["request"].user, obj)
+        user = self.context["request"].user
+        keys = self._once(f"keys:{rt.label}", lambda: saved_views.filter_keys(rt, user))
+        return saved_views.missing_filters(rt, user, obj, keys)
 
 
 @extend_schema_view(
@@ -116,7 +130,7 @@ class SavedViewViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         rt = saved_views.type_of(data["record_type"])
-        if rt.label not in self._readable_types():
+        if not policy.has_role_permission(request.user, VIEW, rt.model):  # a type they may not read is no type
             raise ValidationError({"record_type": [f"Not a record type: {rt.label}."]})
         view = saved_views.save_view(
             rt,
@@ -130,14 +144,6 @@ class SavedViewViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
             show_on_home=data.get("show_on_home", False),
         )
         return Response(self.get_serializer(view).data, status=status.HTTP_201_CREATED)
-
-    def _readable_types(self) -> list[str]:
-        from meridian.core import policy, registry
-        from meridian.core.registry import VIEW
-
-        return [
-            rt.label for rt in registry.all_types() if policy.has_role_permission(self.request.user, VIEW, rt.model)
-        ]
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         view = self.get_object()

@@ -1,5 +1,6 @@
 """What the browser tests share: the test password, where screenshots go, the recorder of Content-Security-Policy
-violations, and logging in. (Plain-http cookies for the live server: `insecure_cookies` in the root conftest.)"""
+violations, logging in, screenshots (`snap`) and the check that a page never scrolls sideways
+(`no_sideways_scroll`). (Plain-http cookies for the live server: `insecure_cookies` in the root conftest.)"""
 
 from __future__ import annotations
 
@@ -28,17 +29,26 @@ def log_in(page: Any, live_server: Any, username: str) -> None:
     page.wait_for_url(lambda url: "/login/" not in url)
 
 
-def snap(page: Any, name: str, width: int) -> None:
-    """A full-page screenshot at `width` px into test-artifacts/<name>-<width>.png (name: "<feature>-<step>"); the
-    page must not scroll sideways."""
+def no_sideways_scroll(page: Any, name: str = "the page") -> None:
+    """The page is no wider than its window: nothing to scroll sideways to."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, f"{name} is {width} px wide in a {viewport} px window"
+
+
+def snap(page: Any, name: str, width: int | None = None) -> None:
+    """A full-page screenshot in test-artifacts/: `<name>.png`; with `width`, the window made that wide first, the
+    file `<name>-<width>.png`, and the page checked for sideways scrolling."""
     ARTIFACTS.mkdir(exist_ok=True)
-    page.set_viewport_size({"width": width, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
+    if width is not None:
+        page.set_viewport_size({"width": width, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / (f"{name}-{width}.png" if width else f"{name}.png")), full_page=True)
+    if width is not None:
+        no_sideways_scroll(page, name)
 
 
 def snap_widths(page: Any, name: str, widths: tuple[int, ...] = (1400, 390)) -> None:
-    """`snap` at each width (a desk and a phone), then back to the first width."""
+    """`snap` at each width, then the window back at the first."""
     for width in widths:
         snap(page, name, width)
     page.set_viewport_size({"width": widths[0], "height": 900})

@@ -71,7 +71,7 @@ class TokenAuthenticationTests(PrincipalsTestCase):
         self.assertEqual(bearer(secret).get(ME).status_code, 200)  # the secret itself works
 
     def test_a_read_only_token_reads_and_cannot_write(self) -> None:
-        admin = self.admin
+        admin = self.agent  # the least privileged role that may change a person
         person = PersonFactory(organisation=self.p.org_a, job_title="Clerk")
         _, read_only = self.create(admin, name="report", read_only=True)
         _, writer = self.create(admin, name="sync")
@@ -143,18 +143,46 @@ class TokenAuthenticationTests(PrincipalsTestCase):
         token, secret = self.create()
         api = bearer(secret)
         self.assertIsNone(ApiToken.objects.get(pk=token.pk).last_used_at)
-        api.get(ME)
+
+        def token_queries() -> tuple[int, int]:
+            """(reads, writes) of the token table by one request."""
+            with CaptureQueriesContext(connection) as queries:
+                self.assertEqual(api.get(ME).status_code, 200)
+            sql = [query["sql"] for query in queries.captured_queries if '"core_apitoken"' in query["sql"]]
+            return len([q for q in sql if q.startswith("SELECT")]), len([q for q in sql if q.startswith("UPDATE")])
+
+        self.assertEqual(token_queries(), (1, 1))  # the first use: one conditional UPDATE
         first = ApiToken.objects.get(pk=token.pk).last_used_at
         self.assertIsNotNone(first)
-        with CaptureQueriesContext(connection) as queries:
-            self.assertEqual(api.get(ME).status_code, 200)
-        self.assertFalse([q for q in queries.captured_queries if "core_apitoken" in q["sql"] and "UPDATE" in q["sql"]])
+        self.assertEqual(token_queries(), (1, 0))  # within the minute: nothing written
         self.assertEqual(ApiToken.objects.get(pk=token.pk).last_used_at, first)
-        # a minute later the next request notes it again
+        # a minute later the next request notes it again, with one UPDATE
         earlier = first - datetime.timedelta(minutes=2)
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=earlier)
-        api.get(ME)
+        self.assertEqual(token_queries(), (1, 1))
         self.assertGreater(ApiToken.objects.get(pk=token.pk).last_used_at, earlier)
+
+    def test_a_customers_token_reads_only_their_organisations_records(self) -> None:
+        customer = self.p.customer_b
+        self.client.force_login(customer)
+        page = self.client.post(reverse("api_tokens"), {"name": "portal sync"})
+        self.assertEqual(page.status_code, 200)
+        secret = page.context["secret"]
+        api = bearer(secret)
+        self.assertEqual(api.get(ME).json()["username"], customer.username)
+        PersonFactory(organisation=self.p.org_a)
+        PersonFactory(organisation=self.p.org_b)
+        rows = api.get(reverse("api:core-people-list"), {"page_size": 100}).json()["results"]
+        self.assertTrue(rows)
+        self.assertEqual({row["organisation"] for row in rows}, {self.p.org_b.pk})
+        other = PersonFactory(organisation=self.p.org_a)
+        self.assertEqual(api.get(reverse("api:core-people-detail", args=[other.pk])).status_code, 404)
+        # their own tokens only, through the API too
+        token_for_agent = self.create(name="desk")[0]
+        listed = api.get(reverse("api:api_tokens")).json()
+        self.assertEqual([t["name"] for t in listed], ["portal sync"])
+        self.assertEqual(api.delete(reverse("api:api_token", args=[token_for_agent.pk])).status_code, 404)
+        self.assertIsNone(ApiToken.objects.get(pk=token_for_agent.pk).revoked_at)
 
     def test_a_malformed_header_is_refused(self) -> None:
         for header in ("Token", "Token a b", "Bearer " + "x" * 500):

@@ -16,20 +16,9 @@ from playwright.sync_api import expect
 from meridian.core.choices import CalendarExceptionKind, Role
 from meridian.core.factories import CalendarExceptionFactory, CalendarFactory, PersonFactory, UserFactory
 from meridian.core.models import Person
-from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, PASSWORD, TIMEOUT_MS
+from meridian.core.tests.browser import CSP_RECORDER, PASSWORD, TIMEOUT_MS, snap_widths
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def snap(page: Any, name: str) -> None:
-    """The page at 1400 and at 390 px wide."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1400, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"browser-{name}-{width}.png"), full_page=True)
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"{name} at {width} px scrolls sideways by {overflow} px"
-    page.set_viewport_size({"width": 1400, "height": 900})
 
 
 def log_in(page: Any, live_server: Any, username: str) -> None:
@@ -64,7 +53,7 @@ def test_the_calendar_hours_tab_opens_without_a_reload(page: Any, live_server: A
     expect(page.locator(".hours-preview tbody tr")).to_have_count(14)
     expect(page.get_by_text("Closed all day: Office move")).to_be_visible()
     assert page.evaluate("window.__sameDocument") is True
-    snap(page, "calendar-hours-tab")
+    snap_widths(page, "actions-calendar-hours-tab")
     page.reload()  # the URL is the tab: bookmarkable
     expect(page.locator("[data-tab-pane=hours]")).to_be_visible()
     page.locator("[data-tab=history]").click()
@@ -83,7 +72,7 @@ def test_an_administrator_gives_a_login_from_the_persons_page(page: Any, live_se
     )
     log_in(page, live_server, "admin-g")
     page.goto(f"{live_server.url}{person.get_absolute_url()}")
-    snap(page, "person-with-actions")
+    snap_widths(page, "actions-person-with-actions")
     page.get_by_role("link", name="Give a login…").click()
     page.wait_for_url(re.compile(r"/actions/grant-login/$"))
     assert page.get_by_label("Username").input_value() == "kim.jansen"
@@ -92,11 +81,11 @@ def test_an_administrator_gives_a_login_from_the_persons_page(page: Any, live_se
     assert refused.value.status == 400
     expect(page.locator("#action-error")).to_contain_text("Nothing was done")
     expect(page.locator(".invalid-feedback")).to_contain_text("This field is required")
-    snap(page, "grant-login-form-refused")
+    snap_widths(page, "actions-grant-login-form-refused")
     page.get_by_label("Username").fill("kjansen")
     page.get_by_label("Resolver").check()
     page.get_by_label("Change manager").check()
-    snap(page, "grant-login-form")
+    snap_widths(page, "actions-grant-login-form")
     page.get_by_role("button", name="Give a login").click()
     page.wait_for_url(f"**{person.get_absolute_url()}")
     expect(page.get_by_role("alert").filter(has_text="Give a login done")).to_be_visible()

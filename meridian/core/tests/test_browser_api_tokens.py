@@ -18,16 +18,9 @@ from rest_framework.test import APIClient
 from meridian.core.choices import Role
 from meridian.core.models import ApiToken
 from meridian.core.testing import make_principals
-from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import CSP_RECORDER, TIMEOUT_MS, log_in, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def snap(page: Any, name: str, width: int) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.set_viewport_size({"width": width, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"api-tokens-{name}-{width}.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
 
 
 def works(secret: str) -> int:
@@ -44,7 +37,7 @@ def test_create_copy_list_and_revoke_a_token(page: Any, live_server: Any) -> Non
     page.goto(f"{live_server.url}{reverse('api_tokens')}")
     expect(page.get_by_text("You have no API tokens")).to_be_visible(timeout=TIMEOUT_MS)
     for width in (1400, 390):
-        snap(page, "empty", width)
+        snap(page, "api-tokens-empty", width)
     page.set_viewport_size({"width": 1400, "height": 900})
 
     # no name: refused at the field, nothing created
@@ -78,7 +71,7 @@ def test_create_copy_list_and_revoke_a_token(page: Any, live_server: Any) -> Non
     expect(page.locator("[data-copy-label]")).to_have_text("Copied", timeout=TIMEOUT_MS)
     assert page.evaluate("navigator.clipboard.readText()") == secret
     for width in (1400, 390):
-        snap(page, "created", width)
+        snap(page, "api-tokens-created", width)
     page.set_viewport_size({"width": 1400, "height": 900})
 
     # shown once: a new visit does not show it
@@ -115,7 +108,7 @@ def test_an_administrator_revokes_a_persons_token_on_the_login_tab(page: Any, li
     expect(table).to_contain_text("Monitoring", timeout=TIMEOUT_MS)
     expect(table).to_contain_text("Backup script")
     for width in (1400, 390):
-        snap(page, "login-tab", width)
+        snap(page, "api-tokens-login-tab", width)
     page.set_viewport_size({"width": 1400, "height": 900})
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke the token Monitoring").click()

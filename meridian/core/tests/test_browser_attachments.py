@@ -18,7 +18,7 @@ from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory
 from meridian.core.testing import make_principals
 from meridian.core.testing_attachments import png_bytes
-from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import CSP_RECORDER, TIMEOUT_MS, log_in, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,13 +45,6 @@ def own_storage(settings: Any, tmp_path: Path) -> Iterator[None]:
         },
     }
     yield
-
-
-def snap(page: Any, name: str, width: int) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.set_viewport_size({"width": width, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"attachments-{name}-{width}.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
 
 
 def test_two_files_by_the_picker_with_progress_then_a_download(page: Any, live_server: Any, tmp_path: Path) -> None:
@@ -88,7 +81,7 @@ def test_two_files_by_the_picker_with_progress_then_a_download(page: Any, live_s
     assert Path(download.path()).read_text(encoding="utf-8") == "Rack 12: patch panel B\n"
 
     for width in (1400, 390):
-        snap(page, "list", width)
+        snap(page, "attachments-list", width)
     page.set_viewport_size({"width": 1400, "height": 900})
 
     # a file dropped on the drop zone goes up at once
@@ -112,7 +105,7 @@ def test_two_files_by_the_picker_with_progress_then_a_download(page: Any, live_s
     expect(alert).to_contain_text("“report.pdf” is a PNG image, not what its name says (.pdf)", timeout=TIMEOUT_MS)
     assert sorted(a.name for a in attachments.of(location)) == ["dropped.txt", "floor-plan.png", "Übersicht.txt"]
     for width in (1400, 390):
-        snap(page, "refused", width)
+        snap(page, "attachments-refused", width)
 
     # the history names every file added, with its size and checksum
     page.set_viewport_size({"width": 1400, "height": 900})
@@ -120,5 +113,5 @@ def test_two_files_by_the_picker_with_progress_then_a_download(page: Any, live_s
     expect(page.get_by_text("Attachment added").first).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.get_by_text("floor-plan.png ·")).to_be_visible()
     for width in (1400, 390):
-        snap(page, "history", width)
+        snap(page, "attachments-history", width)
     assert page.evaluate("window.__cspViolations") == []

@@ -16,16 +16,9 @@ from meridian.core.choices import Role, TeamRole
 from meridian.core.factories import CalendarFactory, PersonFactory, TeamFactory, UserFactory
 from meridian.core.models import Calendar, Team
 from meridian.core.testing import make_principals
-from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, PASSWORD, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import CSP_RECORDER, PASSWORD, TIMEOUT_MS, log_in, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def snap(page: Any, name: str, width: int) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.set_viewport_size({"width": width, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"children-{name}-{width}.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
 
 
 def test_rows_are_added_and_removed_inline_and_saved_with_the_calendar(page: Any, live_server: Any) -> None:
@@ -82,8 +75,8 @@ def test_an_invalid_row_is_named_and_nothing_is_saved(page: Any, live_server: An
     page.locator('[name="exceptions-0-reason"]').fill("Stocktake")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("alert")).to_contain_text("Row 1, Start: An extra working day needs a start time.")
-    snap(page, "calendar-form-error", 1400)
-    snap(page, "calendar-form-error", 390)
+    snap(page, "children-calendar-form-error", 1400)
+    snap(page, "children-calendar-form-error", 390)
     assert not calendar.exceptions.exists()
 
 
@@ -129,8 +122,8 @@ def test_screenshots_of_the_calendar_and_team_forms(page: Any, live_server: Any)
         rt = registry.get(model)
         for width in (1400, 390):
             page.goto(f"{live_server.url}{reverse(rt.url_name('edit'), args=[obj.pk])}")
-            snap(page, f"{name}-form", width)
+            snap(page, f"children-{name}-form", width)
             page.goto(f"{live_server.url}{reverse(rt.url_name('detail'), args=[obj.pk])}")
-            snap(page, f"{name}-detail", width)
+            snap(page, f"children-{name}-detail", width)
             page.goto(f"{live_server.url}{reverse(rt.url_name('detail'), args=[obj.pk])}?tab=history")
-            snap(page, f"{name}-history", width)
+            snap(page, f"children-{name}-history", width)

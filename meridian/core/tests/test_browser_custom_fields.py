@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.models import CustomField, Person
-from meridian.core.tests.browser import ARTIFACTS, PASSWORD, TIMEOUT_MS
+from meridian.core.tests.browser import PASSWORD, TIMEOUT_MS, snap_widths
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,15 +25,6 @@ def log_in(page: Any, live_server: Any, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login/" not in url)
-
-
-def snap(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1400, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"custom-fields-{name}-{width}.png"), full_page=True)
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
-    page.set_viewport_size({"width": 1400, "height": 900})
 
 
 def test_admin_defines_a_field_agent_fills_it_page_shows_and_list_filters(page: Any, live_server: Any) -> None:
@@ -52,25 +43,25 @@ def test_admin_defines_a_field_agent_fills_it_page_shows_and_list_filters(page: 
     page.locator('[name="type"]').select_option("choice")
     page.locator('[name="choices"]').fill("Gold\nSilver\nBronze")
     page.locator('[name="help_text"]').fill("The support contract this person is entitled to.")
-    snap(page, "define")
+    snap_widths(page, "custom-fields-define")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url("**/core/custom-fields/*/")
     assert CustomField.objects.get().name == "tier"
-    snap(page, "definition")
+    snap_widths(page, "custom-fields-definition")
 
     log_in(page, live_server, "agent")
     page.goto(f"{live_server.url}{reverse('core:person_edit', args=[ada.pk])}")
     tier = page.get_by_label("Support tier")
     expect(tier).to_be_visible()
     tier.select_option("Gold")
-    snap(page, "form")
+    snap_widths(page, "custom-fields-form")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(f"**/core/people/{ada.pk}/")
     assert Person.objects.get(pk=ada.pk).custom == {"tier": "Gold"}
     details = page.locator("dl").first
     expect(details).to_contain_text("Support tier")
     expect(details).to_contain_text("Gold")
-    snap(page, "detail")
+    snap_widths(page, "custom-fields-detail")
 
     page.goto(f"{live_server.url}{reverse('core:person_list')}")
     expect(page.locator("#results")).to_contain_text("Builder")
@@ -78,4 +69,4 @@ def test_admin_defines_a_field_agent_fills_it_page_shows_and_list_filters(page: 
     expect(page.locator("#results")).not_to_contain_text("Builder")
     expect(page.locator("#results")).to_contain_text("Lovelace")
     assert "custom.tier=Gold" in page.url
-    snap(page, "list")
+    snap_widths(page, "custom-fields-list")

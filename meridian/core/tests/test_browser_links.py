@@ -14,16 +14,9 @@ from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory, OrganisationFactory, TeamFactory
 from meridian.core.models import AuditEvent, RecordLink
 from meridian.core.testing import make_principals
-from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, PASSWORD, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import CSP_RECORDER, PASSWORD, TIMEOUT_MS, log_in, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def snap(page: Any, name: str, width: int) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.set_viewport_size({"width": width, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"links-{name}-{width}.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
 
 
 def test_a_link_added_on_one_record_shows_on_the_other(page: Any, live_server: Any) -> None:
@@ -48,13 +41,13 @@ def test_a_link_added_on_one_record_shows_on_the_other(page: Any, live_server: A
     expect(candidate).to_be_visible()
     expect(page.locator("#link-candidates")).not_to_contain_text("Service Desk")
     expect(page.locator("#link-candidates")).not_to_contain_text("Network Rail")
-    snap(page, "location-search", 1400)
+    snap(page, "links-location-search", 1400)
     page.get_by_label("Find the record").fill("zebra")
     expect(page.locator("#link-candidates")).to_contain_text("No record you may see matches “zebra”.")
     page.get_by_role("button", name="Add link").click()  # no record chosen: said on the field, nothing written
     expect(page.locator("#link-record-error")).to_have_text("Choose the record to link.")
     assert not RecordLink.objects.exists()
-    snap(page, "location-refused", 390)
+    snap(page, "links-location-refused", 390)
     page.get_by_label("Link", exact=True).select_option(label="Relates to — team")
     page.get_by_label("Find the record").fill("network")
     candidate = page.get_by_label("Network Operations")
@@ -73,8 +66,8 @@ def test_a_link_added_on_one_record_shows_on_the_other(page: Any, live_server: A
         team.pk,
     )
     assert AuditEvent.objects.filter(action="link").count() == 2  # one on each record
-    snap(page, "location-tab", 1400)
-    snap(page, "location-tab", 390)
+    snap(page, "links-location-tab", 1400)
+    snap(page, "links-location-tab", 390)
 
     row.get_by_role("link", name="Network Operations").click()
     page.wait_for_url(f"**{team.get_absolute_url()}")
@@ -82,8 +75,8 @@ def test_a_link_added_on_one_record_shows_on_the_other(page: Any, live_server: A
     team_row = page.locator(".links-table tbody tr")
     expect(team_row).to_contain_text("Amsterdam data centre")
     expect(team_row).to_contain_text("Location")
-    snap(page, "team-tab", 1400)
-    snap(page, "team-tab", 390)
+    snap(page, "links-team-tab", 1400)
+    snap(page, "links-team-tab", 390)
     page.get_by_role("link", name="History").click()
     expect(page.locator("#history")).to_contain_text("relates to Amsterdam data centre")
     assert page.evaluate("window.__cspViolations") == []
@@ -95,4 +88,4 @@ def test_a_link_added_on_one_record_shows_on_the_other(page: Any, live_server: A
     expect(customer_row).to_contain_text("hidden")
     expect(customer_row).not_to_contain_text("Network Operations")
     expect(page.get_by_role("button", name="Add link")).to_have_count(0)
-    snap(page, "customer-hidden", 390)
+    snap(page, "links-customer-hidden", 390)

@@ -14,22 +14,11 @@ from playwright.sync_api import expect
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import LocationFactory, OrganisationFactory, PersonFactory, TeamFactory, UserFactory
 from meridian.core.models import ListPreference
-from meridian.core.tests.browser import ARTIFACTS, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import TIMEOUT_MS, log_in, no_sideways_scroll, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LONG_NAME = "Rijkswaterstaat" * 13 + "Infrabeheer"[:5]  # 200 characters, not one space
-
-
-def snap(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
-
-
-def no_sideways_scroll(page: Any) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    viewport = page.viewport_size["width"]
-    assert width <= viewport, f"the page is {width} px wide in a {viewport} px window"
 
 
 def make_data() -> Any:

@@ -15,20 +15,19 @@ from playwright.sync_api import expect
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, TeamFactory, UserFactory
 from meridian.core.models import Person, SavedView, TeamMembership
-from meridian.core.tests.browser import ARTIFACTS, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import TIMEOUT_MS, log_in, no_sideways_scroll, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-def snap(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
-
-
-def no_sideways_scroll(page: Any) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    viewport = page.viewport_size["width"]
-    assert width <= viewport, f"the page is {width} px wide in a {viewport} px window"
+# an element as wide as its text needs: measured against an unconstrained copy of itself
+WHOLE = """e => {
+  const copy = e.cloneNode(true);
+  copy.style.cssText = "position: absolute; visibility: hidden; flex: none; max-width: none";
+  e.parentNode.appendChild(copy);
+  const needed = copy.getBoundingClientRect().width;
+  copy.remove();
+  return e.getBoundingClientRect().width >= needed - 0.01;
+}"""
 
 
 def test_save_a_view_make_it_the_default_and_open_it(page: Any, live_server: Any) -> None:
@@ -66,6 +65,8 @@ def test_save_a_view_make_it_the_default_and_open_it(page: Any, live_server: Any
     expect(page.locator("#view-name-error")).to_contain_text("You already have a view named")
     assert SavedView.objects.count() == 1
     expect(page.locator("#views-menu [data-view]")).to_have_count(1)
+    name = page.locator("#views-menu [data-view] .views-name")  # the name whole, the team note cut short instead
+    assert name.evaluate(WHOLE), "the view's name is cut short in the menu"
     snap(page, "saved-views-menu-1400")
 
     # the list opens with the default; "All records" is the plain list

@@ -17,17 +17,10 @@ from meridian.core.factories import LocationFactory
 from meridian.core.links import RELATES_TO
 from meridian.core.models import NotificationLog
 from meridian.core.testing import make_principals
-from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, PASSWORD, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import CSP_RECORDER, PASSWORD, TIMEOUT_MS, log_in, snap
 from meridian.core.timeline import PAGE_SIZE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def snap(page: Any, name: str, width: int) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.set_viewport_size({"width": width, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"timeline-{name}-{width}.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
 
 
 def test_an_agent_reads_filters_and_pages_a_records_timeline(page: Any, live_server: Any) -> None:
@@ -70,8 +63,8 @@ def test_an_agent_reads_filters_and_pages_a_records_timeline(page: Any, live_ser
     expect(when).to_have_text("just now")
     assert when.get_attribute("datetime")
     assert when.get_attribute("title")
-    snap(page, "all", 1400)
-    snap(page, "all", 390)
+    snap(page, "timeline-all", 1400)
+    snap(page, "timeline-all", 390)
 
     page.set_viewport_size({"width": 1400, "height": 900})
     pane.get_by_role("link", name="Changes", exact=True).click()
@@ -87,6 +80,6 @@ def test_an_agent_reads_filters_and_pages_a_records_timeline(page: Any, live_ser
     expect(entries).to_have_count(total)
     names = [entries.nth(i).inner_text() for i in (PAGE_SIZE - 1, PAGE_SIZE)]
     assert names[0] != names[1]
-    snap(page, "changes-older", 1400)
-    snap(page, "changes-older", 390)
+    snap(page, "timeline-changes-older", 1400)
+    snap(page, "timeline-changes-older", 390)
     assert page.evaluate("window.__cspViolations") == []

@@ -15,16 +15,9 @@ from meridian.core import watchers
 from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory
 from meridian.core.testing import make_principals
-from meridian.core.tests.browser import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, log_in
+from meridian.core.tests.browser import CSP_RECORDER, TIMEOUT_MS, log_in, snap
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def snap(page: Any, name: str, width: int) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.set_viewport_size({"width": width, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"watchers-{name}-{width}.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
 
 
 def test_follow_by_the_button_see_following_then_unfollow(page: Any, live_server: Any) -> None:
@@ -39,7 +32,7 @@ def test_follow_by_the_button_see_following_then_unfollow(page: Any, live_server
     follow = page.get_by_role("button", name="Follow", exact=True)
     expect(follow).to_be_visible(timeout=TIMEOUT_MS)
     for width in (1400, 390):
-        snap(page, "not-following", width)
+        snap(page, "watchers-not-following", width)
     page.set_viewport_size({"width": 1400, "height": 900})
     follow.click()
 
@@ -51,14 +44,14 @@ def test_follow_by_the_button_see_following_then_unfollow(page: Any, live_server
     expect(page.locator(".watchers-list")).to_contain_text("(you)")
     expect(page.locator(".watchers-list")).to_contain_text("By choice")
     for width in (1400, 390):
-        snap(page, "following", width)
+        snap(page, "watchers-following", width)
     page.set_viewport_size({"width": 1400, "height": 900})
     page.keyboard.press("Escape")
 
     page.goto(f"{live_server.url}{reverse('preferences')}")
     expect(page.locator("#followed-records")).to_contain_text("Rotterdam data centre", timeout=TIMEOUT_MS)
     for width in (1400, 390):
-        snap(page, "preferences", width)
+        snap(page, "watchers-preferences", width)
     page.set_viewport_size({"width": 1400, "height": 900})
 
     page.goto(f"{live_server.url}{location.get_absolute_url()}")

@@ -8,15 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from meridian.core import registry, saved_views
+from meridian.core import policy, registry, saved_views
 from meridian.core.choices import Role
 from meridian.core.factories import CustomFieldFactory, PersonFactory, TeamFactory
 from meridian.core.models import DefaultView, Person, SavedView, TeamMembership
-from meridian.core.registry import RecordType
+from meridian.core.registry import VIEW, RecordType
 from meridian.core.tables import available_columns
-from meridian.core.testing import PrincipalsTestCase, api_client
+from meridian.core.testing import PrincipalsTestCase, api_client, least_privileged_viewer
 
 
 def _plan(rt: RecordType) -> tuple[str, list[str]]:
@@ -34,14 +36,15 @@ class GenericSavedViewTests(PrincipalsTestCase):
         return self.client.post(reverse(rt.url_name("views")), data)
 
     def test_every_type_saves_applies_and_defaults_a_view(self) -> None:
-        self.client.force_login(self.admin)
-        api = api_client(self.admin)
         for rt in registry.all_types():
             with self.subTest(type=rt.label):
+                reader = least_privileged_viewer(self.p, rt)  # a staff role that may view, not the administrator
+                self.client.force_login(reader)
+                api = api_client(reader)
                 query, columns = _plan(rt)
                 list_url = reverse(rt.url_name("list"))
                 response = self.save(rt, name="Mine", query=query, columns=",".join(columns), sharing="private")
-                view = SavedView.objects.get(record_type=rt.label, owner=self.admin, name="Mine")
+                view = SavedView.objects.get(record_type=rt.label, owner=reader, name="Mine")
                 self.assertRedirects(response, f"{list_url}?view={view.pk}", fetch_redirect_response=False)
                 self.assertEqual(view.columns, columns)
 
@@ -87,10 +90,10 @@ class GenericSavedViewTests(PrincipalsTestCase):
                 self.assertEqual(SavedView.objects.count(), before)
 
     def test_every_type_refuses_bad_views_through_the_api(self) -> None:
-        api = api_client(self.admin)
         url = reverse("api:core-saved-views-list")
         for rt in registry.all_types():
             with self.subTest(type=rt.label):
+                api = api_client(least_privileged_viewer(self.p, rt))
                 query, columns = _plan(rt)
                 created = api.post(
                     url, {"record_type": rt.label, "name": "A", "query": query, "columns": columns}, format="json"
@@ -182,6 +185,15 @@ class SharingTests(PrincipalsTestCase):
         self.assertEqual(api.patch(detail, {"name": "Mine", "version": 1}, format="json").status_code, 403)
         self.assertEqual(SavedView.objects.get(pk=view.pk).name, "Everybody")
 
+    def test_a_type_the_reader_may_not_read_is_refused_by_the_api(self) -> None:
+        customer = self.p.customer_b
+        hidden = next(rt for rt in registry.all_types() if not policy.has_role_permission(customer, VIEW, rt.model))
+        url = reverse("api:core-saved-views-list")
+        response = api_client(customer).post(url, {"record_type": hidden.label, "name": "Peek"}, format="json")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("record_type", response.json())
+        self.assertFalse(SavedView.objects.exists())
+
     def test_another_persons_private_view_is_404_everywhere(self) -> None:
         view = saved_views.save_view(self.rt, self.agent, name="Private", query="q=x")
         self.client.force_login(self.resolver)
@@ -267,6 +279,58 @@ class ManageTests(PrincipalsTestCase):
         self.assertEqual(page.context["unknown_columns"], ["nothing"])
         export = self.client.get(reverse("core:person_list"), {"columns": "email", "export": "csv"})
         self.assertEqual(export.content.decode().splitlines()[0], "Last name,Email")
+
+
+class QueryTests(PrincipalsTestCase):
+    """The Views menu, the default and the reader's teams are read once per list page, and neither the page nor
+    the saved-views API runs more queries as views and teams grow."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.rt = registry.get(Person)
+        cls.agent = cls.p.users[Role.SERVICE_DESK_AGENT]
+        cls.person = Person.objects.get(user=cls.agent)
+
+    def grow(self, count: int) -> SavedView:
+        """`count` more teams of the agent, each with a view shared with it, and `count` more views of their own."""
+        for _ in range(count):
+            team = TeamFactory(organisation=self.p.internal)
+            TeamMembership.objects.create(team=team, person=self.person)
+            saved_views.save_view(self.rt, self.admin, name=f"For {team.name}", sharing="team", team=team.pk)
+            view = saved_views.save_view(self.rt, self.agent, name=f"Mine {SavedView.objects.count()}", query="q=a")
+        saved_views.set_default(self.rt, self.agent, view)
+        return view
+
+    def queries(self, url: str, params: dict[str, Any], client: Any = None) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = (client or self.client).get(url, params)
+        self.assertEqual(response.status_code, 200)
+        return [query["sql"] for query in captured.captured_queries]
+
+    def test_the_list_page_reads_views_and_teams_once_however_many(self) -> None:
+        self.client.force_login(self.agent)
+        url = reverse("core:person_list")
+        view = self.grow(1)
+        few = self.queries(url, {"view": view.pk})
+        teams = [sql for sql in few if 'FROM "core_team"' in sql]
+        self.assertEqual(len(teams), 1, teams)  # the menu's, used again for "Share with"
+        self.assertEqual(len([sql for sql in few if 'FROM "core_savedview"' in sql]), 1)
+        view = self.grow(4)
+        many = self.queries(url, {"view": view.pk})
+        self.assertEqual(len(many), len(few))
+        plain = self.queries(url, {"view": "none"})
+        self.assertEqual(len([sql for sql in plain if 'FROM "core_team"' in sql]), 1)
+
+    def test_the_api_list_runs_the_same_queries_however_many_views(self) -> None:
+        api = api_client(self.agent)
+        url = reverse("api:core-saved-views-list")
+        api.get(url)  # the token's first use is noted (`api_tokens.touch`); not again within a minute
+        self.grow(1)
+        few = self.queries(url, {}, api)
+        self.grow(4)
+        many = self.queries(url, {}, api)
+        self.assertEqual(len(many), len(few))
 
 
 class HomeTests(PrincipalsTestCase):
