@@ -9,6 +9,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from meridian.core import api_token_views, registry, views, watch_views
+from meridian.core.api.bulk import BulkJobView
 from meridian.core.api.saved_views import SavedViewViewSet
 from meridian.core.api.schema import DocsView, SchemaView
 from meridian.core.api.tokens import ApiTokenDetailView, ApiTokenListView
@@ -29,6 +30,7 @@ api_patterns = [
     path("me/", MeView.as_view(), name="me"),
     path("me/api-tokens/", ApiTokenListView.as_view(), name="api_tokens"),
     path("me/api-tokens/<int:pk>/", ApiTokenDetailView.as_view(), name="api_token"),
+    path("core/bulk-jobs/<uuid:pk>/", BulkJobView.as_view(), name="core-bulk-job"),  # `core.bulk`
     *router.urls,
 ]
 

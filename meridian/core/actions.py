@@ -73,6 +73,7 @@ class RecordAction:
     help_text: str = ""  # said on the form page and in the OpenAPI entry
     initial: Callable[[Any, Any], dict[str, Any]] | None = None  # (obj, user) -> the form's initial values
     transition: Transition | None = field(default=None, repr=False)  # the lifecycle row this action was made from
+    bulk: bool = True  # offered on many records at once (`core.bulk`); False for one that only makes sense on one
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):

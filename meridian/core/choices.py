@@ -99,3 +99,12 @@ class CustomFieldType(models.TextChoices):
     URL = "url", "Web address (URL)"
     PERSON = "person", "Person"
     ORGANISATION = "organisation", "Organisation"
+
+
+class BulkStatus(models.TextChoices):
+    """Where a bulk action (`core.bulk`) stands."""
+
+    QUEUED = "queued", "Waiting to run"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Stopped"

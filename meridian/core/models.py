@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from meridian.core.choices import (
     AuditAction,
+    BulkStatus,
     CalendarExceptionKind,
     CommentVisibility,
     CustomFieldType,
@@ -826,6 +827,42 @@ class ImportJob(models.Model):
     @property
     def percent(self) -> int:
         return min(100, round(100 * self.done_rows / self.total_rows)) if self.total_rows else 0
+
+
+class BulkJob(models.Model):
+    """One bulk action (`core.bulk`): who started it on which records of which type (the ids and the versions they
+    had when selected), with which input, its progress and its result (each refused record with the reason). Runs
+    in the request when small, else as a background task; each record is written by the single-record service."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    record_type = models.CharField(max_length=100)
+    action = models.CharField(max_length=60)
+    title = models.CharField(max_length=200)  # "Edit fields: Team, Status"
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=BulkStatus.choices, default=BulkStatus.QUEUED)
+    params = models.JSONField(default=dict)  # channel (page/api), input, reason
+    rows = models.JSONField(default=list)  # [[id, version or null], ...]: the selection, fixed when it started
+    total = models.PositiveIntegerField(default=0)
+    done_rows = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    refused = models.JSONField(default=list)  # [{id, label, field, message}, ...]
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.done_rows / self.total)) if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (BulkStatus.DONE, BulkStatus.FAILED)
 
 
 class SavedView(models.Model):

@@ -57,6 +57,7 @@ GRANT_LOGIN = RecordAction(
     style="success",
     help_text="A login with the roles chosen; without a password they set their own through password reset.",
     initial=lambda person, user: {"username": (person.email or "").split("@")[0]},
+    bulk=False,  # a login name is one person's
 )
 
 

@@ -108,6 +108,27 @@ class ComputedColumn(NaturalOrderMixin, tables.Column):
         return computed_value(record, self.computed_name, self.computed)
 
 
+class SelectColumn(tables.Column):
+    """The row's checkbox for bulk actions (`core.bulk`): `<id>:<version>` (the version the person saw: a record
+    changed since is refused, not overwritten), in the list's bulk form; the header ticks the whole page."""
+
+    def __init__(self) -> None:
+        header = format_html(
+            '<input type="checkbox" class="form-check-input" data-bulk-page aria-label="Select every row of this page">'
+        )
+        attrs = {"th": {"class": "bulk-select"}, "td": {"class": "bulk-select"}}
+        super().__init__(accessor="pk", orderable=False, verbose_name=header, exclude_from_export=True, attrs=attrs)
+
+    def render(self, record: Any, table: Any) -> str:
+        return format_html(
+            '<input type="checkbox" class="form-check-input" name="selected" value="{}:{}" form="bulk-form" '
+            'data-bulk-row aria-label="Select {}">',
+            record.pk,
+            record.version,
+            policy.shown(table.user, record),
+        )
+
+
 class RecordTable(tables.Table):
     """Base of every list table: the first column links to the record. `user` is the reader (linked records they
     may not see are shown as hidden); `columns` the names shown (the others are hidden; an export leaves them out
@@ -116,14 +137,19 @@ class RecordTable(tables.Table):
 
     record_type: RecordType | None = None
 
-    def __init__(self, *args: Any, user: Any, columns: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: Any, columns: list[str] | None = None, selectable: bool = False, **kwargs: Any
+    ) -> None:
+        if selectable:  # a checkbox per row, first, for the bulk actions
+            kwargs["extra_columns"] = [*kwargs.get("extra_columns", []), ("select", SelectColumn())]
+            kwargs["sequence"] = ("select", "...")
         super().__init__(*args, **kwargs)
         self.user = user
         if columns is None:
             return
         status = self.record_type.lifecycle.field if self.record_type and self.record_type.lifecycle else None
         for bound in self.columns.iterall():
-            if bound.name not in columns:
+            if bound.name not in columns and bound.name != "select":
                 self.columns.hide(bound.name)
         for position, name in enumerate(columns):
             if position >= 2 and name != status and name in self.columns:

@@ -112,6 +112,19 @@ def run_import_job(job_id: str, actor_id: int) -> str:
     return "committed" if commit_job(job, actor=actor).committed else "refused"
 
 
+@db_task()
+def run_bulk_job(job_id: str, actor_id: int) -> str:
+    """Run a bulk action (`core.bulk.run_job`) as the user who started it."""
+    from django.contrib.auth import get_user_model
+
+    from meridian.core.bulk import run_job
+    from meridian.core.models import BulkJob
+
+    job = BulkJob.objects.get(pk=job_id)
+    actor = get_user_model().objects.get(pk=actor_id)
+    return run_job(job, actor=actor).status
+
+
 @periodic("core.purge_import_jobs", minute="23")
 def purge_import_jobs(*, actor: Any) -> int:
     """Remove the files of imports checked but never committed, after a day."""

@@ -44,6 +44,7 @@ from meridian.core.lifecycle import Transition
 from meridian.core.models import AuditEvent, Organisation, User
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
 from meridian.core.testing_attachments import AttachmentTests
+from meridian.core.testing_bulk import BulkTests
 from meridian.core.testing_conversation import ConversationTests
 from meridian.core.testing_imports import ImportTests
 from meridian.core.testing_timeline import TimelineTests
@@ -223,7 +224,9 @@ def wrong_json_values(field: Any) -> list[Any]:
     return []
 
 
-class RecordTypeTests(AttachmentTests, ConversationTests, TimelineTests, WatcherTests, ImportTests, TestCase):
+class RecordTypeTests(
+    AttachmentTests, ConversationTests, TimelineTests, WatcherTests, ImportTests, BulkTests, TestCase
+):
     """Declare `model`, `factory`, `new_data()` and `changed_data` in a subclass. The tests of a type's files
     (`testing_attachments.AttachmentTests`) run for a type that declares `attachments=`; those of its timeline
     (`testing_timeline.TimelineTests`) for every type; those of its followers (`testing_watchers.WatcherTests`) for

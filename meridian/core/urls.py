@@ -10,6 +10,7 @@ from django.urls import include, path
 
 from meridian.core import registry
 from meridian.core.attachment_views import patterns_for
+from meridian.core.bulk_views import patterns_for as bulk_patterns
 from meridian.core.conversation_views import patterns_for as conversation_patterns
 from meridian.core.import_views import patterns_for as import_patterns_for
 from meridian.core.saved_view_pages import SavedViewPages
@@ -38,6 +39,7 @@ def record_type_patterns() -> list[Any]:
             *conversation_patterns(rt),
             *watch_patterns(rt),  # follow / unfollow (`core.watchers`)
             *import_patterns_for(rt),
+            *bulk_patterns(rt),  # bulk actions from the list (`core.bulk`)
         ]
         if rt.record_links:  # links between records (`core.links`)
             per_app[rt.app_label] += [

@@ -26,6 +26,7 @@ from django_tables2 import RequestConfig
 from meridian.core import (
     actions,
     audit,
+    bulk,
     custom_fields,
     policy,
     querysets,
@@ -144,7 +145,11 @@ class RecordViews:
             self.require_type(request, EXPORT)
             return self.export(request, queryset, export, columns)
         queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
-        table = table_for(self.rt)(queryset, user=request.user, columns=columns)
+        bulk_actions = bulk.available(self.rt, user)
+        can_export = policy.can(user, EXPORT, self.rt.model)
+        table = table_for(self.rt)(
+            queryset, user=request.user, columns=columns, selectable=bool(bulk_actions) or can_export
+        )
         exact = request.GET.get("count") == "exact"  # "more than 10,000": the exact figure once, when asked
         paginate = {"per_page": 50, "paginator_class": BoundedPaginator, "exact": exact}
         RequestConfig(request, paginate=paginate).configure(table)
@@ -186,6 +191,8 @@ class RecordViews:
                 *([("everyone", "Everyone")] if saved_views.is_administrator(user) else []),
             ],
             menu_state=menu_state or {},
+            bulk_actions=bulk_actions,
+            bulk_url=reverse(self.rt.url_name("bulk")),
         )
         if menu_state and menu_state.get("status"):
             status = menu_state["status"]

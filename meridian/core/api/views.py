@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from meridian.core import actions, audit, conversation, policy, services
 from meridian.core.api import attachments as attachment_api
+from meridian.core.api import bulk as bulk_api
 from meridian.core.api import idempotency
 from meridian.core.api import imports as import_api
 from meridian.core.api.serializers import (
@@ -306,6 +307,9 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
             raise ValueError(f"{record_type.label}: the name {name!r} of an action or tab is taken by attachments")
     attrs.update(files)
     attrs["import_records"] = import_api.endpoint()  # `POST .../import/` (core.api.imports)
+    many = bulk_api.endpoints(record_type)  # `POST .../bulk/<action>/` (core.api.bulk)
+    attrs.update(many)
+    attrs["record_type_actions"] = (*attrs["record_type_actions"], *many)
     attrs["record_type_actions"] = (*attrs["record_type_actions"], *files)
     if record_type.conversation is not None:  # comments (`core.api.comments`)
         from meridian.core.api import comments as comment_api

@@ -14,6 +14,7 @@ import meridian
 from meridian.core import registry
 from meridian.core.testing import LINKS_TESTED, WALKED, CustomFieldTests, RecordTypeTests, lifecycle_attempts
 from meridian.core.testing_attachments import ATTACHMENT_TESTS, ATTACHMENTS_TESTED
+from meridian.core.testing_bulk import BULK_TESTED, BULK_TESTS
 from meridian.core.testing_conversation import CONVERSATION_TESTED, CONVERSATION_TESTS
 from meridian.core.testing_watchers import WATCHER_TESTS, WATCHERS_TESTED
 
@@ -138,6 +139,25 @@ class ConversationCoverageTests(SimpleTestCase):
                     self.assertEqual(_run([(c, name) for c in classes for name in CONVERSATION_TESTS]), [])
                 missing = sorted(name for label, name in expected - CONVERSATION_TESTED)
                 self.assertEqual(missing, [], f"{rt.label} declares a conversation but did not run these tests")
+
+
+class BulkCoverageTests(SimpleTestCase):
+    """Every registered type has run all the generic bulk-action tests to their end in this test process
+    (`BULK_TESTED`, filled by the tests themselves): a subclass that skips or overrides them fails here."""
+
+    databases = {"default"}
+
+    def test_every_type_runs_the_bulk_tests(self) -> None:
+        _import_test_modules()
+        for rt in registry.all_types():
+            with self.subTest(type=rt.label):
+                expected = {(rt.label, name) for name in BULK_TESTS}
+                if not expected <= BULK_TESTED:  # not run yet in this process: run them now
+                    classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
+                    self.assertNotEqual(classes, [], f"{rt.label} has no RecordTypeTests subclass")
+                    self.assertEqual(_run([(c, name) for c in classes for name in BULK_TESTS]), [])
+                missing = sorted(name for label, name in expected - BULK_TESTED)
+                self.assertEqual(missing, [], f"{rt.label} did not run these bulk tests")
 
 
 class WatcherCoverageTests(SimpleTestCase):

@@ -230,3 +230,53 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   }
 });
 /* --- end conversation --- */
+/* --- bulk actions --- */
+// The list's bulk bar (core/_record_table.html): the header's checkbox ticks every row of the page, the bar says
+// how many are ticked, and "All N matching" stands for the whole filtered list. On a bulk edit's page
+// (core/bulk_action.html), changing a field's value ticks its "Change" box. Without JavaScript each box still works.
+function meridianBulkCount() {
+  const bar = document.getElementById("bulk-form");
+  if (!bar) {
+    return;
+  }
+  const rows = document.querySelectorAll("input[data-bulk-row]");
+  const ticked = Array.from(rows).filter((box) => box.checked).length;
+  const all = bar.querySelector("[data-bulk-all]");
+  const count = bar.querySelector("[data-bulk-count]");
+  const page = document.querySelector("input[data-bulk-page]");
+  if (page) {
+    page.checked = rows.length > 0 && ticked === rows.length;
+    page.indeterminate = ticked > 0 && ticked < rows.length;
+  }
+  if (count) {
+    if (all && all.checked) {
+      count.textContent = "Every row matching the filters";
+    } else {
+      count.textContent = ticked ? `${ticked} ticked` : "Tick rows to act on them";
+    }
+  }
+}
+
+document.addEventListener("change", (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  if (!target) {
+    return;
+  }
+  if (target.matches("input[data-bulk-page]")) {
+    document.querySelectorAll("input[data-bulk-row]").forEach((box) => {
+      box.checked = target.checked;
+    });
+  }
+  if (target.matches("input[data-bulk-page], input[data-bulk-row], input[data-bulk-all]")) {
+    meridianBulkCount();
+    return;
+  }
+  const row = target.closest(".bulk-edit-row");
+  const change = row && row.querySelector("input[data-bulk-change]");
+  if (change && target !== change) {
+    change.checked = true;
+  }
+});
+
+document.addEventListener("htmx:afterSwap", meridianBulkCount);
+/* --- end bulk actions --- */
