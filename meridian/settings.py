@@ -263,6 +263,13 @@ MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000"
 # home page counts: from this many rows on, a staff reader's count is PostgreSQL's estimate (pg_class.reltuples)
 MERIDIAN_COUNT_ESTIMATE_FROM = env.int("MERIDIAN_COUNT_ESTIMATE_FROM", default=100_000)
 
+# imports (`core.imports`): the largest file, and from how many rows the page imports in the background
+MERIDIAN_IMPORT_MAX_SIZE = env.int("MERIDIAN_IMPORT_MAX_SIZE", default=100 * 1024 * 1024)
+MERIDIAN_IMPORT_BACKGROUND_ROWS = env.int("MERIDIAN_IMPORT_BACKGROUND_ROWS", default=2000)
+# bulk actions (`core.bulk`): selections up to INLINE run in the request, larger ones in the background; at most MAX
+MERIDIAN_BULK_INLINE_ROWS = env.int("MERIDIAN_BULK_INLINE_ROWS", default=50)
+MERIDIAN_BULK_MAX_ROWS = env.int("MERIDIAN_BULK_MAX_ROWS", default=10_000)
+
 # --- REST API -------------------------------------------------------------------------------------------------
 # largest API request body in bytes, refused with 413 before it is read; page forms keep Django's own limit
 MERIDIAN_API_MAX_BODY = env.int("MERIDIAN_API_MAX_BODY", default=1024 * 1024)

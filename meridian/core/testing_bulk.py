@@ -17,7 +17,7 @@ from meridian.core.models import AuditEvent, BulkJob
 from meridian.core.registry import CHANGE, EXPORT
 
 if TYPE_CHECKING:
-    from meridian.core.registry import RecordType
+    pass
 
 # (type label, test name) of each generic bulk test run to its end in this process: the meta-test
 # (`test_registry_coverage.BulkCoverageTests`) requires all of them for every registered type
