@@ -1,8 +1,9 @@
 """Browser test of bulk actions: on the people list, the header's box ticks the page and the bar counts the rows
-ticked; a filter chosen beside it does not untick them; "Edit fields" on two people, typing a value ticks its
-"Change" box, the confirmation names them, and the result says what changed; a lifecycle action with its reason;
-one on two people names the one its guard refused (the administrator's own account) and does the other. Screenshots at 1,400 and 390 px (test-artifacts/), no sideways scroll,
-no Content-Security-Policy violation."""
+ticked; the action chosen beside the filters does not reload the list (nor untick the rows); "Edit fields" on two
+people, typing a value ticks its "Change" box, the confirmation names them, and the result says what changed; a
+lifecycle action with its reason; one on two people names the one its guard refused (the administrator's own
+account) and does the other. Screenshots at 1,400 and 390 px (test-artifacts/), no sideways scroll, no
+Content-Security-Policy violation."""
 
 from __future__ import annotations
 
