@@ -30,7 +30,7 @@ api_patterns = [
     path("me/", MeView.as_view(), name="me"),
     path("me/api-tokens/", ApiTokenListView.as_view(), name="api_tokens"),
     path("me/api-tokens/<int:pk>/", ApiTokenDetailView.as_view(), name="api_token"),
-    path("core/bulk-jobs/<uuid:pk>/", BulkJobView.as_view(), name="core-bulk-job"),  # `core.bulk`
+    path("core/bulk-jobs/<uuid:job_id>/", BulkJobView.as_view(), name="core-bulk-job"),  # `core.bulk`
     *router.urls,
 ]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
-from django.db import models
+from django.db import connections, models
 from django.db.models import Count, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.aggregates import Aggregate
 from django.db.models.expressions import OrderBy
@@ -329,6 +329,64 @@ def bounded_count(queryset: QuerySet[Any], limit: int | None = None) -> tuple[in
     return (limit, False) if counted > limit else (counted, True)
 
 
+def planned_rows(queryset: QuerySet[Any]) -> float | None:
+    """PostgreSQL's estimate of the rows a queryset matches (its planner's, from the statistics: no rows are read),
+    or None elsewhere."""
+    import json
+
+    if queryset.db and connections[queryset.db].vendor != "postgresql":
+        return None
+    plan = json.loads(queryset.values("pk").order_by().explain(format="json"))
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def rows_sorted_per_page(queryset: QuerySet[Any], per_page: int = 50) -> float | None:
+    """On PostgreSQL, how many rows the database sorts to show one page of the queryset, by its planner's estimate
+    (None when it reads them in order from an index, or elsewhere): a sort with no index to serve it reads every
+    matching row for every page."""
+    import json
+
+    if queryset.db and connections[queryset.db].vendor != "postgresql":
+        return None
+    plan = json.loads(queryset[:per_page].explain(format="json"))[0]["Plan"]
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if node.get("Node Type") == "Sort":  # its own estimate is per worker in a parallel plan: ask for all of them
+            return planned_rows(queryset)
+        stack.extend(node.get("Plans", []))
+    return None
+
+
+class _Unindexed(Func):
+    """`(text || '')`: the same text, collation and order, which no index serves (see `sorted_from_matches`)."""
+
+    template = "(%(expressions)s || '')"
+    output_field = models.TextField()
+
+
+def sorted_from_matches(queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """A filtered list on PostgreSQL whose matches are few (fewer than MERIDIAN_SORT_FROM_MATCHES_BELOW, 100,000, by
+    the planner's estimate) is sorted from its matches, found by their own indexes (a search's trigram indexes, a
+    filter's), rather than by walking the sort's index and filtering every row on the way: when the matches lie late
+    in the sort order ("jansen" among a million people sorted by last name) that walk reads most of the table for one
+    page. The first sort key is made one no index serves; the order stays the same. Anything else is left as it is:
+    an unfiltered list, a list matching many rows (the walk meets matches soon), SQLite."""
+    from django.conf import settings
+
+    order = list(queryset.query.order_by)
+    if not order or not queryset.query.where or not isinstance(order[0], OrderBy):
+        return queryset
+    first = order[0]
+    if not isinstance(first.expression, Collate):  # only text sorts are rewritten (the natural indexes)
+        return queryset
+    estimate = planned_rows(queryset)
+    if estimate is None or estimate >= getattr(settings, "MERIDIAN_SORT_FROM_MATCHES_BELOW", 100_000):
+        return queryset
+    unindexed = OrderBy(_Unindexed(first.expression), descending=first.descending, nulls_last=first.nulls_last)
+    return queryset.order_by(unindexed, *order[1:])
+
+
 class BoundedPaginator(Paginator):
     """A page-number paginator that counts at most `COUNT_LIMIT` rows (`bounded_count`): past that, `exact` is False,
     the pages reach the first `COUNT_LIMIT` rows, and the page says so ("narrow the filters or sort the other way").
@@ -338,6 +396,16 @@ class BoundedPaginator(Paginator):
         super().__init__(object_list, per_page, *args, **kwargs)
         self.force_exact = exact
         self.exact = True
+
+    def page(self, number: Any) -> Any:
+        rows: Any = self.object_list  # a queryset (the API), or a table's rows holding its data holding one
+        if isinstance(rows, QuerySet):
+            self.object_list = sorted_from_matches(rows)
+        else:
+            holder = getattr(rows, "data", None)
+            if isinstance(getattr(holder, "data", None), QuerySet):
+                holder.data = sorted_from_matches(holder.data)  # type: ignore[union-attr]
+        return super().page(number)
 
     @cached_property
     def count(self) -> int:

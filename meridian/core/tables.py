@@ -16,6 +16,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from meridian.core import policy
@@ -113,7 +114,7 @@ class SelectColumn(tables.Column):
     changed since is refused, not overwritten), in the list's bulk form; the header ticks the whole page."""
 
     def __init__(self) -> None:
-        header = format_html(
+        header = mark_safe(
             '<input type="checkbox" class="form-check-input" data-bulk-page aria-label="Select every row of this page">'
         )
         attrs = {"th": {"class": "bulk-select"}, "td": {"class": "bulk-select"}}

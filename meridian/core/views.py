@@ -153,6 +153,7 @@ class RecordViews:
         exact = request.GET.get("count") == "exact"  # "more than 10,000": the exact figure once, when asked
         paginate = {"per_page": 50, "paginator_class": BoundedPaginator, "exact": exact}
         RequestConfig(request, paginate=paginate).configure(table)
+        slow_sort = self.slow_sort(request, table)
         template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
         total, total_exact = bounded_count(self.queryset(request)) if filterset.is_bound else (None, True)
         status = 400 if invalid else 200
@@ -193,10 +194,25 @@ class RecordViews:
             menu_state=menu_state or {},
             bulk_actions=bulk_actions,
             bulk_url=reverse(self.rt.url_name("bulk")),
+            slow_sort=slow_sort,
         )
         if menu_state and menu_state.get("status"):
             status = menu_state["status"]
         return render(request, template, context, status=status)
+
+    def slow_sort(self, request: HttpRequest, table: Any) -> dict[str, str] | None:
+        """A sort the person chose that no index serves, on a list so large that every page sorts every row
+        (PostgreSQL's estimate): the column and the rows, for a warning above the table."""
+        from django.conf import settings
+
+        sort = (request.GET.get("sort") or "").lstrip("-")
+        rows = getattr(getattr(table, "data", None), "data", None)
+        if not sort or sort not in available_columns(self.rt) or not isinstance(rows, QuerySet):
+            return None
+        sorted_rows = querysets.rows_sorted_per_page(querysets.sorted_from_matches(rows))
+        if sorted_rows is None or sorted_rows < getattr(settings, "MERIDIAN_SORT_FROM_MATCHES_BELOW", 100_000):
+            return None
+        return {"column": column_label(self.rt, sort), "rows": f"{round(sorted_rows, -3):,.0f}"}
 
     def columns(self, request: HttpRequest) -> HttpResponse:
         """The column chooser: POST `columns` (one per chosen column) to remember them, `reset` to forget."""

@@ -16,7 +16,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
@@ -192,7 +191,7 @@ def endpoints(record_type: RecordType) -> dict[str, Any]:
     )(export)
     found["bulk_export"] = extend_schema(
         request=ExportRequestSerializer,
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={200: OpenApiResponse(description="The file: CSV (`text/csv`) or an Excel workbook (XLSX).")},
         summary="Export the selected records",
         description="The selected records as a CSV or XLSX file, with the list's columns (yours by default); "
         "cells a spreadsheet would run as a formula are neutralised.",
@@ -206,8 +205,8 @@ class BulkJobView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=BulkJobSerializer)
-    def get(self, request: Request, pk: str) -> Response:
-        job = bulk.job_for(pk, request.user)
+    def get(self, request: Request, job_id: str) -> Response:
+        job = bulk.job_for(job_id, request.user)
         if job is None:
             raise Http404("No such bulk action of yours.")
         return Response(bulk.as_dict(job))

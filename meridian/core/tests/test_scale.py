@@ -124,6 +124,56 @@ class PostgresIndexTests(PrincipalsTestCase):
         self.assertNotIn("Seq Scan", plan)
 
 
+class SortedFromMatchesTests(PrincipalsTestCase):
+    """A search whose matches are few is sorted from its matches (PostgreSQL: the first sort key made one no index
+    serves, so the planner cannot walk the whole natural index looking for them); the rows and their order on the
+    page are exactly those of the natural order, on both databases."""
+
+    def test_the_page_shows_the_matches_in_the_natural_order(self) -> None:
+        org = OrganisationFactory()
+        for last in ("Jansen 10", "jansen 2", "Jansenius", "de Jansen", "Visser"):
+            PersonFactory(organisation=org, last_name=last, first_name="Kim")
+        self.client.force_login(self.p.users[Role.SERVICE_DESK_AGENT])
+        for sort, expected in [
+            ("", ["de Jansen", "jansen 2", "Jansen 10", "Jansenius"]),
+            ("-last_name", ["Jansenius", "Jansen 10", "jansen 2", "de Jansen"]),
+        ]:
+            with self.subTest(sort=sort):
+                page = self.client.get("/core/people/", {"q": "jansen", "sort": sort}).content.decode()
+                shown = re.findall(r'<a href="/core/people/\d+/"><span class="cell-text" title="[^"]*">([^<]+)<', page)
+                self.assertEqual(shown, expected)
+
+    @unittest.skipUnless(POSTGRES, "PostgreSQL's plans")
+    def test_few_matches_are_sorted_from_them_and_many_are_walked_in_index_order(self) -> None:
+        from meridian.core.filtersets import filterset_for
+        from meridian.core.registry import get
+
+        request = mock.Mock(user=self.admin)
+        filtered = filterset_for(get(Person))({"q": "jansen"}, queryset=Person.objects.all(), request=request).qs
+        ordered = natural_order(filtered)
+        rewritten = querysets.sorted_from_matches(ordered)
+        self.assertIn("|| '')", str(rewritten.query))  # a first key no index serves
+        self.assertNotIn("core_person_natural_idx", rewritten[:50].explain())
+        self.assertEqual(list(rewritten), list(ordered))
+        with override_settings(MERIDIAN_SORT_FROM_MATCHES_BELOW=0):  # "many" matches: left to the index walk
+            self.assertEqual(str(querysets.sorted_from_matches(ordered).query), str(ordered.query))
+        unfiltered = natural_order(Person.objects.all())
+        self.assertEqual(str(querysets.sorted_from_matches(unfiltered).query), str(unfiltered.query))
+
+    @unittest.skipUnless(POSTGRES, "PostgreSQL's plans")
+    @override_settings(MERIDIAN_SORT_FROM_MATCHES_BELOW=1)  # "a large list": any list of a row or more
+    def test_a_sort_no_index_serves_is_said_above_a_large_list(self) -> None:
+        PersonFactory.create_batch(3)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_sort = off")  # as on a large table: an index when there is one
+        self.client.force_login(self.p.users[Role.SERVICE_DESK_AGENT])
+        page = self.client.get("/core/people/", {"sort": "email"})
+        self.assertContains(page, "Sorting by <strong>Email</strong> sorts about")
+        for sort in ("last_name", "-last_name", ""):
+            with self.subTest(sort=sort):
+                self.assertNotContains(self.client.get("/core/people/", {"sort": sort}), 'id="slow-sort"')
+
+
 class ScaleDemoTests(PrincipalsTestCase):
     def test_demo_scale_adds_people_in_organisations_of_a_hundred_and_the_trail_verifies(self) -> None:
         organisations, people = Organisation.objects.count(), Person.objects.count()
