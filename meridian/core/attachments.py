@@ -19,7 +19,10 @@ SHA-256, content type).
   `report.pdf`) is refused. One bad file refuses the whole upload, with a message naming it; nothing is written.
 - **Where**: `STORAGES["attachments"]`, through Django's storage API only (no file system paths), so an
   S3-compatible bucket works as well as the local `var/attachments/`. The stored name is random; the uploaded
-  name is kept in the row and sent back in `Content-Disposition` (RFC 6266).
+  name is kept in the row and sent back in `Content-Disposition` (RFC 6266). Files are written before the
+  transaction that locks the record's row (no lock is held while bytes travel to a bucket), the rows in it, after
+  the record's total is checked again under the lock; a refused or failed upload leaves no file behind
+  (`uploaded`).
 - **Serving**: `Content-Disposition: attachment`, `X-Content-Type-Options: nosniff`,
   `Content-Security-Policy: default-src 'none'; sandbox`; raster images (PNG, JPEG, GIF, WebP) are shown inline
   for a preview, after the type check, with the same headers.
@@ -215,21 +218,22 @@ def _refused_reason(name: str, content_type: str) -> str | None:
 
 @dataclass
 class Checked:
-    """An uploaded file that passed the checks, with what they learnt about it."""
+    """An uploaded file that passed the checks, with what they learnt about it (and its name in the storage, once
+    written)."""
 
     upload: UploadedFile
     name: str
     size: int
     sha256: str
     content_type: str
+    stored: str = ""
 
 
-def check(declared: Attachments, obj: Record, uploads: Sequence[UploadedFile]) -> list[Checked]:
-    """Check every file of one upload; raise one `ValidationError` on `file` naming each bad file and why."""
+def check(declared: Attachments, uploads: Sequence[UploadedFile]) -> list[Checked]:
+    """Check every file of one upload on its own (its name, size and type from its bytes: nothing that needs the
+    record's lock); raise one `ValidationError` on `file` naming each bad file and why."""
     errors: list[str] = []
     checked: list[Checked] = []
-    if not uploads:
-        raise ValidationError({FIELD: ["Choose at least one file."]})
     limit = declared.file_limit
     for upload in uploads:
         name = clean_name(upload.name or "")
@@ -262,18 +266,26 @@ def check(declared: Attachments, obj: Record, uploads: Sequence[UploadedFile]) -
         for chunk in upload.chunks():
             digest.update(chunk)
         checked.append(Checked(upload, name, size, digest.hexdigest(), content_type))
-    total = sum(c.size for c in checked)
-    if not errors:
-        already = of(obj).aggregate(total=models.Sum("size"))["total"] or 0
-        if already + total > declared.record_limit:
-            errors.append(
-                f"Together with the {filesizeformat(already)} already attached, these files would make "
-                f"{filesizeformat(already + total)}: a {obj._meta.verbose_name} may hold at most "
-                f"{filesizeformat(declared.record_limit)} of files."
-            )
     if errors:
         raise ValidationError({FIELD: errors})
     return checked
+
+
+def check_room(declared: Attachments, obj: Record, checked: Sequence[Checked]) -> None:
+    """Refuse files the record has no room for: all its files together at most `record_limit`. What decides is this
+    check under the record's lock (`Upload.attach`), so that two uploads at once cannot pass the limit together."""
+    total = sum(c.size for c in checked)
+    already = of(obj).aggregate(total=models.Sum("size"))["total"] or 0
+    if already + total > declared.record_limit:
+        raise ValidationError(
+            {
+                FIELD: [
+                    f"Together with the {filesizeformat(already)} already attached, these files would make "
+                    f"{filesizeformat(already + total)}: a {obj._meta.verbose_name} may hold at most "
+                    f"{filesizeformat(declared.record_limit)} of files."
+                ]
+            }
+        )
 
 
 # --- services -------------------------------------------------------------------------------------------------
@@ -290,61 +302,96 @@ def summary(attachment: Attachment) -> dict[str, Any]:
     }
 
 
-def store(
-    obj: Record, checked: Sequence[Checked], *, actor: Any, stored: list[str], comment_id: int | None = None
-) -> list[Attachment]:
-    """Store checked uploads (`check`) as files of a record, inside the caller's transaction (the record's row
-    locked), each an `Attachment` row (of a comment, given `comment_id`). Each stored name is appended to `stored`
-    as soon as it is written, so that the caller deletes them if its transaction fails (`removed_unless_committed`)."""
-    record_type = registry.get(type(obj))
-    storage = attachment_storage()
-    made = []
-    for item in checked:
-        item.upload.seek(0)
-        path = f"{record_type.app_label}/{record_type.model_name}/{obj.pk}/{uuid.uuid4().hex}"
-        saved = storage.save(path, item.upload)
-        stored.append(saved)
-        attachment = Attachment(
-            record_type=record_type.label,
-            record_id=obj.pk,
-            comment_id=comment_id,
-            name=item.name,
-            size=item.size,
-            sha256=item.sha256,
-            content_type=item.content_type,
-            uploaded_by=actor if getattr(actor, "pk", None) else None,
-            uploaded_by_label=actor.get_username() if getattr(actor, "pk", None) else "anonymous",
-        )
-        attachment.file.name = saved
-        attachment.save(force_insert=True)
-        made.append(attachment)
-    return made
+class Upload:
+    """The files of one upload, checked and written to the storage (`uploaded`), waiting for their rows (`attach`)."""
+
+    def __init__(self, obj: Record) -> None:
+        self.obj = obj
+        self.record_type = registry.get(type(obj))
+        self.checked: list[Checked] = []
+        self.made: list[Attachment] | None = None  # the rows, once `attach` made them
+
+    def write(self) -> None:
+        """Each file under a fresh random name (`<app>/<model>/<id>/<random>`), noted as soon as it is written."""
+        storage = attachment_storage()
+        folder = f"{self.record_type.app_label}/{self.record_type.model_name}/{self.obj.pk}"
+        for item in self.checked:
+            item.upload.seek(0)
+            item.stored = storage.save(f"{folder}/{uuid.uuid4().hex}", item.upload)
+
+    def remove(self) -> None:
+        storage = attachment_storage()
+        for item in self.checked:
+            if item.stored:
+                storage.delete(item.stored)
+
+    def attach(self, current: Record, *, actor: Any, comment_id: int | None = None) -> list[Attachment]:
+        """The files' `Attachment` rows (of a comment, given `comment_id`), in the caller's transaction with the
+        record's row locked (`current`): the record's room is checked again first, as it is now (another upload may
+        have taken it while these files were written)."""
+        if self.checked:
+            check_room(declaration(self.record_type), current, self.checked)
+        uploader = actor if getattr(actor, "pk", None) else None
+        self.made = []
+        for item in self.checked:
+            attachment = Attachment(
+                record_type=self.record_type.label,
+                record_id=current.pk,
+                comment_id=comment_id,
+                name=item.name,
+                size=item.size,
+                sha256=item.sha256,
+                content_type=item.content_type,
+                uploaded_by=uploader,
+                uploaded_by_label=actor.get_username() if uploader else "anonymous",
+            )
+            attachment.file.name = item.stored
+            attachment.save(force_insert=True)
+            self.made.append(attachment)
+        return self.made
 
 
 @contextmanager
-def removed_unless_committed() -> Iterator[list[str]]:
-    """The names of the files `store` writes in this block (around the transaction): when the block fails, the
-    transaction did not happen, and neither do its files."""
-    stored: list[str] = []
+def uploaded(obj: Record, files: Sequence[UploadedFile]) -> Iterator[Upload]:
+    """The one way files are added to a record (alone or with a comment): each file checked (`check`; none is
+    written when one is refused) and written to the storage *before* the transaction, so that no row stays locked
+    while the bytes travel (to an S3 bucket: seconds for a large file; the lock order), then handed to the block,
+    which opens the transaction, locks the record's row, checks what depends on the record as it is now and makes
+    the rows (`Upload.attach`). When the block fails (a refusal, an exception, a rollback) or makes no rows, the
+    written files are deleted: the storage keeps no file without its row.
+
+        with attachments.uploaded(obj, files) as upload, transaction.atomic():
+            current = type(obj).objects.select_for_update().get(pk=obj.pk)
+            made = upload.attach(current, actor=actor)"""
+    upload = Upload(obj)
+    if files:
+        declared = declaration(upload.record_type)
+        upload.checked = check(declared, files)
+        check_room(declared, obj, upload.checked)  # early, unlocked: no bytes sent for files that cannot stay
+    kept = False
     try:
-        yield stored
-    except BaseException:
-        storage = attachment_storage()
-        for name in stored:
-            storage.delete(name)
-        raise
+        upload.write()
+        yield upload
+        kept = upload.made is not None
+    finally:
+        if not kept:
+            upload.remove()
 
 
 def attach_files(obj: Record, *, files: Sequence[UploadedFile], actor: Any, reason: str = "") -> list[Attachment]:
-    """Attach files to a record: every file checked first (nothing is written when one is refused), then stored and
-    recorded with one audit event on the record naming each file. The record's row is locked (the lock order: the
-    record first) so that two uploads at once cannot pass the record's size limit together. The record's version is
-    not changed: files are not fields, and an edit of the record is never refused because someone added a file."""
+    """Attach files to a record: every file checked first (nothing is written when one is refused), written to the
+    storage outside the transaction, then recorded with one audit event on the record naming each file (`uploaded`).
+    The record's row is locked (the lock order: the record first) while the rows are made, so that two uploads at
+    once cannot pass the record's size limit together. The record's version is not changed: files are not fields,
+    and an edit of the record is never refused because someone added a file."""
     record_type = registry.get(type(obj))
-    with removed_unless_committed() as stored, transaction.atomic():
+    require_write(record_type, obj, actor)  # 404 or 403 before any file is looked at
+    if not files:
+        raise ValidationError({FIELD: ["Choose at least one file."]})
+    with uploaded(obj, files) as upload, transaction.atomic():
         current = type(obj).objects.select_for_update().get(pk=obj.pk)
-        declared = require_write(record_type, current, actor)
-        made = store(current, check(declared, current, files), actor=actor, stored=stored)
+        require_write(record_type, current, actor)  # again, as the record is now
+        made = upload.attach(current, actor=actor)
         audit.record_event(
             action=AuditAction.UPDATE,
             obj=current,

@@ -336,13 +336,10 @@ def post_comment(obj: Record, *, actor: Any, body: Any, visibility: Any, files: 
         errors["file"] = [f"Files cannot be attached to comments on {record_type.verbose_name_plural}."]
     if errors:
         raise ValidationError(errors)
-    with attachments.removed_unless_committed() as stored, transaction.atomic():
+    with attachments.uploaded(obj, files) as upload, transaction.atomic():
         current = _locked_record(obj)
         policy.require(actor, VIEW, current)
         mentions = check_mentions(text, current, visibility)
-        checked = (
-            attachments.check(record_type.attachments, current, files) if files and record_type.attachments else []
-        )
         comment = Comment.objects.create(
             record_type=record_type.label,
             record_id=current.pk,
@@ -352,7 +349,7 @@ def post_comment(obj: Record, *, actor: Any, body: Any, visibility: Any, files: 
             body=text,
             visibility=visibility,
         )
-        made = attachments.store(current, checked, actor=actor, stored=stored, comment_id=comment.pk)
+        made = upload.attach(current, actor=actor, comment_id=comment.pk)
         added = {"added": [attachments.summary(a) for a in made]} if made else None
         _event(current, actor, comment, "posted", mentions=mentions, files=added)
         _notify_mentions(comment, current, mentions)

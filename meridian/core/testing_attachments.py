@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
@@ -57,9 +60,9 @@ def done(response: Any) -> int:
     return int(response.status_code)
 
 
-def use_own_attachment_storage(test: Any) -> None:
+def use_own_attachment_storage(test: Any, backend: str | None = None) -> None:
     """Give a test an empty attachment storage of its own, removed afterwards (files outlive the test's rolled-back
-    transaction, and record ids are reused)."""
+    transaction, and record ids are reused); `backend`: another file system storage class (dotted path)."""
     import shutil
     import tempfile
 
@@ -68,10 +71,37 @@ def use_own_attachment_storage(test: Any) -> None:
     location = tempfile.mkdtemp(prefix="meridian-attachments-")
     configured: dict[str, Any] = {**cast("dict[str, Any]", settings.STORAGES["attachments"])}
     configured["OPTIONS"] = {**configured.get("OPTIONS", {}), "location": location}
+    if backend:
+        configured["BACKEND"] = backend
     overridden = override_settings(STORAGES={**settings.STORAGES, "attachments": configured})
     overridden.enable()
     test.addCleanup(overridden.disable)
     test.addCleanup(shutil.rmtree, location, True)
+
+
+class OutsideTransactionStorage(FileSystemStorage):
+    """A file system storage that fails a write made inside a transaction (no row may stay locked while a file's
+    bytes travel to the storage: `attachments.uploaded`); `while_saving`, set by a test, runs once as a file is
+    written (another upload landing meanwhile, say). Only for a `TransactionTestCase`, where nothing else holds a
+    transaction open."""
+
+    while_saving: Callable[[], Any] | None = None
+
+    def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
+        if connection.in_atomic_block:
+            raise AssertionError(f"{name} was written to the storage inside a transaction")
+        hook, self.while_saving = self.while_saving, None
+        if hook is not None:
+            hook()
+        return super().save(name, content, max_length)
+
+
+def stored_files(obj: Any) -> list[str]:
+    """The files in the attachment storage under this record (through the storage API: any backend)."""
+    try:
+        return sorted(attachment_storage().listdir(f"{obj._meta.app_label}/{obj._meta.model_name}/{obj.pk}")[1])
+    except FileNotFoundError:
+        return []
 
 
 def upload(name: str, content: bytes) -> SimpleUploadedFile:
@@ -135,13 +165,6 @@ class AttachmentTests:
         events = AuditEvent.objects.filter(record_type=self.rt.label, record_id=str(obj.pk)).order_by("id")
         return [e.changes[attachments.CHANGES_KEY] for e in events if attachments.CHANGES_KEY in e.changes]
 
-    def stored_files(self, obj: Any) -> list[str]:
-        """The files in the attachment storage under this record (through the storage API: any backend)."""
-        try:
-            return attachment_storage().listdir(f"{self.rt.app_label}/{self.rt.model_name}/{obj.pk}")[1]
-        except FileNotFoundError:
-            return []
-
     def assert_safe_download(self, response: Any, name: str, content: bytes, *, inline: bool = False) -> None:
         test: Any = self
         test.assertEqual(response.status_code, 200)
@@ -175,7 +198,7 @@ class AttachmentTests:
             test.assertEqual(made["Räume.txt"].sha256, hashlib.sha256(text).hexdigest())
             (event,) = self.file_events(obj)
             test.assertEqual([item["name"] for item in event["added"]], ["plan.png", "Räume.txt"])  # as sent
-            test.assertEqual(len(self.stored_files(obj)), 2)
+            test.assertEqual(len(stored_files(obj)), 2)
         with test.subTest(channel="page tab lists them"):
             page = client.get(f"{obj.get_absolute_url()}?tab=attachments")
             test.assertContains(page, "plan.png")
@@ -269,7 +292,7 @@ class AttachmentTests:
                         test.assertIn(message, " ".join(response.json()["file"]))
                     test.assertEqual(list(attachments.of(obj)), [])
                     test.assertEqual(self.file_events(obj), [])
-                    test.assertEqual(self.stored_files(obj), [])
+                    test.assertEqual(stored_files(obj), [])
         with test.subTest(case="the record's total"), override_settings(MERIDIAN_ATTACHMENT_MAX_RECORD_SIZE=150):
             self.assertEqual(  # type: ignore[attr-defined]
                 api.post(

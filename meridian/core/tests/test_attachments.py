@@ -1,21 +1,26 @@
 """Attachments beyond the generic tests every opting-in type runs (`testing_attachments`): what goes with a deleted
-record, names taken apart, which names and contents agree, and a type without attachments."""
+record, names taken apart, which names and contents agree, files written outside the record's lock and never left
+without their row, and a type without attachments."""
 
 from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TransactionTestCase, override_settings
 from django.urls import NoReverseMatch, reverse
 
-from meridian.core import attachments, services
+from meridian.core import attachments, audit, conversation, services
 from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory, PersonFactory
-from meridian.core.models import Attachment, AuditEvent, attachment_storage
-from meridian.core.testing import PrincipalsTestCase, api_client
-from meridian.core.testing_attachments import PDF, png_bytes, use_own_attachment_storage
+from meridian.core.models import Attachment, AuditEvent, Comment, Location, attachment_storage
+from meridian.core.testing import PrincipalsTestCase, api_client, make_principals
+from meridian.core.testing_attachments import PDF, png_bytes, stored_files, use_own_attachment_storage
 
 
 def docx_bytes() -> bytes:
@@ -88,6 +93,76 @@ class AttachmentServiceTests(PrincipalsTestCase):
                 attachments.attach_files(self.location, files=[SimpleUploadedFile(name, content)], actor=self.admin)
             self.assertIn("not what its name says", " ".join(caught.exception.message_dict["file"]))
         self.assertFalse(attachments.of(self.location).exists())
+
+
+class UploadOutsideTheLockTests(TransactionTestCase):
+    """Both ways files come in (`attach_files`, a comment with files) write them to the storage before the
+    transaction that locks the record's row — an S3 upload of a large file must not hold the lock — against a
+    storage that fails a write inside a transaction; and the storage keeps no file whose row was not written."""
+
+    def setUp(self) -> None:
+        use_own_attachment_storage(self, "meridian.core.testing_attachments.OutsideTransactionStorage")
+        self.p = make_principals()
+        self.agent, self.admin = self.p.users[Role.SERVICE_DESK_AGENT], self.p.users[Role.ADMINISTRATOR]
+
+    def ways(self) -> list[tuple[str, Location, Callable[[list[SimpleUploadedFile]], Any]]]:
+        """Each way in, as the service desk agent, with a location of its own."""
+        agent = self.agent
+        first, second = (LocationFactory(organisation=self.p.org_a, name=name) for name in ("First", "Second"))
+        return [
+            ("attach_files", first, lambda files: attachments.attach_files(first, files=files, actor=agent)),
+            (
+                "comment",
+                second,
+                lambda files: conversation.post_comment(
+                    second, actor=agent, body="See the files.", visibility="internal", files=files
+                ),
+            ),
+        ]
+
+    def file_events(self, location: Location) -> list[dict[str, Any]]:
+        events = AuditEvent.objects.filter(record_type="core.location", record_id=str(location.pk)).order_by("id")
+        return [e.changes[attachments.CHANGES_KEY] for e in events if attachments.CHANGES_KEY in e.changes]
+
+    def test_files_are_written_with_no_transaction_open_and_kept_with_their_rows(self) -> None:
+        for way, location, upload in self.ways():
+            with self.subTest(way=way):
+                upload([SimpleUploadedFile("plan.png", png_bytes()), SimpleUploadedFile("c.pdf", PDF)])
+                rows = attachments.of(location)
+                self.assertEqual(sorted(a.name for a in rows), ["c.pdf", "plan.png"])
+                self.assertEqual(stored_files(location), sorted(a.file.name.rsplit("/", 1)[1] for a in rows))
+                added = [sorted(f["name"] for f in e["added"]) for e in self.file_events(location)]
+                self.assertEqual(added, [["c.pdf", "plan.png"]])
+
+    @override_settings(MERIDIAN_ATTACHMENT_MAX_RECORD_SIZE=150)
+    def test_files_another_upload_took_the_room_of_meanwhile_are_refused_under_the_lock_and_deleted(self) -> None:
+        for way, location, upload in self.ways():
+            with self.subTest(way=way):
+                other = [SimpleUploadedFile("a.txt", b"a" * 100)]  # done while this upload's file is being written
+                attachment_storage().while_saving = lambda obj=location, files=other: attachments.attach_files(
+                    obj, files=files, actor=self.admin
+                )
+                with self.assertRaises(ValidationError) as refused:
+                    upload([SimpleUploadedFile("b.txt", b"b" * 100)])
+                self.assertIn("at most 150", " ".join(refused.exception.message_dict["file"]))
+                (kept,) = attachments.of(location)
+                self.assertEqual(kept.name, "a.txt")
+                self.assertEqual(stored_files(location), [kept.file.name.rsplit("/", 1)[1]])
+                self.assertEqual([[f["name"] for f in e["added"]] for e in self.file_events(location)], [["a.txt"]])
+        self.assertFalse(Comment.objects.exists())
+
+    def test_a_failure_after_the_files_were_written_removes_them(self) -> None:
+        for way, location, upload in self.ways():
+            with self.subTest(way=way):
+                with (
+                    mock.patch.object(audit, "record_event", side_effect=RuntimeError("the audit trail is down")),
+                    self.assertRaises(RuntimeError),
+                ):
+                    upload([SimpleUploadedFile("plan.png", png_bytes()), SimpleUploadedFile("c.pdf", PDF)])
+                self.assertEqual(list(attachments.of(location)), [])
+                self.assertEqual(stored_files(location), [])
+                self.assertEqual(self.file_events(location), [])
+        self.assertFalse(Comment.objects.exists())
 
 
 class TypeWithoutAttachmentsTests(PrincipalsTestCase):
