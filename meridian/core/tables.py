@@ -16,7 +16,6 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from meridian.core import policy
@@ -114,8 +113,9 @@ class SelectColumn(tables.Column):
     changed since is refused, not overwritten), in the list's bulk form; the header ticks the whole page."""
 
     def __init__(self) -> None:
-        header = mark_safe(
-            '<input type="checkbox" class="form-check-input" data-bulk-page aria-label="Select every row of this page">'
+        header = format_html(
+            '<input type="checkbox" class="form-check-input" data-bulk-page aria-label="{}">',
+            "Select every row of this page",
         )
         attrs = {"th": {"class": "bulk-select"}, "td": {"class": "bulk-select"}}
         super().__init__(accessor="pk", orderable=False, verbose_name=header, exclude_from_export=True, attrs=attrs)
@@ -143,7 +143,7 @@ class RecordTable(tables.Table):
     ) -> None:
         if selectable:  # a checkbox per row, first, for the bulk actions
             kwargs["extra_columns"] = [*kwargs.get("extra_columns", []), ("select", SelectColumn())]
-            kwargs["sequence"] = ("select", "...")
+            kwargs["sequence"] = ("select", *(type(self)._meta.sequence or ("...",)))  # the others in their order
         super().__init__(*args, **kwargs)
         self.user = user
         if columns is None:
