@@ -334,7 +334,7 @@ def planned_rows(queryset: QuerySet[Any]) -> float | None:
     or None elsewhere."""
     import json
 
-    if queryset.db and connections[queryset.db].vendor != "postgresql":
+    if connections[queryset.db].vendor != "postgresql" or queryset.query.is_empty():
         return None
     plan = json.loads(queryset.values("pk").order_by().explain(format="json"))
     return float(plan[0]["Plan"]["Plan Rows"])
@@ -346,7 +346,7 @@ def rows_sorted_per_page(queryset: QuerySet[Any], per_page: int = 50) -> float |
     matching row for every page."""
     import json
 
-    if queryset.db and connections[queryset.db].vendor != "postgresql":
+    if connections[queryset.db].vendor != "postgresql" or queryset.query.is_empty():
         return None
     plan = json.loads(queryset[:per_page].explain(format="json"))[0]["Plan"]
     stack = [plan]
