@@ -167,9 +167,12 @@ def select_ids(record_type: RecordType, user: Any, chosen: Iterable[tuple[int, i
     return Selection(rows, [pk for pk, _ in chosen if pk not in current])
 
 
-def select_matching(record_type: RecordType, request: Any, query: Mapping[str, Any] | QueryDict) -> Selection:
+def select_matching(
+    record_type: RecordType, request: Any, query: Mapping[str, Any] | QueryDict, *, strict: bool = False
+) -> Selection:
     """Every record of the list's filters (a query string's values) that the person may see, at its version now.
-    A filter that makes no sense is a ValidationError on `filter`, naming it."""
+    A filter that makes no sense is a ValidationError on `filter`, naming it; so is, with `strict` (the API), a name
+    that is no filter of the list (a list ignores it: a misspelt filter would otherwise select every record)."""
     from meridian.core.filtersets import filterset_for
     from meridian.core.querysets import natural_order, records_for
 
@@ -178,6 +181,14 @@ def select_matching(record_type: RecordType, request: Any, query: Mapping[str, A
         params.pop(name, None)
     queryset = records_for(record_type, request.user, VIEW, annotate=True)
     filterset = filterset_for(record_type)(params or None, queryset=queryset, request=request)
+    if strict:
+        known = set()
+        for name, form_field in filterset.form.fields.items():
+            known.add(name)
+            known.update(f"{name}_{suffix}" for suffix in getattr(form_field.widget, "suffixes", []))
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValidationError({"filter": f"Not a filter of this list: {', '.join(unknown)}."})
     if filterset.is_bound and not filterset.is_valid():
         problems = "; ".join(
             f"{filterset.form[name].label if name in filterset.form.fields else name}: {' '.join(errors)}"

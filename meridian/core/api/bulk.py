@@ -94,7 +94,7 @@ class BulkJobSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 def _selection(record_type: RecordType, request: Request, data: dict[str, Any]) -> bulk.Selection:
     if "filter" in data:
-        return bulk.select_matching(record_type, request, data["filter"])
+        return bulk.select_matching(record_type, request, data["filter"], strict=True)
     if "records" in data:
         return bulk.select_ids(record_type, request.user, [(r["id"], r["version"]) for r in data["records"]])
     return bulk.select_ids(record_type, request.user, [(pk, None) for pk in data["ids"]])

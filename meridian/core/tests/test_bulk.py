@@ -174,6 +174,16 @@ class BulkApiTests(PrincipalsTestCase):
             self.assertEqual(response.status_code, 400)
             self.assertIn("ids", response.json())
 
+    def test_a_filter_the_list_does_not_know_is_refused_not_ignored(self) -> None:
+        body = {"filter": {"organisaton": str(self.org.pk)}, "values": {"job_title": "Agent"}}  # misspelt
+        response = self.api.post(api_url("edit"), body, format="json")
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json(), {"filter": ["Not a filter of this list: organisaton."]})
+        self.assertFalse(BulkJob.objects.exists())
+        self.assertFalse(Person.objects.filter(job_title="Agent").exists())
+        body = {"filter": {"organisation": str(self.org.pk), "q": "a"}, "values": {"job_title": "Agent"}}
+        self.assertEqual(self.api.post(api_url("edit"), body, format="json").status_code, 200)
+
     def test_values_of_the_wrong_type_or_unknown_fields_are_refused_by_name(self) -> None:
         body = {"ids": [p.pk for p in self.people], "values": {"organisation": "1", "nickname": "x"}}
         response = self.api.post(api_url("edit"), body, format="json")
