@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import unittest
+from typing import Any
 
 import pytest
 from django.test import SimpleTestCase, TestCase, TransactionTestCase
@@ -94,92 +95,70 @@ class LinkTestsCoverageTests(TransactionTestCase):  # not TestCase: each class i
                 self.assertEqual(missing, [], f"{rt.label} opts into links but these link tests did not run")
 
 
+def assert_every_type_ran(
+    test: SimpleTestCase, names: tuple[str, ...], tested: set[tuple[str, str]], what: str, opted_in: Any
+) -> None:
+    """Every registered type for which `opted_in(rt)` has run each of the generic tests `names` to their end in this
+    test process (`tested`, filled by the tests themselves); those not run yet are run now (the file run alone, another
+    xdist worker). A type without a `RecordTypeTests` subclass, or whose subclass skips or overrides them, fails."""
+    _import_test_modules()
+    for rt in registry.all_types():
+        if not opted_in(rt):
+            continue
+        with test.subTest(type=rt.label):
+            expected = {(rt.label, name) for name in names}
+            if not expected <= tested:
+                classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
+                test.assertNotEqual(classes, [], f"{rt.label} has {what} but no RecordTypeTests subclass")
+                test.assertEqual(_run([(c, name) for c in classes for name in names]), [])
+            missing = sorted(name for label, name in expected - tested)
+            test.assertEqual(missing, [], f"{rt.label} has {what} but did not run these tests")
+
+
 @pytest.mark.run_last  # after the record type tests; run alone, it runs them itself
 class AttachmentCoverageTests(SimpleTestCase):
-    """Every type that declares `attachments=` has run all the generic attachment tests to their end in this test
-    process (`ATTACHMENTS_TESTED`, filled by the tests themselves): a type that opts in without a `RecordTypeTests`
-    subclass, or whose subclass skips or overrides them, fails here. A SimpleTestCase with database access and no
-    transaction of its own: the test classes it may run each open (and at their end close) their own."""
+    """Every type that declares `attachments=` has run all the generic attachment tests. A SimpleTestCase with
+    database access and no transaction of its own: the test classes it may run each open (and at their end close)
+    their own."""
 
     databases = {"default"}
 
     def test_every_type_with_attachments_runs_the_attachment_tests(self) -> None:
-        _import_test_modules()
-        for rt in registry.all_types():
-            if rt.attachments is None:
-                continue
-            with self.subTest(type=rt.label):
-                expected = {(rt.label, name) for name in ATTACHMENT_TESTS}
-                if not expected <= ATTACHMENTS_TESTED:  # not run yet in this process: run them now
-                    classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
-                    self.assertNotEqual(classes, [], f"{rt.label} has attachments but no RecordTypeTests subclass")
-                    self.assertEqual(_run([(c, name) for c in classes for name in ATTACHMENT_TESTS]), [])
-                missing = sorted(name for label, name in expected - ATTACHMENTS_TESTED)
-                self.assertEqual(missing, [], f"{rt.label} declares attachments but did not run these tests")
+        assert_every_type_ran(
+            self, ATTACHMENT_TESTS, ATTACHMENTS_TESTED, "attachments", lambda rt: rt.attachments is not None
+        )
 
 
-@pytest.mark.run_last  # after the record type tests; run alone, it runs them itself
+@pytest.mark.run_last
 class ConversationCoverageTests(SimpleTestCase):
-    """Every type that declares `conversation=` has run all the generic conversation tests to their end in this
-    test process (`CONVERSATION_TESTED`, filled by the tests themselves): a type that opts in without a
-    `RecordTypeTests` subclass, or whose subclass skips or overrides them, fails here."""
+    """Every type that declares `conversation=` has run all the generic conversation tests."""
 
     databases = {"default"}
 
     def test_every_type_with_conversation_runs_the_conversation_tests(self) -> None:
-        _import_test_modules()
-        for rt in registry.all_types():
-            if rt.conversation is None:
-                continue
-            with self.subTest(type=rt.label):
-                expected = {(rt.label, name) for name in CONVERSATION_TESTS}
-                if not expected <= CONVERSATION_TESTED:  # not run yet in this process: run them now
-                    classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
-                    self.assertNotEqual(classes, [], f"{rt.label} has a conversation but no RecordTypeTests subclass")
-                    self.assertEqual(_run([(c, name) for c in classes for name in CONVERSATION_TESTS]), [])
-                missing = sorted(name for label, name in expected - CONVERSATION_TESTED)
-                self.assertEqual(missing, [], f"{rt.label} declares a conversation but did not run these tests")
+        assert_every_type_ran(
+            self, CONVERSATION_TESTS, CONVERSATION_TESTED, "a conversation", lambda rt: rt.conversation is not None
+        )
 
 
+@pytest.mark.run_last
 class BulkCoverageTests(SimpleTestCase):
-    """Every registered type has run all the generic bulk-action tests to their end in this test process
-    (`BULK_TESTED`, filled by the tests themselves): a subclass that skips or overrides them fails here."""
+    """Every registered type has run all the generic bulk-action tests."""
 
     databases = {"default"}
 
     def test_every_type_runs_the_bulk_tests(self) -> None:
-        _import_test_modules()
-        for rt in registry.all_types():
-            with self.subTest(type=rt.label):
-                expected = {(rt.label, name) for name in BULK_TESTS}
-                if not expected <= BULK_TESTED:  # not run yet in this process: run them now
-                    classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
-                    self.assertNotEqual(classes, [], f"{rt.label} has no RecordTypeTests subclass")
-                    self.assertEqual(_run([(c, name) for c in classes for name in BULK_TESTS]), [])
-                missing = sorted(name for label, name in expected - BULK_TESTED)
-                self.assertEqual(missing, [], f"{rt.label} did not run these bulk tests")
+        assert_every_type_ran(self, BULK_TESTS, BULK_TESTED, "a list", lambda rt: True)
 
 
+@pytest.mark.run_last
 class WatcherCoverageTests(SimpleTestCase):
-    """Every type that declares `watchers=` has run all the generic watcher tests to their end in this test process
-    (`WATCHERS_TESTED`, filled by the tests themselves): a type that opts in without a `RecordTypeTests` subclass,
-    or whose subclass skips or overrides them, fails here."""
+    """Every type that declares `watchers=` has run all the generic watcher tests."""
 
     databases = {"default"}
 
     def test_every_type_with_watchers_runs_the_watcher_tests(self) -> None:
-        _import_test_modules()
-        for rt in registry.all_types():
-            if rt.watchers is None:
-                continue
-            with self.subTest(type=rt.label):
-                expected = {(rt.label, name) for name in WATCHER_TESTS}
-                if not expected <= WATCHERS_TESTED:  # not run yet in this process: run them now
-                    classes = [c for c in _all_subclasses(RecordTypeTests) if c.__dict__.get("model") is rt.model]
-                    self.assertNotEqual(classes, [], f"{rt.label} has watchers but no RecordTypeTests subclass")
-                    self.assertEqual(_run([(c, name) for c in classes for name in WATCHER_TESTS]), [])
-                missing = sorted(name for label, name in expected - WATCHERS_TESTED)
-                self.assertEqual(missing, [], f"{rt.label} declares watchers but did not run these tests")
+        assert_every_type_ran(self, WATCHER_TESTS, WATCHERS_TESTED, "watchers", lambda rt: rt.watchers is not None)
 
 
 def _import_test_modules() -> None:
