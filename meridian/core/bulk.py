@@ -399,6 +399,7 @@ def start(
     actor: Any,
     channel: str,
     data: Any,
+    back: str = "",
 ) -> Any:
     """Check the input, keep the job and run it: here when the selection is small, else as a background task (the
     job then shows its progress). Field-level ValidationError before anything is written."""
@@ -417,6 +418,7 @@ def start(
         params = check_input(record_type, action, actor, channel=channel, data=data, sample=sample)
     if action.reason_required and not params["reason"].strip():
         raise ValidationError({"reason": f"Say why: a reason is required to {action.title.lower()}."})
+    params["back"] = back  # the list's query string the selection was made on (the result page links back to it)
     title = action.title + (f": {params['summary']}" if params.get("summary") else "")
     job = BulkJob.objects.create(
         record_type=record_type.label,

@@ -75,7 +75,9 @@ class BulkViews:
         status = 200
         if request.POST.get("confirm"):
             try:
-                job = bulk.start(rt, action.name, selection, actor=user, channel=bulk.PAGE, data=request.POST)
+                job = bulk.start(
+                    rt, action.name, selection, actor=user, channel=bulk.PAGE, data=request.POST, back=query
+                )
             except ValidationError as exc:
                 errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
                 status = 400
@@ -150,7 +152,7 @@ class BulkViews:
             "rt": self.rt,
             "job": job,
             "refused_count": bulk.refused_count(job),
-            "list_url": self._list_url(),
+            "list_url": self._list_url((job.params or {}).get("back", "")),
             "job_url": reverse(self.rt.url_name("bulk_job"), args=[job.pk]),
             "detail_name": self.rt.url_name("detail"),
         }

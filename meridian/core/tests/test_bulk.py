@@ -71,6 +71,7 @@ class BulkPageTests(PrincipalsTestCase):
         self.assertEqual((job.total, job.changed, job.status), (3, 3, "done"))
         result = self.client.get(response["Location"])
         self.assertContains(result, "Changed 3")
+        self.assertContains(result, f'href="/core/people/?organisation={self.org.pk}&amp;sort=last_name"')  # back
 
     def test_input_that_makes_no_sense_is_refused_with_the_field_and_nothing_is_written(self) -> None:
         selected = [f"{p.pk}:{p.version}" for p in self.people]
