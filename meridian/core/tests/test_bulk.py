@@ -195,6 +195,18 @@ class BulkApiTests(PrincipalsTestCase):
         )
         self.assertFalse(BulkJob.objects.exists())
 
+    def test_protected_fields_cannot_be_set_in_bulk(self) -> None:
+        """Mass assignment (SECURITY.md S2): the lifecycle's status, the version, the audit columns and the login
+        are no field a bulk edit changes; each is refused by name and nothing is written."""
+        ids = [p.pk for p in self.people]
+        for name, value in [("status", "left"), ("version", 9), ("created_by", 1), ("user", 1), ("id", 5)]:
+            with self.subTest(field=name):
+                response = self.api.post(api_url("edit"), {"ids": ids, "values": {name: value}}, format="json")
+                self.assertEqual(response.status_code, 400)
+                self.assertEqual(response.json(), {name: ["Not a field a bulk edit can change."]})
+        self.assertEqual({p.version for p in Person.objects.filter(organisation=self.org)}, {1})
+        self.assertFalse(BulkJob.objects.exists())
+
     @override_settings(MERIDIAN_BULK_INLINE_ROWS=2)
     def test_a_large_selection_answers_202_and_the_job_to_poll(self) -> None:
         body = {"filter": {"organisation": str(self.org.pk)}, "values": {"job_title": "Agent"}}
