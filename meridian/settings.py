@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "csp",
     "meridian.core",
+    "meridian.cmdb",
 ]
 
 MIDDLEWARE = [

@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.text import capfirst, slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
@@ -426,7 +426,7 @@ class RecordViews:
             try:
                 if obj is None:
                     saved = services.create_record(rt.model, data=form.field_values(), actor=request.user)
-                    messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” created.")
+                    messages.success(request, f"{capfirst(rt.verbose_name)} “{saved}” created.")
                 else:
                     saved = services.update_record(
                         obj,
@@ -434,7 +434,7 @@ class RecordViews:
                         actor=request.user,
                         expected_version=form.cleaned_data["version"],
                     )
-                    messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” saved.")
+                    messages.success(request, f"{capfirst(rt.verbose_name)} “{saved}” saved.")
                 return HttpResponseRedirect(saved.get_absolute_url())
             except services.StaleVersion as exc:
                 return self.conflict(request, form, exc.current)
@@ -517,7 +517,7 @@ class RecordViews:
             except ValidationError as exc:
                 error, status = " ".join(exc.messages), 400
             else:
-                messages.success(request, f"{self.rt.verbose_name.capitalize()} “{obj}” deleted.")
+                messages.success(request, f"{capfirst(self.rt.verbose_name)} “{obj}” deleted.")
                 return HttpResponseRedirect(reverse(self.rt.url_name("list")))
         preview = delete_preview(obj, request.user)
         return render(
