@@ -154,7 +154,10 @@ class RecordViews:
         paginate = {"per_page": 50, "paginator_class": BoundedPaginator, "exact": exact}
         RequestConfig(request, paginate=paginate).configure(table)
         slow_sort = self.slow_sort(request, table)
-        template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
+        # the filter form's requests swap the results alone; a filter that reloads the form (a scope field) gets
+        # the page
+        partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results"
+        template = "core/_record_table.html" if partial else "core/record_list.html"
         total, total_exact = bounded_count(self.queryset(request)) if filterset.is_bound else (None, True)
         status = 400 if invalid else 200
         list_url = reverse(self.rt.url_name("list"))

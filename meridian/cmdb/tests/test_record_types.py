@@ -245,3 +245,27 @@ class DefaultsTests(TestCase):
         self.assertEqual(CIClass.objects.get(name="Virtual machine").parent.parent.name, "Hardware")
         self.assertTrue(CIClass.objects.get(name="Service").service)
         self.assertFalse(OrganisationFactory._meta.model.objects.filter(configuration_items__isnull=False).exists())
+
+
+class ClassAwareFiltersTests(PrincipalsTestCase):
+    """The CI list shows a class's attribute filters once it is filtered to that class (or one below the class the
+    attribute is scoped to); a hidden attribute filter still filters (saved views, the API)."""
+
+    def test_attribute_filters_follow_the_class_filter(self) -> None:
+        server = CIClass.objects.get(name="Server")
+        big = ConfigurationItemFactory(ci_class=server, custom={"cpu_count": 64})
+        ConfigurationItemFactory(ci_class=server, custom={"cpu_count": 2})
+        self.client.force_login(self.p.users[Role.SERVICE_DESK_AGENT])
+        plain = self.client.get("/cmdb/cis/")
+        self.assertNotContains(plain, 'for="id_custom.cpu_count_min"')
+        self.assertContains(plain, 'data-reloads-filters=""')  # the class filter reloads the form
+        chosen = self.client.get("/cmdb/cis/", {"ci_class": server.pk})
+        self.assertContains(chosen, 'for="id_custom.cpu_count_min"')
+        self.assertContains(chosen, 'for="id_custom.serial_number"')  # Hardware's, above Server
+        self.assertNotContains(chosen, 'for="id_custom.hypervisor"')  # Virtual machine's, below it
+        found = self.client.get("/cmdb/cis/", {"custom.cpu_count_min": 32})
+        self.assertEqual([row.record for row in found.context["table"].page.object_list], [big])
+        partial = self.client.get(
+            "/cmdb/cis/", {"ci_class": server.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results"
+        )
+        self.assertTemplateUsed(partial, "core/_record_table.html")
