@@ -90,9 +90,10 @@ def _ids_table(ids: Sequence[int]) -> tuple[str, str]:
     return "(SELECT value AS id FROM json_each(%s)) AS f", "[" + listed + "]"
 
 
-def _pairs(sql: str, frontier: Sequence[int], kinds: Sequence[int] = ()) -> list[tuple[int, int]]:
-    """Rows (reached, cause) of `sql` for the frontier (and the kinds, given in the text: a handful of ids)."""
-    table, param = _ids_table(frontier)
+def _rows(sql: str, ids: Sequence[int], kinds: Sequence[int] = ()) -> list[tuple[Any, ...]]:
+    """The rows of `sql` for these ids (its `{ids}`: a table `f(id)`) and kinds (given in the text: a handful of
+    integers)."""
+    table, param = _ids_table(ids)
     kinds_sql = "(" + ",".join(str(int(k)) for k in kinds) + ")"
     query = sql.format(ids=table, kinds=kinds_sql)  # constant SQL and integers only
     if connection.vendor == "postgresql":
@@ -109,13 +110,10 @@ def _pairs(sql: str, frontier: Sequence[int], kinds: Sequence[int] = ()) -> list
         return cursor.fetchall()
 
 
-def in_ids(queryset: Any, ids: Iterable[int]) -> Any:
-    """`queryset` narrowed to the ids, given as one parameter (tens of thousands of ids are one array, not as many
-    placeholders)."""
-    from django.db.models.expressions import RawSQL
-
-    table, param = _ids_table(sorted(ids))
-    return queryset.filter(pk__in=RawSQL(f"SELECT f.id FROM {table}", [param]))  # noqa: S608, S611 - constant SQL
+CI_ROWS = (
+    "SELECT c.id, c.reference, c.name, k.name, c.status, c.organisation_id, c.ci_class_id FROM {ids} "
+    "JOIN cmdb_configurationitem c ON c.id = f.id JOIN cmdb_ciclass k ON k.id = c.ci_class_id"
+)
 
 
 def _kinds(propagates: Iterable[str]) -> list[int]:
@@ -160,7 +158,7 @@ def _analyse(start: Iterable[int], direction: str = IMPACT) -> Result:
         found: list[tuple[int, int]] = []
         for sql, kinds in queries:
             if kinds:
-                found.extend(_pairs(sql, frontier, kinds))
+                found.extend(_rows(sql, frontier, kinds))
         queued = []
         for ci in frontier:
             if direction == IMPACT:
@@ -207,7 +205,9 @@ def services_reached(result: Result, user: Any = None) -> list[ConfigurationItem
     agreements that cover it and their customers). Only what `user` may see when one is given."""
     from meridian.core import policy
 
-    services = in_ids(ConfigurationItem.objects, result.ids()).filter(ci_class_id__in=service_class_ids())
+    classes = service_class_ids()
+    ids = [row[0] for row in _rows(CI_ROWS, sorted(result.ids())) if row[6] in classes]
+    services = ConfigurationItem.objects.filter(pk__in=ids)
     if user is not None:
         services = policy.restrict(services, user)
     return list(services.select_related("organisation").order_by("name", "pk"))
@@ -218,7 +218,7 @@ def organisations_reached(result: Result, user: Any = None) -> list[Any]:
     from meridian.core import policy
     from meridian.core.models import Organisation
 
-    ids = in_ids(ConfigurationItem.objects, result.ids()).filter(organisation__isnull=False).values("organisation_id")
+    ids = {row[5] for row in _rows(CI_ROWS, sorted(result.ids())) if row[5] is not None}
     found = Organisation.objects.filter(pk__in=ids)
     if user is not None:
         found = policy.restrict(found, user)
@@ -283,12 +283,7 @@ def describe(result: Result, user: Any, limit: int = DEFAULT_LIMIT) -> dict[str,
     customer organisations reached."""
     from meridian.core import policy
 
-    rows = {
-        pk: (pk, reference, name, class_name, status, organisation_id)
-        for pk, reference, name, class_name, status, organisation_id in in_ids(
-            ConfigurationItem.objects, result.reached
-        ).values_list("pk", "reference", "name", "ci_class__name", "status", "organisation_id")
-    }
+    rows = {row[0]: row for row in _rows(CI_ROWS, sorted(result.reached))}
     tenant = policy.tenant_filter(user, ConfigurationItem)
     own = getattr(user, "organisation_id", None)
 
@@ -305,7 +300,7 @@ def describe(result: Result, user: Any, limit: int = DEFAULT_LIMIT) -> dict[str,
     )
     items = []
     for r in reached[:limit]:
-        pk, reference, name, class_name, status, _org = rows[r.ci_id]
+        pk, reference, name, class_name, status, _org, _class = rows[r.ci_id]
         path = [
             {
                 "id": step.ci_id if visible(step.ci_id) else None,

@@ -85,7 +85,7 @@ def _impact_schema() -> Any:
     return inline_serializer(
         "Impact",
         {
-            "direction": serializers.ChoiceField(choices=impact.DIRECTIONS),
+            "direction": serializers.CharField(help_text="impact or dependencies"),
             "down": inline_serializer("ImpactDown", named, many=True),
             "count": serializers.IntegerField(help_text="CIs reached that you may see (results holds up to limit)."),
             "results": item,

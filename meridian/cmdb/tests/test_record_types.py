@@ -263,6 +263,8 @@ class ClassAwareFiltersTests(PrincipalsTestCase):
         self.assertContains(chosen, 'for="id_custom.cpu_count_min"')
         self.assertContains(chosen, 'for="id_custom.serial_number"')  # Hardware's, above Server
         self.assertNotContains(chosen, 'for="id_custom.hypervisor"')  # Virtual machine's, below it
+        self.assertNotContains(chosen, 'for="id_custom.review_date"')  # a document's date: hidden too
+        self.assertNotContains(chosen, 'type="date" name="custom.review_date"')
         found = self.client.get("/cmdb/cis/", {"custom.cpu_count_min": 32})
         self.assertEqual([row.record for row in found.context["table"].page.object_list], [big])
         partial = self.client.get(
