@@ -200,25 +200,30 @@ def service_class_ids() -> set[int]:
     return descendant_class_ids(set(CIClass.objects.filter(service=True).values_list("pk", flat=True)))
 
 
-def services_reached(result: Result, user: Any = None) -> list[ConfigurationItem]:
+def services_reached(result: Result, user: Any = None, rows: Any = None) -> list[ConfigurationItem]:
     """The services among the CIs reached (the interface for service level management: a service CI leads to the
-    agreements that cover it and their customers). Only what `user` may see when one is given."""
+    agreements that cover it and their customers). Only what `user` may see when one is given. `rows`: the CIs'
+    `CI_ROWS` when the caller has read them already."""
     from meridian.core import policy
 
     classes = service_class_ids()
-    ids = [row[0] for row in _rows(CI_ROWS, sorted(result.ids())) if row[6] in classes]
+    reached = result.ids()
+    rows = _rows(CI_ROWS, sorted(reached)) if rows is None else rows
+    ids = [row[0] for row in rows if row[6] in classes and row[0] in reached]
     services = ConfigurationItem.objects.filter(pk__in=ids)
     if user is not None:
         services = policy.restrict(services, user)
-    return list(services.select_related("organisation").order_by("name", "pk"))
+    return list(services.only("pk", "reference", "name", "ci_class_id", "organisation_id").order_by("name", "pk"))
 
 
-def organisations_reached(result: Result, user: Any = None) -> list[Any]:
+def organisations_reached(result: Result, user: Any = None, rows: Any = None) -> list[Any]:
     """The customer organisations whose CIs are reached (a CI's organisation is the customer it is dedicated to)."""
     from meridian.core import policy
     from meridian.core.models import Organisation
 
-    ids = {row[5] for row in _rows(CI_ROWS, sorted(result.ids())) if row[5] is not None}
+    reached = result.ids()
+    rows = _rows(CI_ROWS, sorted(reached)) if rows is None else rows
+    ids = {row[5] for row in rows if row[5] is not None and row[0] in reached}
     found = Organisation.objects.filter(pk__in=ids)
     if user is not None:
         found = policy.restrict(found, user)
@@ -283,7 +288,8 @@ def describe(result: Result, user: Any, limit: int = DEFAULT_LIMIT) -> dict[str,
     customer organisations reached."""
     from meridian.core import policy
 
-    rows = {row[0]: row for row in _rows(CI_ROWS, sorted(result.reached))}
+    read = _rows(CI_ROWS, sorted(result.reached))
+    rows = {row[0]: row for row in read}
     tenant = policy.tenant_filter(user, ConfigurationItem)
     own = getattr(user, "organisation_id", None)
 
@@ -326,8 +332,10 @@ def describe(result: Result, user: Any, limit: int = DEFAULT_LIMIT) -> dict[str,
         "down": [{"id": pk if visible(pk) else None, "name": named(pk)} for pk in result.start],
         "count": len(reached),
         "results": items,
-        "services": [{"id": s.pk, "reference": s.reference, "name": s.name} for s in services_reached(result, user)],
-        "organisations": [{"id": o.pk, "name": o.name} for o in organisations_reached(result, user)],
+        "services": [
+            {"id": s.pk, "reference": s.reference, "name": s.name} for s in services_reached(result, user, read)
+        ],
+        "organisations": [{"id": o.pk, "name": o.name} for o in organisations_reached(result, user, read)],
     }
 
 
