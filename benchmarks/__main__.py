@@ -17,6 +17,9 @@ Workloads:
   events, the chain linked) vs one `services.create_record` per row for a 1,000-row sample scaled up, in the same run
   (goal: >= 8x faster, peak memory of the import <= 500 MB, the audit chain verifies afterwards);
   `make bench BENCH_ARGS=import` runs it alone (`BENCH_IMPORT_ROWS` changes the number of rows)
+- CMDB impact analysis (`make bench BENCH_ARGS=cmdb`, benchmarks/cmdb.py): 100,000 CIs and 300,000 relationships,
+  the impact of a CI reaching about 28,000 CIs vs the raw recursive query (goal: well under 100 ms on PostgreSQL,
+  <= 3x the raw query)
 """
 
 from __future__ import annotations
@@ -268,6 +271,11 @@ def run(only: list[str]) -> dict[str, Any]:
         from benchmarks import lists
 
         results["lists"] = lists.run(p)
+        return results
+    if only == ["cmdb"]:
+        from benchmarks import cmdb
+
+        results["cmdb"] = cmdb.run(p)
         return results
     if only == ["import"]:
         results["import"] = import_benchmark(admin, rows=int(os.environ.get("BENCH_IMPORT_ROWS", "100000")))

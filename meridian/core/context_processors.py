@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.text import capfirst
 
 from meridian.core import policy
 from meridian.core.choices import Role
@@ -41,7 +42,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             current = namespace == rt.app_label and url_name.startswith(f"{rt.model_name}_")
             items.append(
                 {
-                    "label": rt.verbose_name_plural.capitalize(),
+                    "label": capfirst(rt.verbose_name_plural),
                     "url": reverse(rt.url_name("list")),
                     "current": current,
                     # the list itself is the page; on a record of the type, the item marks where the reader is

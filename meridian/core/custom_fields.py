@@ -87,15 +87,31 @@ def scope_values(definition: CustomField) -> list[str]:
     return [v.strip() for v in (definition.scope_values or "").split(",") if v.strip()]
 
 
+def values_in_scope(definition: CustomField) -> frozenset[str]:
+    """The values of the scope field that put a record in the field's scope: the definition's own, expanded by the
+    type's `RecordType.scope_expansions` for that field when it declares one (a CI class stands for its descendant
+    classes too). Computed once per definition instance, i.e. once per request (definitions are read per request)."""
+    from meridian.core import registry
+
+    cached = definition.__dict__.get("_values_in_scope")
+    if cached is None:
+        values = scope_values(definition)
+        record_type = registry.find_label(definition.applies_to)
+        expand = record_type.scope_expansions.get(definition.scope_field) if record_type else None
+        cached = frozenset(str(v) for v in expand(values)) if expand else frozenset(values)
+        definition.__dict__["_values_in_scope"] = cached
+    return cached
+
+
 def in_scope(definition: CustomField, obj: Any) -> bool:
-    """Whether the field applies to the record: no scope, or the scope field holds one of the scope values."""
+    """Whether the field applies to the record: no scope, or the scope field holds one of the values in scope."""
     if not definition.scope_field:
         return True
     field = obj._meta.get_field(definition.scope_field)
     value = getattr(obj, getattr(field, "attname", definition.scope_field), None)
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return str(value) in scope_values(definition) if value is not None else False
+    return str(value) in values_in_scope(definition) if value is not None else False
 
 
 def scope_text(definition: CustomField, record_type: RecordType) -> str:

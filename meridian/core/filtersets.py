@@ -52,7 +52,42 @@ class RecordFilterSet(django_filters.FilterSet):
         record_type = registry.find(self._meta.model)
         self.custom_definitions = custom_fields.definitions(record_type, user) if record_type else []
         for definition in self.custom_definitions:  # this instance's own filters: `custom.<name>` (+ `_min`, `_max`)
-            self.filters.update(custom_filters(definition, user))
+            made = custom_filters(definition, user)
+            if not self.shows(definition):
+                for flt in made.values():
+                    flt.extra["widget"] = forms.HiddenInput()
+            self.filters.update(made)
+
+    @property
+    def form(self) -> Any:
+        """The filter form; a filter that decides custom fields' scope (a CI's class) reloads the whole form when
+        changed, so that the filters of the fields in scope appear (without JavaScript: on Filter)."""
+        form = super().form
+        scoping = {d.scope_field for d in self.custom_definitions if d.scope_field in form.fields}
+        path = getattr(self.request, "path", "")
+        for name in scoping:
+            form.fields[name].widget.attrs.update(
+                {
+                    "hx-get": path,
+                    "hx-include": "closest form",
+                    "hx-target": "main",
+                    "hx-select": "main",
+                    "hx-swap": "outerHTML",
+                    "hx-push-url": "true",
+                    "data-reloads-filters": "",
+                }
+            )
+        return form
+
+    def shows(self, definition: Any) -> bool:
+        """Whether the filter form shows a custom field's filters: always, unless the field is scoped by a field that
+        is itself one of the list's filters; then once the list is filtered to a value in its scope (choose the CI
+        class Server: its CPUs and Hardware's serial number appear). Hidden ones still filter (saved views, API)."""
+        field = definition.scope_field
+        if not field or field not in self.base_filters:
+            return True
+        value = (self.data or {}).get(field)
+        return bool(value) and str(value) in custom_fields.values_in_scope(definition)
 
     def search(self, queryset: models.QuerySet[Any], name: str, value: str) -> models.QuerySet[Any]:
         words = value.split()

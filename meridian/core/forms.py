@@ -109,6 +109,8 @@ def choose_widgets(form: forms.BaseForm, user: Any) -> None:
     Each form gets its own widget instances: nothing here changes a class or another request's form."""
     zone = timezone.get_current_timezone_name()
     for field in form.fields.values():
+        if isinstance(field.widget, forms.HiddenInput):
+            continue  # hidden stays hidden (a filter out of its scope: `RecordFilterSet.shows`)
         queryset = getattr(field, "queryset", None)
         if isinstance(field, forms.ModelChoiceField) and queryset is not None and registry.find(queryset.model):
             multiple = isinstance(field, forms.ModelMultipleChoiceField)

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, IntegerField, Model, QuerySet, Value
 from django.urls import NoReverseMatch, reverse
+from django.utils.text import capfirst
 
 from meridian.core import policy, registry
 from meridian.core.choices import AuditAction
@@ -267,7 +268,7 @@ def _item(user: Any, rt: RecordType, obj: Model, when: datetime | None, what: st
         obj=obj,
         name=policy.name_of(user, obj),
         url=reverse(rt.url_name("detail"), args=[obj.pk]),
-        type_label=rt.verbose_name.capitalize(),
+        type_label=capfirst(rt.verbose_name),
         when=when,
         what=what,
     )

@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models.functions import Now
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from meridian.core.choices import (
     AuditAction,
@@ -438,7 +439,7 @@ def custom_field_types() -> list[tuple[str, str]]:
     from meridian.core import registry
 
     return sorted(
-        ((rt.label, rt.verbose_name_plural.capitalize()) for rt in registry.all_types() if rt.custom_fields),
+        ((rt.label, capfirst(rt.verbose_name_plural)) for rt in registry.all_types() if rt.custom_fields),
         key=lambda choice: choice[1],
     )
 

@@ -219,6 +219,9 @@ class RecordType:
     # people following the records (`core.watchers`): a Follow button, API, mails about every event they may read;
     # `Watchers(auto=[...])` names fields holding a person who follows whenever the field is set
     watchers: Watchers | None = None
+    # how the scope values of a custom field scoped by one of the type's fields expand (`custom_fields.in_scope`):
+    # {"ci_class": lambda ids: ids and their descendant classes' ids}; a field not named here matches exactly
+    scope_expansions: dict[str, Callable[[list[str]], Iterable[Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area

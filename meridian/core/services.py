@@ -153,9 +153,18 @@ def link_refusal(
 ) -> str | None:
     """Why the link `name` of `obj` to a record of the organisation `linked_tenant` breaks `rule` (None: it does
     not); `internal` gives the internal organisations (called only for an INTERNAL rule). The one wording of every
-    channel: forms, API, import."""
+    channel: forms, API, import.
+
+    A record of a type whose organisation may be empty (a configuration item) without one is the provider's: its
+    same-organisation links go to the provider's records (none, or an internal organisation), and a record without
+    organisation may be linked from any organisation's (a customer's application runs on the provider's host)."""
     plural = obj._meta.get_field(name).related_model._meta.verbose_name_plural  # type: ignore[union-attr]
-    if rule == registry.Link.SAME_ORGANISATION and linked_tenant != obj.tenant_id:  # type: ignore[attr-defined]
+    own = obj.tenant_id  # type: ignore[attr-defined]
+    if rule == registry.Link.SAME_ORGANISATION and linked_tenant is not None and linked_tenant != own:
+        if own is None:
+            if linked_tenant in internal():
+                return None
+            return f"Choose from the provider's own {plural}: this {obj._meta.verbose_name} has no customer."
         return f"Choose from the {plural} of this {obj._meta.verbose_name}'s own organisation."
     if rule == registry.Link.INTERNAL and linked_tenant not in internal():
         return f"Choose from the provider's own {plural} (of an internal organisation)."

@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.text import capfirst, slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
@@ -154,7 +154,10 @@ class RecordViews:
         paginate = {"per_page": 50, "paginator_class": BoundedPaginator, "exact": exact}
         RequestConfig(request, paginate=paginate).configure(table)
         slow_sort = self.slow_sort(request, table)
-        template = "core/_record_table.html" if request.headers.get("HX-Request") else "core/record_list.html"
+        # the filter form's requests swap the results alone; a filter that reloads the form (a scope field) gets
+        # the page
+        partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results"
+        template = "core/_record_table.html" if partial else "core/record_list.html"
         total, total_exact = bounded_count(self.queryset(request)) if filterset.is_bound else (None, True)
         status = 400 if invalid else 200
         list_url = reverse(self.rt.url_name("list"))
@@ -426,7 +429,7 @@ class RecordViews:
             try:
                 if obj is None:
                     saved = services.create_record(rt.model, data=form.field_values(), actor=request.user)
-                    messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” created.")
+                    messages.success(request, f"{capfirst(rt.verbose_name)} “{saved}” created.")
                 else:
                     saved = services.update_record(
                         obj,
@@ -434,7 +437,7 @@ class RecordViews:
                         actor=request.user,
                         expected_version=form.cleaned_data["version"],
                     )
-                    messages.success(request, f"{rt.verbose_name.capitalize()} “{saved}” saved.")
+                    messages.success(request, f"{capfirst(rt.verbose_name)} “{saved}” saved.")
                 return HttpResponseRedirect(saved.get_absolute_url())
             except services.StaleVersion as exc:
                 return self.conflict(request, form, exc.current)
@@ -517,7 +520,7 @@ class RecordViews:
             except ValidationError as exc:
                 error, status = " ".join(exc.messages), 400
             else:
-                messages.success(request, f"{self.rt.verbose_name.capitalize()} “{obj}” deleted.")
+                messages.success(request, f"{capfirst(self.rt.verbose_name)} “{obj}” deleted.")
                 return HttpResponseRedirect(reverse(self.rt.url_name("list")))
         preview = delete_preview(obj, request.user)
         return render(

@@ -268,3 +268,17 @@ class Command(BaseCommand):
                 {"person": people["Maria"], "role": "deputy_lead", "since": date(2025, 5, 1)},
             ],
         )
+        load_apps_demo(actor)
+
+
+def load_apps_demo(actor: Any) -> None:
+    """Each installed Meridian app's own demo data: its `demo.load(actor)`, after the core's (the CMDB's CIs refer to
+    the organisations, locations, people and teams above). Core names no app."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    from django.apps import apps
+
+    for config in apps.get_app_configs():
+        if config.name.startswith("meridian.") and config.label != "core" and find_spec(f"{config.name}.demo"):
+            import_module(f"{config.name}.demo").load(actor)

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CmdbConfig(AppConfig):
+    name = "meridian.cmdb"
+    label = "cmdb"
+    verbose_name = "Configuration management"
+
+    def ready(self) -> None:
+        from meridian.cmdb import records  # noqa: F401 - registers the CMDB record types

@@ -1,0 +1,65 @@
+"""factory_boy factories for the CMDB (tests and benchmarks). They write rows directly, without audit."""
+
+from __future__ import annotations
+
+import factory
+
+from meridian.cmdb import models
+
+
+class CIClassFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.CIClass
+
+    name = factory.Sequence(lambda n: f"Class {n}")
+
+
+class ConfigurationItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.ConfigurationItem
+
+    name = factory.Sequence(lambda n: f"ci-{n:04d}")
+    reference = factory.Sequence(lambda n: f"CI-T{n:06d}")
+    ci_class = factory.SubFactory(CIClassFactory)
+
+
+class RelationshipKindFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.RelationshipKind
+
+    name = factory.Sequence(lambda n: f"kind {n}")
+    forward_label = factory.Sequence(lambda n: f"relates {n} to")
+    reverse_label = factory.Sequence(lambda n: f"is related {n} by")
+    propagates = models.Propagation.TO_SOURCE
+
+
+class RelationshipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Relationship
+
+    source = factory.SubFactory(ConfigurationItemFactory)
+    target = factory.SubFactory(ConfigurationItemFactory, organisation=factory.SelfAttribute("..source.organisation"))
+    kind = factory.SubFactory(RelationshipKindFactory)
+
+
+class RedundancyGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.RedundancyGroup
+        skip_postgeneration_save = True
+
+    ci = factory.SubFactory(ConfigurationItemFactory)
+    required_up = 1
+
+    @factory.post_generation
+    def members(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if not create:
+            return
+        members = (
+            extracted
+            if extracted is not None
+            else ConfigurationItemFactory.create_batch(
+                2,
+                organisation=self.ci.organisation,  # type: ignore[attr-defined]
+            )
+        )
+        self.members.set(members)  # type: ignore[attr-defined]

@@ -1,0 +1,252 @@
+"""The configuration management database (ISO/IEC 20000-1 8.2.6): CI classes, configuration items, the typed and
+directed relationships between them, and redundancy groups (k of n members must be up).
+
+Impact analysis over these tables lives in `cmdb.impact`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from meridian.core.models import Location, Organisation, Person, Record, ReferencedRecord, Team, custom_values_field
+
+
+class ConfigurationPolicy(models.TextChoices):
+    OPEN = "open", "Open (any authorised edit, audited)"
+    CONTROLLED = "controlled", "Controlled (edits cite an authorising change)"
+
+
+class CIStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    IN_BUILD = "in_build", "In build"
+    IN_TEST = "in_test", "In test"
+    LIVE = "live", "Live"
+    UNDER_MAINTENANCE = "under_maintenance", "Under maintenance"
+    RETIRED = "retired", "Retired"
+    DISPOSED = "disposed", "Disposed"
+
+
+class Criticality(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class Level(models.TextChoices):
+    """A confidentiality, integrity or availability classification (ISO/IEC 27002 5.12)."""
+
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class Propagation(models.TextChoices):
+    """Along which direction of a relationship `source —kind→ target` a failure travels."""
+
+    NONE = "none", "Does not propagate"
+    TO_SOURCE = "to_source", "To the source (the target's failure impacts the source)"
+    TO_TARGET = "to_target", "To the target (the source's failure impacts the target)"
+    BOTH = "both", "Both ways"
+
+
+class CIClass(Record):
+    """A kind of configuration item (Server, Application, Service ...), in a hierarchy (Hardware > Server > Virtual
+    machine) that administrators extend without code. Its attributes are custom fields of configuration items scoped
+    to the class: a field scoped to a class applies to its descendants too (`records.class_and_descendants`)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name="parent class"
+    )
+    description = models.TextField(blank=True)
+    configuration_policy = models.CharField(
+        max_length=12,
+        choices=ConfigurationPolicy.choices,
+        default=ConfigurationPolicy.OPEN,
+        help_text="Controlled: edits of its items must cite an approved change (enforced once changes exist).",
+    )
+    service = models.BooleanField(
+        "services",
+        default=False,
+        help_text="Its items are services: impact analysis names them as the services reached.",
+    )
+    active = models.BooleanField(default=True, help_text="Inactive classes are kept for the items that have them.")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "CI class"
+        verbose_name_plural = "CI classes"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def descendant_class_ids(class_ids: set[int]) -> set[int]:
+    """The classes given and every class below them (one query: the class table is small)."""
+    children: dict[int | None, list[int]] = {}
+    for pk, parent in CIClass.objects.values_list("pk", "parent_id"):
+        children.setdefault(parent, []).append(pk)
+    found, pending = set(class_ids), list(class_ids)
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+class ConfigurationItem(ReferencedRecord):
+    """A configuration item: anything that is managed to deliver a service (a server, an application, a database, a
+    document, the service itself). Without an organisation it is the provider's (shared); with one it is dedicated
+    to that customer, whose users see it. Its status moves only by `cmdb.workflows.CI_LIFECYCLE`."""
+
+    REFERENCE_PREFIX = "CI"
+    TENANT_FIELD = "organisation"
+
+    name = models.CharField(max_length=200)
+    ci_class = models.ForeignKey(CIClass, on_delete=models.PROTECT, related_name="items", verbose_name="class")
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=CIStatus.choices, default=CIStatus.PLANNED, editable=False)
+    ci_version = models.CharField(
+        "version number", max_length=50, blank=True, help_text="Its release or model version."
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="configuration_items",
+        verbose_name="customer",
+        help_text="The customer it is dedicated to; empty: the provider's own (shared).",
+    )
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner_person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="owner"
+    )
+    owner_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="owning team"
+    )
+    support_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="support team"
+    )
+    criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
+    confidentiality = models.CharField(max_length=10, choices=Level.choices, default=Level.MEDIUM)
+    integrity = models.CharField(max_length=10, choices=Level.choices, default=Level.MEDIUM)
+    availability = models.CharField(max_length=10, choices=Level.choices, default=Level.MEDIUM)
+    custom = custom_values_field()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "CI"
+        verbose_name_plural = "CIs"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RelationshipKind(Record):
+    """A kind of relationship, read from the source: `source <forward label> target` ("app runs on host"), and from
+    the target: `target <reverse label> source` ("host hosts app"). `propagates` says along which direction a failure
+    travels: for "depends on" (to the source) the target's failure impacts the source, the dependant."""
+
+    name = models.CharField(max_length=60, unique=True)
+    forward_label = models.CharField(max_length=60, help_text="Read from the source: “depends on”.")
+    reverse_label = models.CharField(max_length=60, help_text="Read from the target: “is used by”.")
+    propagates = models.CharField(max_length=10, choices=Propagation.choices, default=Propagation.TO_SOURCE)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Relationship(Record):
+    """`source <kind> target`, e.g. “ERP app runs on vm-12”. A registered type of its own rather than rows of the
+    CI: relationships are many (a host has hundreds), come in by import, have their own API and filters, and a
+    relationship change must not make every open edit of both CIs stale. Its organisation is its source's; the
+    target is of that organisation or the provider's (the `Link.SAME_ORGANISATION` rule)."""
+
+    TENANT_FIELD = "source__organisation"
+
+    source = models.ForeignKey(ConfigurationItem, on_delete=models.CASCADE, related_name="relationships_out")
+    kind = models.ForeignKey(RelationshipKind, on_delete=models.PROTECT, related_name="relationships")
+    target = models.ForeignKey(ConfigurationItem, on_delete=models.CASCADE, related_name="relationships_in")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["source__name", "kind__name", "target__name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target", "kind"], name="cmdb_relationship_unique"),
+            models.CheckConstraint(condition=~models.Q(source=models.F("target")), name="cmdb_relationship_not_self"),
+        ]
+        indexes = [models.Index(fields=["target", "kind", "source"], name="cmdb_relationship_target_idx")]
+
+    def __str__(self) -> str:
+        return self.labelled(str)
+
+    def labelled(self, name: Any) -> str:
+        """“erp-app → vm-12”, each end named by `name` (`policy.shown` hides an end the reader may not see); the
+        kind is a column of its own."""
+        return f"{name(self.source)} → {name(self.target)}"
+
+    def clean(self) -> None:
+        if self.source_id is not None and self.source_id == self.target_id:
+            raise ValidationError({"target": "A configuration item cannot relate to itself."})
+
+
+class RedundancyGroup(Record):
+    """A redundant set of configuration items of which at least `required_up` (k) of the n members must be up.
+
+    The group stands in the graph as a configuration item of its own (`ci`, e.g. “db-cluster”, class Redundancy
+    group): dependants relate to that CI with ordinary relationships (“ERP app depends on db-cluster”), so the graph
+    stays one kind of node and one kind of edge, and the group shows in lists, links and the graph like any CI. The
+    group's CI is down when it is itself down or failed through its own relationships, or when fewer than k of its
+    members are up. Its organisation is its CI's; members are of that organisation or the provider's."""
+
+    TENANT_FIELD = "ci__organisation"
+
+    ci = models.OneToOneField(
+        ConfigurationItem,
+        on_delete=models.CASCADE,
+        related_name="redundancy",
+        verbose_name="group CI",
+        help_text="The configuration item that stands for the group: dependants relate to it.",
+    )
+    members = models.ManyToManyField(ConfigurationItem, related_name="member_of", blank=False)
+    required_up = models.PositiveSmallIntegerField(
+        "members required up",
+        validators=[MinValueValidator(1)],
+        help_text="k: the group is up while at least this many of its members are up.",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["ci__name", "id"]
+        constraints = [models.CheckConstraint(condition=models.Q(required_up__gte=1), name="cmdb_group_k_positive")]
+
+    def __str__(self) -> str:
+        return str(self.ci) if self.ci_id else "Redundancy group"
+
+    def labelled(self, name: Any) -> str:
+        return name(self.ci)
+
+
+def check_group(group: RedundancyGroup, actor: Any, changes: dict[str, Any]) -> None:
+    """After a group is written (its members set): k ≤ n, and the group's own CI is not one of its members. Raised
+    inside the write's transaction, so a refused group writes nothing. (Pages and API require members; an import,
+    which carries no many-to-many columns, makes a group whose members are added afterwards: until then it has
+    none and no member can take it down.)"""
+    member_ids = set(group.members.values_list("pk", flat=True))
+    errors: dict[str, str] = {}
+    if member_ids and group.required_up > len(member_ids):
+        errors["required_up"] = f"At most the number of members ({len(member_ids)})."
+    if group.ci_id in member_ids:
+        errors["members"] = "The group's own configuration item cannot be one of its members."
+    if errors:
+        raise ValidationError(errors)
