@@ -8,7 +8,16 @@
 
   let loading = null;
 
+  // cytoscape puts an inline <style> in the head (its container: position: relative) unless an element of this id is
+  // there: the Content-Security-Policy forbids inline styles, and meridian.css gives the canvas that position
+  const CYTOSCAPE_STYLE = "__________cytoscape_stylesheet";
+
   function loadCytoscape(src) {
+    if (!document.getElementById(CYTOSCAPE_STYLE)) {
+      const marker = document.createElement("meta");
+      marker.id = CYTOSCAPE_STYLE;
+      document.head.appendChild(marker);
+    }
     if (window.cytoscape) {
       return Promise.resolve(window.cytoscape);
     }
@@ -111,6 +120,7 @@
     const panel = tab.querySelector("[data-graph-panel]");
     const impactSwitch = tab.querySelector("[data-graph-impact]");
     const data = JSON.parse(source.textContent);
+    const hint = message.textContent;
     const centre = data.nodes.find((node) => node.centre);
     loadCytoscape(canvas.dataset.cytoscape).then((cytoscape) => {
       const colours = statusColours(tab);
@@ -129,17 +139,28 @@
         canvas.dataset.edgeCount = String(cy.edges().length);
       }
 
-      function layout() {
+      // cose (force-directed, built in) copes with hubs of hundreds; an expansion starts from the positions shown,
+      // its new nodes around the node expanded, so the graph keeps its shape
+      function layout(incremental) {
         cy.layout({
-          name: "breadthfirst",
-          roots: cy.getElementById(String(centre.id)),
-          directed: false,
-          circle: true,
-          spacingFactor: 1.1,
-          avoidOverlap: true,
+          name: "cose",
+          randomize: !incremental,
           animate: false,
+          idealEdgeLength: () => 90,
+          nodeRepulsion: () => 12000,
+          nodeDimensionsIncludeLabels: true,
+          fit: false,
         }).run();
-        cy.fit(undefined, 20);
+        fit();
+      }
+
+      function fit() {
+        cy.fit(undefined, 24);
+        if (cy.zoom() > 1.4) {
+          cy.zoom(1.4); // a few nodes are not blown up to the whole canvas
+          cy.center();
+        }
+        canvas.dataset.fittedWidth = String(cy.width());
       }
 
       function showImpact() {
@@ -154,6 +175,8 @@
           between.addClass("impact-path");
           const impacted = cy.nodes(".impacted").length;
           message.textContent = `${impacted} CI${impacted === 1 ? "" : "s"} shown fail when ${centre.name} is down.`;
+        } else {
+          message.textContent = hint;
         }
       }
 
@@ -183,13 +206,20 @@
           .then((response) => (response.ok ? response.json() : Promise.reject(response)))
           .then((more) => {
             const added = elements(more, colours, node.data("depth")).filter((el) => cy.getElementById(el.data.id).empty());
+            const around = node.position();
+            added.forEach((el, i) => {
+              if (el.group === "nodes") {
+                const angle = (2 * Math.PI * i) / added.length;
+                el.position = { x: around.x + 60 * Math.cos(angle), y: around.y + 60 * Math.sin(angle) };
+              }
+            });
             cy.add(added);
             const nodes = added.filter((el) => el.group === "nodes").length;
             let text = nodes ? `${nodes} CI${nodes === 1 ? "" : "s"} added around ${node.data("name")}.` : `${node.data("name")} has no other neighbours you may see.`;
             if (more.truncated) {
               text += " Only its nearest neighbours were added: it has more.";
             }
-            layout();
+            layout(true);
             count();
             showImpact();
             message.textContent = text;
@@ -203,12 +233,21 @@
           });
       }
 
+      // a narrower window (a phone turned): the graph is fitted again, not cut off
+      let width = canvas.clientWidth;
+      new ResizeObserver(() => {
+        if (canvas.clientWidth !== width) {
+          width = canvas.clientWidth;
+          cy.resize();
+          fit();
+        }
+      }).observe(canvas);
       cy.on("tap", "node", (event) => showPanel(event.target));
       cy.on("dbltap", "node", (event) => expand(event.target));
       panel.querySelector("[data-graph-expand]").addEventListener("click", () => selected && expand(selected));
-      tab.querySelector("[data-graph-fit]").addEventListener("click", () => cy.fit(undefined, 20));
+      tab.querySelector("[data-graph-fit]").addEventListener("click", fit);
       impactSwitch.addEventListener("change", showImpact);
-      layout();
+      layout(false);
       count();
       showImpact();
       canvas.dataset.graphReady = "ready";
