@@ -95,6 +95,7 @@
         "target-arrow-color": "#adb5bd",
         label: "data(label)",
         "font-size": 8,
+        "min-zoomed-font-size": 7, // zoomed out over hundreds of edges, their labels give way until zoomed in
         color: "#495057",
         "text-rotation": "autorotate",
         "text-background-color": "#ffffff",
