@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Count
 
-from meridian.cmdb import impact
+from meridian.cmdb import graph, impact
 from meridian.cmdb.models import (
     CIClass,
     ConfigurationItem,
@@ -164,7 +164,18 @@ register(
                 help_text="What fails when this CI (and the CIs in `down=`, ids or references) is down, with the "
                 "path that makes each true, the services and customer organisations reached; `direction="
                 "dependencies`: everything it depends on. `limit` (default 500) caps the results; `count` is all.",
-            )
+            ),
+            Tab(
+                "graph",
+                "Graph",
+                template="cmdb/tabs/graph.html",
+                request_context=graph.tab_context,
+                api=graph.tab_api,
+                api_schema=graph.tab_schema(),
+                help_text="This CI and its neighbours to `depth` relationships (1 to 3, default 1) that you may "
+                f"see, at most {graph.MAX_NODES} nodes (`truncated`); `impact_of`: flag the CIs that fail when that "
+                "CI is down.",
+            ),
         ],
         custom_fields=True,
         scope_expansions={"ci_class": class_and_descendants},

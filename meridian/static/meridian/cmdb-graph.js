@@ -1,0 +1,272 @@
+// The relationship graph of a configuration item (the CI's Graph tab, cmdb/tabs/graph.html): Cytoscape.js, loaded
+// on first use from the vendored file. The first graph comes in the page (a JSON element made by `json_script`);
+// double-clicking a CI (or its "Add its neighbours" button) fetches its neighbours from the tab's API, as the
+// reader may see them, with the page CI's impact flagged. State for tests: the canvas's data-node-count and
+// data-edge-count. The tab may come in by htmx, which runs this file again: it then only starts the new graphs.
+(function () {
+  "use strict";
+
+  let loading = null;
+
+  // cytoscape puts an inline <style> in the head (its container: position: relative) unless an element of this id is
+  // there: the Content-Security-Policy forbids inline styles, and meridian.css gives the canvas that position
+  const CYTOSCAPE_STYLE = "__________cytoscape_stylesheet";
+
+  function loadCytoscape(src) {
+    if (!document.getElementById(CYTOSCAPE_STYLE)) {
+      const marker = document.createElement("meta");
+      marker.id = CYTOSCAPE_STYLE;
+      document.head.appendChild(marker);
+    }
+    if (window.cytoscape) {
+      return Promise.resolve(window.cytoscape);
+    }
+    if (!loading) {
+      loading = new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = src;
+        script.onload = () => resolve(window.cytoscape);
+        script.onerror = () => reject(new Error("cytoscape did not load"));
+        document.head.appendChild(script);
+      });
+    }
+    return loading;
+  }
+
+  // status -> colour, as the legend's swatches are painted (meridian.css)
+  function statusColours(tab) {
+    const colours = {};
+    tab.querySelectorAll(".cmdb-graph-swatch[data-status]").forEach((swatch) => {
+      colours[swatch.dataset.status] = getComputedStyle(swatch).backgroundColor;
+    });
+    return colours;
+  }
+
+  function elements(data, colours, depthOffset) {
+    const nodes = data.nodes.map((node) => ({
+      group: "nodes",
+      data: {
+        ...node,
+        id: String(node.id),
+        depth: node.depth + depthOffset,
+        label: node.group ? `${node.name} (${node.group})` : node.name,
+        colour: colours[node.status] || "#adb5bd",
+      },
+      classes: [node.centre && depthOffset === 0 ? "centre" : "", node.group ? "group" : "", node.impacted ? "impacted" : ""]
+        .filter(Boolean)
+        .join(" "),
+    }));
+    const edges = data.edges.map((edge) => ({
+      group: "edges",
+      data: { ...edge, source: String(edge.source), target: String(edge.target) },
+      classes: edge.kind === "member of" ? "member" : "",
+    }));
+    return nodes.concat(edges);
+  }
+
+  const STYLE = [
+    {
+      selector: "node",
+      style: {
+        "background-color": "data(colour)",
+        label: "data(label)",
+        "font-size": 10,
+        "text-valign": "bottom",
+        "text-margin-y": 3,
+        "text-wrap": "ellipsis",
+        "text-max-width": "140px",
+        width: 22,
+        height: 22,
+        "border-width": 1,
+        "border-color": "#495057",
+      },
+    },
+    { selector: "node.centre", style: { width: 34, height: 34, "border-width": 4, "border-color": "#212529", "font-weight": "bold" } },
+    { selector: "node.group", style: { shape: "round-rectangle", "border-style": "dashed", "border-width": 2 } },
+    { selector: "node.expanded", style: { "border-width": 3 } },
+    { selector: "node:selected", style: { "overlay-color": "#0d6efd", "overlay-opacity": 0.25, "overlay-padding": 6 } },
+    {
+      selector: "edge",
+      style: {
+        width: 1.5,
+        "curve-style": "bezier",
+        "target-arrow-shape": "triangle",
+        "line-color": "#adb5bd",
+        "target-arrow-color": "#adb5bd",
+        label: "data(label)",
+        "font-size": 8,
+        "min-zoomed-font-size": 7, // zoomed out over hundreds of edges, their labels give way until zoomed in
+        color: "#495057",
+        "text-rotation": "autorotate",
+        "text-background-color": "#ffffff",
+        "text-background-opacity": 0.85,
+        "text-background-padding": 1,
+      },
+    },
+    { selector: "edge.member", style: { "line-style": "dashed" } },
+    { selector: "node.show-impact.impacted", style: { "border-width": 5, "border-color": "#dc3545" } },
+    { selector: "node.show-impact.centre", style: { "border-color": "#dc3545", "background-color": "#dc3545" } },
+    { selector: ".faded", style: { opacity: 0.3 } },
+    { selector: "edge.impact-path", style: { "line-color": "#dc3545", "target-arrow-color": "#dc3545", width: 2.5 } },
+  ];
+
+  function start(canvas) {
+    if (canvas.dataset.graphReady) {
+      return;
+    }
+    canvas.dataset.graphReady = "starting";
+    const tab = canvas.closest(".cmdb-graph-tab");
+    const source = document.getElementById(canvas.dataset.cmdbGraph);
+    const message = tab.querySelector("[data-graph-message]");
+    const panel = tab.querySelector("[data-graph-panel]");
+    const impactSwitch = tab.querySelector("[data-graph-impact]");
+    const data = JSON.parse(source.textContent);
+    const hint = message.textContent;
+    const centre = data.nodes.find((node) => node.centre);
+    loadCytoscape(canvas.dataset.cytoscape).then((cytoscape) => {
+      const colours = statusColours(tab);
+      const cy = cytoscape({
+        container: canvas,
+        elements: elements(data, colours, 0),
+        style: STYLE,
+        minZoom: 0.1,
+        maxZoom: 3,
+        wheelSensitivity: 0.3,
+      });
+      let selected = null;
+
+      function count() {
+        canvas.dataset.nodeCount = String(cy.nodes().length);
+        canvas.dataset.edgeCount = String(cy.edges().length);
+      }
+
+      // cose (force-directed, built in) copes with hubs of hundreds; an expansion starts from the positions shown,
+      // its new nodes around the node expanded, so the graph keeps its shape
+      function layout(incremental) {
+        cy.layout({
+          name: "cose",
+          randomize: !incremental,
+          animate: false,
+          idealEdgeLength: () => 90,
+          nodeRepulsion: () => 12000,
+          nodeDimensionsIncludeLabels: true,
+          fit: false,
+        }).run();
+        fit();
+      }
+
+      function fit() {
+        cy.fit(undefined, 24);
+        if (cy.zoom() > 1.4) {
+          cy.zoom(1.4); // a few nodes are not blown up to the whole canvas
+          cy.center();
+        }
+        canvas.dataset.fittedWidth = String(cy.width());
+      }
+
+      function showImpact() {
+        const on = impactSwitch.checked;
+        cy.elements().removeClass("faded impact-path show-impact");
+        if (on) {
+          const hit = cy.nodes(".impacted, .centre");
+          cy.elements().addClass("show-impact");
+          cy.nodes().not(hit).addClass("faded");
+          const between = hit.edgesWith(hit);
+          cy.edges().not(between).addClass("faded");
+          between.addClass("impact-path");
+          const impacted = cy.nodes(".impacted").length;
+          message.textContent = `${impacted} CI${impacted === 1 ? "" : "s"} shown fail when ${centre.name} is down.`;
+        } else {
+          message.textContent = hint;
+        }
+      }
+
+      function showPanel(node) {
+        selected = node;
+        const values = node.data();
+        panel.querySelectorAll("[data-graph-field]").forEach((field) => {
+          field.textContent = values[field.dataset.graphField] || "";
+        });
+        panel.querySelector('a[data-graph-field="name"]').href = values.url;
+        panel.querySelectorAll("[data-graph-group]").forEach((el) => {
+          el.hidden = !values.group;
+        });
+        const expand = panel.querySelector("[data-graph-expand]");
+        expand.disabled = node.hasClass("expanded") || node.hasClass("centre");
+        panel.hidden = false;
+      }
+
+      function expand(node) {
+        if (node.hasClass("expanded") || node.hasClass("centre")) {
+          return;
+        }
+        node.addClass("expanded");
+        const address = `${node.data("api")}?depth=1&impact_of=${encodeURIComponent(centre.id)}`;
+        message.textContent = `Adding the neighbours of ${node.data("name")}…`;
+        fetch(address, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+          .then((response) => (response.ok ? response.json() : Promise.reject(response)))
+          .then((more) => {
+            const added = elements(more, colours, node.data("depth")).filter((el) => cy.getElementById(el.data.id).empty());
+            const around = node.position();
+            added.forEach((el, i) => {
+              if (el.group === "nodes") {
+                const angle = (2 * Math.PI * i) / added.length;
+                el.position = { x: around.x + 60 * Math.cos(angle), y: around.y + 60 * Math.sin(angle) };
+              }
+            });
+            cy.add(added);
+            const nodes = added.filter((el) => el.group === "nodes").length;
+            let text = nodes ? `${nodes} CI${nodes === 1 ? "" : "s"} added around ${node.data("name")}.` : `${node.data("name")} has no other neighbours you may see.`;
+            if (more.truncated) {
+              text += " Only its nearest neighbours were added: it has more.";
+            }
+            layout(true);
+            count();
+            showImpact();
+            message.textContent = text;
+            if (selected === node) {
+              showPanel(node);
+            }
+          })
+          .catch(() => {
+            node.removeClass("expanded");
+            message.textContent = `The neighbours of ${node.data("name")} could not be loaded.`;
+          });
+      }
+
+      // a narrower window (a phone turned): the graph is fitted again, not cut off
+      let width = canvas.clientWidth;
+      new ResizeObserver(() => {
+        if (canvas.clientWidth !== width) {
+          width = canvas.clientWidth;
+          cy.resize();
+          fit();
+        }
+      }).observe(canvas);
+      cy.on("tap", "node", (event) => showPanel(event.target));
+      cy.on("dbltap", "node", (event) => expand(event.target));
+      panel.querySelector("[data-graph-expand]").addEventListener("click", () => selected && expand(selected));
+      tab.querySelector("[data-graph-fit]").addEventListener("click", fit);
+      impactSwitch.addEventListener("change", showImpact);
+      layout(false);
+      count();
+      showImpact();
+      canvas.dataset.graphReady = "ready";
+      window.meridianCmdbGraph = cy;
+    });
+  }
+
+  function startAll(root) {
+    root.querySelectorAll("[data-cmdb-graph]").forEach(start);
+  }
+
+  if (!window.meridianCmdbGraphLoaded) {
+    window.meridianCmdbGraphLoaded = true;
+    document.addEventListener("htmx:load", (event) => startAll(event.target));
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => startAll(document));
+  } else {
+    startAll(document);
+  }
+})();
