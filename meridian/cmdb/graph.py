@@ -66,8 +66,8 @@ def neighbourhood(
         candidates = _adjacent(frontier) - depths.keys()
         if not candidates:
             break
-        # a hub's thousands of neighbours are one parameter (`in_ids`); the nearest by name fill the room left
-        new = list(impact.in_ids(visible, candidates).order_by("name", "pk").values_list("pk", flat=True))
+        # the visible ones, the first by name filling the room left
+        new = list(visible.filter(pk__in=sorted(candidates)).order_by("name", "pk").values_list("pk", flat=True))
         room = max_nodes - len(depths)
         if len(new) > room:
             new, truncated = new[:room], True
