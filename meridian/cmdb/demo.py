@@ -64,6 +64,13 @@ GROUPS = [("wms-app-pool", ["vm-wms-01", "vm-wms-02"], 1), ("wms-db-cluster", ["
 
 def load(actor: Any) -> None:
     """Create the demo CMDB through the services (audited as the demo's other records are)."""
+    import importlib
+
+    from django.apps import apps
+
+    # the default classes and kinds as migration 0002 makes them (again, where they are gone: a flushed test
+    # database, or an administrator who removed one); it never overwrites what exists
+    importlib.import_module("meridian.cmdb.migrations.0002_defaults").create_defaults(apps, None)
     classes = {c.name: c for c in CIClass.objects.all()}
     kinds = {k.name: k for k in RelationshipKind.objects.all()}
     dc = Location.objects.filter(name="Amsterdam DC1").first()
