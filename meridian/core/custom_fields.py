@@ -115,9 +115,20 @@ def in_scope(definition: CustomField, obj: Any) -> bool:
 
 
 def scope_text(definition: CustomField, record_type: RecordType) -> str:
-    field = record_type.model._meta.get_field(definition.scope_field)
-    values = " or ".join(scope_values(definition))
-    return f"only for {record_type.verbose_name_plural} whose {field.verbose_name} is {values}"  # type: ignore[union-attr]
+    """ "only for configuration items whose class is Hardware (or one under it)": the scope's values named — a choice
+    by its label, a linked record by its name where the linked type belongs to no organisation (a CI class; a
+    customer's record stays an id, never a name in someone else's message)."""
+    field: Any = record_type.model._meta.get_field(definition.scope_field)
+    values = scope_values(definition)
+    related = field.related_model if field.is_relation else None
+    if related is not None and not getattr(related, "TENANT_FIELD", None):
+        names = {str(o.pk): str(o) for o in related._default_manager.filter(pk__in=[v for v in values if v.isdigit()])}
+        values = [names.get(v, v) for v in values]
+    elif field.choices:
+        labels = {str(value): str(label) for value, label in field.flatchoices}
+        values = [labels.get(v, v) for v in values]
+    below = " (or one under it)" if definition.scope_field in record_type.scope_expansions else ""
+    return f"only for {record_type.verbose_name_plural} whose {field.verbose_name} is {' or '.join(values)}{below}"
 
 
 def values_in_use(definition: CustomField, applies_to: str | None = None, name: str | None = None) -> int:

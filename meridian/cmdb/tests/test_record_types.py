@@ -235,7 +235,10 @@ class ScopedAttributesTests(PrincipalsTestCase):
             services.update_record(
                 on_app, data={"custom": {"serial_number": "SN-2"}}, actor=manager, expected_version=1
             )
-        self.assertIn("custom.serial_number", refused.exception.message_dict)
+        self.assertEqual(
+            refused.exception.message_dict["custom.serial_number"],
+            ["Not used here: this field is only for CIs whose class is Hardware (or one under it)."],
+        )
 
 
 class DefaultsTests(TestCase):
