@@ -313,7 +313,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1(?:/[a-z_]+(?=/[a-z-]+/))?",
     # the groups closed at first, with a filter box: Swagger UI lists well over a hundred operations
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "docExpansion": "none", "filter": True},
-    "ENUM_NAME_OVERRIDES": {"ClassificationLevelEnum": "meridian.cmdb.models.Level"},  # CIs' C, I and A
+    "ENUM_NAME_OVERRIDES": {"ClassificationLevelEnum": "meridian.cmdb.choices.Level"},  # CIs' C, I and A
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "meridian.core.api.schema.add_error_responses",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import factory
 
-from meridian.cmdb import models
+from meridian.cmdb import choices, models
 
 
 class CIClassFactory(factory.django.DjangoModelFactory):
@@ -30,7 +30,7 @@ class RelationshipKindFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"kind {n}")
     forward_label = factory.Sequence(lambda n: f"relates {n} to")
     reverse_label = factory.Sequence(lambda n: f"is related {n} by")
-    propagates = models.Propagation.TO_SOURCE
+    propagates = choices.Propagation.TO_SOURCE
 
 
 class RelationshipFactory(factory.django.DjangoModelFactory):

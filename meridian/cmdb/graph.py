@@ -20,7 +20,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 
 from meridian.cmdb import impact
-from meridian.cmdb.models import CIStatus, ConfigurationItem, RedundancyGroup, Relationship
+from meridian.cmdb.choices import CIStatus
+from meridian.cmdb.models import ConfigurationItem, RedundancyGroup, Relationship
 from meridian.core import registry
 from meridian.core.querysets import records_for
 

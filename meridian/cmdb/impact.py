@@ -28,14 +28,8 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from meridian.cmdb.models import (
-    CIClass,
-    ConfigurationItem,
-    Propagation,
-    RedundancyGroup,
-    RelationshipKind,
-    descendant_class_ids,
-)
+from meridian.cmdb.choices import Propagation
+from meridian.cmdb.models import CIClass, ConfigurationItem, RedundancyGroup, RelationshipKind, descendant_class_ids
 
 IMPACT, DEPENDENCIES = "impact", "dependencies"
 DIRECTIONS = (IMPACT, DEPENDENCIES)

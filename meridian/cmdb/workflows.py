@@ -3,7 +3,7 @@ Configuration managers and administrators move it (ISO/IEC 20000-1 8.2.6: a stat
 
 from __future__ import annotations
 
-from meridian.cmdb.models import CIStatus
+from meridian.cmdb.choices import CIStatus
 from meridian.core.choices import Role
 from meridian.core.lifecycle import Lifecycle, Transition
 from meridian.core.registry import ADMINS

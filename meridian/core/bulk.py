@@ -476,21 +476,35 @@ def _message(exc: BaseException, record_type: RecordType) -> tuple[str, str]:
     return "", str(exc)
 
 
+def edit_values(record_type: RecordType, actor: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A bulk edit's values as the services take them, checked once for the whole job (valid when the job started;
+    a chosen record may have gone since: a ValidationError then)."""
+    form = EditForm(_restored(params.get("input") or {}), record_type=record_type, user=actor)
+    if not form.is_valid():
+        raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
+    return form.values()
+
+
 def apply(
-    record_type: RecordType, action: BulkAction, obj: Any, version: int | None, *, actor: Any, params: Mapping[str, Any]
+    record_type: RecordType,
+    action: BulkAction,
+    obj: Any,
+    version: int | None,
+    *,
+    actor: Any,
+    params: Mapping[str, Any],
+    values: Mapping[str, Any] | None = None,
 ) -> bool:
     """Do the action to one record through its single-record service; whether it changed anything. Raises what the
-    service raises (refused: the record is as it was)."""
+    service raises (refused: the record is as it was). `values`: a bulk edit's, from `edit_values` (once per job)."""
     from meridian.core import watchers
 
     reason = params.get("reason") or ""
     expected = version if version is not None else obj.version
     stored = _restored(params.get("input") or {})
     if action.name == EDIT:
-        form = EditForm(stored, record_type=record_type, user=actor)
-        if not form.is_valid():  # valid when the job started; a chosen record may have gone since
-            raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
-        saved = services.update_record(obj, data=form.values(), actor=actor, expected_version=expected, reason=reason)
+        data = values if values is not None else edit_values(record_type, actor, params)
+        saved = services.update_record(obj, data=data, actor=actor, expected_version=expected, reason=reason)
         return bool(saved.version != obj.version)
     if action.name == REMOVE:
         services.delete_record(obj, actor=actor, expected_version=expected, reason=reason)
@@ -531,6 +545,16 @@ def run_job(job: Any, *, actor: Any) -> Any:
             status=BulkStatus.FAILED, refused=refused[:REFUSED_KEPT], finished_at=timezone.now()
         )
         return job
+    values = None
+    if action.name == EDIT:
+        try:
+            values = edit_values(record_type, actor, job.params)
+        except ValidationError as exc:
+            refused.append({"id": None, "label": "", "field": "", "message": _message(exc, record_type)[1]})
+            BulkJob.objects.filter(pk=job.pk).update(
+                status=BulkStatus.FAILED, refused=refused[:REFUSED_KEPT], finished_at=timezone.now()
+            )
+            return job
     rows = [(int(pk), version) for pk, version in job.rows]
     for start_at in range(0, len(rows), PROGRESS_EVERY):
         batch = rows[start_at : start_at + PROGRESS_EVERY]
@@ -548,6 +572,7 @@ def run_job(job: Any, *, actor: Any) -> Any:
                     version if action.needs_version else None,
                     actor=actor,
                     params=job.params,
+                    values=values,
                 )
             except ObjectDoesNotExist:  # gone between the batch's read and its lock
                 refused.append({"id": pk, "label": policy.shown(actor, obj), "field": "", "message": NOT_FOUND})

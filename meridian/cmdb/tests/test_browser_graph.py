@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from meridian.cmdb.choices import CIStatus, Propagation
 from meridian.cmdb.factories import CIClassFactory, ConfigurationItemFactory, RelationshipKindFactory
-from meridian.cmdb.models import CIStatus, Propagation, RedundancyGroup, Relationship
+from meridian.cmdb.models import RedundancyGroup, Relationship
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.tests.browser import CSP_RECORDER, TIMEOUT_MS, log_in, snap

@@ -12,15 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from meridian.cmdb import impact
+from meridian.cmdb.choices import Propagation
 from meridian.cmdb.factories import CIClassFactory, ConfigurationItemFactory
-from meridian.cmdb.models import (
-    CIClass,
-    ConfigurationItem,
-    Propagation,
-    RedundancyGroup,
-    Relationship,
-    RelationshipKind,
-)
+from meridian.cmdb.models import CIClass, ConfigurationItem, RedundancyGroup, Relationship, RelationshipKind
 from meridian.core.choices import Role
 from meridian.core.testing import PrincipalsTestCase, api_client
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.test import TestCase
 
+from meridian.cmdb.choices import CIStatus, Level, Propagation
 from meridian.cmdb.factories import (
     CIClassFactory,
     ConfigurationItemFactory,
@@ -15,16 +16,7 @@ from meridian.cmdb.factories import (
     RelationshipFactory,
     RelationshipKindFactory,
 )
-from meridian.cmdb.models import (
-    CIClass,
-    CIStatus,
-    ConfigurationItem,
-    Level,
-    Propagation,
-    RedundancyGroup,
-    Relationship,
-    RelationshipKind,
-)
+from meridian.cmdb.models import CIClass, ConfigurationItem, RedundancyGroup, Relationship, RelationshipKind
 from meridian.core import services
 from meridian.core.choices import Role
 from meridian.core.factories import LocationFactory, OrganisationFactory
