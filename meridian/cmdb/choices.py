@@ -10,6 +10,14 @@ class ConfigurationPolicy(models.TextChoices):
     CONTROLLED = "controlled", "Controlled (edits cite an authorising change)"
 
 
+class CIPolicy(models.TextChoices):
+    """A configuration item's own policy: as its class, or open / controlled whatever its class says (a service)."""
+
+    AS_CLASS = "", "As its class"
+    OPEN = "open", "Open (any authorised edit, audited)"
+    CONTROLLED = "controlled", "Controlled (edits cite an authorising change)"
+
+
 class CIStatus(models.TextChoices):
     PLANNED = "planned", "Planned"
     IN_BUILD = "in_build", "In build"

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from meridian.cmdb.choices import CIStatus, ConfigurationPolicy, Criticality, Level, Propagation
+from meridian.cmdb.choices import CIPolicy, CIStatus, ConfigurationPolicy, Criticality, Level, Propagation
 from meridian.core.models import Location, Organisation, Person, Record, ReferencedRecord, Team, custom_values_field
 
 
@@ -29,7 +29,8 @@ class CIClass(Record):
         max_length=12,
         choices=ConfigurationPolicy.choices,
         default=ConfigurationPolicy.OPEN,
-        help_text="Controlled: edits of its items must cite an approved change (enforced once changes exist).",
+        help_text="Controlled: an edit of its items' attributes, status, version or relationships must cite an "
+        "approved change that lists the item.",
     )
     service = models.BooleanField(
         "services",
@@ -95,6 +96,13 @@ class ConfigurationItem(ReferencedRecord):
     support_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="support team"
     )
+    configuration_policy = models.CharField(
+        max_length=12,
+        choices=CIPolicy.choices,
+        default=CIPolicy.AS_CLASS,
+        blank=True,
+        help_text="Empty: its class's policy. A service (or any item) may be controlled whatever its class says.",
+    )
     criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
     confidentiality = models.CharField(max_length=10, choices=Level.choices, default=Level.MEDIUM)
     integrity = models.CharField(max_length=10, choices=Level.choices, default=Level.MEDIUM)
@@ -108,6 +116,13 @@ class ConfigurationItem(ReferencedRecord):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def controlled(self) -> bool:
+        """Whether an edit of its attributes, status, version or relationships must cite an authorising change:
+        its own policy, else its class's."""
+        policy = self.configuration_policy or self.ci_class.configuration_policy
+        return policy == ConfigurationPolicy.CONTROLLED
 
 
 class RelationshipKind(Record):

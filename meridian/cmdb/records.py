@@ -138,6 +138,7 @@ register(
             "confidentiality",
             "integrity",
             "availability",
+            "configuration_policy",
         ],
         list_columns=["reference", "name", "ci_class", "status", "organisation", "criticality", "support_team"],
         filter_fields=["ci_class", "status", "organisation", "criticality", "support_team", "location"],
