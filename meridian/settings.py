@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "csp",
     "meridian.core",
     "meridian.cmdb",
+    "meridian.changes",
 ]
 
 MIDDLEWARE = [

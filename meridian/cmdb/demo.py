@@ -110,3 +110,51 @@ def load(actor: Any) -> None:
             actor=actor,
             reason="demo data",
         )
+    _changes(actor, cis)
+
+
+def _changes(actor: Any, cis: dict[str, ConfigurationItem]) -> None:
+    """The database cluster under change control, an approved change that upgraded it (its version set under that
+    change, shown on the CIs' Change control tab) and a change waiting for approval."""
+    from meridian.changes.models import Change
+    from meridian.cmdb.choices import CIPolicy
+
+    cluster = [cis[name] for name in ("wms-db-cluster", "wms-db-1", "wms-db-2", "wms-db-3")]
+    for ci in cluster:
+        services.update_record(
+            ci, data={"configuration_policy": CIPolicy.CONTROLLED}, actor=actor, expected_version=ci.version
+        )
+    upgrade = services.create_record(
+        Change,
+        data={
+            "title": "Upgrade the WMS database cluster to PostgreSQL 17.2",
+            "description": "Rolling upgrade, one replica at a time; roll back by failing over to the old primary.",
+            "configuration_items": cluster[1:],
+        },
+        actor=actor,
+        reason="demo data",
+    )
+    for action in ("submit", "approve"):
+        upgrade = services.transition(upgrade, action, actor=actor, expected_version=upgrade.version)
+    for ci in cluster[1:]:
+        ci.refresh_from_db()
+        services.update_record(
+            ci,
+            data={"ci_version": "PostgreSQL 17.2"},
+            actor=actor,
+            expected_version=ci.version,
+            reason="rolling upgrade",
+            authorised_by=upgrade.reference,
+        )
+    services.transition(upgrade, "implemented", actor=actor, expected_version=upgrade.version)
+    pending = services.create_record(
+        Change,
+        data={
+            "title": "Add a fourth replica to the WMS database cluster",
+            "description": "Grow the cluster to 3 of 4 for the peak season.",
+            "configuration_items": [cluster[0]],
+        },
+        actor=actor,
+        reason="demo data",
+    )
+    services.transition(pending, "submit", actor=actor, expected_version=pending.version)

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import Count
 
-from meridian.cmdb import graph, impact
+from meridian.cmdb import control, graph, impact
+from meridian.cmdb.choices import CIStatus
 from meridian.cmdb.models import (
     CIClass,
     ConfigurationItem,
@@ -18,13 +19,42 @@ from meridian.cmdb.models import (
 )
 from meridian.cmdb.workflows import CI_LIFECYCLE, KEEPERS
 from meridian.core.attachments import Attachments
-from meridian.core.choices import Role
+from meridian.core.choices import STATUS_COLOURS, Role
+from meridian.core.control import Control
 from meridian.core.conversation import Conversation
 from meridian.core.registry import ADD, CHANGE, DELETE, STAFF, VIEW, Computed, Link, RecordType, Related, register
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
+# the colours of the status badges in lists
+STATUS_COLOURS.update(
+    {
+        CIStatus.IN_BUILD: "info",
+        CIStatus.IN_TEST: "info",
+        CIStatus.LIVE: "success",
+        CIStatus.UNDER_MAINTENANCE: "warning",
+        CIStatus.RETIRED: "secondary",
+        CIStatus.DISPOSED: "dark",
+    }
+)
+
+
+def _controlled(ci: ConfigurationItem) -> bool:
+    return ci.controlled
+
+
+# change control (`core.control`): an edit of a controlled CI's attributes, status, version or relationships cites
+# an approved change that lists it; who owns and supports it and its description are not configuration
+CI_CONTROL = Control(
+    touched=lambda ci: [ci],
+    controlled=_controlled,
+    exempt=frozenset({"description", "owner_person", "owner_team", "support_team"}),
+)
+RELATIONSHIP_CONTROL = Control(
+    touched=lambda rel: [getattr(rel, "source", None), getattr(rel, "target", None)], controlled=_controlled
+)
+GROUP_CONTROL = Control(touched=lambda group: [getattr(group, "ci", None)], controlled=_controlled)
 KEPT = {ADD: KEEPERS, CHANGE: KEEPERS, DELETE: KEEPERS}  # configuration managers keep the CMDB
 
 
@@ -145,6 +175,7 @@ register(
         search_fields=["reference", "name", "description"],
         permissions={VIEW: CUSTOMERS_TOO, **KEPT},
         lifecycle=CI_LIFECYCLE,
+        control=CI_CONTROL,
         area="control",
         # teams are the provider's; a customer's server may stand in the provider's data centre (any location)
         links={"owner_team": Link.INTERNAL, "support_team": Link.INTERNAL, "location": Link.ANY},
@@ -153,6 +184,7 @@ register(
             Related("relationships_out", "Relationships from this CI", columns=["kind", "target", "note"]),
             Related("relationships_in", "Relationships to this CI", columns=["source", "kind", "note"]),
             Related("member_of", "Redundancy groups it is a member of"),
+            Related("changes", "Changes that list it", columns=["reference", "title", "status", "updated_at"]),
         ],
         tabs=[
             Tab(
@@ -165,6 +197,17 @@ register(
                 help_text="What fails when this CI (and the CIs in `down=`, ids or references) is down, with the "
                 "path that makes each true, the services and customer organisations reached; `direction="
                 "dependencies`: everything it depends on. `limit` (default 500) caps the results; `count` is all.",
+            ),
+            Tab(
+                "control",
+                "Change control",
+                template="cmdb/tabs/control.html",
+                context=control.tab_context,
+                roles=STAFF,
+                api=control.tab_api,
+                api_schema=control.tab_schema(),
+                help_text="For each attribute of the CI and each of its relationships: its value, whether changing it "
+                "needs an authorising change, and when, by whom and under which change it was last set.",
             ),
             Tab(
                 "graph",
@@ -211,6 +254,7 @@ register(
         search_fields=["note", "source__name", "target__name"],
         permissions={VIEW: CUSTOMERS_TOO, **KEPT},
         area="control",
+        control=RELATIONSHIP_CONTROL,
         select_related=["source", "kind", "target"],
         help_text="Typed, directed relationships between CIs: “ERP app runs on vm-12”.",
     )
@@ -225,6 +269,7 @@ register(
         permissions={VIEW: CUSTOMERS_TOO, **KEPT},
         area="control",
         after_save=check_group,
+        control=GROUP_CONTROL,
         select_related=["ci"],
         prefetch_related=["members"],
         computed={"member_count": Computed(Count("members", distinct=True), "Members")},

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,9 @@ class RecordAction:
     initial: Callable[[Any, Any], dict[str, Any]] | None = None  # (obj, user) -> the form's initial values
     transition: Transition | None = field(default=None, repr=False)  # the lifecycle row this action was made from
     bulk: bool = True  # offered on many records at once (`core.bulk`); False for one that only makes sense on one
+    # of a type under change control (`core.control`, set by `actions_of`): its form and API body take the change
+    # it cites, `authorised_by`, which its service receives as a keyword
+    controlled: bool = False
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):
@@ -135,11 +138,13 @@ class _Blank(ActionForm):
 def page_form_class(action: RecordAction) -> type[ActionForm]:
     """The form the action's page posts: its input, a reason (required when the action says so) and the version of
     the record the page showed. Made once per kind of input (nothing a request does changes it)."""
-    return _page_form_class(action.form or _Blank, action.reason_required, action.title)
+    return _page_form_class(action.form or _Blank, action.reason_required, action.title, action.controlled)
 
 
 @cache
-def _page_form_class(form: type[ActionForm], reason_required: bool, title: str) -> type[ActionForm]:
+def _page_form_class(
+    form: type[ActionForm], reason_required: bool, title: str, controlled: bool = False
+) -> type[ActionForm]:
     from meridian.core.forms import VersionField
 
     reason = forms.CharField(
@@ -149,13 +154,18 @@ def _page_form_class(form: type[ActionForm], reason_required: bool, title: str) 
         help_text="Required; kept in the record's history." if reason_required else "Kept in the record's history.",
         error_messages={"required": f"Say why: a reason is required to {title.lower()}."},
     )
-    attrs = {"reason": reason, "version": VersionField()}
-    return type(f"{form.__name__}Page", (form,), attrs)
+    attrs: dict[str, Any] = {"reason": reason, "version": VersionField()}
+    if controlled:  # `core.control`: the change the action cites
+        from meridian.core import control
+
+        attrs[control.FIELD] = control.form_field()
+    return type(f"{form.__name__}{'Controlled' if controlled else ''}Page", (form,), attrs)
 
 
 def input_values(form: forms.Form) -> dict[str, Any]:
-    """The cleaned input a service takes: the form's fields without reason and version."""
-    return {name: value for name, value in form.cleaned_data.items() if name not in ("reason", "version")}
+    """The cleaned input a service takes: the form's fields without reason, version and the change cited."""
+    skipped = ("reason", "version", "authorised_by")
+    return {name: value for name, value in form.cleaned_data.items() if name not in skipped}
 
 
 def _json_type_error(field: forms.Field, value: Any) -> str | None:
@@ -177,9 +187,9 @@ def _json_type_error(field: forms.Field, value: Any) -> str | None:
     return None if isinstance(value, str) else "Must be text: a JSON string."
 
 
-def api_input(action: RecordAction, data: Any, *, obj: Any, user: Any) -> tuple[dict[str, Any], str]:
-    """Validate an API body with the action's form: (cleaned input, reason), or a ValidationError naming each field
-    (unknown fields, values of the wrong JSON type, what the form refuses)."""
+def api_input(action: RecordAction, data: Any, *, obj: Any, user: Any) -> tuple[dict[str, Any], str, str]:
+    """Validate an API body with the action's form: (cleaned input, reason, the change cited), or a ValidationError
+    naming each field (unknown fields, values of the wrong JSON type, what the form refuses)."""
     if not isinstance(data, Mapping):
         raise ValidationError({"non_field_errors": "Send a JSON object."})
     form_class = page_form_class(action)
@@ -201,7 +211,7 @@ def api_input(action: RecordAction, data: Any, *, obj: Any, user: Any) -> tuple[
     form = form_class(data=body, obj=obj, user=user)
     if not form.is_valid():
         raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
-    return input_values(form), form.cleaned_data.get("reason") or ""
+    return input_values(form), form.cleaned_data.get("reason") or "", form.cleaned_data.get("authorised_by") or ""
 
 
 # --- the actions of a type -------------------------------------------------------------------------------------
@@ -210,8 +220,10 @@ def api_input(action: RecordAction, data: Any, *, obj: Any, user: Any) -> tuple[
 def _transition_action(t: Transition) -> RecordAction:
     """A lifecycle transition as a record action: `services.transition` is its service."""
 
-    def service(obj: Record, *, actor: Any, expected_version: int, reason: str = "") -> Record:
-        return services.transition(obj, t.action, actor=actor, expected_version=expected_version, reason=reason)
+    def service(obj: Record, *, actor: Any, expected_version: int, reason: str = "", authorised_by: str = "") -> Record:
+        return services.transition(
+            obj, t.action, actor=actor, expected_version=expected_version, reason=reason, authorised_by=authorised_by
+        )
 
     def allowed(obj: Record, actor: Any) -> str | None:
         lifecycle = registry.get(type(obj)).lifecycle
@@ -237,6 +249,8 @@ def actions_of(record_type: registry.RecordType) -> tuple[RecordAction, ...]:
     Read from the declarations at each call (a few small objects), so that what runs is what is declared now."""
     found = [_transition_action(t) for t in record_type.lifecycle.transitions] if record_type.lifecycle else []
     found += record_type.actions
+    if record_type.control is not None:  # each asks for the change it cites (`core.control`)
+        found = [replace(a, controlled=True) for a in found]
     names = [a.name for a in found]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -268,6 +282,7 @@ def run(
     expected_version: int,
     reason: str = "",
     values: Mapping[str, Any] | None = None,
+    authorised_by: str = "",
 ) -> Any:
     """Run a record action, whatever the channel: lock the record's row, check that the actor may see it (404), the
     action's roles (403), the version (409 `StaleVersion`), whether it is possible now (409 `ActionNotPossible`) and
@@ -284,8 +299,9 @@ def run(
             raise ActionNotPossible(refusal)
         if action.reason_required and not reason.strip():
             raise ValidationError({"reason": f"Say why: a reason is required to {action.title.lower()}."})
+        cited = {"authorised_by": authorised_by} if action.controlled else {}
         return action.service(
-            current, actor=actor, expected_version=expected_version, reason=reason, **dict(values or {})
+            current, actor=actor, expected_version=expected_version, reason=reason, **cited, **dict(values or {})
         )
 
 
@@ -324,6 +340,12 @@ def request_serializer(record_type: registry.RecordType, action: RecordAction) -
         allow_blank=not action.reason_required,
         help_text="Why: kept in the record's history." + (" Required." if action.reason_required else ""),
     )
+    if action.controlled:
+        attrs["authorised_by"] = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            help_text="For a record under change control: the reference of an approved change that lists it.",
+        )
     attrs["version"] = version_field(required=False, help_text="The version you read; or an `If-Match` header.")
     name = "".join(part.title() for part in action.name.split("_"))
     return type(f"{record_type.model.__name__}{name}Request", (serializers.Serializer,), attrs)

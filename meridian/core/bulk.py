@@ -261,6 +261,11 @@ class EditForm(forms.Form):
         self.fields["reason"] = forms.CharField(
             label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"})
         )
+        if record_type.control is not None:  # `core.control`: the change the edits cite
+            from meridian.core import control
+
+            self.fields[control.FIELD] = control.form_field()
+            self.fields[control.FIELD].widget.attrs["class"] = "form-control"
 
     @property
     def chosen(self) -> list[str]:
@@ -350,13 +355,22 @@ def check_input(
             raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
         stored = _storable(given)
         reason = form.cleaned_data.get("reason") or (data.get("reason") if channel == API else "") or ""
-        return {"channel": channel, "input": stored, "reason": str(reason), "summary": form.summary()}
+        cited = form.cleaned_data.get("authorised_by") or (data.get("authorised_by") if channel == API else "") or ""
+        return {
+            "channel": channel,
+            "input": stored,
+            "reason": str(reason),
+            "authorised_by": str(cited),
+            "summary": form.summary(),
+        }
     if action.record_action is not None:
         if channel == API:
             values = data.get("values") or {}
             if not isinstance(values, Mapping):
                 raise ValidationError({"values": "Send the action's input as a JSON object."})
             body = {**values, "reason": data.get("reason") or ""}
+            if action.record_action.controlled and data.get("authorised_by"):
+                body["authorised_by"] = data["authorised_by"]
             actions.api_input(action.record_action, body, obj=sample, user=user)  # types, unknown fields, the form
             return {"channel": channel, "input": body, "reason": str(body["reason"]), "summary": ""}
         action_form = _action_form(action, sample, user, data)
@@ -369,7 +383,8 @@ def check_input(
             "summary": "",
         }
     reason = str(data.get("reason") or "")
-    return {"channel": channel, "input": {}, "reason": reason, "summary": ""}
+    cited = str(data.get("authorised_by") or "") if record_type.control is not None else ""
+    return {"channel": channel, "input": {}, "reason": reason, "authorised_by": cited, "summary": ""}
 
 
 KEPT_OUT = {"csrfmiddlewaretoken", "selected", "all", "query", "confirm", "action", "columns", "version"}
@@ -500,14 +515,17 @@ def apply(
     from meridian.core import watchers
 
     reason = params.get("reason") or ""
+    cited = params.get("authorised_by") or ""
     expected = version if version is not None else obj.version
     stored = _restored(params.get("input") or {})
     if action.name == EDIT:
         data = values if values is not None else edit_values(record_type, actor, params)
-        saved = services.update_record(obj, data=data, actor=actor, expected_version=expected, reason=reason)
+        saved = services.update_record(
+            obj, data=data, actor=actor, expected_version=expected, reason=reason, authorised_by=cited
+        )
         return bool(saved.version != obj.version)
     if action.name == REMOVE:
-        services.delete_record(obj, actor=actor, expected_version=expected, reason=reason)
+        services.delete_record(obj, actor=actor, expected_version=expected, reason=reason, authorised_by=cited)
         return True
     if action.name == FOLLOW:
         return watchers.follow(obj, actor=actor)[1]
@@ -515,13 +533,22 @@ def apply(
         return watchers.unfollow(obj, actor=actor)
     assert action.record_action is not None
     if params.get("channel") == API:
-        values, reason = actions.api_input(action.record_action, stored, obj=obj, user=actor)
+        values, reason, cited = actions.api_input(action.record_action, stored, obj=obj, user=actor)
     else:
         action_form = _action_form(action, obj, actor, stored)
         if not action_form.is_valid():
             raise ValidationError({name: list(messages) for name, messages in action_form.errors.items()})
         values = actions.input_values(action_form)
-    actions.run(action.record_action, obj, actor=actor, expected_version=expected, reason=reason, values=values)
+        cited = str(action_form.cleaned_data.get("authorised_by") or "")
+    actions.run(
+        action.record_action,
+        obj,
+        actor=actor,
+        expected_version=expected,
+        reason=reason,
+        values=values,
+        authorised_by=cited,
+    )
     return True
 
 

@@ -128,6 +128,11 @@ class BulkViews:
             widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
             help_text="Kept in each record's history." if action.name == bulk.REMOVE else "",
         )
+        if self.rt.control is not None:  # `core.control`: the change the deletes cite
+            from meridian.core import control
+
+            reason.fields[control.FIELD] = control.form_field()
+            reason.fields[control.FIELD].widget.attrs["class"] = "form-control"
         return reason if action.name == bulk.REMOVE else None
 
     def _edit_rows(self, form: Any) -> list[dict[str, Any]]:

@@ -186,6 +186,10 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
             from meridian.core.custom_fields import add_form_fields
 
             self.custom_names = add_form_fields(self, declared, self.instance, user)
+        if declared is not None and declared.control is not None:  # `core.control`: the change a write cites
+            from meridian.core import control
+
+            self.fields[control.FIELD] = control.form_field(declared.control, self.instance, user)
         restrict_choices(self, user)
         choose_widgets(self, user)
         style_fields(self)
@@ -222,10 +226,18 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
         """Every error of a child row, as "Row 2, date: Enter a valid date." (said above the form)."""
         return [line for formset in self.child_formsets if formset.is_bound for line in formset.row_errors()]
 
+    @property
+    def authorised_by(self) -> str:
+        """The change the write cites (`core.control`), '' when none."""
+        return str(self.cleaned_data.get("authorised_by") or "")
+
     def field_values(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, and the rows of its children, as the services take them."""
         custom = set(getattr(self, "custom_names", []))
-        values = {name: value for name, value in self.cleaned_data.items() if name != "version" and name not in custom}
+        skipped = {"version", "authorised_by"}  # the version read and the change cited are not field values
+        values = {
+            name: value for name, value in self.cleaned_data.items() if name not in skipped and name not in custom
+        }
         if custom:  # the custom fields shown, as the API sends them (`core.custom_fields.clean_values` checks them)
             from meridian.core.custom_fields import PREFIX, json_value
 
@@ -434,4 +446,5 @@ class DeleteForm(forms.Form):
     """The delete page: why (kept in the audit trail), and the version of the record that was shown."""
 
     reason = forms.CharField(required=False)
+    authorised_by = forms.CharField(required=False, max_length=200)
     version = VersionField()

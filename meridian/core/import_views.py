@@ -60,6 +60,7 @@ class ImportViews:
         self._require(request)
         errors: list[str] = []
         update_on = request.POST.get("update_on", NO_KEY) if request.method == "POST" else NO_KEY
+        cited = request.POST.get("authorised_by", "").strip()[:200] if self.rt.control is not None else ""
         if request.method == "POST":
             upload = request.FILES.get("file")
             if upload is None:
@@ -73,18 +74,18 @@ class ImportViews:
                     errors.append(exc.message)
                 else:
                     try:
-                        imports.check_job(job, actor=request.user, update_on=update_on or None)
+                        imports.check_job(job, actor=request.user, update_on=update_on or None, authorised_by=cited)
                     except imports.ImportRefused as exc:
                         if exc.field != "sheet":
                             imports.discard_file(job)
                             job.delete()
                             errors.append(exc.message)
                         else:
-                            job.options = {"update_on": update_on, "sheet": "", "mapping": {}}
+                            job.options = {"update_on": update_on, "sheet": "", "mapping": {}, "authorised_by": cited}
                             job.save(update_fields=["options"])
                     if not errors:
                         return HttpResponseRedirect(self._job_url(job), status=303)
-        context = self._context(request, errors=errors, update_on=update_on)
+        context = self._context(request, errors=errors, update_on=update_on, authorised_by=cited)
         return render(request, "core/import_start.html", context, status=400 if errors else 200)
 
     def _options_form(self, job: Any, report: imports.Report | None) -> dict[str, Any]:
@@ -127,6 +128,7 @@ class ImportViews:
                 errors.append("This import has already run: start a new one to import the file again.")
             elif step == "check":
                 update_on = request.POST.get("update_on", NO_KEY)
+                cited = request.POST.get("authorised_by", "").strip()[:200] if self.rt.control is not None else ""
                 sheet = request.POST.get("sheet") or None
                 mapping = {}
                 for index, header in enumerate(request.POST.getlist("header")):
@@ -135,11 +137,21 @@ class ImportViews:
                         mapping[header] = chosen
                 try:
                     imports.check_job(
-                        job, actor=request.user, update_on=update_on or None, sheet=sheet, mapping=mapping
+                        job,
+                        actor=request.user,
+                        update_on=update_on or None,
+                        sheet=sheet,
+                        mapping=mapping,
+                        authorised_by=cited,
                     )
                 except imports.ImportRefused as exc:
                     errors.append(exc.message)
-                    job.options = {"update_on": update_on, "sheet": sheet or "", "mapping": mapping}
+                    job.options = {
+                        "update_on": update_on,
+                        "sheet": sheet or "",
+                        "mapping": mapping,
+                        "authorised_by": cited,
+                    }
                     job.save(update_fields=["options"])
                 else:
                     return HttpResponseRedirect(self._job_url(job), status=303)
@@ -173,6 +185,7 @@ class ImportViews:
             errors=errors,
             options=options,
             update_on=(job.options or {}).get("update_on", NO_KEY),
+            authorised_by=(job.options or {}).get("authorised_by", ""),
             progress=imports.job_progress(job),
             progress_url=reverse(self.rt.url_name("import_progress"), args=[job.pk]),
             report_url=reverse(self.rt.url_name("import_report"), args=[job.pk]),

@@ -41,7 +41,7 @@ from django.db.models.functions import Concat, Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from meridian.core import audit, policy, registry, services
+from meridian.core import audit, control, policy, registry, services
 from meridian.core.choices import AuditAction
 from meridian.core.models import Sequence
 from meridian.core.registry import ADD, CHANGE, VIEW, RecordType
@@ -559,6 +559,8 @@ def match_columns(
     for f in model._meta.concrete_fields:
         if f.name not in record_type.fields:
             skipped |= {_norm(f.name), _norm(str(f.verbose_name))}
+    for f in model._meta.many_to_many:  # lists of records (an export's column): written by the form and the API
+        skipped |= {_norm(f.name), _norm(str(f.verbose_name))}
     mapping = dict(mapping or {})
     unknown_keys = [h for h in mapping if h not in headers]
     if unknown_keys:
@@ -855,6 +857,7 @@ class _Row:
     existing: Any = None
     obj: Any = None
     changes: dict[str, Any] = field(default_factory=dict)
+    authorised_by: str = ""  # the change it cites, checked (`core.control`)
 
 
 class Importer:
@@ -871,6 +874,7 @@ class Importer:
         progress: Callable[[int], None] | None = None,
         reason: str = "",
         batch_size: int = BATCH_SIZE,
+        authorised_by: str = "",
     ) -> None:
         from meridian.core import custom_fields
 
@@ -884,6 +888,7 @@ class Importer:
         )
         self.progress = progress
         self.reason = reason or f"import of {source.format.upper()} file"
+        self.authorised_by = authorised_by  # the change the import cites for records under change control
         self.batch_size = batch_size
         self.report = Report(record_type.label, dry_run, encoding=source.encoding, notes=list(source.notes))
         self.definitions = custom_fields.definitions(record_type, actor) if record_type.custom_fields else []
@@ -1210,6 +1215,7 @@ class Importer:
             self.report.versions[str(existing.pk)] = existing.version
             obj = existing
             before = audit.snapshot(obj)
+            stored_controlled = control.controlled_records(self.rt.control, obj) if self.rt.control else []
         else:
             if not policy.can(self.actor, ADD, self.model):
                 self._problem(row, "", f"You may not add {self.rt.verbose_name_plural}: no record matches this row.")
@@ -1217,6 +1223,7 @@ class Importer:
             obj = self.model()
             obj.created_by = obj.updated_by = self.actor
             before = {}
+            stored_controlled = None
         for name, value in row.values.items():
             f = model_field_of(self.model, name)
             if f.is_relation:
@@ -1285,9 +1292,17 @@ class Importer:
             self._problem(row, column, " ".join(messages))
         if row.bad:
             return
-        row.obj = obj
         if existing is not None:
             row.changes = audit.diff(before, audit.snapshot(obj))
+        if existing is None or row.changes:  # change control (`core.control`): the change the import cites
+            try:
+                row.authorised_by = control.authorise(
+                    self.rt, obj, row.changes if existing else None, self.authorised_by, self.actor, stored_controlled
+                )
+            except ValidationError as exc:
+                self._problem(row, "", " ".join(exc.messages))
+                return
+        row.obj = obj
 
     def _check_unique(self, rows: list[_Row]) -> None:
         """Unique fields: no two rows of the file alike, and none like another record in the database (one query
@@ -1392,6 +1407,7 @@ class Importer:
                 actor=self.actor,
                 changes=row.changes,
                 reason=self.reason,
+                authorised_by=row.authorised_by,
             )
             for row in written
         ]
@@ -1433,10 +1449,12 @@ def run(
     expected_versions: Mapping[str, int] | None = None,
     progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    authorised_by: str = "",
 ) -> Report:
     """Check (`dry_run=True`) or import a file opened by `open_source`: see the module's docstring. Raises
     ImportRefused for a file that cannot be read, PermissionDenied when the actor may not add (or change) records
-    of the type; every other problem is in the report, and a commit with problems writes nothing."""
+    of the type; every other problem is in the report, and a commit with problems writes nothing. `authorised_by`:
+    the change the import cites for the records under change control it writes (`core.control`)."""
     importer = Importer(
         record_type,
         source,
@@ -1447,6 +1465,7 @@ def run(
         expected_versions=expected_versions,
         progress=progress,
         batch_size=batch_size,
+        authorised_by=authorised_by,
     )
     return importer.run()
 
@@ -1505,8 +1524,15 @@ def _hash(fileobj: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _options(update_on: str | None, sheet: str | None, mapping: Mapping[str, str] | None) -> dict[str, Any]:
-    return {"update_on": update_on or "", "sheet": sheet or "", "mapping": dict(mapping or {})}
+def _options(
+    update_on: str | None, sheet: str | None, mapping: Mapping[str, str] | None, authorised_by: str = ""
+) -> dict[str, Any]:
+    return {
+        "update_on": update_on or "",
+        "sheet": sheet or "",
+        "mapping": dict(mapping or {}),
+        "authorised_by": authorised_by or "",
+    }
 
 
 def save_upload(record_type: RecordType, fileobj: IO[bytes], file_name: str, *, actor: Any) -> Any:
@@ -1537,6 +1563,7 @@ def check_job(
     update_on: str | None = None,
     sheet: str | None = None,
     mapping: Mapping[str, str] | None = None,
+    authorised_by: str = "",
 ) -> Report:
     """The dry run of a job's file with these options; the report (with the versions read) is kept on the job, which
     is then ready to commit. ImportRefused (the file cannot be read with these options) leaves it as uploaded."""
@@ -1545,8 +1572,16 @@ def check_job(
     record_type = type_of(job)
     with _storage().open(job.file, "rb") as fileobj:
         source = open_source(fileobj, job.file_name, sheet=sheet)
-        report = run(record_type, source, actor=actor, dry_run=True, update_on=update_on, mapping=mapping)
-    job.options = _options(update_on, sheet, mapping)
+        report = run(
+            record_type,
+            source,
+            actor=actor,
+            dry_run=True,
+            update_on=update_on,
+            mapping=mapping,
+            authorised_by=authorised_by,
+        )
+    job.options = _options(update_on, sheet, mapping, authorised_by)
     job.status = ImportJob.Status.CHECKED
     job.total_rows = report.rows
     job.report = report.as_dict(with_versions=True)
@@ -1563,11 +1598,14 @@ def check_file(
     update_on: str | None = None,
     sheet: str | None = None,
     mapping: Mapping[str, str] | None = None,
+    authorised_by: str = "",
 ) -> tuple[Any, Report]:
     """`save_upload` and `check_job` at once (the API's dry run). A file that cannot be read is not kept."""
     job = save_upload(record_type, fileobj, file_name, actor=actor)
     try:
-        return job, check_job(job, actor=actor, update_on=update_on, sheet=sheet, mapping=mapping)
+        return job, check_job(
+            job, actor=actor, update_on=update_on, sheet=sheet, mapping=mapping, authorised_by=authorised_by
+        )
     except BaseException:
         discard_file(job)
         job.delete()
@@ -1620,6 +1658,7 @@ def commit_job(job: Any, *, actor: Any) -> Report:
                 mapping=options.get("mapping") or None,
                 expected_versions=expected,
                 progress=progress,
+                authorised_by=options.get("authorised_by") or "",
             )
     except ImportRefused as exc:
         report = Report(record_type.label, False)

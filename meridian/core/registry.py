@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from meridian.core.actions import RecordAction
     from meridian.core.attachments import Attachments
     from meridian.core.children import Child
+    from meridian.core.control import Control
     from meridian.core.conversation import Conversation
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
@@ -222,6 +223,9 @@ class RecordType:
     # how the scope values of a custom field scoped by one of the type's fields expand (`custom_fields.in_scope`):
     # {"ci_class": lambda ids: ids and their descendant classes' ids}; a field not named here matches exactly
     scope_expansions: dict[str, Callable[[list[str]], Iterable[Any]]] = field(default_factory=dict)
+    # change control (`core.control`): a write touching a record under control must cite an approved change that
+    # lists it (`authorised_by` on every channel), else it is refused; the audit event keeps the reference
+    control: Control | None = None
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area

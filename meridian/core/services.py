@@ -19,7 +19,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, ProtectedError, RestrictedError
 from django.utils import timezone
 
-from meridian.core import attachments, audit, children, conversation, policy, registry
+from meridian.core import attachments, audit, children, control, conversation, policy, registry
 from meridian.core.choices import AuditAction, OrganisationKind, Role
 from meridian.core.lifecycle import Transition
 from meridian.core.models import Organisation, Person, Record, Sequence, User
@@ -231,7 +231,9 @@ def _full_clean(
         raise ValidationError(errors)
 
 
-def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason: str = "") -> R:
+def create_record(
+    model: type[R], *, data: Mapping[str, Any], actor: Any, reason: str = "", authorised_by: str = ""
+) -> R:
     """Create a record of a registered type from validated field values."""
     record_type = registry.get(model)
     _check_writable(record_type, data)
@@ -247,6 +249,7 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
         _check_links(record_type, obj, m2m, changed=None)
         obj.created_by = obj.updated_by = actor
         _full_clean(record_type, obj, custom, actor, existing=None)
+        authorised_by = control.authorise(record_type, obj, None, authorised_by, actor)
         if model.REFERENCE_PREFIX:
             obj.reference = next_reference(model.REFERENCE_PREFIX)  # type: ignore[attr-defined]
         obj.save(force_insert=True)
@@ -254,7 +257,14 @@ def create_record(model: type[R], *, data: Mapping[str, Any], actor: Any, reason
             getattr(obj, name).set(values)
         changes = audit.diff({}, audit.snapshot(obj))
         changes.update(children.write_children(record_type, obj, rows, actor))  # rows validated first, with obj's
-        audit.record_event(action=AuditAction.CREATE, obj=obj, actor=actor, changes=changes, reason=reason)
+        audit.record_event(
+            action=AuditAction.CREATE,
+            obj=obj,
+            actor=actor,
+            changes=changes,
+            reason=reason,
+            authorised_by=authorised_by,
+        )
         if record_type.after_save:
             record_type.after_save(obj, actor, changes)
     return obj
@@ -283,6 +293,7 @@ def update_record(
         _check_version(current, expected_version)
         _check_references(actor, data)
         before = audit.snapshot(current)
+        stored_controlled = control.controlled_records(record_type.control, current) if record_type.control else []
         for name, value in plain.items():
             setattr(current, name, value)
         if not policy.in_tenancy(actor, current):
@@ -301,6 +312,7 @@ def update_record(
         changes.update(row_changes)
         if not changes:
             return current
+        authorised_by = control.authorise(record_type, current, changes, authorised_by, actor, before=stored_controlled)
         current.version += 1
         current.updated_by = actor
         current.updated_at = timezone.now()
@@ -320,7 +332,7 @@ def update_record(
     return current
 
 
-def delete_record(obj: Record, *, actor: Any, expected_version: int, reason: str = "") -> None:
+def delete_record(obj: Record, *, actor: Any, expected_version: int, reason: str = "", authorised_by: str = "") -> None:
     """Delete a record that is still at `expected_version` (the version the caller read; else `StaleVersion`);
     refused with a clear message while other records still refer to it."""
     model = type(obj)
@@ -332,11 +344,19 @@ def delete_record(obj: Record, *, actor: Any, expected_version: int, reason: str
         reason_not = refusal(current) if refusal else None
         if reason_not:
             raise RecordInUse(reason_not)
+        authorised_by = control.authorise(registry.get(model), current, None, authorised_by, actor)
         before = audit.snapshot(current)
         changes = {**audit.diff(before, {}), **children.removed_with(registry.get(model), current)}
         changes.update(attachments.removed_with(registry.get(model), current))  # its files go with it
         conversation.removed_with(registry.get(model), current)  # and its comments (their texts stay audited)
-        audit.record_event(action=AuditAction.DELETE, obj=current, actor=actor, changes=changes, reason=reason)
+        audit.record_event(
+            action=AuditAction.DELETE,
+            obj=current,
+            actor=actor,
+            changes=changes,
+            reason=reason,
+            authorised_by=authorised_by,
+        )
         remove_links_of(current, actor=actor, reason=reason)  # its links go with it, unlinked on the other ends
         try:
             with transaction.atomic():
@@ -403,6 +423,9 @@ def transition(
             raise TransitionNotAllowed(refusal)
         if t.reason_required and not reason.strip():
             raise ValidationError({"reason": f"Say why: a reason is required to {t.title.lower()}."})
+        authorised_by = control.authorise(
+            registry.get(model), current, {lifecycle.field: t.target}, authorised_by, actor
+        )
         setattr(current, lifecycle.field, t.target)
         current.version += 1
         current.updated_by = actor

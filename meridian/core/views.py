@@ -69,6 +69,19 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def control_notice(rt: RecordType, obj: Any, user: Any) -> dict[str, Any] | None:
+    """For a record under change control (`core.control`), shown to those who may change it: the approved changes
+    that would authorise an edit now, with their pages."""
+    from meridian.core import control
+
+    if rt.control is None or not policy.can(user, CHANGE, obj) or not control.under_control(rt, obj):
+        return None
+    judge = control.authority()
+    records = control.controlled_records(rt.control, obj)
+    cited = judge.candidates(records, user) if judge is not None else []
+    return {"changes": [(ref, judge.url(ref) if judge else None) for ref in cited]}
+
+
 class RecordViews:
     """List, detail (with its tabs), create, edit, delete and record-action pages for one record type."""
 
@@ -341,6 +354,7 @@ class RecordViews:
             ],
             can_change=policy.can(user, CHANGE, obj),
             can_delete=policy.can(user, DELETE, obj),
+            change_control=control_notice(rt, obj, user),
             **values,
         )
         partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "record-tabs"
@@ -428,7 +442,9 @@ class RecordViews:
         if request.method == "POST" and form.is_valid():
             try:
                 if obj is None:
-                    saved = services.create_record(rt.model, data=form.field_values(), actor=request.user)
+                    saved = services.create_record(
+                        rt.model, data=form.field_values(), actor=request.user, authorised_by=form.authorised_by
+                    )
                     messages.success(request, f"{capfirst(rt.verbose_name)} “{saved}” created.")
                 else:
                     saved = services.update_record(
@@ -436,6 +452,7 @@ class RecordViews:
                         data=form.field_values(),
                         actor=request.user,
                         expected_version=form.cleaned_data["version"],
+                        authorised_by=form.authorised_by,
                     )
                     messages.success(request, f"{capfirst(rt.verbose_name)} “{saved}” saved.")
                 return HttpResponseRedirect(saved.get_absolute_url())
@@ -512,6 +529,7 @@ class RecordViews:
                     actor=request.user,
                     expected_version=form.cleaned_data["version"],
                     reason=form.cleaned_data["reason"],
+                    authorised_by=form.cleaned_data["authorised_by"],
                 )
             except services.StaleVersion as exc:
                 error, status = str(exc), 409
@@ -526,7 +544,14 @@ class RecordViews:
         return render(
             request,
             "core/record_confirm_delete.html",
-            self.context(request, obj=obj, obj_label=policy.shown(request.user, obj), error=error, preview=preview),
+            self.context(
+                request,
+                obj=obj,
+                obj_label=policy.shown(request.user, obj),
+                error=error,
+                preview=preview,
+                change_control=control_notice(self.rt, obj, request.user),
+            ),
             status=status,
         )
 
@@ -554,6 +579,7 @@ class RecordViews:
                         expected_version=form.cleaned_data["version"],
                         reason=form.cleaned_data["reason"],
                         values=actions.input_values(form),
+                        authorised_by=str(form.cleaned_data.get("authorised_by") or ""),
                     )
                 except (services.StaleVersion, services.TransitionNotAllowed) as exc:
                     error, status, stale = str(exc), 409, isinstance(exc, services.StaleVersion)

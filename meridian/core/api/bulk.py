@@ -54,6 +54,12 @@ class BulkRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
         "action: its input.",
     )
     reason = serializers.CharField(required=False, allow_blank=True, help_text="Kept in each record's history.")
+    authorised_by = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="For records under change control: the reference of an approved change that lists them.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         given = [name for name in ("ids", "records", "filter") if name in attrs]

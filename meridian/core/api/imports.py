@@ -35,6 +35,13 @@ class ImportRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
         "matches a row's; rows that match none are created.",
     )
     sheet = serializers.CharField(required=False, allow_blank=True, help_text="The sheet of a workbook with several.")
+    authorised_by = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="For records under change control (CIs): the reference of an approved change that lists every one "
+        "the file changes. Rows that need one and do not have it are refused.",
+    )
     mapping = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -97,9 +104,15 @@ def _import(self: Any, request: Request) -> Response:
             report = imports.commit_job(job, actor=request.user)
         else:
             upload = data["file"]
-            options = {"update_on": data.get("update_on") or None, "sheet": data.get("sheet") or None}
             job, report = imports.check_file(
-                record_type, upload, upload.name, actor=request.user, mapping=data.get("mapping"), **options
+                record_type,
+                upload,
+                upload.name,
+                actor=request.user,
+                mapping=data.get("mapping"),
+                update_on=data.get("update_on") or None,
+                sheet=data.get("sheet") or None,
+                authorised_by=data.get("authorised_by") or "",
             )
             if not data["dry_run"]:
                 if report.ok:

@@ -398,6 +398,17 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
         {"model": model, "fields": fields, "read_only_fields": [*extra, *status, "created_at", "updated_at"]},
     )
     attrs: dict[str, Any] = {"Meta": meta, "record_type": record_type, **computed}
+    if record_type.control is not None:  # `core.control`: the change a write cites, kept in the audit event
+        fields.insert(fields.index("version"), "authorised_by")
+        attrs["authorised_by"] = serializers.CharField(
+            write_only=True,
+            required=False,
+            allow_blank=True,
+            max_length=200,
+            help_text="For a record under change control: the reference of an approved change that lists it "
+            "(CHG-000123). Required to change such a record; kept in its history. On DELETE: the `X-Authorised-By` "
+            "header.",
+        )
     for child in record_type.children:
         fields.insert(fields.index("version"), child.name)
         attrs[child.name] = child_serializer_for(child)(

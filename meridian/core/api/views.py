@@ -121,7 +121,10 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
-        serializer.instance = services.create_record(self.record_type.model, data=data, actor=self.request.user)
+        cited = data.pop("authorised_by", "")
+        serializer.instance = services.create_record(
+            self.record_type.model, data=data, actor=self.request.user, authorised_by=cited
+        )
         self._etag_instance = serializer.instance
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -134,14 +137,22 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
             raise services.StaleVersion(instance, version)  # 409 with the current state, before any field complaint
         serializer = self.get_serializer(instance, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        cited = data.pop("authorised_by", "")
         serializer.instance = services.update_record(
-            instance, data=dict(serializer.validated_data), actor=request.user, expected_version=version
+            instance, data=data, actor=request.user, expected_version=version, authorised_by=cited
         )
         self._etag_instance = serializer.instance
         return Response(serializer.data)
 
     def perform_destroy(self, instance: Any) -> None:
-        services.delete_record(instance, actor=self.request.user, expected_version=requested_version(self.request))
+        services.delete_record(
+            instance,
+            actor=self.request.user,
+            expected_version=requested_version(self.request),
+            reason=self.request.headers.get("X-Reason", "")[:500],
+            authorised_by=self.request.headers.get("X-Authorised-By", "")[:200],
+        )
 
     def once(self, request: Request, write: Callable[[], Response]) -> Response:
         """Run a POST's write, at most once per `Idempotency-Key` (see `core.api.idempotency`)."""
@@ -222,8 +233,16 @@ def _action_endpoint(record_type: RecordType, record_action: actions.RecordActio
             version = requested_version(request)
             if obj.version != version:
                 raise services.StaleVersion(obj)  # 409 with the current state, before any field complaint
-            values, reason = actions.api_input(declared, request.data, obj=obj, user=request.user)
-            actions.run(declared, obj, actor=request.user, expected_version=version, reason=reason, values=values)
+            values, reason, cited = actions.api_input(declared, request.data, obj=obj, user=request.user)
+            actions.run(
+                declared,
+                obj,
+                actor=request.user,
+                expected_version=version,
+                reason=reason,
+                values=values,
+                authorised_by=cited,
+            )
             done = self.get_queryset().get(pk=obj.pk)
             self._etag_instance = done
             return Response(self.get_serializer(done).data)
