@@ -497,17 +497,25 @@ def compare_sides(before: Side, after: Side, user: Any, *, before_label: str, af
     return result
 
 
+def _label(baseline: Baseline) -> str:
+    return f"{baseline.reference} {baseline.name}"
+
+
 def compare(baseline: Baseline, other: Baseline | str, user: Any) -> Comparison:
     """The baseline against another baseline (the earlier of the two is "before") or against the present
     (`PRESENT`: the baseline's scope as it is now)."""
     if other == PRESENT:
         return compare_sides(
-            baseline_side(baseline), present_side(baseline, user), user, before_label=str(baseline), after_label="now"
+            baseline_side(baseline),
+            present_side(baseline, user),
+            user,
+            before_label=_label(baseline),
+            after_label="now",
         )
     assert isinstance(other, Baseline)
     first, second = sorted([baseline, other], key=lambda b: (b.created_at, b.pk))
     return compare_sides(
-        baseline_side(first), baseline_side(second), user, before_label=str(first), after_label=str(second)
+        baseline_side(first), baseline_side(second), user, before_label=_label(first), after_label=_label(second)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import factory
 
 from meridian.cmdb import choices, models
@@ -94,6 +96,8 @@ class ConfigurationAuditFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Audit {n}")
     reference = factory.Sequence(lambda n: f"CA-T{n:06d}")
     scope = choices.BaselineScope.ALL
+    period_start = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
+    period_end = dt.datetime(2026, 3, 31, 18, 0, tzinfo=dt.UTC)
 
 
 class FindingFactory(factory.django.DjangoModelFactory):

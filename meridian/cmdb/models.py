@@ -353,7 +353,7 @@ class Baseline(Scoped, ReferencedRecord):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.name}" if self.reference else self.name
+        return self.name
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
@@ -419,7 +419,7 @@ class ConfigurationAudit(Scoped, ReferencedRecord):
         verbose_name = "configuration audit"
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.name}" if self.reference else self.name
+        return self.name
 
     def clean(self) -> None:
         errors: dict[str, Any] = {}

@@ -186,7 +186,9 @@ class CompareTests(PlantedCMDB):
         for first, second in ((before, after), (after, before)):
             comparison = baselines.compare(first, second, self.manager)
             self.assertEqual(self.summary(comparison), self.expected(host3))
-            self.assertEqual((comparison.before, comparison.after), (str(before), str(after)))
+            self.assertEqual(
+                (comparison.before, comparison.after), (f"{before.reference} before", f"{after.reference} after")
+            )
 
     def test_redundancy_group_membership_and_k_are_compared(self) -> None:
         from meridian.cmdb.models import RedundancyGroup
@@ -219,7 +221,7 @@ class CompareTests(PlantedCMDB):
         self.assertEqual(app["attributes"], [{"label": "Version number", "before": "1.0", "after": "2.0"}])
         other = self.take("later")
         self.assertEqual(api.get(url, {"with": other.reference}).json()["counts"]["changed"], 4)
-        self.assertEqual(api.get(url, {"with": str(other.pk)}).json()["after"], str(other))
+        self.assertEqual(api.get(url, {"with": str(other.pk)}).json()["after"], f"{other.reference} later")
         refused = api.get(url, {"with": "yesterday"})
         self.assertEqual(refused.status_code, 400)
         self.assertIn("with", refused.json())
