@@ -137,6 +137,27 @@ class TestBaseline(RecordTypeTests):
             for text in [text for text, _ in shown.items] if shown.items else [shown.text]:
                 self.assertNotRegex(text, self.RAW_VALUE)
 
+    def assert_no_bulk_edit(self, name: str) -> None:
+        """Nobody is offered a bulk edit of baselines, and the API's refuses everyone (403), writing nothing."""
+        from meridian.core import bulk
+        from meridian.core.testing_bulk import BULK_TESTED
+
+        for role in Role.values:
+            user = self.p.for_role(role)
+            self.assertNotIn("edit", [a.name for a in bulk.available(self.rt, user)])
+            answer = self.api(user).post(
+                self.bulk_api_url("edit"), {"ids": [self.obj_a.pk], "values": {"name": "x"}}, format="json"
+            )
+            self.assertEqual(answer.status_code, 403, role)
+        self.assert_untouched(self.obj_a)
+        BULK_TESTED.add((self.rt.label, name))
+
+    def test_bulk_edit_writes_each_record_with_its_event(self) -> None:
+        self.assert_no_bulk_edit("test_bulk_edit_writes_each_record_with_its_event")
+
+    def test_bulk_edit_refuses_stale_and_unseen_records_and_writes_others(self) -> None:
+        self.assert_no_bulk_edit("test_bulk_edit_refuses_stale_and_unseen_records_and_writes_others")
+
     def test_import_export_round_trip_changes_nothing(self) -> None:
         """Importing the export back would change baselines: refused row by row, nothing written."""
         from meridian.core.testing_imports import run_import
