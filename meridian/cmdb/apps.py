@@ -7,4 +7,4 @@ class CmdbConfig(AppConfig):
     verbose_name = "Configuration management"
 
     def ready(self) -> None:
-        from meridian.cmdb import records  # noqa: F401 - registers the CMDB record types
+        from meridian.cmdb import records, tasks  # noqa: F401 - registers the CMDB record types and periodic tasks

@@ -50,3 +50,35 @@ class Propagation(models.TextChoices):
     TO_SOURCE = "to_source", "To the source (the target's failure impacts the source)"
     TO_TARGET = "to_target", "To the target (the source's failure impacts the target)"
     BOTH = "both", "Both ways"
+
+
+class BaselineScope(models.TextChoices):
+    """Which configuration items a baseline (or a configuration audit) covers."""
+
+    DEPENDENCIES = "dependencies", "A CI and everything it depends on"
+    CI_CLASS = "class", "A CI class (with its subclasses)"
+    VIEW = "view", "A saved view of the CI list"
+    ALL = "all", "Every CI"
+
+
+class ScheduleFrequency(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+
+
+class FindingKind(models.TextChoices):
+    MISSING = "missing", "Missing (recorded, not discovered)"
+    UNRECORDED = "unrecorded", "Not recorded (discovered, not in the CMDB)"
+    DIFFERS = "differs", "Attribute differs"
+    UNAUTHORISED = "unauthorised", "Change without an authorising change"
+    OTHER = "other", "Other"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ASSIGNED = "assigned", "Assigned"
+    FIXED = "fixed", "Fixed"
+    CLOSED = "closed", "Closed"
+    ACCEPTED = "accepted", "Accepted"
+    FALSE_POSITIVE = "false_positive", "False positive"

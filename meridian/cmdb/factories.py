@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import factory
 
 from meridian.cmdb import choices, models
@@ -63,3 +65,45 @@ class RedundancyGroupFactory(factory.django.DjangoModelFactory):
             )
         )
         self.members.set(members)  # type: ignore[attr-defined]
+
+
+class BaselineScheduleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.BaselineSchedule
+
+    name = factory.Sequence(lambda n: f"Nightly {n}")
+    scope = choices.BaselineScope.CI_CLASS
+    scope_class = factory.SubFactory(CIClassFactory)
+    frequency = choices.ScheduleFrequency.DAILY
+
+
+class BaselineFactory(factory.django.DjangoModelFactory):
+    """A baseline row without its CIs (the service `baselines.take_baseline` records them)."""
+
+    class Meta:
+        model = models.Baseline
+
+    name = factory.Sequence(lambda n: f"Baseline {n}")
+    reference = factory.Sequence(lambda n: f"BL-T{n:06d}")
+    scope = choices.BaselineScope.ALL
+    scope_description = "every CI"
+
+
+class ConfigurationAuditFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.ConfigurationAudit
+
+    name = factory.Sequence(lambda n: f"Audit {n}")
+    reference = factory.Sequence(lambda n: f"CA-T{n:06d}")
+    scope = choices.BaselineScope.ALL
+    period_start = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
+    period_end = dt.datetime(2026, 3, 31, 18, 0, tzinfo=dt.UTC)
+
+
+class FindingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Finding
+
+    audit = factory.SubFactory(ConfigurationAuditFactory)
+    kind = choices.FindingKind.MISSING
+    summary = factory.Sequence(lambda n: f"ci-{n:04d} is recorded but was not discovered.")

@@ -5,14 +5,34 @@ Impact analysis over these tables lives in `cmdb.impact`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from meridian.cmdb.choices import CIPolicy, CIStatus, ConfigurationPolicy, Criticality, Level, Propagation
-from meridian.core.models import Location, Organisation, Person, Record, ReferencedRecord, Team, custom_values_field
+from meridian.cmdb.choices import (
+    BaselineScope,
+    CIPolicy,
+    CIStatus,
+    ConfigurationPolicy,
+    Criticality,
+    FindingKind,
+    FindingStatus,
+    Level,
+    Propagation,
+    ScheduleFrequency,
+)
+from meridian.core.models import (
+    Location,
+    Organisation,
+    Person,
+    Record,
+    ReferencedRecord,
+    SavedView,
+    Team,
+    custom_values_field,
+)
 
 
 class CIClass(Record):
@@ -227,3 +247,224 @@ def check_group(group: RedundancyGroup, actor: Any, changes: dict[str, Any]) -> 
         errors["members"] = "The group's own configuration item cannot be one of its members."
     if errors:
         raise ValidationError(errors)
+
+
+# --- baselines and configuration audits (logic: `cmdb.baselines`, `cmdb.audits`) ---------------------------------
+
+IMMUTABLE = "A baseline is a snapshot: it cannot be changed. Take a new one."
+
+
+class Scoped(models.Model):
+    """Which CIs a baseline, a baseline schedule or a configuration audit covers: a CI and everything it depends on
+    (`cmdb.impact`, dependencies direction), a class with its subclasses, a saved view of the CI list, or every CI.
+    Exactly the field of the chosen scope is filled."""
+
+    scope = models.CharField(max_length=12, choices=BaselineScope.choices, default=BaselineScope.DEPENDENCIES)
+    scope_ci = models.ForeignKey(
+        ConfigurationItem,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="CI",
+        help_text="For “a CI and everything it depends on”: a service, say.",
+    )
+    scope_class = models.ForeignKey(
+        CIClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="CI class"
+    )
+    scope_view = models.ForeignKey(
+        SavedView,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="saved view",
+        help_text="A saved view of the CI list that you may open: its filters choose the CIs.",
+    )
+
+    SCOPE_FIELDS: ClassVar[dict[str, str]] = {
+        BaselineScope.DEPENDENCIES: "scope_ci",
+        BaselineScope.CI_CLASS: "scope_class",
+        BaselineScope.VIEW: "scope_view",
+    }
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        wanted = self.SCOPE_FIELDS.get(self.scope)
+        errors = {}
+        for scope, name in self.SCOPE_FIELDS.items():
+            filled = getattr(self, f"{name}_id") is not None
+            label = BaselineScope(scope).label
+            if name == wanted and not filled:
+                errors[name] = f"Required for the scope “{BaselineScope(self.scope).label}”."
+            elif name != wanted and filled:
+                errors[name] = f"Only for the scope “{label}”: leave it empty."
+        if errors:
+            raise ValidationError(errors)
+
+    def scope_text(self) -> str:
+        """“Payroll (CI-000003) and everything it depends on”, “class Server and its subclasses” ..."""
+        if self.scope == BaselineScope.DEPENDENCIES:
+            ci = self.scope_ci
+            return f"{ci} ({ci.reference}) and everything it depends on" if ci else "a CI since deleted"
+        if self.scope == BaselineScope.CI_CLASS:
+            return f"class {self.scope_class} and its subclasses" if self.scope_class else "a class since deleted"
+        if self.scope == BaselineScope.VIEW:
+            return f"saved view “{self.scope_view.name}”" if self.scope_view else "a saved view since deleted"
+        return "every CI"
+
+
+class BaselineSchedule(Scoped, Record):
+    """Take a baseline of its scope daily, weekly or monthly (the periodic task `cmdb.take_scheduled_baselines`,
+    hourly: a schedule is due when its last baseline is older than its period)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    frequency = models.CharField(max_length=10, choices=ScheduleFrequency.choices, default=ScheduleFrequency.WEEKLY)
+    active = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Baseline(Scoped, ReferencedRecord):
+    """A configuration baseline: a named, immutable snapshot of a set of CIs with their fields, attributes,
+    relationships and redundancy-group membership at the moment it was taken (`cmdb.baselines.take_baseline`; one
+    `BaselineItem` per CI). Nobody may change it (no role holds the change permission and `save` refuses an update
+    whoever asks); administrators may delete it, audited."""
+
+    REFERENCE_PREFIX = "BL"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    schedule = models.ForeignKey(
+        BaselineSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="baselines", editable=False
+    )
+    scope_description = models.CharField("scope taken", max_length=300, blank=True, editable=False)
+    item_count = models.PositiveIntegerField("CIs", default=0, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionDenied(IMMUTABLE)
+        super().save(*args, **kwargs)
+
+
+class BaselineItem(models.Model):
+    """One CI as a baseline recorded it: its values as one JSON object (`cmdb.baselines.capture` says what is in
+    it). The CI is kept by id and reference, not by a foreign key: a baseline outlives the CIs it recorded."""
+
+    baseline = models.ForeignKey(Baseline, on_delete=models.CASCADE, related_name="items")
+    ci_id = models.BigIntegerField()
+    reference = models.CharField(max_length=24)
+    name = models.CharField(max_length=200)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["baseline", "name", "ci_id"]
+        constraints = [models.UniqueConstraint(fields=["baseline", "ci_id"], name="cmdb_baselineitem_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionDenied(IMMUTABLE)
+        super().save(*args, **kwargs)
+
+
+class ConfigurationAudit(Scoped, ReferencedRecord):
+    """A configuration audit: the CMDB in scope compared with discovered reality (`discovered_data`, the CSV or JSON
+    export of a discovery tool, matched on `key_field`) and with the audit trail (changes to controlled CIs without
+    an authorising change in the period). Run once, when it is created (`cmdb.audits.run_audit`); its findings then
+    follow their own lifecycle. Its inputs are fixed once it has run: only its name and description change."""
+
+    REFERENCE_PREFIX = "CA"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    key_field = models.CharField(
+        "key",
+        max_length=60,
+        default="reference",
+        help_text="The column that identifies a CI in the discovered data: reference, name, or an attribute's name "
+        "(serial_number, netbox_id ...).",
+    )
+    period_start = models.DateTimeField(
+        null=True, blank=True, help_text="Changes to controlled CIs are checked from then (empty: from the start)."
+    )
+    period_end = models.DateTimeField(null=True, blank=True, help_text="… until then (empty: until the audit runs).")
+    discovered_data = models.TextField(
+        "discovered data",
+        blank=True,
+        help_text="The discovery tool's export, CSV (a header row) or JSON (a list of objects): a column named as "
+        "the key and columns named as CI attributes. Empty: only the audit trail is checked.",
+    )
+    discovered_count = models.PositiveIntegerField("CIs discovered", default=0, editable=False)
+    checked_count = models.PositiveIntegerField("CIs in scope", default=0, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "configuration audit"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, Any] = {}
+        try:
+            super().clean()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        if self.period_start and self.period_end and self.period_end <= self.period_start:
+            errors["period_end"] = "After the start of the period."
+        from meridian.cmdb import audits
+
+        key_error = audits.key_field_error(self.key_field)
+        if key_error:
+            errors["key_field"] = key_error
+        elif self.discovered_data.strip():
+            try:
+                self._discovered = audits.parse_discovered(self.discovered_data, self.key_field)
+            except ValidationError as exc:
+                errors["discovered_data"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+
+
+class Finding(Record):
+    """One finding of a configuration audit: a CI missing from discovery, a discovered CI not recorded, an
+    attribute that differs, a change to a controlled CI without an authorising change. Assigned to a person or a
+    team, fixed and closed, or accepted / a false positive with a reason (`cmdb.workflows.FINDING_LIFECYCLE`)."""
+
+    audit = models.ForeignKey(ConfigurationAudit, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=12, choices=FindingKind.choices, default=FindingKind.OTHER)
+    ci = models.ForeignKey(
+        ConfigurationItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="CI"
+    )
+    summary = models.CharField(max_length=300)
+    key = models.CharField("discovered key", max_length=200, blank=True)
+    attribute = models.CharField(max_length=200, blank=True)
+    recorded = models.TextField("recorded value", blank=True)
+    discovered = models.TextField("discovered value", blank=True)
+    event_id = models.BigIntegerField("audit event", null=True, blank=True, editable=False)
+    assignee = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=FindingStatus.choices, default=FindingStatus.OPEN, editable=False)
+
+    class Meta:
+        ordering = ["audit", "kind", "id"]
+
+    def __str__(self) -> str:
+        return self.summary

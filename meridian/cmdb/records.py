@@ -6,23 +6,40 @@ from typing import Any
 
 from django.db.models import Count
 
-from meridian.cmdb import control, graph, impact
-from meridian.cmdb.choices import CIStatus
+from meridian.cmdb import audits, baselines, control, graph, impact
+from meridian.cmdb.choices import CIStatus, FindingKind
+from meridian.cmdb.forms import ScopedForm
 from meridian.cmdb.models import (
+    Baseline,
+    BaselineSchedule,
     CIClass,
+    ConfigurationAudit,
     ConfigurationItem,
+    Finding,
     RedundancyGroup,
     Relationship,
     RelationshipKind,
     check_group,
     descendant_class_ids,
 )
-from meridian.cmdb.workflows import CI_LIFECYCLE, KEEPERS
+from meridian.cmdb.workflows import CI_LIFECYCLE, FINDING_LIFECYCLE, KEEPERS
 from meridian.core.attachments import Attachments
 from meridian.core.choices import STATUS_COLOURS, Role
 from meridian.core.control import Control
 from meridian.core.conversation import Conversation
-from meridian.core.registry import ADD, CHANGE, DELETE, STAFF, VIEW, Computed, Link, RecordType, Related, register
+from meridian.core.registry import (
+    ADD,
+    ADMINS,
+    CHANGE,
+    DELETE,
+    STAFF,
+    VIEW,
+    Computed,
+    Link,
+    RecordType,
+    Related,
+    register,
+)
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 
@@ -274,5 +291,235 @@ register(
         prefetch_related=["members"],
         computed={"member_count": Computed(Count("members", distinct=True), "Members")},
         help_text="Redundant CIs of which k of n must be up for what depends on the group's CI to be up.",
+    )
+)
+
+
+# --- baselines and configuration audits (`cmdb.baselines`, `cmdb.audits`) ---------------------------------------
+# staff-only: a baseline or an audit spans every organisation's CIs, so customer users see none of them
+
+
+SCOPE_FIELDS = ["scope", "scope_ci", "scope_class", "scope_view"]
+CONTENTS_PAGE = 50
+
+
+def _contents_context(baseline: Baseline, user: Any, request: Any) -> dict[str, Any]:
+    from django.core.paginator import Paginator
+
+    items = baseline.items.only("ci_id", "reference", "name", "data").order_by("reference", "ci_id")
+    page = Paginator(items, CONTENTS_PAGE).get_page(request.GET.get("page"))
+    rows = []
+    for item in page.object_list:
+        values = item.data.get("f", {})
+        ci_class = values.get("ci_class")
+        status = baselines._Reader.value("status", values.get("status"))
+        rows.append(
+            {
+                "item": item,
+                "class": ci_class[1] if ci_class else "",
+                "status": status,
+                "relationships": len(item.data.get("r", [])),
+            }
+        )
+    return {"contents_page": page, "contents_rows": rows}
+
+
+def _compare_context(baseline: Baseline, user: Any, request: Any) -> dict[str, Any]:
+    from django.core.exceptions import ValidationError
+
+    from meridian.core import policy
+
+    others = policy.restrict(Baseline.objects.exclude(pk=baseline.pk), user).order_by("-created_at", "-id")[:200]
+    chosen = request.GET.get("with", baselines.PRESENT)
+    try:
+        other = baselines.parse_with(baseline, user, chosen)
+    except ValidationError as exc:
+        return {"others": others, "chosen": chosen, "compare_error": exc.message_dict["with"][0]}
+    comparison = baselines.compare(baseline, other, user)
+    chosen = baselines.PRESENT if other == baselines.PRESENT else str(other.pk)  # type: ignore[union-attr]
+    return {"others": others, "chosen": chosen, "comparison": comparison}
+
+
+def _compare_api(baseline: Baseline, user: Any, request: Any) -> dict[str, Any]:
+    from django.core.exceptions import ValidationError
+    from rest_framework.exceptions import ValidationError as Invalid
+
+    try:
+        other = baselines.parse_with(baseline, user, request.query_params.get("with"))
+    except ValidationError as exc:
+        raise Invalid(exc.message_dict) from exc
+    return baselines.compare(baseline, other, user).as_json()
+
+
+def _compare_schema() -> Any:
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    def ci(name: str, extra: dict[str, Any] | None = None) -> Any:
+        return inline_serializer(
+            name,
+            {
+                "ci_id": serializers.IntegerField(),
+                "reference": serializers.CharField(),
+                "name": serializers.CharField(),
+                "class": serializers.CharField(),
+                **(extra or {}),
+            },
+            many=True,
+        )
+
+    change = inline_serializer(
+        "BaselineAttributeChange",
+        {"label": serializers.CharField(), "before": serializers.CharField(), "after": serializers.CharField()},
+        many=True,
+    )
+    texts = serializers.ListField(child=serializers.CharField())
+    return inline_serializer(
+        "BaselineComparison",
+        {
+            "before": serializers.CharField(help_text="The earlier baseline (reference and name)."),
+            "after": serializers.CharField(help_text="The later baseline, or “now”."),
+            "counts": inline_serializer(
+                "BaselineComparisonCounts",
+                {n: serializers.IntegerField() for n in ("added", "removed", "changed", "unchanged")},
+            ),
+            "added": ci("BaselineCIAdded"),
+            "removed": ci("BaselineCIRemoved"),
+            "changed": ci(
+                "BaselineCIChanged",
+                {
+                    "attributes": change,
+                    "relationships_added": texts,
+                    "relationships_removed": texts,
+                },
+            ),
+        },
+    )
+
+
+def _findings_context(configuration_audit: ConfigurationAudit, user: Any) -> dict[str, Any]:
+    findings = list(
+        configuration_audit.findings.select_related("ci", "assignee", "team").order_by("kind", "status", "id")[:2000]
+    )
+    groups = []
+    for kind in FindingKind:
+        rows = [f for f in findings if f.kind == kind]
+        if rows:
+            groups.append({"kind": kind, "label": kind.label, "findings": rows})
+    return {"finding_groups": groups, "finding_total": configuration_audit.findings.count()}
+
+
+def _findings_badge(configuration_audit: ConfigurationAudit, user: Any) -> int:
+    return configuration_audit.findings.filter(status__in=["open", "assigned"]).count()
+
+
+register(
+    RecordType(
+        model=BaselineSchedule,
+        form=ScopedForm,
+        fields=["name", *SCOPE_FIELDS, "frequency", "active", "description"],
+        list_columns=["name", "scope", "frequency", "active", "baseline_count"],
+        filter_fields=["scope", "frequency", "active"],
+        search_fields=["name", "description"],
+        permissions=KEPT,
+        area="control",
+        select_related=["scope_ci", "scope_class", "scope_view"],
+        computed={"baseline_count": Computed(Count("baselines", distinct=True), "Baselines")},
+        after_save=baselines.check_schedule,
+        related=[Related("baselines")],
+        help_text="Baselines taken daily, weekly or monthly (checked hourly by the task "
+        "`cmdb.take_scheduled_baselines`).",
+    )
+)
+
+register(
+    RecordType(
+        model=Baseline,
+        form=ScopedForm,
+        fields=["name", "description", *SCOPE_FIELDS],
+        list_columns=["reference", "name", "scope_description", "item_count", "created_at", "created_by"],
+        filter_fields=["scope", "schedule"],
+        search_fields=["reference", "name", "description"],
+        # immutable: nobody changes a baseline (Baseline.save refuses too); administrators may delete one
+        permissions={VIEW: STAFF, ADD: KEEPERS, CHANGE: frozenset(), DELETE: ADMINS},
+        area="control",
+        select_related=["scope_ci", "scope_class", "scope_view", "schedule", "created_by"],
+        detail_fields=[
+            "reference",
+            "name",
+            "description",
+            "scope_description",
+            "item_count",
+            "schedule",
+            "created_at",
+            "created_by",
+        ],
+        after_save=baselines.store_snapshot,
+        tabs=[
+            Tab(
+                "contents",
+                "CIs",
+                template="cmdb/tabs/baseline_contents.html",
+                request_context=_contents_context,
+                badge=lambda baseline, user: baseline.item_count,
+            ),
+            Tab(
+                "compare",
+                "Compare",
+                template="cmdb/tabs/baseline_compare.html",
+                request_context=_compare_context,
+                api=_compare_api,
+                api_schema=_compare_schema(),
+                help_text="The baseline compared `with` another baseline (its id or reference; the earlier of the two "
+                "is “before”) or with `present` (the default: its scope as it is now): CIs added, removed and "
+                "changed, attribute by attribute with display values, relationships and redundancy-group "
+                "memberships added and removed.",
+            ),
+        ],
+        help_text="Immutable snapshots of a set of CIs (a service and what it depends on, a class, a saved view), "
+        "to compare with each other or with the present.",
+    )
+)
+
+register(
+    RecordType(
+        model=ConfigurationAudit,
+        form=ScopedForm,
+        fields=["name", "description", *SCOPE_FIELDS, "key_field", "period_start", "period_end", "discovered_data"],
+        list_columns=["reference", "name", "checked_count", "discovered_count", "finding_count", "created_at"],
+        filter_fields=["scope"],
+        search_fields=["reference", "name", "description"],
+        permissions={VIEW: STAFF, ADD: KEEPERS, CHANGE: KEEPERS, DELETE: ADMINS},
+        area="control",
+        select_related=["scope_ci", "scope_class", "scope_view"],
+        computed={"finding_count": Computed(Count("findings", distinct=True), "Findings")},
+        after_save=audits.run_audit,
+        tabs=[
+            Tab(
+                "findings",
+                "Findings",
+                template="cmdb/tabs/audit_findings.html",
+                context=_findings_context,
+                badge=_findings_badge,
+            )
+        ],
+        help_text="The CMDB compared with discovered reality and with its audit trail; findings to assign, fix and "
+        "close.",
+    )
+)
+
+register(
+    RecordType(
+        model=Finding,
+        fields=["audit", "kind", "ci", "summary", "key", "attribute", "recorded", "discovered", "assignee", "team"],
+        list_columns=["audit", "kind", "ci", "summary", "status", "assignee", "team"],
+        filter_fields=["audit", "kind", "status", "assignee", "team", "ci"],
+        search_fields=["summary", "key", "attribute"],
+        permissions={VIEW: STAFF, **KEPT},
+        lifecycle=FINDING_LIFECYCLE,
+        area="control",
+        links={"assignee": Link.INTERNAL, "team": Link.INTERNAL},
+        select_related=["audit", "ci", "assignee", "team"],
+        help_text="What configuration audits found: missing, unrecorded, differing CIs and unauthorised changes.",
     )
 )
