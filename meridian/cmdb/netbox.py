@@ -37,7 +37,7 @@ from django.db import transaction
 from meridian.cmdb.choices import CIStatus
 from meridian.cmdb.models import CIClass, ConfigurationItem, Relationship, RelationshipKind
 from meridian.cmdb.workflows import CI_LIFECYCLE
-from meridian.core import policy, services
+from meridian.core import imports, policy, services
 from meridian.core.choices import LocationKind, OrganisationKind
 from meridian.core.models import Location, Organisation
 from meridian.core.registry import ADD
@@ -953,3 +953,125 @@ def total_objects(dump: Dump) -> int:
 
 def iter_problems(report: Report) -> Iterable[str]:
     return (str(p) for p in report.problems)
+
+
+# --- jobs: the page's and the API's two steps (dry run, then commit), and the background task -------------------
+
+
+def save_upload(fileobj: IO[bytes], file_name: str, *, actor: Any) -> Any:
+    """Keep an uploaded dump as a new ImportJob (of type `JOB_TYPE`; its id is the token of the later steps) in the
+    attachments storage, like `core.imports.save_upload`. Refuses an importer without the role, an empty or too
+    large file (`core.imports.ImportRefused`)."""
+    from django.core.files import File
+
+    from meridian.core.models import ImportJob
+
+    require_import(actor)
+    imports.check_size(fileobj)
+    job = ImportJob(
+        record_type=JOB_TYPE,
+        created_by=actor,
+        file_name=(file_name or "netbox.json")[:255],
+        sha256=imports._hash(fileobj),
+        status=ImportJob.Status.UPLOADED,
+    )
+    job.file = imports._storage().save(f"imports/{job.pk}", File(fileobj, name=str(job.pk)))
+    job.save()
+    return job
+
+
+def check_job(job: Any, *, actor: Any) -> Report:
+    """The dry run of a job's file; its report is kept on the job, which is then ready to commit. NetboxRefused (not
+    a NetBox dump) leaves the job as uploaded."""
+    from meridian.core.models import ImportJob
+
+    with imports._storage().open(job.file, "rb") as fileobj:
+        dump = read_dump(fileobj)
+    report = run(dump, actor=actor, dry_run=True, reason=f"NetBox import of {job.file_name}")
+    job.status = ImportJob.Status.CHECKED
+    job.total_rows = total_objects(dump)
+    job.report = report.as_dict()
+    job.save(update_fields=["status", "total_rows", "report"])
+    return report
+
+
+def check_file(fileobj: IO[bytes], file_name: str, *, actor: Any) -> tuple[Any, Report]:
+    """`save_upload` and `check_job` at once. A file that cannot be read is not kept."""
+    job = save_upload(fileobj, file_name, actor=actor)
+    try:
+        return job, check_job(job, actor=actor)
+    except BaseException:
+        discard(job)
+        raise
+
+
+def discard(job: Any) -> None:
+    """Forget a job and its file (a refused upload, a cancelled dry run)."""
+    imports.discard_file(job)
+    job.delete()
+
+
+def job_for(token: Any, actor: Any) -> Any:
+    """The NetBox import job of a token, if it is the actor's own."""
+    import uuid
+
+    from meridian.core.models import ImportJob
+
+    try:
+        pk = uuid.UUID(str(token))
+    except ValueError:
+        return None
+    return ImportJob.objects.filter(pk=pk, created_by=actor, record_type=JOB_TYPE).first()
+
+
+def progress_key(job: Any) -> str:
+    return f"meridian:netbox-import:{job.pk}"
+
+
+def commit_job(job: Any, *, actor: Any) -> Report:
+    """Import the file of a checked job, recording progress (in the cache, outside the transaction) and the report
+    on the job; the file is removed once the import is done or refused."""
+    import contextlib
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from meridian.core.models import ImportJob
+
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, done_rows=0)
+    key = progress_key(job)
+
+    def progress(done: int) -> None:
+        with contextlib.suppress(Exception):  # progress is a courtesy; the import goes on without it
+            cache.set(key, done, 3600)
+
+    try:
+        with imports._local_copy(job.file) as fileobj:
+            dump = read_dump(fileobj)
+        report = run(dump, actor=actor, dry_run=False, reason=f"NetBox import of {job.file_name}", progress=progress)
+    except NetboxRefused as exc:
+        report = Report(dry_run=False)
+        report.add("", None, None, "file", exc.message)
+    except PermissionDenied as exc:
+        report = Report(dry_run=False)
+        report.add("", None, None, "", str(exc))
+    job.status = ImportJob.Status.DONE if report.committed else ImportJob.Status.FAILED
+    job.report = report.as_dict()
+    job.done_rows = job.total_rows
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "report", "done_rows", "finished_at"])
+    imports.discard_file(job)
+    cache.delete(key)
+    return report
+
+
+def job_progress(job: Any) -> int:
+    """Steps done of a running job (see `total_objects`)."""
+    from django.core.cache import cache
+
+    if job.status == job.Status.RUNNING:
+        try:
+            return min(int(cache.get(progress_key(job)) or 0), job.total_rows)
+        except Exception:  # noqa: BLE001
+            return 0
+    return job.done_rows

@@ -20,7 +20,19 @@ from meridian.cmdb.workflows import CI_LIFECYCLE, KEEPERS
 from meridian.core.attachments import Attachments
 from meridian.core.choices import Role
 from meridian.core.conversation import Conversation
-from meridian.core.registry import ADD, CHANGE, DELETE, STAFF, VIEW, Computed, Link, RecordType, Related, register
+from meridian.core.registry import (
+    ADD,
+    CHANGE,
+    DELETE,
+    STAFF,
+    VIEW,
+    Computed,
+    Link,
+    RecordType,
+    Related,
+    register,
+    register_page,
+)
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 
@@ -230,4 +242,13 @@ register(
         computed={"member_count": Computed(Count("members", distinct=True), "Members")},
         help_text="Redundant CIs of which k of n must be up for what depends on the group's CI to be up.",
     )
+)
+
+register_page(
+    "control",
+    "NetBox import",
+    "cmdb:netbox_import",
+    KEEPERS,
+    icon="upload",
+    help_text="Bring a NetBox inventory in: sites, racks, devices, virtual machines, circuits and cables.",
 )
