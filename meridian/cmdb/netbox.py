@@ -162,6 +162,22 @@ STATUSES: dict[str, dict[str, str]] = {
         "decommissioned": R,
     },
 }
+# the CI attribute -> the NetBox field it comes from (a refused value is reported on the NetBox field)
+NETBOX_FIELD = {
+    "serial_number": "serial",
+    "asset_number": "asset_tag",
+    "manufacturer": "device_type",
+    "model": "device_type",
+    "device_role": "role",
+    "cpu_count": "vcpus",
+    "memory_gb": "memory",
+    "hypervisor": "cluster",
+    "circuit_provider": "provider",
+    "circuit_type": "type",
+    "commit_rate_kbps": "commit_rate",
+    "cluster_type": "type",
+    "cluster_group": "group",
+}
 # a device role's name -> (CI class, the Network device "Role" attribute)
 ROLE_WORDS: list[tuple[str, str, str]] = [
     ("router", "Network device", "Router"),
@@ -707,7 +723,7 @@ class Importer:
             platform = dump.get("dcim.platform", obj.get("platform"))
             attrs = {
                 "serial_number": str(obj.get("serial", "")),
-                "asset_tag": str(obj.get("asset_tag", "")),
+                "asset_number": str(obj.get("asset_tag", "")),
                 "manufacturer": maker.get("name", "") if maker else "",
                 "model": device_type.get("model", "") if device_type else "",
                 "platform": platform.get("name", "") if platform else "",
@@ -786,7 +802,7 @@ class Importer:
             "description": str(obj.get("description", "")),
         }
         fields = {"organisation": "tenant", "location": "site", "ci_class": "role", "custom.netbox_id": "id"}
-        fields |= {f"custom.{name}": name for name in attrs}
+        fields |= {f"custom.{name}": NETBOX_FIELD.get(name, name) for name in attrs}
         current = existing.get(key)
         try:
             if current is None:

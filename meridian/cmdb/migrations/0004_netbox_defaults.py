@@ -1,6 +1,7 @@
 """What the NetBox importer (`cmdb.netbox`) maps into, as data: the CI classes NetBox has and the defaults lacked
 (power distribution units, patch panels, circuits, virtualisation clusters), the relationship kind of a power cable,
-and the attributes it fills (custom fields of CIs scoped to a class; `netbox_id`, the importer's key, on every CI).
+and the attributes it fills (custom fields of CIs scoped to a class; `netbox_id`, the importer's key, on the classes it
+imports into).
 Administrators change them afterwards; nothing here is overwritten when it exists already."""
 
 from django.db import migrations
@@ -35,7 +36,7 @@ CLASSES = [
 
 # attributes added to existing classes: class, (name, label, type, choices)
 EXTRA = [
-    ("Hardware", ("asset_tag", "Asset tag", "text", "")),
+    ("Hardware", ("asset_number", "Asset tag", "text", "")),
     ("Hardware", ("platform", "Platform", "text", "")),
 ]
 
@@ -57,7 +58,7 @@ def create_defaults(apps, schema_editor):
     class_model = apps.get_model("cmdb", "CIClass")
     field_model = apps.get_model("core", "CustomField")
 
-    def field(ci_class, order, name, label, kind, choices, help_text=""):
+    def field(ci_class, order, name, label, kind, choices):
         field_model.objects.get_or_create(
             applies_to=CI_LABEL,
             name=name,
@@ -65,28 +66,34 @@ def create_defaults(apps, schema_editor):
                 "label": label,
                 "type": kind,
                 "choices": choices,
-                "scope_field": "ci_class" if ci_class else "",
-                "scope_values": str(ci_class.pk) if ci_class else "",
+                "scope_field": "ci_class",
+                "scope_values": str(ci_class.pk),
                 "order": order,
                 "searchable": kind == "text",
-                "help_text": help_text,
             },
         )
 
-    field(
-        None,
-        300,
-        "netbox_id",
-        "NetBox object",
-        "text",
-        "",
-        "Where it was imported from (“dcim.device:12”): a new import of the NetBox inventory updates it.",
-    )
     for order, (name, parent, attributes) in enumerate(CLASSES):
         parent_class = class_model.objects.filter(name=parent).first() if parent else None
         ci_class, _ = class_model.objects.get_or_create(name=name, defaults={"parent": parent_class})
         for position, attribute in enumerate(attributes):
             field(ci_class, 310 + order * 10 + position, *attribute)
+    # the importer's key, on the classes it imports into (and their subclasses)
+    keyed = list(class_model.objects.filter(name__in=["Hardware", "Circuit", "Virtualisation cluster"]).order_by("pk"))
+    field_model.objects.get_or_create(
+        applies_to=CI_LABEL,
+        name="netbox_id",
+        defaults={
+            "label": "NetBox object",
+            "type": "text",
+            "scope_field": "ci_class",
+            "scope_values": ",".join(str(c.pk) for c in keyed),
+            "order": 300,
+            "searchable": True,
+            "help_text": "Where it was imported from (“dcim.device:12”): a new import of the NetBox inventory "
+            "updates it.",
+        },
+    )
     for position, (class_name, attribute) in enumerate(EXTRA):
         ci_class = class_model.objects.filter(name=class_name).first()
         if ci_class is not None:

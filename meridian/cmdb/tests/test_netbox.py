@@ -281,7 +281,7 @@ class ImportedInventoryTests(NetboxCase):
         self.assertEqual(response.status_code, 200, response.content)
         self.assertTrue(response.json()["committed"])
         device = ConfigurationItem.objects.get(custom__netbox_id=f"dcim.device:{of(items, 'dcim.device')[1]['pk']}")
-        self.assertEqual(device.custom["asset_tag"], "A-0002")
+        self.assertEqual(device.custom["asset_number"], "A-0002")
 
     def test_the_endpoint_is_in_the_openapi_schema(self) -> None:
         self.client.force_login(self.manager)
