@@ -702,7 +702,7 @@ class Importer:
     def items(self) -> None:
         existing = {
             str(ci.custom.get(KEY_FIELD)): ci
-            for ci in ConfigurationItem.objects.select_related("ci_class").exclude(**{f"custom__{KEY_FIELD}": None})
+            for ci in ConfigurationItem.objects.select_related("ci_class").filter(custom__has_key=KEY_FIELD)
         }
         dump = self.dump
         for obj in dump.of("clusters"):
