@@ -39,6 +39,7 @@ from meridian.core.registry import (
     RecordType,
     Related,
     register,
+    register_page,
 )
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
@@ -522,4 +523,13 @@ register(
         select_related=["audit", "ci", "assignee", "team"],
         help_text="What configuration audits found: missing, unrecorded, differing CIs and unauthorised changes.",
     )
+)
+
+register_page(
+    "control",
+    "NetBox import",
+    "cmdb:netbox_import",
+    KEEPERS,
+    icon="upload",
+    help_text="Bring a NetBox inventory in: sites, racks, devices, virtual machines, circuits and cables.",
 )

@@ -1,8 +1,11 @@
-"""Background work of the CMDB."""
+"""Background work of the CMDB: scheduled baselines, and a NetBox import committed from its page
+(`cmdb.netbox.commit_job`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from huey.contrib.djhuey import db_task
 
 from meridian.core.tasks import periodic
 
@@ -14,3 +17,16 @@ def take_scheduled_baselines(*, actor: Any) -> int:
     from meridian.cmdb.baselines import take_scheduled
 
     return len(take_scheduled(actor=actor))
+
+
+@db_task()
+def run_netbox_job(job_id: str, actor_id: int) -> str:
+    """Import the checked NetBox dump of an ImportJob as the user who started it."""
+    from django.contrib.auth import get_user_model
+
+    from meridian.cmdb.netbox import commit_job
+    from meridian.core.models import ImportJob
+
+    job = ImportJob.objects.get(pk=job_id)
+    actor = get_user_model().objects.get(pk=actor_id)
+    return "committed" if commit_job(job, actor=actor).committed else "refused"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections import defaultdict
 from typing import Any
 
@@ -53,4 +55,7 @@ def record_type_patterns() -> list[Any]:
                     f"{slug}/<int:pk>/links/<int:link_id>/delete/", login_required(views.unlink), name=f"{name}_unlink"
                 ),
             ]
+    for app in per_app:  # an app's own pages beside the generated ones: `meridian/<app>/views.py` `urlpatterns`
+        if importlib.util.find_spec(f"meridian.{app}.views") is not None:
+            per_app[app] += getattr(importlib.import_module(f"meridian.{app}.views"), "urlpatterns", [])
     return [path(f"{app}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()]

@@ -60,9 +60,9 @@ class TestRelationshipKind(RecordTypeTests):
 
     def new_data(self) -> dict[str, Any]:
         return {
-            "name": "Powered by",
-            "forward_label": "is powered by",
-            "reverse_label": "powers",
+            "name": "Cooled by",
+            "forward_label": "is cooled by",
+            "reverse_label": "cools",
             "propagates": Propagation.TO_SOURCE,
         }
 
