@@ -1014,26 +1014,29 @@ def save_upload(fileobj: IO[bytes], file_name: str, *, actor: Any) -> Any:
     return job
 
 
-def check_job(job: Any, *, actor: Any) -> Report:
+def check_job(job: Any, *, actor: Any, authorised_by: str = "") -> Report:
     """The dry run of a job's file; its report is kept on the job, which is then ready to commit. NetboxRefused (not
     a NetBox dump) leaves the job as uploaded."""
     from meridian.core.models import ImportJob
 
     with imports._storage().open(job.file, "rb") as fileobj:
         dump = read_dump(fileobj)
-    report = run(dump, actor=actor, dry_run=True, reason=f"NetBox import of {job.file_name}")
+    report = run(
+        dump, actor=actor, dry_run=True, reason=f"NetBox import of {job.file_name}", authorised_by=authorised_by
+    )
+    job.options = {**(job.options or {}), "authorised_by": authorised_by}  # the commit cites the same change
     job.status = ImportJob.Status.CHECKED
     job.total_rows = total_objects(dump)
     job.report = report.as_dict()
-    job.save(update_fields=["status", "total_rows", "report"])
+    job.save(update_fields=["options", "status", "total_rows", "report"])
     return report
 
 
-def check_file(fileobj: IO[bytes], file_name: str, *, actor: Any) -> tuple[Any, Report]:
+def check_file(fileobj: IO[bytes], file_name: str, *, actor: Any, authorised_by: str = "") -> tuple[Any, Report]:
     """`save_upload` and `check_job` at once. A file that cannot be read is not kept."""
     job = save_upload(fileobj, file_name, actor=actor)
     try:
-        return job, check_job(job, actor=actor)
+        return job, check_job(job, actor=actor, authorised_by=authorised_by)
     except BaseException:
         discard(job)
         raise
@@ -1082,7 +1085,14 @@ def commit_job(job: Any, *, actor: Any) -> Report:
     try:
         with imports._local_copy(job.file) as fileobj:
             dump = read_dump(fileobj)
-        report = run(dump, actor=actor, dry_run=False, reason=f"NetBox import of {job.file_name}", progress=progress)
+        report = run(
+            dump,
+            actor=actor,
+            dry_run=False,
+            reason=f"NetBox import of {job.file_name}",
+            progress=progress,
+            authorised_by=(job.options or {}).get("authorised_by") or "",
+        )
     except NetboxRefused as exc:
         report = Report(dry_run=False)
         report.add("", None, None, "file", exc.message)

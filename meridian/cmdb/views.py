@@ -61,7 +61,10 @@ def start(request: HttpRequest) -> HttpResponse:
             errors.append("Choose the NetBox dump (a .json file) to import.")
         else:
             try:
-                job, _ = netbox.check_file(upload, upload.name or "netbox.json", actor=request.user)
+                cited = request.POST.get("authorised_by", "").strip()[:200]
+                job, _ = netbox.check_file(
+                    upload, upload.name or "netbox.json", actor=request.user, authorised_by=cited
+                )
             except (netbox.NetboxRefused, imports.ImportRefused) as exc:
                 errors.append(exc.message)
             else:

@@ -27,6 +27,12 @@ class NetboxImportRequestSerializer(serializers.Serializer):  # type: ignore[typ
         required=False, help_text="The `token` of a dry run: with dry_run=false, imports the file that dry run checked."
     )
     dry_run = serializers.BooleanField(default=True, help_text="Check and report only (the default).")
+    authorised_by = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="An approved change that lists the CIs under change control that the import changes (CHG-000123).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("file") and not attrs.get("token"):
@@ -100,7 +106,12 @@ class NetboxImportView(APIView):
                 report = netbox.commit_job(job, actor=request.user)
             else:
                 upload = data["file"]
-                job, report = netbox.check_file(upload, upload.name or "netbox.json", actor=request.user)
+                job, report = netbox.check_file(
+                    upload,
+                    upload.name or "netbox.json",
+                    actor=request.user,
+                    authorised_by=data.get("authorised_by") or "",
+                )
                 if not data["dry_run"]:
                     if report.ok:
                         report = netbox.commit_job(job, actor=request.user)

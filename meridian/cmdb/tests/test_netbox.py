@@ -240,6 +240,33 @@ class ImportedInventoryTests(NetboxCase):
             [(e.action, e.actor_id) for e in events], [("update", self.manager.pk), ("transition", self.manager.pk)]
         )
 
+    def test_a_controlled_device_changes_only_under_an_approved_change_that_lists_it(self) -> None:
+        from meridian.changes.choices import ChangeStatus
+        from meridian.changes.factories import ChangeFactory
+        from meridian.cmdb.choices import CIPolicy
+
+        router = ConfigurationItem.objects.get(custom__netbox_id="dcim.device:1")
+        ConfigurationItem.objects.filter(pk=router.pk).update(configuration_policy=CIPolicy.CONTROLLED)
+        items = copy.deepcopy(self.items)
+        of(items, "dcim.device")[0]["fields"].update(serial="SN-0815")
+        audit_before = AuditEvent.objects.count()
+        refused = netbox.run(dump_of(items), actor=self.manager, dry_run=False)
+        self.assertFalse(refused.committed)
+        self.assertTrue(any("under change control" in str(p) for p in refused.problems), refused.problems)
+        self.assertEqual(AuditEvent.objects.count(), audit_before)
+        change = ChangeFactory(title="Replace the router's chassis", status=ChangeStatus.APPROVED)
+        change.configuration_items.set([router])
+        report = netbox.run(dump_of(items), actor=self.manager, dry_run=False, authorised_by=change.reference)
+        self.assertTrue(report.committed, [str(p) for p in report.problems])
+        router.refresh_from_db()
+        self.assertEqual(router.custom["serial_number"], "SN-0815")
+        event = (
+            AuditEvent.objects.filter(record_type="cmdb.configurationitem", record_id=str(router.pk))
+            .order_by("id")
+            .last()
+        )
+        self.assertEqual(event.authorised_by, change.reference)
+
     def test_a_configuration_manager_checks_and_imports_on_the_page(self) -> None:
         use_own_attachment_storage(self)
         self.client.force_login(self.manager)
