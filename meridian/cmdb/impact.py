@@ -15,8 +15,10 @@ that makes it true. A recursive query (`WITH RECURSIVE`) cannot count a group's 
 recursive term) nor keep one cause per CI without revisiting, and on PostgreSQL it is slower than this walk even for
 the plain closure: `benchmarks/cmdb.py` measures both on 100,000 CIs and 300,000 relationships in the same run. Each
 level joins the frontier, one array parameter bound by the server (`unnest(%s::bigint[])`; `json_each` on SQLite),
-to the relationships' indexes on (target, kind, source) and (source, target, kind): index-only lookups. Redundancy
-groups and their members are read whole once (a small part of a CMDB).
+to the relationships' indexes on (target, kind, source) and (kind, source, target): index-only lookups (the second
+makes a probe for a kind that carries a failure down, “part of”, from a CI that has none such an empty range rather
+than a scan of all its relationships). Redundancy groups and their members are read whole once, as plain rows (a
+small part of a CMDB).
 """
 
 from __future__ import annotations
@@ -178,11 +180,14 @@ def _groups() -> tuple[dict[int, tuple[int, int, int]], list[tuple[int, int]]]:
     """Each redundancy group: (its CI, members down that take it down = n - k + 1, n); and the (group, member) rows.
     Two queries: groups are a small part of a CMDB, read whole."""
     through = RedundancyGroup.members.through
-    memberships = sorted(through.objects.values_list("redundancygroup_id", "configurationitem_id"))
+    with connection.cursor() as cursor:  # plain rows of integers: the ORM's per-row work costs more than the query
+        cursor.execute(f"SELECT redundancygroup_id, configurationitem_id FROM {through._meta.db_table}")
+        memberships = sorted(cursor.fetchall())
+        cursor.execute(f"SELECT id, ci_id, required_up FROM {RedundancyGroup._meta.db_table}")
+        rows = cursor.fetchall()
     sizes: dict[int, int] = {}
     for group_id, _member in memberships:
         sizes[group_id] = sizes.get(group_id, 0) + 1
-    rows = RedundancyGroup.objects.values_list("pk", "ci_id", "required_up")
     return {pk: (ci_id, max(sizes.get(pk, 0) - k + 1, 1), sizes.get(pk, 0)) for pk, ci_id, k in rows}, memberships
 
 

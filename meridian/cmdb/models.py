@@ -182,7 +182,12 @@ class Relationship(Record):
             models.UniqueConstraint(fields=["source", "target", "kind"], name="cmdb_relationship_unique"),
             models.CheckConstraint(condition=~models.Q(source=models.F("target")), name="cmdb_relationship_not_self"),
         ]
-        indexes = [models.Index(fields=["target", "kind", "source"], name="cmdb_relationship_target_idx")]
+        indexes = [
+            # impact analysis walks a level of failures in each direction (`cmdb.impact`): the sources of these
+            # targets by the kinds that carry a failure up, the targets of these sources by those that carry it down
+            models.Index(fields=["target", "kind", "source"], name="cmdb_relationship_target_idx"),
+            models.Index(fields=["kind", "source", "target"], name="cmdb_relationship_kind_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.labelled(str)
