@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 
 from meridian.cmdb.choices import Propagation
-from meridian.cmdb.models import CIClass, ConfigurationItem, RedundancyGroup, RelationshipKind, descendant_class_ids
+from meridian.cmdb.models import CIClass, ConfigurationItem, RelationshipKind, descendant_class_ids
 
 IMPACT, DEPENDENCIES = "impact", "dependencies"
 DIRECTIONS = (IMPACT, DEPENDENCIES)
@@ -179,11 +179,10 @@ def _analyse(start: Iterable[int], direction: str = IMPACT) -> Result:
 def _groups() -> tuple[dict[int, tuple[int, int, int]], list[tuple[int, int]]]:
     """Each redundancy group: (its CI, members down that take it down = n - k + 1, n); and the (group, member) rows.
     Two queries: groups are a small part of a CMDB, read whole."""
-    through = RedundancyGroup.members.through
     with connection.cursor() as cursor:  # plain rows of integers: the ORM's per-row work costs more than the query
-        cursor.execute(f"SELECT redundancygroup_id, configurationitem_id FROM {through._meta.db_table}")
+        cursor.execute("SELECT redundancygroup_id, configurationitem_id FROM cmdb_redundancygroup_members")
         memberships = sorted(cursor.fetchall())
-        cursor.execute(f"SELECT id, ci_id, required_up FROM {RedundancyGroup._meta.db_table}")
+        cursor.execute("SELECT id, ci_id, required_up FROM cmdb_redundancygroup")
         rows = cursor.fetchall()
     sizes: dict[int, int] = {}
     for group_id, _member in memberships:
