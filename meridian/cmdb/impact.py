@@ -325,14 +325,17 @@ def describe(result: Result, user: Any, limit: int = DEFAULT_LIMIT) -> dict[str,
                 "path_text": path_text(path, result.direction),
             }
         )
+    # the services reached, from the rows read (as `services_reached` says them, without a model per service)
+    classes = service_class_ids()
+    services = sorted(
+        (rows[r.ci_id] for r in reached if rows[r.ci_id][6] in classes), key=lambda row: (row[2].lower(), row[0])
+    )
     return {
         "direction": result.direction,
         "down": [{"id": pk if visible(pk) else None, "name": named(pk)} for pk in result.start],
         "count": len(reached),
         "results": items,
-        "services": [
-            {"id": s.pk, "reference": s.reference, "name": s.name} for s in services_reached(result, user, read)
-        ],
+        "services": [{"id": row[0], "reference": row[1], "name": row[2]} for row in services],
         "organisations": [{"id": o.pk, "name": o.name} for o in organisations_reached(result, user, read)],
     }
 
