@@ -6,7 +6,7 @@ the component's failure impacts the service), `both`, or `none` (“is backed up
 (`RedundancyGroup.ci`) fails when fewer than k (`required_up`) of its n members are up, i.e. when n − k + 1 of
 them are down; it also fails like any CI through its own relationships. The CIs given as down are down.
 
-**Method: breadth-first by level in Python, each level one indexed query per direction.** Failures only ever
+**Method: breadth-first by level in Python, each level one statement of indexed lookups.** Failures only ever
 add (a monotone propagation), so one pass with a counter per group reaches the fixed point: a member's failure
 counts once against each of its groups, and a group's CI is queued the moment its count reaches n − k + 1. Every
 CI is visited once (cycles neither hang nor count twice) and keeps the CI whose failure reached it first (the
@@ -15,7 +15,7 @@ that makes it true. A recursive query (`WITH RECURSIVE`) cannot count a group's 
 recursive term) nor keep one cause per CI without revisiting, and on PostgreSQL it is slower than this walk even for
 the plain closure: `benchmarks/cmdb.py` measures both on 100,000 CIs and 300,000 relationships in the same run. Each
 level joins the frontier, one array parameter bound by the server (`unnest(%s::bigint[])`; `json_each` on SQLite),
-to the relationships' indexes on (target, kind, source) and (kind, source, target): index-only lookups (the second
+(both directions in one statement) to the relationships' indexes on (target, kind, source) and (kind, source, target): index-only lookups (the second
 makes a probe for a kind that carries a failure down, “part of”, from a CI that has none such an empty range rather
 than a scan of all its relationships). Redundancy groups and their members are read whole once, as plain rows (a
 small part of a CMDB).
@@ -86,12 +86,7 @@ def _ids_table(ids: Sequence[int]) -> tuple[str, str]:
     return "(SELECT value AS id FROM json_each(%s)) AS f", "[" + listed + "]"
 
 
-def _rows(sql: str, ids: Sequence[int], kinds: Sequence[int] = ()) -> list[tuple[Any, ...]]:
-    """The rows of `sql` for these ids (its `{ids}`: a table `f(id)`) and kinds (given in the text: a handful of
-    integers)."""
-    table, param = _ids_table(ids)
-    kinds_sql = "(" + ",".join(str(int(k)) for k in kinds) + ")"
-    query = sql.format(ids=table, kinds=kinds_sql)  # constant SQL and integers only
+def _execute(query: str, params: list[str]) -> list[tuple[Any, ...]]:
     if connection.vendor == "postgresql":
         # the array as a bound parameter of the server (Django's cursors bind on the client: they would quote and
         # send a 100 KB literal per level) and the rows in binary
@@ -99,11 +94,30 @@ def _rows(sql: str, ids: Sequence[int], kinds: Sequence[int] = ()) -> list[tuple
         import psycopg
 
         with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(query, [param], binary=True)
+            cursor.execute(query, params, binary=True)
             return cursor.fetchall()
     with connection.cursor() as cursor:
-        cursor.execute(query, [param])
+        cursor.execute(query, params)
         return cursor.fetchall()
+
+
+def _kinds_sql(kinds: Sequence[int]) -> str:
+    return "(" + ",".join(str(int(k)) for k in kinds) + ")"
+
+
+def _rows(sql: str, ids: Sequence[int], kinds: Sequence[int] = ()) -> list[tuple[Any, ...]]:
+    """The rows of `sql` for these ids (its `{ids}`: a table `f(id)`) and kinds (given in the text: a handful of
+    integers)."""
+    table, param = _ids_table(ids)
+    return _execute(sql.format(ids=table, kinds=_kinds_sql(kinds)), [param])  # constant SQL and integers only
+
+
+def _level(queries: Sequence[tuple[str, Sequence[int]]], ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """One level of the walk, both directions in one statement (one round trip): (CI reached, the CI it was reached
+    from) for each relationship of the queries' kinds from the frontier `ids`."""
+    table, param = _ids_table(ids)
+    parts = [sql.format(ids=table, kinds=_kinds_sql(kinds)) for sql, kinds in queries if kinds]
+    return _execute(" UNION ALL ".join(parts), [param] * len(parts)) if parts else []
 
 
 CI_ROWS = (
@@ -151,10 +165,7 @@ def _analyse(start: Iterable[int], direction: str = IMPACT) -> Result:
     frontier, depth = given, 0
     while frontier:
         depth += 1
-        found: list[tuple[int, int]] = []
-        for sql, kinds in queries:
-            if kinds:
-                found.extend(_rows(sql, frontier, kinds))
+        found: list[tuple[int, int]] = _level(queries, frontier)
         queued = []
         for ci in frontier:
             if direction == IMPACT:
