@@ -14,11 +14,11 @@ smallest id among those of the nearest level: the same answer every time), so ea
 that makes it true. A recursive query (`WITH RECURSIVE`) cannot count a group's failed members (no aggregates in a
 recursive term) nor keep one cause per CI without revisiting, and on PostgreSQL it is slower than this walk even for
 the plain closure: `benchmarks/cmdb.py` measures both on 100,000 CIs and 300,000 relationships in the same run. Each
-level joins the frontier, one array parameter bound by the server (`unnest(%s::bigint[])`; `json_each` on SQLite),
-(both directions in one statement) to the relationships' indexes on (target, kind, source) and (kind, source, target): index-only lookups (the second
-makes a probe for a kind that carries a failure down, “part of”, from a CI that has none such an empty range rather
-than a scan of all its relationships). Redundancy groups and their members are read whole once, as plain rows (a
-small part of a CMDB).
+level is one statement (both directions, one round trip) joining the frontier, one array parameter bound by the
+server (`unnest(%s::bigint[])`; `json_each` on SQLite), to the relationships' indexes on (target, kind, source) and
+(kind, source, target): index-only lookups (the second makes a probe for a kind that carries a failure down, “part
+of”, from a CI that has none an empty range rather than a scan of all its relationships). Redundancy groups and
+their members are read whole once, as plain rows (a small part of a CMDB).
 """
 
 from __future__ import annotations
