@@ -45,6 +45,7 @@ from meridian.core.models import AuditEvent, Organisation, User
 from meridian.core.registry import ADD, CHANGE, DELETE, EXPORT, VIEW, RecordType
 from meridian.core.testing_attachments import AttachmentTests
 from meridian.core.testing_bulk import BulkTests
+from meridian.core.testing_control import ControlTests
 from meridian.core.testing_conversation import ConversationTests
 from meridian.core.testing_imports import ImportTests
 from meridian.core.testing_timeline import TimelineTests
@@ -225,12 +226,13 @@ def wrong_json_values(field: Any) -> list[Any]:
 
 
 class RecordTypeTests(
-    AttachmentTests, ConversationTests, TimelineTests, WatcherTests, ImportTests, BulkTests, TestCase
+    AttachmentTests, ConversationTests, TimelineTests, WatcherTests, ImportTests, BulkTests, ControlTests, TestCase
 ):
     """Declare `model`, `factory`, `new_data()` and `changed_data` in a subclass. The tests of a type's files
     (`testing_attachments.AttachmentTests`) run for a type that declares `attachments=`; those of its timeline
     (`testing_timeline.TimelineTests`) for every type; those of its followers (`testing_watchers.WatcherTests`) for
-    a type that declares `watchers=`."""
+    a type that declares `watchers=`; those of its change control (`testing_control.ControlTests`) for a type that
+    declares `control=`."""
 
     model: ClassVar[type[Any]]
     factory: ClassVar[Any]

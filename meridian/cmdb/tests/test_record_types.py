@@ -8,7 +8,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.test import TestCase
 
-from meridian.cmdb.choices import CIStatus, Level, Propagation
+from meridian.changes.choices import ChangeStatus
+from meridian.changes.factories import ChangeFactory
+from meridian.cmdb.choices import CIPolicy, CIStatus, Level, Propagation
 from meridian.cmdb.factories import (
     CIClassFactory,
     ConfigurationItemFactory,
@@ -39,10 +41,27 @@ class TestCIClass(RecordTypeTests):
         return {"name": "Storage array", "description": "SAN and NAS", "configuration_policy": "open"}
 
 
+def approved_change(*cis: ConfigurationItem) -> str:
+    """The reference of an approved change that lists these CIs (what authorises a write of controlled ones)."""
+    change = ChangeFactory(title="Authorised work", status=ChangeStatus.APPROVED)
+    change.configuration_items.set(cis)
+    return str(change.reference)
+
+
+def control(*cis: ConfigurationItem) -> None:
+    ConfigurationItem.objects.filter(pk__in=[ci.pk for ci in cis]).update(configuration_policy=CIPolicy.CONTROLLED)
+
+
 class TestConfigurationItem(CustomFieldTests, RecordTypeTests):
     model = ConfigurationItem
     factory = ConfigurationItemFactory
     changed_data = {"ci_version": "2.4.1", "description": "Runs the month-end close"}
+
+    def put_under_control(self, obj: ConfigurationItem) -> None:
+        control(obj)
+
+    def authorising(self, obj: ConfigurationItem) -> str:
+        return approved_change(obj)
 
     def new_data(self) -> dict[str, Any]:
         return {
@@ -81,6 +100,12 @@ class TestRelationship(LinksToCIs):
     factory = RelationshipFactory
     changed_data = {"note": "through the secondary path"}
 
+    def put_under_control(self, obj: Relationship) -> None:
+        control(obj.target)
+
+    def authorising(self, obj: Relationship) -> str:
+        return approved_change(obj.source, obj.target)
+
     def new_data(self) -> dict[str, Any]:
         source = ConfigurationItemFactory(organisation=self.p.org_a)
         target = ConfigurationItemFactory(organisation=self.p.org_a)
@@ -91,6 +116,12 @@ class TestRedundancyGroup(LinksToCIs):
     model = RedundancyGroup
     factory = RedundancyGroupFactory
     changed_data = {"description": "Patroni cluster, synchronous replica"}
+
+    def put_under_control(self, obj: RedundancyGroup) -> None:
+        control(obj.ci)
+
+    def authorising(self, obj: RedundancyGroup) -> str:
+        return approved_change(obj.ci)
 
     def new_data(self) -> dict[str, Any]:
         members = ConfigurationItemFactory.create_batch(3, organisation=self.p.org_a)

@@ -16,6 +16,7 @@ from meridian.core import registry
 from meridian.core.testing import LINKS_TESTED, WALKED, CustomFieldTests, RecordTypeTests, lifecycle_attempts
 from meridian.core.testing_attachments import ATTACHMENT_TESTS, ATTACHMENTS_TESTED
 from meridian.core.testing_bulk import BULK_TESTED, BULK_TESTS
+from meridian.core.testing_control import CONTROL_TESTED, CONTROL_TESTS
 from meridian.core.testing_conversation import CONVERSATION_TESTED, CONVERSATION_TESTS
 from meridian.core.testing_watchers import WATCHER_TESTS, WATCHERS_TESTED
 
@@ -139,6 +140,16 @@ class ConversationCoverageTests(SimpleTestCase):
         assert_every_type_ran(
             self, CONVERSATION_TESTS, CONVERSATION_TESTED, "a conversation", lambda rt: rt.conversation is not None
         )
+
+
+@pytest.mark.run_last
+class ControlCoverageTests(SimpleTestCase):
+    """Every type that declares `control=` has run all the generic change-control tests."""
+
+    databases = {"default"}
+
+    def test_every_type_under_control_runs_the_control_tests(self) -> None:
+        assert_every_type_ran(self, CONTROL_TESTS, CONTROL_TESTED, "change control", lambda rt: rt.control is not None)
 
 
 @pytest.mark.run_last
