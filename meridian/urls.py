@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from meridian.cmdb.api.itop import ItopImportView
 from meridian.cmdb.api.netbox import NetboxImportView
 from meridian.core import api_token_views, registry, views, watch_views
 from meridian.core.api.bulk import BulkJobView
@@ -33,6 +34,7 @@ api_patterns = [
     path("me/api-tokens/<int:pk>/", ApiTokenDetailView.as_view(), name="api_token"),
     path("core/bulk-jobs/<uuid:job_id>/", BulkJobView.as_view(), name="core-bulk-job"),  # `core.bulk`
     path("cmdb/netbox/import/", NetboxImportView.as_view(), name="cmdb-netbox-import"),  # `cmdb.netbox`
+    path("cmdb/itop/import/", ItopImportView.as_view(), name="cmdb-itop-import"),  # `cmdb.itop`
     *router.urls,
 ]
 

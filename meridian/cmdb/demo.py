@@ -68,10 +68,11 @@ def load(actor: Any) -> None:
 
     from django.apps import apps
 
-    # the default classes and kinds as migrations 0002 and 0005 make them (again, where they are gone: a flushed test
-    # database, or an administrator who removed one); it never overwrites what exists
+    # the default classes and kinds as migrations 0002, 0005 and 0006 make them (again, where they are gone: a flushed
+    # test database, or an administrator who removed one); it never overwrites what exists
     importlib.import_module("meridian.cmdb.migrations.0002_defaults").create_defaults(apps, None)
     importlib.import_module("meridian.cmdb.migrations.0005_netbox_defaults").create_defaults(apps, None)
+    importlib.import_module("meridian.cmdb.migrations.0006_itop_defaults").create_defaults(apps, None)
     classes = {c.name: c for c in CIClass.objects.all()}
     kinds = {k.name: k for k in RelationshipKind.objects.all()}
     dc = Location.objects.filter(name="Amsterdam DC1").first()

@@ -26,24 +26,22 @@ field: `devices[12].site: site 99 is not in the file`."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 
+from meridian.cmdb import inventory
 from meridian.cmdb.choices import CIStatus
-from meridian.cmdb.models import CIClass, ConfigurationItem, Relationship, RelationshipKind
-from meridian.cmdb.workflows import CI_LIFECYCLE
-from meridian.core import imports, policy, services
+from meridian.cmdb.models import CIClass, ConfigurationItem, RelationshipKind
+from meridian.core import services
 from meridian.core.choices import LocationKind, OrganisationKind
 from meridian.core.models import Location, Organisation
-from meridian.core.registry import ADD
 
 JOB_TYPE = "cmdb.netbox"  # ImportJob.record_type of a NetBox import
-MAX_PROBLEMS = 1000
+MAX_PROBLEMS = inventory.MAX_PROBLEMS
 KEY_FIELD = "netbox_id"
 
 # the report's kinds, in the order they are imported, and the NetBox model each reads
@@ -201,115 +199,25 @@ CLASSES_NEEDED += ["Circuit", "Virtualisation cluster"]
 KINDS_NEEDED = ["Connects to", "Runs on", "Powered by"]
 
 
-class NetboxRefused(Exception):
+class NetboxRefused(inventory.Refused):
     """The file is not a NetBox dump that can be read at all: nothing was checked or written."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = "file"
 
-
-@dataclass
-class Problem:
-    kind: str  # the report's kind ("devices"), "" for the file as a whole
-    row: int | None  # the position among the file's objects of that kind, from 0
-    netbox_id: Any
-    field: str
-    message: str
+class Problem(inventory.Problem):
+    SOURCE = "NetBox"
+    ID_KEY = "netbox_id"
 
     @property
-    def where(self) -> str:
-        if not self.kind:
-            return self.field or "file"
-        text = self.kind if self.row is None else f"{self.kind}[{self.row}]"
-        return f"{text}.{self.field}" if self.field else text
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "row": self.row,
-            "netbox_id": self.netbox_id,
-            "field": self.field,
-            "where": self.where,
-            "message": self.message,
-        }
-
-    def __str__(self) -> str:
-        ident = f" (NetBox id {self.netbox_id})" if self.netbox_id is not None else ""
-        return f"{self.where}{ident}: {self.message}"
+    def netbox_id(self) -> Any:
+        return self.ident
 
 
-def _counts() -> dict[str, dict[str, int]]:
-    return {kind: {"created": 0, "updated": 0, "unchanged": 0} for kind in [*KINDS, RELATIONSHIPS] if kind != "cables"}
+class Report(inventory.Report):
+    """What a NetBox import did or would do (see `inventory.Report`), per kind of NetBox object."""
 
-
-@dataclass
-class Report:
-    """What an import did or would do, per kind: created, updated, unchanged; every problem (the first
-    MAX_PROBLEMS listed, all counted); notes on what the file holds that is not mapped."""
-
-    dry_run: bool
-    committed: bool = False
-    counts: dict[str, dict[str, int]] = field(default_factory=_counts)
-    problem_count: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    objects: int = 0  # NetBox objects read (of the kinds mapped)
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
-
-    def add(self, kind: str, row: int | None, netbox_id: Any, field_name: str, message: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Problem(kind, row, netbox_id, field_name, message))
-
-    def count(self, kind: str, what: str) -> None:
-        self.counts[kind][what] += 1
-
-    def total(self, what: str) -> int:
-        return sum(c[what] for c in self.counts.values())
-
-    def summary(self) -> str:
-        if self.dry_run:
-            verbs = ("would create", "would update")
-        elif self.committed:
-            verbs = ("created", "updated")
-        else:
-            verbs = ("would have created", "would have updated")
-        text = (
-            f"{self.objects} NetBox object(s): {verbs[0]} {self.total('created')}, {verbs[1]} "
-            f"{self.total('updated')}, unchanged {self.total('unchanged')}; {self.problem_count} problem(s)."
-        )
-        if not self.committed:
-            text += " Nothing was written."
-        return text
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "committed": self.committed,
-            "objects": self.objects,
-            "counts": self.counts,
-            "problem_count": self.problem_count,
-            "problems": [p.as_dict() for p in self.problems],
-            "notes": self.notes,
-            "summary": self.summary(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Report:
-        report = cls(bool(data.get("dry_run")), bool(data.get("committed")))
-        report.counts = {**_counts(), **data.get("counts", {})}
-        report.problem_count = int(data.get("problem_count", 0))
-        report.problems = [
-            Problem(p["kind"], p["row"], p["netbox_id"], p["field"], p["message"]) for p in data.get("problems", [])
-        ]
-        report.notes = list(data.get("notes", []))
-        report.objects = int(data.get("objects", 0))
-        return report
+    KINDS = tuple(kind for kind in [*KINDS, RELATIONSHIPS] if kind != "cables")
+    NOUN = "NetBox object"
+    PROBLEM = Problem
 
 
 @dataclass
@@ -409,19 +317,7 @@ def key_of(obj: Obj) -> str:
     return f"{obj.model}:{obj.pk}"
 
 
-def lifecycle_path(current: str, target: str) -> list[str] | None:
-    """The shortest list of lifecycle actions from one CI status to another (None: the lifecycle has none)."""
-    seen = {current}
-    queue: deque[tuple[str, list[str]]] = deque([(current, [])])
-    while queue:
-        state, path = queue.popleft()
-        if state == target:
-            return path
-        for t in CI_LIFECYCLE.transitions:
-            if state in t.source and t.target not in seen:
-                seen.add(t.target)
-                queue.append((t.target, [*path, t.action]))
-    return None
+lifecycle_path = inventory.lifecycle_path
 
 
 @dataclass
@@ -433,8 +329,10 @@ class PlannedRelationship:
     origin: tuple[str, int, Any, str]  # kind, row, netbox id, field: where a problem is reported
 
 
-class Importer:
+class Importer(inventory.Writer):
     """One run over a dump (see the module's docstring)."""
+
+    report: Report
 
     def __init__(
         self,
@@ -446,13 +344,15 @@ class Importer:
         progress: Callable[[int], None] | None = None,
         authorised_by: str = "",
     ) -> None:
+        super().__init__(
+            Report(dry_run),
+            actor=actor,
+            reason=reason,
+            progress=progress,
+            authorised_by=authorised_by,  # the change cited for CIs under change control (`core.control`)
+            key_field=KEY_FIELD,
+        )
         self.dump = dump
-        self.actor = actor
-        self.report = Report(dry_run)
-        self.reason = reason
-        self.authorised_by = authorised_by  # the change cited for CIs under change control (`core.control`)
-        self.progress = progress
-        self.done = 0
         self.bad: set[str] = set()  # NetBox keys of objects refused (their dependants are skipped, and said so)
         self.orgs: dict[str, Organisation] = {}  # NetBox key -> organisation
         self.locations: dict[str, Location] = {}
@@ -521,33 +421,14 @@ class Importer:
 
     # --- writing ----------------------------------------------------------------------------------------------
 
-    def tick(self) -> None:
-        self.done += 1
-        if self.progress and self.done % 25 == 0:
-            self.progress(self.done)
-
     def refuse(self, obj: Obj | None, kind: str, exc: Exception, fields: dict[str, str] | None = None) -> None:
         """A service's refusal as problems of the object, each on the NetBox field it came from."""
-        fields = fields or {}
-        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-            for name, messages in exc.message_dict.items():
-                where = fields.get(name, name if name != "__all__" else "")
-                self.problem(obj, kind, where, " ".join(messages))
-        elif isinstance(exc, ValidationError):
-            self.problem(obj, kind, "", " ".join(exc.messages))
-        else:
-            self.problem(obj, kind, "", str(exc) or exc.__class__.__name__)
+        for where, message in inventory.refusal_messages(exc, fields):
+            self.problem(obj, kind, where, message)
 
     def run(self) -> Report:
         self.check_file()
-        try:
-            with transaction.atomic():
-                self.apply()
-                if self.report.dry_run or not self.report.ok:
-                    raise _RollBack
-        except _RollBack:
-            return self.report
-        self.report.committed = True
+        inventory.rolled_back_unless_clean(self.report, self.apply)
         return self.report
 
     def apply(self) -> None:
@@ -805,58 +686,16 @@ class Importer:
         }
         fields = {"organisation": "tenant", "location": "site", "ci_class": "role", "custom.netbox_id": "id"}
         fields |= {f"custom.{name}": NETBOX_FIELD.get(name, name) for name in attrs}
-        current = existing.get(key)
         try:
-            if current is None:
-                data = {**wanted, "custom": {KEY_FIELD: key, **attrs}}
-                ci = services.create_record(ConfigurationItem, data=data, actor=self.actor, reason=self.reason)
-                self.report.count(kind, "created")
-                changed = True
-            else:
-                changes = {k: v for k, v in wanted.items() if getattr(current, k) != v}
-                custom = {k: v for k, v in attrs.items() if current.custom.get(k) != v}
-                if custom:
-                    changes["custom"] = custom
-                ci = current
-                if changes:
-                    ci = services.update_record(
-                        current,
-                        data=changes,
-                        actor=self.actor,
-                        expected_version=current.version,
-                        reason=self.reason,
-                        authorised_by=self.authorised_by,
-                    )
-                changed = bool(changes) or ci.status != status
-            ci = self._move(ci, status)
+            ci, outcome = self.save_ci(key, wanted, attrs, status, existing.get(key))
         except (ValidationError, PermissionDenied) as exc:
             self.refuse(obj, kind, exc, fields)
             return
         except (services.TransitionNotAllowed, services.StaleVersion) as exc:
             self.problem(obj, kind, "status", str(exc))
             return
-        if current is not None:
-            self.report.count(kind, "updated" if changed else "unchanged")
+        self.report.count(kind, outcome)
         self.cis[key] = ci
-
-    def _move(self, ci: ConfigurationItem, status: str) -> ConfigurationItem:
-        if ci.status == status:
-            return ci
-        path = lifecycle_path(ci.status, status)
-        if path is None:
-            raise ValidationError(
-                {"status": f"A CI cannot go from “{ci.get_status_display()}” to “{CIStatus(status).label}”."}
-            )
-        for action in path:
-            ci = services.transition(
-                ci,
-                action,
-                actor=self.actor,
-                expected_version=ci.version,
-                reason=f"{self.reason}: NetBox status",
-                authorised_by=self.authorised_by,
-            )
-        return ci
 
     # relationships: cables, and virtual machines on their clusters and devices
 
@@ -915,8 +754,7 @@ class Importer:
 
     def relationships(self) -> None:
         self.plan_cables()
-        ids = [ci.pk for ci in self.cis.values()]
-        existing = set(Relationship.objects.filter(source_id__in=ids).values_list("source_id", "kind_id", "target_id"))
+        existing = self.existing_relationships(list(self.cis.values()))
         seen: set[tuple[int, int, int]] = set()
         for rel in self.rels:
             self.tick()
@@ -927,38 +765,21 @@ class Importer:
                     missing = rel.source if source is None else rel.target
                     self.report.add(kind, row, pk, field_name, f"It ends at {missing}, which was not imported.")
                 continue  # the end refused is reported with its own problem
-            triple = (source.pk, self.kinds[rel.kind].pk, target.pk)
-            if triple in seen:
-                continue  # two cables between the same two devices: one relationship
-            seen.add(triple)
-            if triple in existing:
-                self.report.count(RELATIONSHIPS, "unchanged")
-                continue
-            data = {"source": source, "kind": self.kinds[rel.kind], "target": target, "note": rel.note}
-            try:
-                services.create_record(
-                    Relationship, data=data, actor=self.actor, reason=self.reason, authorised_by=self.authorised_by
-                )
-            except (ValidationError, PermissionDenied) as exc:
-                messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-                text = f"{source} {self.kinds[rel.kind].forward_label} {target}: {' '.join(messages)}"
-                self.report.add(kind, row, pk, field_name, text)
-                continue
-            self.report.count(RELATIONSHIPS, "created")
-
-
-class _RollBack(Exception):
-    """Ends the transaction of a dry run, or of an import with problems: nothing it wrote is kept."""
+            # two cables between the same two devices: one relationship
+            outcome = self.relate(source, self.kinds[rel.kind], target, rel.note, existing, seen)
+            if outcome in ("created", "unchanged"):
+                self.report.count(RELATIONSHIPS, outcome)
+            elif outcome is not None:
+                self.report.add(kind, row, pk, field_name, outcome)
 
 
 def may_import(actor: Any) -> bool:
     """Importing an inventory needs the role to add configuration items (configuration managers, administrators)."""
-    return policy.can(actor, ADD, ConfigurationItem)
+    return inventory.may_import(actor)
 
 
 def require_import(actor: Any) -> None:
-    if not may_import(actor):
-        raise PermissionDenied("Your roles do not allow adding configuration items, so no NetBox import either.")
+    inventory.require_import(actor, "NetBox")
 
 
 def run(
@@ -991,131 +812,19 @@ def iter_problems(report: Report) -> Iterable[str]:
 
 # --- jobs: the page's and the API's two steps (dry run, then commit), and the background task -------------------
 
-
-def save_upload(fileobj: IO[bytes], file_name: str, *, actor: Any) -> Any:
-    """Keep an uploaded dump as a new ImportJob (of type `JOB_TYPE`; its id is the token of the later steps) in the
-    attachments storage, like `core.imports.save_upload`. Refuses an importer without the role, an empty or too
-    large file (`core.imports.ImportRefused`)."""
-    from django.core.files import File
-
-    from meridian.core.models import ImportJob
-
-    require_import(actor)
-    imports.check_size(fileobj)
-    job = ImportJob(
-        record_type=JOB_TYPE,
-        created_by=actor,
-        file_name=(file_name or "netbox.json")[:255],
-        sha256=imports._hash(fileobj),
-        status=ImportJob.Status.UPLOADED,
-    )
-    job.file = imports._storage().save(f"imports/{job.pk}", File(fileobj, name=str(job.pk)))
-    job.save()
-    return job
-
-
-def check_job(job: Any, *, actor: Any, authorised_by: str = "") -> Report:
-    """The dry run of a job's file; its report is kept on the job, which is then ready to commit. NetboxRefused (not
-    a NetBox dump) leaves the job as uploaded."""
-    from meridian.core.models import ImportJob
-
-    with imports._storage().open(job.file, "rb") as fileobj:
-        dump = read_dump(fileobj)
-    report = run(
-        dump, actor=actor, dry_run=True, reason=f"NetBox import of {job.file_name}", authorised_by=authorised_by
-    )
-    job.options = {**(job.options or {}), "authorised_by": authorised_by}  # the commit cites the same change
-    job.status = ImportJob.Status.CHECKED
-    job.total_rows = total_objects(dump)
-    job.report = report.as_dict()
-    job.save(update_fields=["options", "status", "total_rows", "report"])
-    return report
-
-
-def check_file(fileobj: IO[bytes], file_name: str, *, actor: Any, authorised_by: str = "") -> tuple[Any, Report]:
-    """`save_upload` and `check_job` at once. A file that cannot be read is not kept."""
-    job = save_upload(fileobj, file_name, actor=actor)
-    try:
-        return job, check_job(job, actor=actor, authorised_by=authorised_by)
-    except BaseException:
-        discard(job)
-        raise
-
-
-def discard(job: Any) -> None:
-    """Forget a job and its file (a refused upload, a cancelled dry run)."""
-    imports.discard_file(job)
-    job.delete()
-
-
-def job_for(token: Any, actor: Any) -> Any:
-    """The NetBox import job of a token, if it is the actor's own."""
-    import uuid
-
-    from meridian.core.models import ImportJob
-
-    try:
-        pk = uuid.UUID(str(token))
-    except ValueError:
-        return None
-    return ImportJob.objects.filter(pk=pk, created_by=actor, record_type=JOB_TYPE).first()
-
-
-def progress_key(job: Any) -> str:
-    return f"meridian:netbox-import:{job.pk}"
-
-
-def commit_job(job: Any, *, actor: Any) -> Report:
-    """Import the file of a checked job, recording progress (in the cache, outside the transaction) and the report
-    on the job; the file is removed once the import is done or refused."""
-    import contextlib
-
-    from django.core.cache import cache
-    from django.utils import timezone
-
-    from meridian.core.models import ImportJob
-
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, done_rows=0)
-    key = progress_key(job)
-
-    def progress(done: int) -> None:
-        with contextlib.suppress(Exception):  # progress is a courtesy; the import goes on without it
-            cache.set(key, done, 3600)
-
-    try:
-        with imports._local_copy(job.file) as fileobj:
-            dump = read_dump(fileobj)
-        report = run(
-            dump,
-            actor=actor,
-            dry_run=False,
-            reason=f"NetBox import of {job.file_name}",
-            progress=progress,
-            authorised_by=(job.options or {}).get("authorised_by") or "",
-        )
-    except NetboxRefused as exc:
-        report = Report(dry_run=False)
-        report.add("", None, None, "file", exc.message)
-    except PermissionDenied as exc:
-        report = Report(dry_run=False)
-        report.add("", None, None, "", str(exc))
-    job.status = ImportJob.Status.DONE if report.committed else ImportJob.Status.FAILED
-    job.report = report.as_dict()
-    job.done_rows = job.total_rows
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "report", "done_rows", "finished_at"])
-    imports.discard_file(job)
-    cache.delete(key)
-    return report
-
-
-def job_progress(job: Any) -> int:
-    """Steps done of a running job (see `total_objects`)."""
-    from django.core.cache import cache
-
-    if job.status == job.Status.RUNNING:
-        try:
-            return min(int(cache.get(progress_key(job)) or 0), job.total_rows)
-        except Exception:  # noqa: BLE001
-            return 0
-    return job.done_rows
+SOURCE = inventory.Source(
+    name="NetBox",
+    job_type=JOB_TYPE,
+    default_file="netbox.json",
+    read=lambda fileobj: read_dump(fileobj),
+    run=lambda dump, **kwargs: run(dump, **kwargs),
+    total=lambda dump: total_objects(dump),
+    report_class=Report,
+)
+save_upload = SOURCE.save_upload
+check_job = SOURCE.check_job
+check_file = SOURCE.check_file
+discard = SOURCE.discard
+job_for = SOURCE.job_for
+commit_job = SOURCE.commit_job
+job_progress = SOURCE.job_progress

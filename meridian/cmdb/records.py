@@ -533,3 +533,12 @@ register_page(
     icon="upload",
     help_text="Bring a NetBox inventory in: sites, racks, devices, virtual machines, circuits and cables.",
 )
+
+register_page(
+    "control",
+    "iTop import",
+    "cmdb:itop_import",
+    KEEPERS,
+    icon="upload",
+    help_text="Bring iTop data in: organisations, locations, people, teams, CIs, services and their links.",
+)

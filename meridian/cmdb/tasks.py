@@ -1,5 +1,5 @@
-"""Background work of the CMDB: scheduled baselines, and a NetBox import committed from its page
-(`cmdb.netbox.commit_job`)."""
+"""Background work of the CMDB: scheduled baselines, and an inventory import (NetBox, iTop) committed from its page
+(`cmdb.inventory.Source.commit_job`)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ def take_scheduled_baselines(*, actor: Any) -> int:
 
 
 @db_task()
-def run_netbox_job(job_id: str, actor_id: int) -> str:
-    """Import the checked NetBox dump of an ImportJob as the user who started it."""
+def run_inventory_job(source: str, job_id: str, actor_id: int) -> str:
+    """Import the checked file of an ImportJob of an inventory import (`source`: "netbox", "itop") as the user who
+    started it."""
     from django.contrib.auth import get_user_model
 
-    from meridian.cmdb.netbox import commit_job
+    from meridian.cmdb.views import PAGES
     from meridian.core.models import ImportJob
 
     job = ImportJob.objects.get(pk=job_id)
     actor = get_user_model().objects.get(pk=actor_id)
-    return "committed" if commit_job(job, actor=actor).committed else "refused"
+    return "committed" if PAGES[source].source.commit_job(job, actor=actor).committed else "refused"

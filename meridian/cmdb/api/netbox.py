@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from meridian.cmdb import netbox
-from meridian.core import imports
+from meridian.cmdb.api.inventory import InventoryCountsSerializer, post_import, validate_request
 from meridian.core.api.attachments import MultiPartParser
 
 
@@ -35,11 +34,7 @@ class NetboxImportRequestSerializer(serializers.Serializer):  # type: ignore[typ
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs.get("file") and not attrs.get("token"):
-            raise serializers.ValidationError({"file": ["Send the NetBox dump to import (or the token of a dry run)."]})
-        if attrs.get("token") and attrs.get("dry_run"):
-            raise serializers.ValidationError({"token": ["A token is for the commit: send dry_run=false with it."]})
-        return attrs
+        return validate_request(attrs, "NetBox dump")
 
 
 class NetboxProblemSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -51,18 +46,12 @@ class NetboxProblemSerializer(serializers.Serializer):  # type: ignore[type-arg]
     message = serializers.CharField()
 
 
-class NetboxCountsSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-
-
 class NetboxReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     dry_run = serializers.BooleanField()
     committed = serializers.BooleanField(help_text="True once everything is written.")
     objects = serializers.IntegerField(help_text="NetBox objects read, of the kinds imported.")
     counts = serializers.DictField(
-        child=NetboxCountsSerializer(),
+        child=InventoryCountsSerializer(),
         help_text="Per kind (tenants, providers, regions, sites, locations, racks, clusters, devices, "
         "virtual_machines, circuits, relationships): created, updated, unchanged (dry run: would be).",
     )
@@ -97,31 +86,4 @@ class NetboxImportView(APIView):
         netbox.require_import(request.user)
         given = NetboxImportRequestSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        data = given.validated_data
-        try:
-            if data.get("token"):
-                job = netbox.job_for(data["token"], request.user)
-                if job is None or job.status != job.Status.CHECKED or not job.file:
-                    raise ValidationError({"token": ["No dry run of yours with this token is waiting to be imported."]})
-                report = netbox.commit_job(job, actor=request.user)
-            else:
-                upload = data["file"]
-                job, report = netbox.check_file(
-                    upload,
-                    upload.name or "netbox.json",
-                    actor=request.user,
-                    authorised_by=data.get("authorised_by") or "",
-                )
-                if not data["dry_run"]:
-                    if report.ok:
-                        report = netbox.commit_job(job, actor=request.user)
-                    else:
-                        report.dry_run = False
-                        imports.discard_file(job)
-        except (netbox.NetboxRefused, imports.ImportRefused) as exc:
-            raise ValidationError({"file": [exc.message]}) from None
-        body = report.as_dict()
-        if report.dry_run:
-            body["token"] = str(job.pk)
-            return Response(body)
-        return Response(body, status=status.HTTP_200_OK if report.committed else status.HTTP_400_BAD_REQUEST)
+        return post_import(netbox.SOURCE, request, given.validated_data)
