@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cmdb', '0005_netbox_defaults'),
+        ('cmdb', '0006_itop_defaults'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
