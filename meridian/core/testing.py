@@ -1772,8 +1772,17 @@ LINKS_TESTED: set[tuple[str, str]] = set()
 
 
 def factory_for(model: type[Any]) -> Any:
-    """The factory_boy factory that makes `model` (the first found among the loaded factories)."""
+    """The factory_boy factory that makes `model` (the first found among the apps' factories, each app's
+    `factories` module loaded first: a related list may name a type whose app's tests are not running)."""
+    import importlib
+    import importlib.util
+
+    from django.apps import apps
     from factory.django import DjangoModelFactory
+
+    for config in apps.get_app_configs():
+        if config.name.startswith("meridian.") and importlib.util.find_spec(f"{config.name}.factories"):
+            importlib.import_module(f"{config.name}.factories")
 
     pending = list(DjangoModelFactory.__subclasses__())
     while pending:
