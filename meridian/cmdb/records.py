@@ -42,6 +42,7 @@ from meridian.core.registry import (
     register_page,
 )
 from meridian.core.tabs import Tab
+from meridian.core.uploads import TextUpload
 from meridian.core.watchers import Watchers
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
@@ -495,6 +496,16 @@ register(
         select_related=["scope_ci", "scope_class", "scope_view"],
         computed={"finding_count": Computed(Count("findings", distinct=True), "Findings")},
         after_save=audits.run_audit,
+        uploads=[
+            TextUpload(
+                "discovered_file",
+                "discovered_data",
+                endings=audits.FILE_ENDINGS,
+                label="Discovered data file",
+                help_text="The discovery tool's export as a file: CSV (UTF-8 or Windows-1252, a header row) or JSON "
+                "(a list of objects).",
+            )
+        ],
         tabs=[
             Tab(
                 "findings",

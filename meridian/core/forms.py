@@ -190,6 +190,10 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
             from meridian.core import control
 
             self.fields[control.FIELD] = control.form_field(declared.control, self.instance, user)
+        self.record_uploads = [u for u in (declared.uploads if declared else []) if u.field in self.fields]
+        self.uploaded: dict[str, str] = {}  # the fields filled from a file (`core.uploads`), to the upload's name
+        if self.record_uploads:
+            self._add_uploads()
         restrict_choices(self, user)
         choose_widgets(self, user)
         style_fields(self)
@@ -206,6 +210,39 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
             for child in (record_type.children if record_type else [])
             if record_type is not None
         ]
+
+    def _add_uploads(self) -> None:
+        """A file input before each text field that may come as a file (`core.uploads`)."""
+        fields: dict[str, forms.Field] = {}
+        for name, field in self.fields.items():
+            for upload in self.record_uploads:
+                if upload.field == name:
+                    fields[upload.name] = forms.FileField(
+                        required=False,
+                        label=upload.label,
+                        help_text=f"{upload.help_text} Or paste the text in “{field.label}”.".strip(),
+                        widget=forms.FileInput(attrs={"accept": upload.accept()} if upload.endings else {}),
+                    )
+            fields[name] = field
+        self.fields = fields
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if self.record_uploads and cleaned is not None:
+            from meridian.core import uploads
+
+            try:
+                self.uploaded = uploads.take(self.record_uploads, cleaned, self.files)
+            except forms.ValidationError as exc:
+                for name, errors in exc.error_dict.items():
+                    self.add_error(name, errors)
+        return cleaned
+
+    def _update_errors(self, errors: forms.ValidationError) -> None:
+        """The model's complaints about a field filled from a file are said on the file's input."""
+        from meridian.core import uploads
+
+        super()._update_errors(uploads.on_uploads(errors, self.uploaded))  # type: ignore[misc]
 
     def is_valid(self) -> bool:
         """The record's fields and every row of its children, validated together."""
@@ -234,7 +271,8 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
     def field_values(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, and the rows of its children, as the services take them."""
         custom = set(getattr(self, "custom_names", []))
-        skipped = {"version", "authorised_by"}  # the version read and the change cited are not field values
+        # the version read, the change cited and the files read into their fields are not field values
+        skipped = {"version", "authorised_by", *(u.name for u in getattr(self, "record_uploads", []))}
         values = {
             name: value for name, value in self.cleaned_data.items() if name not in skipped and name not in custom
         }
