@@ -162,6 +162,7 @@ register(
         filter_fields=["parent", "configuration_policy", "service", "active"],
         search_fields=["name", "description"],
         permissions={ADD: KEEPERS, CHANGE: KEEPERS, DELETE: KEEPERS},
+        reference_data=True,  # a customer reading their CI reads its class (“Server”)
         area="control",
         select_related=["parent"],
         computed={"item_count": Computed(Count("items", distinct=True), "CIs")},
@@ -258,6 +259,7 @@ register(
         list_columns=["name", "forward_label", "reverse_label", "propagates", "relationship_count"],
         filter_fields=["propagates"],
         search_fields=["name", "forward_label", "reverse_label"],
+        reference_data=True,  # a customer reading their CI's relationships reads their kinds (“runs on”)
         area="control",
         computed={"relationship_count": Computed(Count("relationships", distinct=True), "Relationships")},
         help_text="Kinds of relationship between CIs, and whether a failure propagates along them.",

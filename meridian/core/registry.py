@@ -229,6 +229,9 @@ class RecordType:
     control: Control | None = None
     # text fields that may also come as a file (`core.uploads`): a file input on the form, multipart in the API
     uploads: list[TextUpload] = field(default_factory=list)
+    # reference data (a CI class, a relationship kind): a type without an organisation that everyone who may log in
+    # reads, customer users included (`policy.tenant_filter` does not hide it from them); writes as declared
+    reference_data: bool = False
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area
@@ -236,6 +239,10 @@ class RecordType:
         self.permissions = {**defaults, **{k: frozenset(v) for k, v in self.permissions.items()}}
         # an auditor reads and exports everything and changes nothing
         self.permissions[VIEW] = self.permissions[VIEW] | {Role.AUDITOR}
+        if self.reference_data:
+            if self.model.TENANT_FIELD is not None:
+                raise ValueError(f"{self.label}: reference data belongs to no organisation (it has a TENANT_FIELD)")
+            self.permissions[VIEW] = EVERYONE
         self.permissions[EXPORT] = self.permissions[EXPORT] | {Role.AUDITOR}
         for action in (ADD, CHANGE, DELETE):
             self.permissions[action] = self.permissions[action] - READ_ONLY_ROLES
