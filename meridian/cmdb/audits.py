@@ -1,6 +1,8 @@
 """Configuration audits: the CMDB compared with discovered reality and with its own audit trail.
 
-**The discovered data** (`ConfigurationAudit.discovered_data`) is what a discovery tool exports, as text:
+**The discovered data** (`ConfigurationAudit.discovered_data`) is what a discovery tool exports, uploaded as a file
+(`discovered_file` on the form and in a multipart API body, `core.uploads`: UTF-8 or Windows-1252 text, at most
+`MERIDIAN_IMPORT_MAX_SIZE`) or pasted as text:
 
 - CSV with a header row (separator `,`, `;` or tab), or JSON: a list of objects (or `{"items": [...]}`) whose
   values are text, numbers, booleans or null;
@@ -47,6 +49,7 @@ from meridian.core.choices import AuditAction
 from meridian.core.models import AuditEvent
 
 MAX_ROWS = 100_000
+FILE_ENDINGS = (".csv", ".json", ".txt", ".tsv")  # a discovery file (`discovered_file`, core.uploads)
 MAX_ERRORS = 20
 BUILT_IN_KEYS = ("reference", "name")
 NOT_CONFIGURATION = {"comment", "attachments"}  # keys of events that are conversation or files, not configuration

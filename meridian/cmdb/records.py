@@ -42,6 +42,7 @@ from meridian.core.registry import (
     register_page,
 )
 from meridian.core.tabs import Tab
+from meridian.core.uploads import TextUpload
 from meridian.core.watchers import Watchers
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
@@ -161,6 +162,7 @@ register(
         filter_fields=["parent", "configuration_policy", "service", "active"],
         search_fields=["name", "description"],
         permissions={ADD: KEEPERS, CHANGE: KEEPERS, DELETE: KEEPERS},
+        reference_data=True,  # a customer reading their CI reads its class (“Server”)
         area="control",
         select_related=["parent"],
         computed={"item_count": Computed(Count("items", distinct=True), "CIs")},
@@ -257,6 +259,7 @@ register(
         list_columns=["name", "forward_label", "reverse_label", "propagates", "relationship_count"],
         filter_fields=["propagates"],
         search_fields=["name", "forward_label", "reverse_label"],
+        reference_data=True,  # a customer reading their CI's relationships reads their kinds (“runs on”)
         area="control",
         computed={"relationship_count": Computed(Count("relationships", distinct=True), "Relationships")},
         help_text="Kinds of relationship between CIs, and whether a failure propagates along them.",
@@ -495,6 +498,16 @@ register(
         select_related=["scope_ci", "scope_class", "scope_view"],
         computed={"finding_count": Computed(Count("findings", distinct=True), "Findings")},
         after_save=audits.run_audit,
+        uploads=[
+            TextUpload(
+                "discovered_file",
+                "discovered_data",
+                endings=audits.FILE_ENDINGS,
+                label="Discovered data file",
+                help_text="The discovery tool's export as a file: CSV (UTF-8 or Windows-1252, a header row) or JSON "
+                "(a list of objects).",
+            )
+        ],
         tabs=[
             Tab(
                 "findings",

@@ -131,6 +131,61 @@ def scope_text(definition: CustomField, record_type: RecordType) -> str:
     return f"only for {record_type.verbose_name_plural} whose {field.verbose_name} is {' or '.join(values)}{below}"
 
 
+SCOPE_OPTIONS_LIMIT = 1000  # a scope field with more records than this is given by ids
+
+
+def scope_options(record_type: RecordType, name: str) -> list[tuple[str, str]] | None:
+    """The values a custom field's scope may name for the field `name` of the type, as (value stored, label): the
+    records of a linked type that belongs to no organisation (CI classes: id, name), a field's choices (value,
+    label), yes/no (true, false); None when the field has no such list (text, a link to an organisation's records)."""
+    try:
+        field: Any = record_type.model._meta.get_field(name)
+    except Exception:  # noqa: BLE001 - FieldDoesNotExist and friends
+        return None
+    if not field.concrete or field.many_to_many or field.name == "custom":
+        return None
+    related = field.related_model if field.is_relation else None
+    if related is not None:
+        if getattr(related, "TENANT_FIELD", None):
+            return None
+        records = related._default_manager.all()
+        if records.count() > SCOPE_OPTIONS_LIMIT:
+            return None
+        return [(str(o.pk), str(o)) for o in records]
+    if field.choices:
+        return [(str(value), str(label)) for value, label in field.flatchoices]
+    if isinstance(field, models.BooleanField):
+        return [("true", "Yes"), ("false", "No")]
+    return None
+
+
+def _scope_value_errors(definition: CustomField, record_type: RecordType, field: Any) -> str | None:
+    """Why the scope's values are not values of the scope field: an id no record has, a value not among its
+    choices (the API gives the ids and values as stored; the form offers them by name)."""
+    values = scope_values(definition)
+    related = field.related_model if field.is_relation else None
+    if related is not None:
+        digits = [v for v in values if v.isdigit()]
+        found = {str(pk) for pk in related._default_manager.filter(pk__in=digits).values_list("pk", flat=True)}
+        wrong = [v for v in values if v not in found]
+        if wrong:
+            noun = related._meta.verbose_name
+            return (
+                f"No {noun} has the id {', '.join(wrong)}: give the ids of {related._meta.verbose_name_plural}, "
+                "separated by commas (the form offers them by name)."
+            )
+        return None
+    options = scope_options(record_type, field.name)
+    if options is None:
+        return None
+    allowed = {value for value, _label in options}
+    wrong = [v for v in values if v not in allowed]
+    if wrong:
+        listed = ", ".join(f"{value} ({label})" for value, label in options[:20])
+        return f"Not a value of {field.verbose_name}: {', '.join(wrong)}. One of: {listed}."
+    return None
+
+
 def values_in_use(definition: CustomField, applies_to: str | None = None, name: str | None = None) -> int:
     """How many records hold a value of the field (as stored: `applies_to` and `name` before an edit)."""
     from meridian.core import registry
@@ -207,6 +262,10 @@ def definition_errors(definition: CustomField) -> dict[str, str]:
             errors["scope_field"] = f"Not a field of {record_type.verbose_name_plural}."
         elif not scope_values(definition):
             errors["scope_values"] = "Give the values, separated by commas."
+        else:
+            wrong = _scope_value_errors(definition, record_type, field)
+            if wrong:
+                errors["scope_values"] = wrong
     elif definition.scope_values.strip() and not definition.scope_field:
         errors["scope_field"] = "Name the field whose values decide the scope."
     if definition.pk:

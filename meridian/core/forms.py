@@ -10,6 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from meridian.core import policy, registry
 from meridian.core.actions import ActionForm
@@ -190,6 +191,10 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
             from meridian.core import control
 
             self.fields[control.FIELD] = control.form_field(declared.control, self.instance, user)
+        self.record_uploads = [u for u in (declared.uploads if declared else []) if u.field in self.fields]
+        self.uploaded: dict[str, str] = {}  # the fields filled from a file (`core.uploads`), to the upload's name
+        if self.record_uploads:
+            self._add_uploads()
         restrict_choices(self, user)
         choose_widgets(self, user)
         style_fields(self)
@@ -206,6 +211,39 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
             for child in (record_type.children if record_type else [])
             if record_type is not None
         ]
+
+    def _add_uploads(self) -> None:
+        """A file input before each text field that may come as a file (`core.uploads`)."""
+        fields: dict[str, forms.Field] = {}
+        for name, field in self.fields.items():
+            for upload in self.record_uploads:
+                if upload.field == name:
+                    fields[upload.name] = forms.FileField(
+                        required=False,
+                        label=upload.label,
+                        help_text=f"{upload.help_text} Or paste the text in “{field.label}”.".strip(),
+                        widget=forms.FileInput(attrs={"accept": upload.accept()} if upload.endings else {}),
+                    )
+            fields[name] = field
+        self.fields = fields
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if self.record_uploads and cleaned is not None:
+            from meridian.core import uploads
+
+            try:
+                self.uploaded = uploads.take(self.record_uploads, cleaned, self.files)
+            except forms.ValidationError as exc:
+                for name, errors in exc.error_dict.items():
+                    self.add_error(name, errors)
+        return cleaned
+
+    def _update_errors(self, errors: forms.ValidationError) -> None:
+        """The model's complaints about a field filled from a file are said on the file's input."""
+        from meridian.core import uploads
+
+        super()._update_errors(uploads.on_uploads(errors, self.uploaded))  # type: ignore[misc]
 
     def is_valid(self) -> bool:
         """The record's fields and every row of its children, validated together."""
@@ -234,7 +272,8 @@ class RecordForm(forms.ModelForm):  # type: ignore[type-arg]
     def field_values(self) -> dict[str, Any]:
         """The cleaned values of the record's own fields, and the rows of its children, as the services take them."""
         custom = set(getattr(self, "custom_names", []))
-        skipped = {"version", "authorised_by"}  # the version read and the change cited are not field values
+        # the version read, the change cited and the files read into their fields are not field values
+        skipped = {"version", "authorised_by", *(u.name for u in getattr(self, "record_uploads", []))}
         values = {
             name: value for name, value in self.cleaned_data.items() if name not in skipped and name not in custom
         }
@@ -376,6 +415,91 @@ class CalendarForm(RecordForm):
     def field_values(self) -> dict[str, Any]:
         values = super().field_values()
         values["working_hours"] = values.pop("hours_text")
+        return values
+
+
+class CustomFieldForm(RecordForm):
+    """A custom field's definition. Its scope's values are chosen by name (`scope_choices`: the CI classes when the
+    scope field is a CI's class, the labels of a choice field, yes/no), grouped by record type and field, and stored
+    in `scope_values` as today (ids and values, separated by commas); a field without such a list (a text) keeps the
+    typed values."""
+
+    SEPARATOR = "|"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from meridian.core.custom_fields import scope_options, scope_values
+
+        groups: list[tuple[str, list[tuple[str, str]]]] = []
+        self.scope_fields: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for rt in sorted((rt for rt in registry.all_types() if rt.custom_fields), key=lambda rt: rt.verbose_name):
+            for model_field in rt.model._meta.concrete_fields:
+                options = scope_options(rt, model_field.name)
+                if not options:
+                    continue
+                self.scope_fields[(rt.label, model_field.name)] = options
+                label = f"{capfirst(rt.verbose_name_plural)} · {model_field.verbose_name} ({model_field.name})"
+                groups.append((label, [(self._encode(rt.label, model_field.name, v), text) for v, text in options]))
+        initial: list[str] = []
+        definition = self.instance
+        if (definition.applies_to, definition.scope_field) in self.scope_fields:
+            initial = [self._encode(definition.applies_to, definition.scope_field, v) for v in scope_values(definition)]
+            self.initial["scope_values"] = ""
+        field = forms.MultipleChoiceField(
+            label="has one of (choose)",
+            required=False,
+            choices=groups,
+            initial=initial,
+            help_text="…whose value is one of these: choose them among the values of the field named above (CI classes "
+            "by name, a choice by its label). Or type the values in “has one of” for a field without a list.",
+            widget=forms.SelectMultiple(attrs={"class": "form-select", "size": 8}),
+        )
+        fields: dict[str, forms.Field] = {}
+        for name, existing in self.fields.items():
+            if name == "scope_values":
+                fields["scope_choices"] = field
+            fields[name] = existing
+        self.fields = fields
+
+    def _encode(self, applies_to: str, field: str, value: str) -> str:
+        return self.SEPARATOR.join((applies_to, field, value))
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if cleaned is None:
+            return cleaned
+        chosen = [c.split(self.SEPARATOR, 2) for c in cleaned.get("scope_choices") or []]
+        key = (cleaned.get("applies_to") or "", cleaned.get("scope_field") or "")
+        if not chosen:
+            return cleaned
+        if key not in self.scope_fields:
+            self.add_error(
+                "scope_choices",
+                "The field named in “only when field” has no list of values: type them in “has one of”."
+                if key[1]
+                else "Name the field whose values decide the scope in “only when field”.",
+            )
+            return cleaned
+        others = [c for c in chosen if (c[0], c[1]) != key]
+        if others:
+            labels = dict(self.scope_fields.get((others[0][0], others[0][1]), []))
+            self.add_error(
+                "scope_choices",
+                f"“{labels.get(others[0][2], others[0][2])}” is a value of {others[0][1]}, not of {key[1]}: choose "
+                f"among the values of {key[1]}.",
+            )
+            return cleaned
+        typed = (cleaned.get("scope_values") or "").strip()
+        values = ",".join(c[2] for c in chosen)
+        if typed and typed != values:
+            self.add_error("scope_values", "Choose the values in the list or type them, not both.")
+            return cleaned
+        cleaned["scope_values"] = values
+        return cleaned
+
+    def field_values(self) -> dict[str, Any]:
+        values = super().field_values()
+        values.pop("scope_choices", None)
         return values
 
 

@@ -268,7 +268,7 @@ def open_source(fileobj: IO[bytes], name: str, *, sheet: str | None = None) -> S
     return _open_csv(fileobj)
 
 
-def _detect_encoding(fileobj: IO[bytes]) -> tuple[str, str]:
+def detect_encoding(fileobj: IO[bytes]) -> tuple[str, str]:
     """UTF-8 (with or without a byte order mark) or Windows-1252 (Excel's "CSV" on Windows); refused otherwise.
     Read in chunks: the file is never held whole in memory."""
     head = fileobj.read(4)
@@ -300,7 +300,7 @@ def _detect_encoding(fileobj: IO[bytes]) -> tuple[str, str]:
 
 
 def _open_csv(fileobj: IO[bytes]) -> Source:
-    encoding, label = _detect_encoding(fileobj)
+    encoding, label = detect_encoding(fileobj)
     text = io.TextIOWrapper(fileobj, encoding=encoding, newline="")
     sample = text.read(16384)
     text.seek(0)

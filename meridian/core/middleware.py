@@ -60,6 +60,19 @@ def _too_large_upload(request: HttpRequest) -> bool:
         return False
 
 
+def _takes_uploads(request: HttpRequest) -> bool:
+    """A create or change of a record type whose text fields may come as a file (`core.uploads`)."""
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    record_type = getattr(getattr(match.func, "cls", None), "record_type", None)
+    routed = (getattr(match.func, "actions", None) or {}).get((request.method or "").lower())
+    return bool(getattr(record_type, "uploads", None)) and routed in ("create", "update", "partial_update")
+
+
 class ApiErrorMiddleware:
     """Keeps the API's promise that every error is JSON, and limits the size of request bodies.
 
@@ -84,6 +97,10 @@ class ApiErrorMiddleware:
         multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
         if request.method == "POST" and request.path_info.endswith(UPLOAD_PATHS) and multipart:
             limit = settings.MERIDIAN_ATTACHMENT_MAX_UPLOAD  # the multipart endpoints: files, comments with files
+        elif multipart and _takes_uploads(request):
+            from meridian.core.imports import max_size
+
+            limit = max_size() + 64 * 1024  # a text field's file and the record's other fields (core.uploads)
         elif request.method == "POST" and request.path_info.endswith("/import/"):
             from meridian.core.imports import max_size
 

@@ -4,6 +4,8 @@ services all ask here, so no channel can forget a check.
 - `can(user, action, model_or_obj)`: the role check, plus tenancy when an object is given.
 - `restrict(queryset, user, action)`: the rows of a queryset the user may see or act on. A customer user sees
   only their own organisation's records (exact foreign-key match); a record outside is simply not there (404).
+  Reference data (`RecordType(reference_data=True)`: CI classes, relationship kinds) belongs to no organisation
+  and is read by everyone who may log in.
 - `shown(user, obj)`: how a linked record is named to a reader: its name, or "hidden" when they may not see it.
   Detail pages, list columns, exports, history and the API all name linked records through it.
 """
@@ -52,10 +54,15 @@ def has_role_permission(user: AnyUser, action: str, model: type[models.Model]) -
 
 
 def tenant_filter(user: AnyUser, model: type[models.Model]) -> models.Q | None:
-    """The filter a customer user's querysets get; None for staff (no restriction)."""
+    """The filter a customer user's querysets get; None for staff (no restriction) and for reference data
+    (`RecordType.reference_data`: a type without an organisation that everyone reads). A customer sees nothing else
+    of a type without an organisation."""
     if is_system(user) or not getattr(user, "is_customer", False):
         return None
     tenant_field = getattr(model, "TENANT_FIELD", None)
+    record_type = registry.find(model)
+    if tenant_field is None and record_type is not None and record_type.reference_data:
+        return None
     org_id = user.organisation_id
     if tenant_field is None or org_id is None:
         return models.Q(pk__in=[])

@@ -13,7 +13,7 @@ from meridian.core.children import Child
 from meridian.core.choices import Role
 from meridian.core.conversation import MENTIONED_EVENT, Conversation
 from meridian.core.custom_fields import definition_delete_refusal
-from meridian.core.forms import CalendarForm, GrantLoginForm
+from meridian.core.forms import CalendarForm, CustomFieldForm, GrantLoginForm
 from meridian.core.hours import format_hours
 from meridian.core.links import DUPLICATE_OF, RELATES_TO, register_link_type
 from meridian.core.models import (
@@ -308,6 +308,7 @@ register(
         filter_fields=["applies_to", "type", "required", "customer_visible"],
         search_fields=["name", "label", "help_text"],
         ordering_fields=["id", "label", "name", "applies_to", "type", "order", "created_at", "updated_at"],
+        form=CustomFieldForm,  # the scope's values chosen by name
         # defaults: staff read them, administrators define them; the auditor reads
         delete_refusal=definition_delete_refusal,  # never while records hold values: nothing destroyed silently
         help_text="Fields administrators add to organisations, people and other record types without code.",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
     from meridian.core.tabs import Tab
+    from meridian.core.uploads import TextUpload
     from meridian.core.watchers import Watchers
 
 VIEW, ADD, CHANGE, DELETE, EXPORT = "view", "add", "change", "delete", "export"
@@ -226,6 +227,11 @@ class RecordType:
     # change control (`core.control`): a write touching a record under control must cite an approved change that
     # lists it (`authorised_by` on every channel), else it is refused; the audit event keeps the reference
     control: Control | None = None
+    # text fields that may also come as a file (`core.uploads`): a file input on the form, multipart in the API
+    uploads: list[TextUpload] = field(default_factory=list)
+    # reference data (a CI class, a relationship kind): a type without an organisation that everyone who may log in
+    # reads, customer users included (`policy.tenant_filter` does not hide it from them); writes as declared
+    reference_data: bool = False
 
     def __post_init__(self) -> None:
         area(self.area)  # refuses an unknown area
@@ -233,6 +239,10 @@ class RecordType:
         self.permissions = {**defaults, **{k: frozenset(v) for k, v in self.permissions.items()}}
         # an auditor reads and exports everything and changes nothing
         self.permissions[VIEW] = self.permissions[VIEW] | {Role.AUDITOR}
+        if self.reference_data:
+            if self.model.TENANT_FIELD is not None:
+                raise ValueError(f"{self.label}: reference data belongs to no organisation (it has a TENANT_FIELD)")
+            self.permissions[VIEW] = EVERYONE
         self.permissions[EXPORT] = self.permissions[EXPORT] | {Role.AUDITOR}
         for action in (ADD, CHANGE, DELETE):
             self.permissions[action] = self.permissions[action] - READ_ONLY_ROLES
@@ -252,6 +262,9 @@ class RecordType:
             self.watchers.check(self)
         for related in self.related:
             self.model._meta.get_field(related.name)  # FieldDoesNotExist at start-up, not on the first page
+        for upload in self.uploads:
+            if upload.field not in self.fields:
+                raise ValueError(f"{self.label}: upload {upload.name} fills {upload.field}, not a field it writes")
         for child in self.children:
             if child.parent_model is not self.model:
                 raise ValueError(f"{self.label}: child {child.name} is not linked to it by {child.fk}")

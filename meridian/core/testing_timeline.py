@@ -190,6 +190,8 @@ class TimelineTests(_Base):
         obj, other = self.make_record(self.p.org_a), self.make_record(self.p.org_b)
         self._timeline_story(obj, other)
         outsider = self.p.customer_b
+        if self.rt.reference_data:
+            return  # reference data belongs to no organisation: every customer reads it, as staff do
         with self.subTest(reader="another organisation"):
             self.assertEqual(self.page_client(outsider).get(self.url("detail", obj) + "?tab=timeline").status_code, 404)
             status = self.api(outsider).get(self.api_url(obj, "timeline")).status_code

@@ -436,7 +436,11 @@ class RecordViews:
         form_class = form_for(rt)
         initial = {k: v for k, v in request.GET.items() if k in rt.fields} if obj is None else None
         form = form_class(
-            request.POST if request.method == "POST" else None, instance=obj, user=request.user, initial=initial
+            request.POST if request.method == "POST" else None,
+            request.FILES if request.method == "POST" else None,  # text fields that may come as a file
+            instance=obj,
+            user=request.user,
+            initial=initial,
         )
         status = 200
         if request.method == "POST" and form.is_valid():
@@ -689,6 +693,9 @@ def _raw(value: Any) -> Any:
 
 
 def _add_errors(form: Any, exc: ValidationError) -> None:
+    from meridian.core import uploads
+
+    exc = uploads.on_uploads(exc, getattr(form, "uploaded", {}))
     if hasattr(exc, "error_dict"):
         for name, errors in exc.message_dict.items():
             form.add_error(name if name in form.fields else None, errors)

@@ -9,7 +9,9 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from meridian.cmdb.choices import BaselineScope, ConfigurationPolicy, FindingKind, FindingStatus
@@ -145,6 +147,159 @@ class DiscoveryTests(AuditTestCase):
             services.update_record(result, data={"key_field": "name"}, actor=self.manager, expected_version=1)
         self.assertIn("key_field", refused.exception.message_dict)
         services.update_record(result, data={"description": "Q3"}, actor=self.manager, expected_version=1)
+
+
+def upload(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+BAD_FILES = {
+    "not text": ("inventory.xlsx", b"PK\x03\x04" + b"\0" * 50, "not one of the files accepted"),
+    "a workbook called .csv": ("inventory.csv", b"PK\x03\x04" + b"\0" * 50, "an Excel workbook, not text"),
+    "UTF-16": ("inventory.csv", "serial_number,name\nSN-1,a\n".encode("utf-16"), "UTF-16"),
+    "binary": ("inventory.csv", b"serial_number\x00\x01\x02", "binary data"),
+    "empty": ("inventory.csv", b"", "file is empty."),
+    "bad column": ("inventory.csv", b"serial_number,colour\nSN-1,red\n", "Row 1, column \u201ccolour\u201d"),
+    "repeated key": (
+        "inventory.csv",
+        b"serial_number,name\nSN-1,a\nsn-1,b\n",
+        "Row 3, column \u201cserial_number\u201d",
+    ),
+    "bad JSON": ("inventory.json", b'[{"serial_number": "SN-1"', "Not valid JSON"),
+}
+
+
+class DiscoveryFileTests(AuditTestCase):
+    """The discovered data as a file: on the add page and in a multipart API body, paste kept as the alternative."""
+
+    PAGE = "/cmdb/configuration-audits/add/"
+    API = "/api/v1/cmdb/configuration-audits/"
+
+    def form(self, **values: Any) -> dict[str, Any]:
+        return {
+            "name": "Quarterly",
+            "scope": BaselineScope.CI_CLASS,
+            "scope_class": self.server.pk,
+            "key_field": "serial_number",
+            **values,
+        }
+
+    def nothing_written(self, before: tuple[int, int]) -> None:
+        self.assertFalse(ConfigurationAudit.objects.exists())
+        self.assertEqual((AuditEvent.objects.count(), Finding.objects.count()), before)
+
+    def test_the_add_page_takes_a_csv_file_and_a_windows_1252_one(self) -> None:
+        self.client.force_login(self.manager)
+        page = self.client.get(self.PAGE)
+        self.assertContains(page, 'enctype="multipart/form-data"')
+        self.assertContains(page, 'type="file" name="discovered_file"')
+        answer = self.client.post(self.PAGE, self.form(discovered_file=upload("inventory.csv", CSV.encode())))
+        self.assertEqual(answer.status_code, 302, answer.content.decode()[:2000])
+        result = ConfigurationAudit.objects.get()
+        self.assertEqual(self.findings(result), DiscoveryTests.EXPECTED)
+        self.assertEqual(result.discovered_data, CSV)  # the file's text is what the audit keeps
+        latin = "serial_number,name,location\nSN-1,host-1,\n".encode("cp1252")
+        answer = self.client.post(
+            self.PAGE,
+            self.form(name="Café", discovered_file=upload("caf\u00e9.csv", latin.replace(b"host-1", b"h\xf4st"))),
+        )
+        self.assertEqual(answer.status_code, 302)
+        second = ConfigurationAudit.objects.get(name="Café")
+        self.assertIn("hôst", second.discovered_data)
+
+    def test_pasting_still_works_and_a_file_with_a_paste_is_refused(self) -> None:
+        self.client.force_login(self.manager)
+        before = (AuditEvent.objects.count(), Finding.objects.count())
+        answer = self.client.post(
+            self.PAGE, self.form(discovered_data=CSV, discovered_file=upload("inventory.csv", CSV.encode()))
+        )
+        self.assertEqual(answer.status_code, 400)
+        self.assertEqual(
+            answer.context["form"].errors["discovered_file"], ["Upload a file or paste the text, not both."]
+        )
+        self.nothing_written(before)
+        self.assertEqual(self.client.post(self.PAGE, self.form(discovered_data=CSV)).status_code, 302)
+        self.assertEqual(self.findings(ConfigurationAudit.objects.get()), DiscoveryTests.EXPECTED)
+
+    def test_bad_files_on_the_page_are_refused_on_the_file_input_and_nothing_is_written(self) -> None:
+        self.client.force_login(self.manager)
+        before = (AuditEvent.objects.count(), Finding.objects.count())
+        for case, (name, content, message) in BAD_FILES.items():
+            with self.subTest(case):
+                answer = self.client.post(self.PAGE, self.form(discovered_file=upload(name, content)))
+                self.assertEqual(answer.status_code, 400)
+                errors = answer.context["form"].errors
+                self.assertEqual(set(errors), {"discovered_file"}, errors)
+                self.assertTrue(any(message in e for e in errors["discovered_file"]), errors)
+                self.assertContains(answer, "Nothing was saved.", status_code=400)
+        self.nothing_written(before)
+
+    def test_the_api_takes_a_multipart_file_with_the_other_fields_as_form_fields(self) -> None:
+        api = api_client(self.manager)
+        data = self.form(
+            discovered_file=upload(
+                "inventory.json",
+                json.dumps(
+                    [
+                        {"serial_number": "SN-1", "name": "host-1", "Version number": "1"},
+                        {"serial_number": "SN-2", "name": "host-2", "Version number": "9"},
+                        {"serial_number": "SN-7", "name": "ghost", "Version number": "1"},
+                    ]
+                ).encode(),
+            )
+        )
+        answer = api.post(self.API, data, format="multipart")
+        self.assertEqual(answer.status_code, 201, answer.content)
+        body = answer.json()
+        self.assertNotIn("discovered_file", body)
+        self.assertEqual(body["scope_class"], self.server.pk)
+        result = ConfigurationAudit.objects.get(pk=body["id"])
+        self.assertEqual((result.discovered_count, result.checked_count), (3, 3))
+        self.assertEqual({f[0] for f in self.findings(result)}, {k for k, *_ in DiscoveryTests.EXPECTED})
+        self.assertEqual(
+            api.post(self.API, self.form(name="JSON", discovered_data=CSV), format="json").status_code, 201
+        )
+
+    def test_bad_files_in_the_api_are_refused_on_the_file_and_nothing_is_written(self) -> None:
+        api = api_client(self.manager)
+        before = (AuditEvent.objects.count(), Finding.objects.count())
+        for case, (name, content, message) in BAD_FILES.items():
+            with self.subTest(case):
+                answer = api.post(self.API, self.form(discovered_file=upload(name, content)), format="multipart")
+                self.assertEqual(answer.status_code, 400)
+                self.assertEqual(set(answer.json()), {"discovered_file"}, answer.json())
+                self.assertTrue(any(message in e for e in answer.json()["discovered_file"]), answer.json())
+        both = api.post(
+            self.API, self.form(discovered_data=CSV, discovered_file=upload("a.csv", CSV.encode())), format="multipart"
+        )
+        self.assertEqual(both.json(), {"discovered_file": ["Upload a file or paste the text, not both."]})
+        unknown = api.post(self.API, self.form(colour="red"), format="multipart")
+        self.assertEqual(unknown.json(), {"colour": ["Unknown field."]})
+        self.nothing_written(before)
+
+    @override_settings(MERIDIAN_IMPORT_MAX_SIZE=100)
+    def test_a_file_over_the_import_size_limit_is_refused(self) -> None:
+        api = api_client(self.manager)
+        big = upload("big.csv", b"serial_number\n" + b"SN-1\n" * 30)
+        answer = api.post(self.API, self.form(discovered_file=big), format="multipart")
+        self.assertEqual(answer.status_code, 400)
+        self.assertIn("at most", answer.json()["discovered_file"][0])
+        self.client.force_login(self.manager)
+        page = self.client.post(
+            self.PAGE, self.form(discovered_file=upload("big.csv", b"serial_number\n" + b"SN-1\n" * 30))
+        )
+        self.assertIn("at most", page.context["form"].errors["discovered_file"][0])
+        self.assertFalse(ConfigurationAudit.objects.exists())
+
+    def test_a_multipart_body_over_the_json_limit_but_within_the_import_limit_is_read(self) -> None:
+        rows = "".join(f"SN-{n},host-{n}\n" for n in range(100, 70_000))
+        content = ("serial_number,name\n" + rows).encode()
+        self.assertGreater(len(content), 1024 * 1024)
+        answer = api_client(self.manager).post(
+            self.API, self.form(discovered_file=upload("big.csv", content)), format="multipart"
+        )
+        self.assertEqual(answer.status_code, 201, answer.content[:500])
+        self.assertEqual(ConfigurationAudit.objects.get().discovered_count, 69_900)
 
 
 class TrailTests(AuditTestCase):

@@ -370,6 +370,53 @@ def child_serializer_for(child: Any) -> type[ChildRowSerializer]:
     return type(f"{child.model.__name__}RowSerializer", (ChildRowSerializer,), {"Meta": meta, "child": child})
 
 
+class UploadsMixin(serializers.Serializer):  # type: ignore[type-arg]
+    """A type with text fields that may come as a file (`core.uploads`): a `multipart/form-data` body's fields are
+    read as a form's (ids and numbers as digits, booleans as true/false, a many-to-many's ids repeated), and each
+    file given is read into its text field (`uploads.take`: refused on the upload's name)."""
+
+    uploaded: dict[str, str]
+
+    def to_internal_value(self, data: Any) -> Any:
+        from django.http import QueryDict
+
+        if isinstance(data, QueryDict):
+            data = {name: _form_value(self.fields.get(name), data.getlist(name)) for name in data}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        from meridian.core import uploads
+
+        declared = self.record_type.uploads  # type: ignore[attr-defined]
+        files = {u.name: attrs.pop(u.name) for u in declared if u.name in attrs}
+        try:
+            self.uploaded = uploads.take(declared, attrs, files)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return super().validate(attrs)  # type: ignore[no-any-return]
+
+
+def _form_value(field: Any, values: list[Any]) -> Any:
+    """A multipart form field's value as a JSON body would give it, for the field that takes it."""
+    import re
+
+    def typed(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # a file
+        target = getattr(field, "child_relation", field)
+        if isinstance(target, serializers.RelatedField | serializers.IntegerField) and re.fullmatch(r"-?\d+", value):
+            return int(value)
+        if isinstance(target, serializers.BooleanField) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value
+
+    if isinstance(field, serializers.ManyRelatedField | serializers.ListField):
+        return [typed(v) for v in values]
+    return typed(values[-1]) if values else None
+
+
 @cache
 def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
     if record_type.serializer is not None:
@@ -409,6 +456,14 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
             "(CHG-000123). Required to change such a record; kept in its history. On DELETE: the `X-Authorised-By` "
             "header.",
         )
+    for upload in record_type.uploads:  # `core.uploads`: a file instead of the text, in a multipart body
+        fields.insert(fields.index(upload.field), upload.name)
+        attrs[upload.name] = serializers.FileField(
+            write_only=True,
+            required=False,
+            help_text=f"{upload.help_text} In a `multipart/form-data` body, instead of `{upload.field}`.".strip(),
+        )
+        bases = (UploadsMixin, *bases)
     for child in record_type.children:
         fields.insert(fields.index("version"), child.name)
         attrs[child.name] = child_serializer_for(child)(

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from meridian.core import actions, audit, conversation, policy, services
+from meridian.core import actions, audit, conversation, policy, services, uploads
 from meridian.core.api import attachments as attachment_api
 from meridian.core.api import bulk as bulk_api
 from meridian.core.api import idempotency
@@ -122,9 +122,10 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
         cited = data.pop("authorised_by", "")
-        serializer.instance = services.create_record(
-            self.record_type.model, data=data, actor=self.request.user, authorised_by=cited
-        )
+        with uploads.errors_on_uploads(getattr(serializer, "uploaded", {})):
+            serializer.instance = services.create_record(
+                self.record_type.model, data=data, actor=self.request.user, authorised_by=cited
+            )
         self._etag_instance = serializer.instance
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -139,9 +140,10 @@ class RecordViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         cited = data.pop("authorised_by", "")
-        serializer.instance = services.update_record(
-            instance, data=data, actor=request.user, expected_version=version, authorised_by=cited
-        )
+        with uploads.errors_on_uploads(getattr(serializer, "uploaded", {})):
+            serializer.instance = services.update_record(
+                instance, data=data, actor=request.user, expected_version=version, authorised_by=cited
+            )
         self._etag_instance = serializer.instance
         return Response(serializer.data)
 
@@ -325,6 +327,10 @@ def viewset_for(record_type: RecordType) -> type[RecordViewSet]:
         if name in record_actions or name in record_tabs:
             raise ValueError(f"{record_type.label}: the name {name!r} of an action or tab is taken by attachments")
     attrs.update(files)
+    if record_type.uploads:  # text fields that may come as a file (`core.uploads`): multipart too
+        from meridian.core.api.parsers import JSONParser
+
+        attrs["parser_classes"] = [JSONParser, attachment_api.MultiPartParser]
     attrs["import_records"] = import_api.endpoint()  # `POST .../import/` (core.api.imports)
     many = bulk_api.endpoints(record_type)  # `POST .../bulk/<action>/` (core.api.bulk)
     attrs.update(many)

@@ -117,3 +117,56 @@ class DefinitionRulesTest(PrincipalsTestCase):
                 ids = [row["id"] for row in api.get(f"/api/v1/core/organisations/?{query}").json()["results"]]
                 self.assertEqual(ids, [org.pk])
         self.assertEqual(Organisation.objects.filter(custom__has_key="rate").count(), 1)
+
+
+class ScopeByNameTests(PrincipalsTestCase):
+    """The form offers a scope's values by name (a choice field's labels), stores the values as before; the API
+    takes the values as stored and refuses others with a clear message."""
+
+    PAGE = "/core/custom-fields/add/"
+
+    def post(self, **values: Any) -> Any:
+        data = {"applies_to": "core.organisation", "name": "tier", "label": "Tier", "type": "text", "order": 100}
+        self.client.force_login(self.admin)
+        return self.client.post(self.PAGE, {**data, **values})
+
+    def test_the_form_offers_a_choice_fields_labels_and_stores_the_values(self) -> None:
+        self.client.force_login(self.admin)
+        page = self.client.get(self.PAGE)
+        self.assertContains(page, 'name="scope_choices"')
+        self.assertContains(page, "Organisations · kind (kind)")
+        self.assertContains(page, '<option value="core.organisation|kind|customer">Customer</option>', html=True)
+        answer = self.post(scope_field="kind", scope_choices=["core.organisation|kind|customer"])
+        self.assertEqual(answer.status_code, 302, answer.content.decode()[-3000:])
+        definition = CustomField.objects.get(name="tier")
+        self.assertEqual(definition.scope_values, "customer")
+        edit = self.client.get(f"/core/custom-fields/{definition.pk}/edit/")
+        self.assertEqual(edit.context["form"]["scope_choices"].initial, ["core.organisation|kind|customer"])
+
+    def test_a_choice_of_another_field_or_a_field_without_a_list_is_refused_and_nothing_written(self) -> None:
+        defined = CustomField.objects.count()
+        wrong_field = self.post(scope_field="kind", scope_choices=["core.organisation|active|true"])
+        self.assertEqual(wrong_field.status_code, 400)
+        self.assertIn("choose among the values of kind", str(wrong_field.context["form"].errors["scope_choices"]))
+        free = self.post(scope_field="name", scope_choices=["core.organisation|kind|customer"])
+        self.assertEqual(free.status_code, 400)
+        self.assertIn("has no list of values", str(free.context["form"].errors["scope_choices"]))
+        both = self.post(scope_field="kind", scope_values="supplier", scope_choices=["core.organisation|kind|customer"])
+        self.assertIn("not both", str(both.context["form"].errors["scope_values"]))
+        typed_wrong = self.post(scope_field="kind", scope_values="gold")
+        self.assertIn("Not a value of kind: gold.", str(typed_wrong.context["form"].errors["scope_values"]))
+        self.assertEqual(CustomField.objects.count(), defined)
+
+    def test_the_api_takes_the_values_as_stored_and_refuses_others(self) -> None:
+        api = api_client(self.admin)
+        data = {"applies_to": "core.organisation", "name": "tier", "label": "Tier", "type": "text"}
+        refused = api.post(
+            "/api/v1/core/custom-fields/", {**data, "scope_field": "kind", "scope_values": "Customer"}, format="json"
+        )
+        self.assertEqual(refused.status_code, 400)
+        self.assertTrue(refused.json()["scope_values"][0].startswith("Not a value of kind: Customer. One of: customer"))
+        made = api.post(
+            "/api/v1/core/custom-fields/", {**data, "scope_field": "kind", "scope_values": "customer"}, format="json"
+        )
+        self.assertEqual(made.status_code, 201, made.content)
+        self.assertEqual(made.json()["scope_values"], "customer")
