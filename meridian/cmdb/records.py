@@ -272,7 +272,9 @@ register(
         fields=["source", "kind", "target", "note"],
         list_columns=["source", "kind", "target", "note"],
         filter_fields=["kind", "source", "target"],
-        search_fields=["note", "source__name", "target__name"],
+        # not the target's name: a customer's relationship may point at the provider's CI, whose name they may not
+        # learn by searching (the source is always of the relationship's own organisation); filter by target instead
+        search_fields=["note", "source__name"],
         permissions={VIEW: CUSTOMERS_TOO, **KEPT},
         area="control",
         control=RELATIONSHIP_CONTROL,

@@ -94,6 +94,10 @@ class ReferenceDataTests(PrincipalsTestCase):
                     self.assertNotIn(f"{ci.name}<", search)  # named nowhere but in the search box
                     hits = api.get("/api/v1/search/", {"q": ci.name}).json()
                     self.assertNotIn(("cmdb.configurationitem", ci.pk), [(h["type"], h["id"]) for h in hits])
+                    # nor through a relationship of their own that points at it (its name would be confirmed)
+                    self.assertNotIn("cmdb.relationship", [h["type"] for h in hits])
+                    found = api.get("/api/v1/cmdb/relationships/", {"q": ci.name}).json()["results"]
+                    self.assertEqual(found, [])
                     # the class's page lists only the reader's CIs of the class
                     class_page = self.client.get(f"/cmdb/ci-classes/{ci.ci_class_id}/").content.decode()
                     self.assertNotIn(ci.name, class_page)
