@@ -8,12 +8,17 @@
   redundancy group's member is joined to the group's CI by a “member of” edge. A group's CI is marked “k of n”
   (n counts every member, seen or not, as the impact tab's “2 of 3 down” does).
 - **A cap.** At most `MAX_NODES` nodes per answer, nearest first (then by name); `truncated` says the cap cut it.
+- **Clusters.** Where at least `CLUSTER_MIN` CIs of one class hang off the same CI by the same kind of relationship
+  in the same direction and by nothing else (a host's sixty virtual machines), they are also named as one cluster
+  (`clusters`, and `cluster` on each such node): the page shows the cluster as one node until it is opened, so a
+  graph of a few hundred CIs stays readable. `nodes` and `edges` still hold every CI and relationship.
 - **Impact.** With `impact_of` (a CI the reader may see: the page's CI, when a node of its graph is expanded), each
   node says whether it fails when that CI is down, from `cmdb.impact.analyse`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.db.models import Count, Q
@@ -28,6 +33,7 @@ from meridian.core.querysets import records_for
 DEFAULT_DEPTH, MAX_DEPTH = 1, 3
 MAX_NODES = 300
 MEMBER_OF = "member of"
+CLUSTER_MIN = 8  # this many alike CIs hanging off one CI are shown as one node until opened
 
 
 def visible_cis(user: Any) -> Any:
@@ -76,11 +82,45 @@ def neighbourhood(
         frontier = new
         if truncated:
             break
-    return {
-        "nodes": _nodes(depths, ci.pk, impact_of),
-        "edges": _edges(set(depths)),
-        "truncated": truncated,
-    }
+    nodes, edges = _nodes(depths, ci.pk, impact_of), _edges(set(depths))
+    return {"nodes": nodes, "edges": edges, "clusters": _clusters(nodes, edges), "truncated": truncated}
+
+
+def _clusters(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The clusters of the graph (see the module's docstring), each CI in it marked with the cluster's id: a CI
+    joined to the graph by one edge only, farther from the centre than the CI at its other end, grouped by that CI,
+    the edge's kind and direction and its own class."""
+    degree: Counter[int] = Counter()
+    for edge in edges:
+        degree[edge["source"]] += 1
+        degree[edge["target"]] += 1
+    by_id = {node["id"]: node for node in nodes}
+    buckets: dict[tuple[int, str, str, str], list[int]] = {}
+    for edge in edges:
+        for leaf, hub, direction in ((edge["source"], edge["target"], "to"), (edge["target"], edge["source"], "from")):
+            node = by_id[leaf]
+            if not node["centre"] and degree[leaf] == 1 and node["depth"] > by_id[hub]["depth"]:
+                buckets.setdefault((hub, edge["label"], direction, node["class"]), []).append(leaf)
+    clusters: list[dict[str, Any]] = []
+    for (hub, label, direction, class_name), members in sorted(buckets.items(), key=lambda item: item[0]):
+        if len(members) < CLUSTER_MIN:
+            continue
+        cluster_id = f"cluster-{hub}-{len(clusters) + 1}"
+        for member in members:
+            by_id[member]["cluster"] = cluster_id
+        clusters.append(
+            {
+                "id": cluster_id,
+                "hub": hub,
+                "label": label,
+                "direction": direction,
+                "class": class_name,
+                "count": len(members),
+                "members": members,
+                "impacted": sum(1 for m in members if by_id[m]["impacted"]),
+            }
+        )
+    return clusters
 
 
 def _nodes(depths: dict[int, int], centre: int, impact_of: int | None) -> list[dict[str, Any]]:
@@ -110,6 +150,7 @@ def _nodes(depths: dict[int, int], centre: int, impact_of: int | None) -> list[d
                 "centre": pk == centre,
                 "group": f"{group[0]} of {group[1]}" if group else None,
                 "impacted": None if impacted is None else pk in impacted,
+                "cluster": None,
                 "url": reverse("cmdb:configurationitem_detail", args=[pk]),
                 "api": reverse("api:cmdb-cis-graph", args=[pk]),
             }
@@ -203,8 +244,23 @@ def tab_schema() -> Any:
             "impacted": serializers.BooleanField(
                 allow_null=True, help_text="Fails when the CI `impact_of` is down; null without `impact_of`."
             ),
+            "cluster": serializers.CharField(allow_null=True, help_text="The cluster it is shown in, if any."),
             "url": serializers.CharField(help_text="Its page."),
             "api": serializers.CharField(help_text="Its graph (this endpoint for that CI)."),
+        },
+        many=True,
+    )
+    cluster = inline_serializer(
+        "GraphCluster",
+        {
+            "id": serializers.CharField(),
+            "hub": serializers.IntegerField(help_text="The CI they hang off."),
+            "label": serializers.CharField(help_text="The kind's forward label (or “member of”)."),
+            "direction": serializers.CharField(help_text="to: they relate to the hub; from: the hub relates to them."),
+            "class": serializers.CharField(),
+            "count": serializers.IntegerField(),
+            "members": serializers.ListField(child=serializers.IntegerField()),
+            "impacted": serializers.IntegerField(help_text="How many of them fail when `impact_of` is down."),
         },
         many=True,
     )
@@ -224,6 +280,7 @@ def tab_schema() -> Any:
         {
             "nodes": node,
             "edges": edge,
+            "clusters": cluster,
             "truncated": serializers.BooleanField(help_text=f"The cap of {MAX_NODES} nodes cut the graph."),
         },
     )

@@ -87,3 +87,50 @@ def test_graph_tab_draws_expands_and_shows_impact(page: Any, live_server: Any) -
     expect(canvas).to_have_attribute("data-node-count", "7")
     expect(canvas).to_have_attribute("data-edge-count", "6")  # 3 relationships, 3 memberships
     assert page.evaluate("window.__cspViolations") == []
+
+
+def test_many_alike_neighbours_are_one_cluster_until_opened(page: Any, live_server: Any) -> None:
+    """A host with twenty virtual machines: the graph draws them as one “20 × …” node; double-clicking it puts the
+    twenty in its place, and “Show impact” counts them."""
+    page.set_default_timeout(TIMEOUT_MS)
+    page.add_init_script(CSP_RECORDER)
+    user = UserFactory(username="graph-cluster", roles=[Role.RESOLVER])
+    PersonFactory(organisation=OrganisationFactory(name="Provider"), user=user, first_name="Carl", last_name="Uster")
+    runs_on = RelationshipKindFactory(name="Cluster runs", forward_label="runs on", propagates=Propagation.TO_SOURCE)
+    host = ConfigurationItemFactory(name="host-big", ci_class=CIClassFactory(name="Cluster host"), status=CIStatus.LIVE)
+    vm_class = CIClassFactory(name="Cluster VM")
+    for i in range(20):
+        vm = ConfigurationItemFactory(name=f"vm-{i:02d}", ci_class=vm_class, status=CIStatus.LIVE)
+        Relationship.objects.create(source=vm, target=host, kind=runs_on)
+    log_in(page, live_server, "graph-cluster")
+
+    page.goto(f"{live_server.url}{host.get_absolute_url()}?tab=graph")
+    canvas = page.locator("[data-cmdb-graph]")
+    expect(canvas).to_have_attribute("data-graph-ready", "ready")
+    expect(canvas).to_have_attribute("data-node-count", "2")  # the host and one cluster
+    expect(canvas).to_have_attribute("data-edge-count", "1")
+    cluster = page.evaluate("() => window.meridianCmdbGraph.nodes('.cluster').map((n) => n.id())")
+    assert len(cluster) == 1
+    point = page.evaluate(NODE_POINT, cluster[0])
+    page.mouse.click(point["x"], point["y"])
+    panel = page.locator("[data-graph-panel]")
+    expect(panel).to_contain_text("Cluster VM")
+    expect(panel.get_by_role("button", name="Show the 20 CIs")).to_be_visible()
+    page.get_by_label("Show impact").check()
+    expect(page.locator("[data-graph-message]")).to_have_text("20 CIs shown fail when host-big is down.")
+    drawn = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    page.evaluate(drawn)
+    snap(page, "cmdb-graph-cluster", 1400)
+    panel.get_by_role("button", name="Show the 20 CIs").click()
+    expect(canvas).to_have_attribute("data-node-count", "21")
+    expect(canvas).to_have_attribute("data-edge-count", "20")
+    expect(page.locator("[data-graph-message]")).to_have_text("20 CIs of Cluster VM shown.")
+    page.get_by_label("Show impact").uncheck()
+    page.get_by_label("Show impact").check()  # counted one by one now
+    expect(page.locator("[data-graph-message]")).to_have_text("20 CIs shown fail when host-big is down.")
+    assert page.evaluate("() => window.meridianCmdbGraph.nodes('.impacted').length") == 20
+    page.evaluate(drawn)
+    snap(page, "cmdb-graph-cluster-open", 1400)
+    # the list under the graph names every CI all along
+    expect(page.locator(".cmdb-graph-list li")).to_have_count(21)
+    assert page.evaluate("window.__cspViolations") == []

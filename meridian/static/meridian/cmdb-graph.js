@@ -1,7 +1,8 @@
 // The relationship graph of a configuration item (the CI's Graph tab, cmdb/tabs/graph.html): Cytoscape.js, loaded
 // on first use from the vendored file. The first graph comes in the page (a JSON element made by `json_script`);
 // double-clicking a CI (or its "Add its neighbours" button) fetches its neighbours from the tab's API, as the
-// reader may see them, with the page CI's impact flagged. State for tests: the canvas's data-node-count and
+// reader may see them, with the page CI's impact flagged. Many alike CIs hanging off one CI come as a cluster, one
+// node until it is double-clicked (or "Show the N CIs"). State for tests: the canvas's data-node-count and
 // data-edge-count. The tab may come in by htmx, which runs this file again: it then only starts the new graphs.
 (function () {
   "use strict";
@@ -42,26 +43,78 @@
     return colours;
   }
 
-  function elements(data, colours, depthOffset) {
-    const nodes = data.nodes.map((node) => ({
-      group: "nodes",
-      data: {
-        ...node,
-        id: String(node.id),
-        depth: node.depth + depthOffset,
-        label: node.group ? `${node.name} (${node.group})` : node.name,
-        colour: colours[node.status] || "#adb5bd",
-      },
-      classes: [node.centre && depthOffset === 0 ? "centre" : "", node.group ? "group" : "", node.impacted ? "impacted" : ""]
-        .filter(Boolean)
-        .join(" "),
-    }));
-    const edges = data.edges.map((edge) => ({
-      group: "edges",
-      data: { ...edge, source: String(edge.source), target: String(edge.target) },
-      classes: edge.kind === "member of" ? "member" : "",
-    }));
-    return nodes.concat(edges);
+  let clusterSeq = 0;
+
+  // the elements of an answer of the graph API, as cytoscape takes them. A cluster (many alike CIs hanging off one
+  // CI) becomes one node and one edge; its CIs and their edges are kept in `withheld` under the cluster node's id
+  // until it is opened. `present(id)`: whether a CI is in the graph already (it is then not withheld again).
+  function elements(data, colours, depthOffset, present, withheld) {
+    const clusters = (data.clusters || [])
+      .map((cluster) => ({ ...cluster, members: cluster.members.map(String).filter((id) => !present(id)) }))
+      .filter((cluster) => cluster.members.length > 1);
+    const clusterOf = new Map();
+    clusters.forEach((cluster) => cluster.members.forEach((id) => clusterOf.set(id, cluster)));
+    const held = new Map(clusters.map((cluster) => [cluster, []]));
+    const shown = [];
+    data.nodes.forEach((node) => {
+      const element = {
+        group: "nodes",
+        data: {
+          ...node,
+          id: String(node.id),
+          depth: node.depth + depthOffset,
+          label: node.group ? `${node.name} (${node.group})` : node.name,
+          colour: colours[node.status] || "#adb5bd",
+        },
+        classes: [node.centre && depthOffset === 0 ? "centre" : "", node.group ? "group" : "", node.impacted ? "impacted" : ""]
+          .filter(Boolean)
+          .join(" "),
+      };
+      const cluster = clusterOf.get(element.data.id);
+      (cluster ? held.get(cluster) : shown).push(element);
+    });
+    data.edges.forEach((edge) => {
+      const element = {
+        group: "edges",
+        data: { ...edge, source: String(edge.source), target: String(edge.target) },
+        classes: edge.kind === "member of" ? "member" : "",
+      };
+      const cluster = clusterOf.get(element.data.source) || clusterOf.get(element.data.target);
+      (cluster ? held.get(cluster) : shown).push(element);
+    });
+    clusters.forEach((cluster) => {
+      clusterSeq += 1;
+      const id = `cluster-${clusterSeq}`;
+      const hub = String(cluster.hub);
+      const count = cluster.members.length;
+      withheld.set(id, held.get(cluster));
+      shown.push({
+        group: "nodes",
+        data: {
+          id,
+          isCluster: true,
+          count,
+          name: `${count} × ${cluster.class}`,
+          label: `${count} × ${cluster.class}`,
+          class: cluster.class,
+          impactedCount: cluster.impacted,
+          depth: (data.nodes.find((node) => String(node.id) === hub) || { depth: 0 }).depth + depthOffset + 1,
+          colour: "#e9ecef",
+        },
+        classes: ["cluster", cluster.impacted ? "impacted" : ""].filter(Boolean).join(" "),
+      });
+      shown.push({
+        group: "edges",
+        data: {
+          id: `${id}-edge`,
+          source: cluster.direction === "to" ? id : hub,
+          target: cluster.direction === "to" ? hub : id,
+          label: cluster.label,
+        },
+        classes: "cluster-edge",
+      });
+    });
+    return shown;
   }
 
   const STYLE = [
@@ -83,6 +136,11 @@
     },
     { selector: "node.centre", style: { width: 34, height: 34, "border-width": 4, "border-color": "#212529", "font-weight": "bold" } },
     { selector: "node.group", style: { shape: "round-rectangle", "border-style": "dashed", "border-width": 2 } },
+    {
+      selector: "node.cluster",
+      style: { shape: "round-rectangle", width: 48, height: 26, "border-width": 2, "border-color": "#6c757d", "font-weight": "bold" },
+    },
+    { selector: "edge.cluster-edge", style: { width: 3 } },
     { selector: "node.expanded", style: { "border-width": 3 } },
     { selector: "node:selected", style: { "overlay-color": "#0d6efd", "overlay-opacity": 0.25, "overlay-padding": 6 } },
     {
@@ -125,9 +183,10 @@
     const centre = data.nodes.find((node) => node.centre);
     loadCytoscape(canvas.dataset.cytoscape).then((cytoscape) => {
       const colours = statusColours(tab);
+      const withheld = new Map(); // cluster node id -> the CIs and edges it stands for
       const cy = cytoscape({
         container: canvas,
-        elements: elements(data, colours, 0),
+        elements: elements(data, colours, 0, () => false, withheld),
         style: STYLE,
         minZoom: 0.1,
         maxZoom: 3,
@@ -174,7 +233,7 @@
           const between = hit.edgesWith(hit);
           cy.edges().not(between).addClass("faded");
           between.addClass("impact-path");
-          const impacted = cy.nodes(".impacted").length;
+          const impacted = cy.nodes(".impacted").reduce((n, node) => n + (node.data("isCluster") ? node.data("impactedCount") : 1), 0);
           message.textContent = `${impacted} CI${impacted === 1 ? "" : "s"} shown fail when ${centre.name} is down.`;
         } else {
           message.textContent = hint;
@@ -187,13 +246,53 @@
         panel.querySelectorAll("[data-graph-field]").forEach((field) => {
           field.textContent = values[field.dataset.graphField] || "";
         });
-        panel.querySelector('a[data-graph-field="name"]').href = values.url;
+        const link = panel.querySelector('a[data-graph-field="name"]');
+        if (values.url) {
+          link.href = values.url;
+        } else {
+          link.removeAttribute("href"); // a cluster has no page
+        }
         panel.querySelectorAll("[data-graph-group]").forEach((el) => {
           el.hidden = !values.group;
         });
+        panel.querySelectorAll("[data-graph-ci]").forEach((el) => {
+          el.hidden = Boolean(values.isCluster); // a cluster has no reference or status of its own
+        });
         const expand = panel.querySelector("[data-graph-expand]");
         expand.disabled = node.hasClass("expanded") || node.hasClass("centre");
+        expand.textContent = values.isCluster ? `Show the ${values.count} CIs` : "Add its neighbours";
         panel.hidden = false;
+      }
+
+      // a cluster opened: its CIs and their edges take its place, around where it was
+      function openCluster(node) {
+        const held = withheld.get(node.id());
+        if (!held) {
+          return;
+        }
+        withheld.delete(node.id());
+        const around = node.position();
+        const added = held.filter((el) => cy.getElementById(el.data.id).empty());
+        const nodes = added.filter((el) => el.group === "nodes");
+        nodes.forEach((el, i) => {
+          const angle = (2 * Math.PI * i) / nodes.length;
+          el.position = { x: around.x + 70 * Math.cos(angle), y: around.y + 70 * Math.sin(angle) };
+        });
+        cy.remove(node);
+        cy.add(added);
+        panel.hidden = true;
+        layout(true);
+        count();
+        showImpact();
+        message.textContent = `${nodes.length} CI${nodes.length === 1 ? "" : "s"} of ${node.data("class")} shown.`;
+      }
+
+      function open(node) {
+        if (node.data("isCluster")) {
+          openCluster(node);
+        } else {
+          expand(node);
+        }
       }
 
       function expand(node) {
@@ -206,7 +305,8 @@
         fetch(address, { headers: { Accept: "application/json" }, credentials: "same-origin" })
           .then((response) => (response.ok ? response.json() : Promise.reject(response)))
           .then((more) => {
-            const added = elements(more, colours, node.data("depth")).filter((el) => cy.getElementById(el.data.id).empty());
+            const present = (id) => !cy.getElementById(id).empty();
+            const added = elements(more, colours, node.data("depth"), present, withheld).filter((el) => !present(el.data.id));
             const around = node.position();
             added.forEach((el, i) => {
               if (el.group === "nodes") {
@@ -244,8 +344,8 @@
         }
       }).observe(canvas);
       cy.on("tap", "node", (event) => showPanel(event.target));
-      cy.on("dbltap", "node", (event) => expand(event.target));
-      panel.querySelector("[data-graph-expand]").addEventListener("click", () => selected && expand(selected));
+      cy.on("dbltap", "node", (event) => open(event.target));
+      panel.querySelector("[data-graph-expand]").addEventListener("click", () => selected && open(selected));
       tab.querySelector("[data-graph-fit]").addEventListener("click", fit);
       impactSwitch.addEventListener("change", showImpact);
       layout(false);
