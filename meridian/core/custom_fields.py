@@ -146,8 +146,10 @@ def scope_options(record_type: RecordType, name: str) -> list[tuple[str, str]] |
         return None
     related = field.related_model if field.is_relation else None
     if related is not None:
-        if getattr(related, "TENANT_FIELD", None):
-            return None
+        from django.contrib.auth import get_user_model
+
+        if getattr(related, "TENANT_FIELD", None) or related is get_user_model():
+            return None  # an organisation's records, or logins: never listed here
         records = related._default_manager.all()
         if records.count() > SCOPE_OPTIONS_LIMIT:
             return None

@@ -433,13 +433,16 @@ class CustomFieldForm(RecordForm):
         groups: list[tuple[str, list[tuple[str, str]]]] = []
         self.scope_fields: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for rt in sorted((rt for rt in registry.all_types() if rt.custom_fields), key=lambda rt: rt.verbose_name):
-            for model_field in rt.model._meta.concrete_fields:
-                options = scope_options(rt, model_field.name)
+            # the fields people set on the type (and its status), not its bookkeeping (created by, updated by ...)
+            names = [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
+            for name in names:
+                options = scope_options(rt, name)
                 if not options:
                     continue
-                self.scope_fields[(rt.label, model_field.name)] = options
-                label = f"{capfirst(rt.verbose_name_plural)} · {model_field.verbose_name} ({model_field.name})"
-                groups.append((label, [(self._encode(rt.label, model_field.name, v), text) for v, text in options]))
+                self.scope_fields[(rt.label, name)] = options
+                verbose = getattr(rt.model._meta.get_field(name), "verbose_name", name)
+                label = f"{capfirst(rt.verbose_name_plural)} · {verbose} ({name})"
+                groups.append((label, [(self._encode(rt.label, name, v), text) for v, text in options]))
         initial: list[str] = []
         definition = self.instance
         if (definition.applies_to, definition.scope_field) in self.scope_fields:
