@@ -93,6 +93,7 @@ def load(actor: Any) -> None:
             "owner_person": owners.get(customer or "") if class_name == "Service" else None,
             "owner_team": platform if class_name == "Service" else None,
             "criticality": "high" if class_name in ("Service", "Redundancy group") else "medium",
+            "ci_version": "PostgreSQL 16.4" if class_name == "Database" and customer is None else "",
         }
         ci = services.create_record(ConfigurationItem, data=data, actor=actor, reason="demo data")
         for action in ("build", "go_live"):
@@ -138,6 +139,18 @@ def _changes(actor: Any, cis: dict[str, ConfigurationItem]) -> None:
     )
     for action in ("submit", "approve"):
         upgrade = services.transition(upgrade, action, actor=actor, expected_version=upgrade.version)
+    # the baseline taken before the work: its comparison with the present shows what the change did
+    from meridian.cmdb.baselines import take_baseline
+    from meridian.cmdb.choices import BaselineScope
+
+    take_baseline(
+        f"Warehouse Management before {upgrade.reference}",
+        scope=BaselineScope.DEPENDENCIES,
+        ci=cis["Warehouse Management"],
+        actor=actor,
+        description="The service and everything it depends on, before the database upgrade.",
+        reason="demo data",
+    )
     for ci in cluster[1:]:
         ci.refresh_from_db()
         services.update_record(
