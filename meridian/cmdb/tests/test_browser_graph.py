@@ -72,6 +72,8 @@ def test_graph_tab_draws_expands_and_shows_impact(page: Any, live_server: Any) -
     page.mouse.dblclick(point["x"], point["y"])
     expect(canvas).to_have_attribute("data-node-count", "7")  # db-1..3 and crm-app
     expect(page.locator("[data-graph-message]")).to_contain_text("4 CIs added around db-cluster")
+    expect(page.locator(".cmdb-graph-list li")).to_have_count(7)  # the list under the graph grows with it
+    expect(page.locator("[data-graph-summary]")).to_have_text("The graph as a list (7 CIs, 6 relationships)")
     expect(panel).to_contain_text("2 of 3")
 
     page.get_by_label("Show impact").check()

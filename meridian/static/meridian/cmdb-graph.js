@@ -194,6 +194,36 @@
       });
       let selected = null;
 
+      // the list under the graph names every CI the graph holds, those its expansions add too
+      const list = tab.querySelector(".cmdb-graph-list");
+      const summary = tab.querySelector("[data-graph-summary]");
+      const listed = new Set(data.nodes.map((node) => String(node.id)));
+      const relationships = new Set(data.edges.map((edge) => edge.id));
+
+      function listMore(more) {
+        more.nodes.forEach((node) => {
+          if (listed.has(String(node.id))) {
+            return;
+          }
+          listed.add(String(node.id));
+          const item = document.createElement("li");
+          const link = document.createElement("a");
+          link.href = node.url;
+          link.textContent = node.name;
+          const about = document.createElement("span");
+          about.className = "text-muted";
+          about.textContent = [node.reference, node.class, node.status_label, node.group, node.impacted ? "fails when this CI is down" : ""]
+            .filter(Boolean)
+            .join(" · ");
+          item.append(link, " ", about);
+          list.appendChild(item);
+        });
+        more.edges.forEach((edge) => relationships.add(edge.id));
+        const cis = listed.size;
+        const rels = relationships.size;
+        summary.textContent = `The graph as a list (${cis} CI${cis === 1 ? "" : "s"}, ${rels} relationship${rels === 1 ? "" : "s"})`;
+      }
+
       function count() {
         canvas.dataset.nodeCount = String(cy.nodes().length);
         canvas.dataset.edgeCount = String(cy.edges().length);
@@ -315,6 +345,7 @@
               }
             });
             cy.add(added);
+            listMore(more);
             const nodes = added.filter((el) => el.group === "nodes").length;
             let text = nodes ? `${nodes} CI${nodes === 1 ? "" : "s"} added around ${node.data("name")}.` : `${node.data("name")} has no other neighbours you may see.`;
             if (more.truncated) {
