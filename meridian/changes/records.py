@@ -6,13 +6,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from meridian.changes import evidence
 from meridian.changes.choices import ChangeStatus
 from meridian.changes.models import Change
 from meridian.changes.workflows import CHANGE_LIFECYCLE, RAISERS
 from meridian.core.attachments import Attachments
 from meridian.core.choices import STATUS_COLOURS
 from meridian.core.conversation import Conversation
-from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, Link, RecordType, register
+from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, Link, RecordType, register
+from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 
 # the colours of the status badges in lists
@@ -48,6 +50,20 @@ register(
         links={"configuration_items": Link.ANY},  # a change may touch any customer's CIs and the provider's
         prefetch_related=["configuration_items"],
         after_save=fixed_once_submitted,
+        tabs=[
+            Tab(
+                "configuration",
+                "Configuration changes",
+                template="changes/tabs/configuration.html",
+                context=evidence.tab_context,
+                roles=STAFF,
+                badge=evidence.badge,
+                api=evidence.tab_api,
+                api_schema=evidence.tab_schema(),
+                help_text="The writes that cite this change as their authority (from the audit trail): when, by "
+                "whom, which record and which of its fields; `total` counts them all.",
+            )
+        ],
         record_links=True,
         attachments=Attachments(),  # plans, test evidence
         conversation=Conversation(),

@@ -546,6 +546,12 @@ class AuditEvent(models.Model):
             models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="core_audit_pending_idx"),
             # a person's own latest events (the home page's "recently created or changed by you")
             models.Index(fields=["actor_id", "-id"], name="core_audit_actor_idx"),
+            # the writes made under a change (its "Configuration changes" tab): the few events that cite one
+            models.Index(
+                fields=["authorised_by", "-id"],
+                condition=~models.Q(authorised_by=""),
+                name="core_audit_authorised_idx",
+            ),
         ]
 
     def __str__(self) -> str:

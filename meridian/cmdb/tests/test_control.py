@@ -334,3 +334,34 @@ class ProvenanceTests(ControlTestCase):
         api = APIClient()
         api.force_authenticate(self.p.customer_a)
         self.assertEqual(api.get(f"/api/v1/cmdb/cis/{mine.pk}/control/").status_code, 403)
+
+
+class ChangeEvidenceTests(ControlTestCase):
+    def test_a_change_shows_the_writes_made_under_it(self) -> None:
+        other = self.change("Other work", ChangeStatus.APPROVED, [self.db])
+        self.edit(self.db, self.approved.reference, ci_version="16.4")
+        services.transition(
+            ConfigurationItem.objects.get(pk=self.db.pk),
+            "build",
+            actor=self.keeper,
+            expected_version=2,
+            authorised_by=self.approved.reference,
+        )
+        self.edit(self.db, other.reference, ci_version="16.5")  # under the other change: not this one's
+        self.edit(self.db, description="notes")  # under none
+        api = APIClient()
+        api.force_authenticate(self.keeper)
+        data = api.get(f"/api/v1/changes/changes/{self.approved.pk}/configuration/").json()
+        self.assertEqual(data["total"], 2)
+        self.assertEqual(
+            [(w["action"], w["record"], w["fields"]) for w in data["writes"]],
+            [("transition", "wms-db-1", ["status"]), ("update", "wms-db-1", ["ci_version"])],
+        )
+        self.client.force_login(self.keeper)
+        page = self.client.get(self.approved.get_absolute_url(), {"tab": "configuration"})
+        self.assertContains(page, "2 writes cite this change as their authority")
+        self.assertContains(page, "Version number")  # fields as the pages name them
+        self.assertContains(page, self.db.get_absolute_url())
+        empty = self.change("Nothing yet", ChangeStatus.APPROVED, [self.box])
+        page = self.client.get(empty.get_absolute_url(), {"tab": "configuration"})
+        self.assertContains(page, "Nothing has been changed under this change yet")
