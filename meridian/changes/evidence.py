@@ -23,12 +23,17 @@ def writes_under(change: Change, user: Any) -> dict[str, Any]:
     events = AuditEvent.objects.filter(authorised_by=change.reference).exclude(authorised_by="").order_by("-id")
     total = events.count()
     readers: dict[str, ValueReader] = {}
+    shown = list(events[:LIMIT])
+    types = {rt.label: rt for rt in registry.all_types()}
+    records: dict[str, dict[Any, Any]] = {}  # the records written, one query per type
+    for label in {event.record_type for event in shown}:
+        ids = [event.record_id for event in shown if event.record_type == label]
+        records[label] = types[label].model._default_manager.in_bulk(ids) if label in types else {}
     rows = []
-    for event in events[:LIMIT]:
-        record_type = next((rt for rt in registry.all_types() if rt.label == event.record_type), None)
-        record = None
-        if record_type is not None:
-            record = record_type.model._default_manager.filter(pk=event.record_id).first()
+    for event in shown:
+        record_type = types.get(event.record_type)
+        found = records.get(event.record_type, {})
+        record = found.get(int(event.record_id)) if str(event.record_id).isdigit() else None
         visible = record is not None and policy.can(user, VIEW, record)
         url = None
         if visible and record_type is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from meridian.cmdb.models import ConfigurationItem, Relationship
 from meridian.core import audit, control, custom_fields, policy, registry
 from meridian.core.history import ValueReader
+from meridian.core.models import AuditEvent
 from meridian.core.registry import VIEW
 
 
@@ -54,21 +55,30 @@ def provenance(ci: ConfigurationItem, user: Any) -> dict[str, Any]:
         }
         for name in keys
     ]
+    rels = list(
+        (Relationship.objects.filter(source=ci) | Relationship.objects.filter(target=ci))
+        .select_related("source", "target", "kind")
+        .order_by("kind__name", "id")[:200]
+    )
+    # the newest event of each relationship, in one query
+    newest: dict[str, Any] = {}
+    events = AuditEvent.objects.filter(
+        record_type=Relationship._meta.label_lower, record_id__in=[str(r.pk) for r in rels]
+    )
+    for event in events.order_by("-id").iterator():
+        newest.setdefault(event.record_id, event)
     relationships = []
-    rels = Relationship.objects.filter(source=ci) | Relationship.objects.filter(target=ci)
-    for rel in rels.select_related("source", "target", "kind").order_by("kind__name", "id")[:200]:
+    for rel in rels:
         other = rel.target if rel.source_id == ci.pk else rel.source
         if not policy.can(user, VIEW, other):
             continue
-        event = control.last_set(rel, ["source", "target", "kind", "note"])
-        newest = max(event.values(), key=lambda e: e.id) if event else None
         label = rel.kind.forward_label if rel.source_id == ci.pk else rel.kind.reverse_label
         relationships.append(
             {
                 "id": rel.pk,
                 "text": f"{label} {policy.name_of(user, other)}",
                 "url": rel.get_absolute_url(),
-                "last_set": _event(newest, judge),
+                "last_set": _event(newest.get(str(rel.pk)), judge),
             }
         )
     return {"controlled": ci.controlled, "attributes": attributes, "relationships": relationships}

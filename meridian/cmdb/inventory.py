@@ -478,3 +478,25 @@ class Source:
             except Exception:  # noqa: BLE001
                 return 0
         return job.done_rows
+
+
+def needed_defaults(
+    report: Report, classes_needed: Any, kinds_needed: Any, key_field: str, migration: str
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The CI classes and relationship kinds an importer writes with, by name, once it has checked that they and its
+    key attribute are there; else None, with one problem saying what is missing and which migration makes it."""
+    from meridian.cmdb.models import CIClass
+    from meridian.core.models import CustomField
+
+    classes = {c.name: c for c in CIClass.objects.filter(name__in=classes_needed)}
+    kinds = {k.name: k for k in RelationshipKind.objects.filter(name__in=kinds_needed)}
+    has_key = CustomField.objects.filter(applies_to="cmdb.configurationitem", name=key_field).exists()
+    missing = [f"CI class “{n}”" for n in classes_needed if n not in classes]
+    missing += [f"relationship kind “{n}”" for n in kinds_needed if n not in kinds]
+    missing += [] if has_key else [f"CI attribute “{key_field}”"]
+    if missing:
+        report.add(
+            "", None, None, "file", f"Missing in this CMDB: {', '.join(missing)} (migration {migration} makes them)."
+        )
+        return None
+    return classes, kinds

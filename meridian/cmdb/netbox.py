@@ -35,7 +35,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from meridian.cmdb import inventory
 from meridian.cmdb.choices import CIStatus
-from meridian.cmdb.models import CIClass, ConfigurationItem, RelationshipKind
+from meridian.cmdb.models import ConfigurationItem
 from meridian.core import services
 from meridian.core.choices import LocationKind, OrganisationKind
 from meridian.core.models import Location, Organisation
@@ -432,20 +432,10 @@ class Importer(inventory.Writer):
         return self.report
 
     def apply(self) -> None:
-        classes = {c.name: c for c in CIClass.objects.filter(name__in=CLASSES_NEEDED)}
-        kinds = {k.name: k for k in RelationshipKind.objects.filter(name__in=KINDS_NEEDED)}
-        from meridian.core.models import CustomField
-
-        has_key = CustomField.objects.filter(applies_to="cmdb.configurationitem", name=KEY_FIELD).exists()
-        missing = [f"CI class “{n}”" for n in CLASSES_NEEDED if n not in classes]
-        missing += [f"relationship kind “{n}”" for n in KINDS_NEEDED if n not in kinds]
-        missing += [] if has_key else [f"CI attribute “{KEY_FIELD}”"]
-        if missing:
-            self.report.add(
-                "", None, None, "file", f"Missing in this CMDB: {', '.join(missing)} (migration cmdb 0004 makes them)."
-            )
+        found = inventory.needed_defaults(self.report, CLASSES_NEEDED, KINDS_NEEDED, KEY_FIELD, "cmdb 0005")
+        if found is None:
             return
-        self.classes, self.kinds = classes, kinds
+        self.classes, self.kinds = found
         self.organisations()
         self.place()
         self.items()

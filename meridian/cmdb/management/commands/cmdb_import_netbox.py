@@ -1,20 +1,16 @@
-"""`meridian cmdb_import_netbox FILE [--dry-run] [--as USERNAME]`: import a NetBox inventory (its JSON dump) into the
-CMDB (`cmdb.netbox`), with the same checks and report as the page and the API."""
+"""`meridian cmdb_import_netbox FILE [--dry-run] [--as USERNAME] [--authorised-by CHANGE]`: import a NetBox inventory
+(its JSON dump) into the CMDB (`cmdb.netbox`), with the same checks and report as the page and the API."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.core.management.base import BaseCommand, CommandError
-
-from meridian.cmdb import netbox
-from meridian.core.services import get_system_actor
+from meridian.cmdb import inventory, netbox
+from meridian.cmdb.management.inventory_command import InventoryCommand
 
 
-class Command(BaseCommand):
+class Command(InventoryCommand):
     help = (
         "Import a NetBox inventory (the JSON of `manage.py dumpdata` of NetBox 3.x) into the CMDB: tenants and "
         "providers as organisations, regions, sites, locations and racks as locations, devices, clusters, virtual "
@@ -22,56 +18,12 @@ class Command(BaseCommand):
         "printed as kind[position].field. Without --dry-run it is then written all at once, or not at all when any "
         "object has a problem. Importing the same file again updates what changed and creates no duplicates."
     )
+    noun = "NetBox import"
+    path_help = "The NetBox dump: a .json file."
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("file", help="The NetBox dump: a .json file.")
-        parser.add_argument("--dry-run", action="store_true", help="Check the file and report; write nothing.")
-        parser.add_argument(
-            "--authorised-by",
-            default="",
-            metavar="CHANGE",
-            help="An approved change that lists the CIs under change control that the import changes (CHG-000123).",
-        )
-        parser.add_argument(
-            "--as",
-            dest="username",
-            metavar="USERNAME",
-            help="Import as this user, with their permissions (default: the system actor).",
-        )
+    def read(self, path: Path) -> Any:
+        with path.open("rb") as fileobj:
+            return netbox.read_dump(fileobj)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        actor: Any = get_system_actor()
-        if options.get("username"):
-            actor = get_user_model().objects.filter(username=options["username"], is_active=True).first()
-            if actor is None:
-                raise CommandError(f"No active user “{options['username']}”.")
-        path = Path(options["file"])
-        if not path.is_file():
-            raise CommandError(f"No file {path}.")
-        reason = f"NetBox import of {path.name}"
-        try:
-            with path.open("rb") as fileobj:
-                dump = netbox.read_dump(fileobj)
-            cited = options["authorised_by"]
-            report = netbox.run(dump, actor=actor, dry_run=True, reason=reason, authorised_by=cited)
-            if report.ok and not options["dry_run"]:
-                report = netbox.run(dump, actor=actor, dry_run=False, reason=reason, authorised_by=cited)
-        except netbox.NetboxRefused as exc:
-            raise CommandError(f"file: {exc.message}") from None
-        except PermissionDenied as exc:
-            raise CommandError(str(exc) or "Permission denied.") from None
-        for note in report.notes:
-            self.stdout.write(note)
-        for kind, counts in report.counts.items():
-            if any(counts.values()):
-                self.stdout.write(
-                    f"{kind.replace('_', ' ')}: {counts['created']} new, {counts['updated']} updated, "
-                    f"{counts['unchanged']} unchanged"
-                )
-        for problem in report.problems:
-            self.stderr.write(str(problem))
-        if report.problem_count > len(report.problems):
-            self.stderr.write(f"… and {report.problem_count - len(report.problems)} more problem(s).")
-        self.stdout.write(report.summary())
-        if not report.ok:
-            raise CommandError(f"{report.problem_count} problem(s): nothing was written.")
+    def run(self, dump: Any, **options: Any) -> inventory.Report:
+        return netbox.run(dump, **options)
