@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "meridian.core",
     "meridian.cmdb",
     "meridian.changes",
+    "meridian.portfolio",
 ]
 
 MIDDLEWARE = [

@@ -1378,7 +1378,9 @@ class Importer:
         if new:
             prefix = self.model.REFERENCE_PREFIX
             if prefix:
-                for row, reference in zip(new, allocate_references(prefix, len(new)), strict=True):
+                for row, reference in zip(
+                    new, allocate_references(prefix, len(new), self.model.REFERENCE_WIDTH), strict=True
+                ):
                     row.obj.reference = reference
             for row in new:
                 row.obj.created_at = row.obj.updated_at = now

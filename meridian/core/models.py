@@ -86,6 +86,7 @@ class Record(models.Model):
     trail; a subclass sets `REFERENCE_PREFIX` to get a human reference number (INC-000123)."""
 
     REFERENCE_PREFIX: ClassVar[str | None] = None
+    REFERENCE_WIDTH: ClassVar[int] = 6  # digits of the number: INC-000123; a service's SVC-0001 has 4
     # path from this model to the owning organisation's id, for tenancy ("organisation" or "id" for Organisation)
     TENANT_FIELD: ClassVar[str | None] = None
 

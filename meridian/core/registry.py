@@ -183,6 +183,8 @@ class RecordType:
     # after_save(obj, actor, changes) once a create or update is saved; delete_refusal(obj) -> reason or None
     after_save: Callable[[Any, Any, dict[str, Any]], None] | None = None
     delete_refusal: Callable[[Any], str | None] | None = None
+    # after_delete(obj, actor) once a record is deleted, in the delete's transaction (what goes with it)
+    after_delete: Callable[[Any, Any], None] | None = None
     # operations on one record beside create/change/delete (`core.actions`): endpoint, button, form page, OpenAPI,
     # `available_actions`; the lifecycle's transitions are actions too
     actions: list[RecordAction] = field(default_factory=list)

@@ -1191,6 +1191,7 @@ class RecordTypeTests(
     def with_rows(self, obj: Any, child: Any) -> list[Any]:
         """Give `obj` the example's first two rows (through the service) and return them."""
         example = self.child_example(child, self.tenant_of(obj))
+        obj.refresh_from_db()  # the version an earlier child's writes left
         services.update_record(
             obj, data={child.name: example.rows[:2]}, actor=self.actor(CHANGE), expected_version=obj.version
         )

@@ -1,0 +1,24 @@
+"""factory_boy factories for the portfolio (tests and benchmarks). They write rows directly, without audit (and so
+without the configuration item the services make: `services.keep_ci` gives one where a test needs it)."""
+
+from __future__ import annotations
+
+import factory
+
+from meridian.portfolio import models
+
+
+class ServiceCategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.ServiceCategory
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+
+
+class ServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Service
+
+    name = factory.Sequence(lambda n: f"Service {n}")
+    reference = factory.Sequence(lambda n: f"SVC-T{n:04d}")
+    summary = "Mail for everyone."

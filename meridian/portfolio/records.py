@@ -1,0 +1,162 @@
+"""The portfolio's record types, registered with the generic machinery (pages, API, search, export, policy).
+
+Services are the provider's records (staff read them whole); customer users read the catalogue of their
+organisation through `portfolio.catalogue` (the portal pages and `/api/v1/portfolio/catalogue/`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meridian.cmdb.models import Relationship
+from meridian.core import audit
+from meridian.core.attachments import Attachments
+from meridian.core.children import Child
+from meridian.core.choices import STATUS_COLOURS, AuditAction
+from meridian.core.control import Control
+from meridian.core.conversation import Conversation
+from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, Link, RecordType, Related, register
+from meridian.core.tabs import Tab
+from meridian.core.watchers import Watchers
+from meridian.portfolio import configuration, services
+from meridian.portfolio.choices import ServiceStatus
+from meridian.portfolio.models import ExternalDependency, Service, ServiceCategory, ServiceContact, ServiceTarget
+from meridian.portfolio.workflows import OWNERS, SERVICE_LIFECYCLE
+
+STATUS_COLOURS.update(
+    {
+        ServiceStatus.PROPOSED: "secondary",
+        ServiceStatus.IN_DESIGN: "info",
+        ServiceStatus.IN_TRANSITION: "primary",
+    }
+)
+
+SERVICE_FIELDS = [
+    "name",
+    "summary",
+    "category",
+    "owner",
+    "customers",
+    "business_description",
+    "internal_description",
+    "service_hours",
+    "support_hours",
+    "confidentiality",
+    "integrity",
+    "availability",
+    "security_requirements",
+]
+
+
+def _controlled(ci: Any) -> bool:
+    return bool(ci is not None and ci.controlled)
+
+
+# a service whose CI is under change control: a write of what its CI keeps (name, summary, security levels, status)
+# cites an approved change that lists the CI; the rest of the catalogue entry is the owner's to keep
+SERVICE_CONTROL = Control(
+    touched=lambda service: [getattr(service, "configuration_item", None)],
+    controlled=_controlled,
+    exempt=frozenset({*SERVICE_FIELDS, "targets", "contacts", "external_dependencies", "custom"} - set(services.SYNCED))
+    | {"owner"},
+)
+
+
+def delete_refusal(service: Service) -> str | None:
+    if service.status != ServiceStatus.PROPOSED:
+        return "Only a proposed service can be deleted: retire it instead (its record and history stay)."
+    ci = service.configuration_item_id
+    if ci and Relationship.objects.filter(source_id=ci).union(Relationship.objects.filter(target_id=ci)).exists():
+        return "Its configuration item has relationships in the CMDB: remove them first, or retire the service."
+    return None
+
+
+def delete_ci(service: Service, actor: Any) -> None:
+    """A proposed service's CI goes with it (audited on the CI)."""
+    ci = service.configuration_item
+    if ci is None:
+        return
+    audit.record_event(
+        action=AuditAction.DELETE,
+        obj=ci,
+        actor=actor,
+        changes=audit.diff(audit.snapshot(ci), {}),
+        reason=f"Deleted with service {service.reference}.",
+    )
+    ci.delete()
+
+
+register(
+    RecordType(
+        model=ServiceCategory,
+        fields=["name", "description", "order"],
+        list_columns=["name", "order", "description"],
+        search_fields=["name", "description"],
+        permissions={ADD: OWNERS, CHANGE: OWNERS, DELETE: OWNERS},
+        area="service",
+        related=[Related("services", "Services", columns=["reference", "name", "status", "owner"])],
+        help_text="The headings of the service catalogue.",
+    )
+)
+
+register(
+    RecordType(
+        model=Service,
+        fields=SERVICE_FIELDS,
+        list_columns=["reference", "name", "category", "status", "owner", "customers"],
+        filter_fields=["status", "category", "owner", "customers"],
+        search_fields=["reference", "name", "summary", "business_description", "internal_description"],
+        permissions={ADD: OWNERS, CHANGE: OWNERS, DELETE: ADMINS},
+        lifecycle=SERVICE_LIFECYCLE,
+        control=SERVICE_CONTROL,
+        area="service",
+        links={"customers": Link.ANY, "owner": Link.INTERNAL},
+        select_related=["category", "owner", "configuration_item", "service_hours", "support_hours"],
+        prefetch_related=["customers"],
+        after_save=services.keep_ci,
+        delete_refusal=delete_refusal,
+        after_delete=delete_ci,
+        children=[
+            Child(ServiceTarget, fk="service", fields=["measure", "target", "period"], label="Service targets"),
+            Child(
+                ServiceContact,
+                fk="service",
+                fields=["person", "role", "customer_visible"],
+                label="Contacts",
+                links={"person": Link.ANY},
+            ),
+            Child(
+                ExternalDependency,
+                fk="service",
+                fields=["kind", "party", "responsibility"],
+                label="Dependencies and responsibilities outside our control",
+                links={"party": Link.ANY},
+            ),
+        ],
+        tabs=[
+            Tab(
+                "configuration",
+                "Components & dependencies",
+                template="portfolio/tabs/configuration.html",
+                context=configuration.tab_context,
+                api=configuration.tab_api,
+                help_text="From the CMDB: the service's configuration item, the CIs that are part of it, what it "
+                "depends on and what depends on it (only CIs you may see).",
+            ),
+            Tab(
+                "graph",
+                "Graph",
+                template="portfolio/tabs/graph.html",
+                request_context=configuration.graph_context,
+                api=configuration.graph_api,
+                help_text="The service's configuration item and its neighbours in the CMDB (`depth` 1 to 3).",
+            ),
+        ],
+        custom_fields=True,
+        record_links=True,
+        attachments=Attachments(),  # service descriptions, design documents
+        conversation=Conversation(),
+        watchers=Watchers(auto=["owner"]),
+        help_text="The service portfolio: every service from proposal to retirement, with what the catalogue says "
+        "of it (targets, hours, security, contacts, outside dependencies) and its configuration item.",
+    )
+)
