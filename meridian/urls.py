@@ -17,6 +17,7 @@ from meridian.core.api.schema import DocsView, SchemaView
 from meridian.core.api.tokens import ApiTokenDetailView, ApiTokenListView
 from meridian.core.api.views import MeView, SearchView, viewset_for
 from meridian.core.urls import record_type_patterns
+from meridian.portfolio.api import CatalogueEntryView, CatalogueView
 
 router = DefaultRouter()
 router.register("core/saved-views", SavedViewViewSet, basename="core-saved-views")  # `core.saved_views`
@@ -35,6 +36,8 @@ api_patterns = [
     path("core/bulk-jobs/<uuid:job_id>/", BulkJobView.as_view(), name="core-bulk-job"),  # `core.bulk`
     path("cmdb/netbox/import/", NetboxImportView.as_view(), name="cmdb-netbox-import"),  # `cmdb.netbox`
     path("cmdb/itop/import/", ItopImportView.as_view(), name="cmdb-itop-import"),  # `cmdb.itop`
+    path("portfolio/catalogue/", CatalogueView.as_view(), name="portfolio-catalogue"),  # `portfolio.catalogue`
+    path("portfolio/catalogue/<str:reference>/", CatalogueEntryView.as_view(), name="portfolio-catalogue-entry"),
     *router.urls,
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -25,11 +26,21 @@ class Hit:
     api_url: str
 
 
+Source = Callable[[Any, str, int], list[Hit]]  # (user, query, per_type) -> hits
+_sources: list[Source] = []
+
+
+def register_source(source: Source) -> None:
+    """Hits beside the record types' own, from an app's reading of its records that is not a record type's (the
+    service catalogue a customer reads). Called once from an app's `records.py`; the source applies its own policy."""
+    _sources.append(source)
+
+
 def search(user: Any, query: str, *, per_type: int = 10) -> list[Hit]:
     query = query.strip()
     if len(query) < 2:
         return []
-    hits: list[Hit] = []
+    hits: list[Hit] = [hit for source in _sources for hit in source(user, query, per_type)]
     for record_type in registry.all_types():
         fields = list(record_type.search_fields)
         if any(f.name == "reference" for f in record_type.model._meta.get_fields()):

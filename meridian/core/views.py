@@ -69,6 +69,32 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def table_file(rows: Sequence[Sequence[Any]], kind: str, title: str) -> HttpResponse:
+    """Rows (the first the header) as a CSV or XLSX download named after `title` and the time, every cell a
+    spreadsheet would run neutralised."""
+    rows = [[neutralise(cell) for cell in row] for row in rows]
+    name = f"{slugify(title)}-{timezone.now().strftime('%Y%m%d-%H%M')}"
+    if kind == "csv":
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title[:31])
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    response = HttpResponse(
+        out.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+    return response
+
+
 def control_notice(rt: RecordType, obj: Any, user: Any) -> dict[str, Any] | None:
     """For a record under change control (`core.control`), shown to those who may change it: the approved changes
     that would authorise an edit now, with their pages."""
@@ -265,27 +291,7 @@ class RecordViews:
             rows[0].extend(d.label for d in extra)
             for row, record in zip(rows[1:], records, strict=True):
                 row.extend(neutralise(custom_fields.export_value(d, record, request.user, references)) for d in extra)
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        name = f"{slugify(self.rt.verbose_name_plural)}-{stamp}"
-        if kind == "csv":
-            buffer = io.StringIO()
-            csv.writer(buffer).writerows(rows)
-            response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-            return response
-        from openpyxl import Workbook
-
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet(str(self.rt.verbose_name_plural)[:31])
-        for row in rows:
-            sheet.append(row)
-        out = io.BytesIO()
-        workbook.save(out)
-        response = HttpResponse(
-            out.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
-        response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
-        return response
+        return table_file(rows, kind, str(self.rt.verbose_name_plural))
 
     def detail(
         self, request: HttpRequest, pk: int, *, open_tab: str | None = None, tab_values: dict[str, Any] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meridian.cmdb import graph
+from meridian.cmdb import graph, impact
 from meridian.cmdb.choices import Propagation
 from meridian.cmdb.models import Relationship
 from meridian.core import policy
@@ -18,7 +18,7 @@ def structure(service: Any, user: Any) -> dict[str, Any]:
     the service ("is part of"); a dependency: a CI the service's CI relates to with a kind that carries the
     target's failure to it ("depends on", "runs on"); used by: the reverse."""
     ci = service.configuration_item
-    empty: dict[str, Any] = {"ci": ci, "components": [], "depends_on": [], "used_by": []}
+    empty: dict[str, Any] = {"ci": ci, "components": [], "depends_on": [], "used_by": [], "changes": []}
     if ci is None:
         return empty
     to_whole = (Propagation.TO_TARGET, Propagation.BOTH)
@@ -33,7 +33,20 @@ def structure(service: Any, user: Any) -> dict[str, Any]:
     empty["components"] = [(r, r.source) for r in incoming if r.kind.propagates in to_whole and visible(r.source)]
     empty["depends_on"] = [(r, r.target) for r in outgoing if r.kind.propagates in to_dependant and visible(r.target)]
     empty["used_by"] = [(r, r.source) for r in incoming if r.kind.propagates in to_dependant and visible(r.source)]
+    empty["changes"] = open_changes(ci, user)
     return empty
+
+
+def open_changes(ci: Any, user: Any) -> list[Any]:
+    """The changes not yet ended that list the service's CI or anything it depends on, however far down (its
+    components, their hosts, the database cluster ...): what is about to change under the service."""
+    from meridian.changes.choices import ChangeStatus
+    from meridian.changes.models import Change
+
+    under = impact.analyse([ci.pk], impact.DEPENDENCIES).reached.keys()
+    ended = [ChangeStatus.CLOSED, ChangeStatus.WITHDRAWN, ChangeStatus.REJECTED]
+    found = Change.objects.filter(configuration_items__in=list(under)).exclude(status__in=ended).distinct()
+    return list(policy.restrict(found, user).order_by("-updated_at")[:20])
 
 
 def tab_context(service: Any, user: Any) -> dict[str, Any]:
@@ -66,6 +79,10 @@ def tab_api(service: Any, user: Any, request: Any) -> dict[str, Any]:
         "components": _pairs(found["components"]),
         "depends_on": _pairs(found["depends_on"]),
         "used_by": _pairs(found["used_by"]),
+        "open_changes": [
+            {"id": c.pk, "reference": c.reference, "title": c.title, "status": c.status, "url": c.get_absolute_url()}
+            for c in found["changes"]
+        ],
     }
 
 

@@ -8,6 +8,7 @@ CMDB, never a second copy."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from meridian.cmdb.choices import Level
@@ -75,11 +76,11 @@ class Service(ReferencedRecord):
         ConfigurationItem,
         null=True,
         blank=True,
-        editable=False,
         on_delete=models.PROTECT,
         related_name="service",
         verbose_name="configuration item",
-        help_text="Created with the service and kept in step: its components and dependencies are in the CMDB.",
+        help_text="Its CI in the CMDB, kept in step: empty, a new one is made; or an existing service CI (from "
+        "NetBox or iTop) for it to adopt. Its components and dependencies are that CI's relationships.",
     )
     service_hours = models.ForeignKey(
         Calendar,
@@ -110,6 +111,17 @@ class Service(ReferencedRecord):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        ci = self.configuration_item
+        if ci is not None:
+            from meridian.cmdb.impact import service_class_ids
+
+            if ci.ci_class_id not in service_class_ids():
+                raise ValidationError(
+                    {"configuration_item": f"{ci.reference} “{ci.name}” is a {ci.ci_class}, not a service CI."}
+                )
 
 
 class ServiceTarget(models.Model):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from meridian.cmdb.models import Relationship
 from meridian.core import audit
 from meridian.core.attachments import Attachments
@@ -14,10 +16,22 @@ from meridian.core.children import Child
 from meridian.core.choices import STATUS_COLOURS, AuditAction
 from meridian.core.control import Control
 from meridian.core.conversation import Conversation
-from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, Link, RecordType, Related, register
+from meridian.core.registry import (
+    ADD,
+    ADMINS,
+    CHANGE,
+    DELETE,
+    EVERYONE,
+    Link,
+    RecordType,
+    Related,
+    register,
+    register_page,
+)
+from meridian.core.search import Hit, register_source
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
-from meridian.portfolio import configuration, services
+from meridian.portfolio import catalogue, configuration, services
 from meridian.portfolio.choices import ServiceStatus
 from meridian.portfolio.models import ExternalDependency, Service, ServiceCategory, ServiceContact, ServiceTarget
 from meridian.portfolio.workflows import OWNERS, SERVICE_LIFECYCLE
@@ -36,6 +50,7 @@ SERVICE_FIELDS = [
     "category",
     "owner",
     "customers",
+    "configuration_item",
     "business_description",
     "internal_description",
     "service_hours",
@@ -56,7 +71,10 @@ def _controlled(ci: Any) -> bool:
 SERVICE_CONTROL = Control(
     touched=lambda service: [getattr(service, "configuration_item", None)],
     controlled=_controlled,
-    exempt=frozenset({*SERVICE_FIELDS, "targets", "contacts", "external_dependencies", "custom"} - set(services.SYNCED))
+    exempt=frozenset(
+        {*SERVICE_FIELDS, "targets", "contacts", "external_dependencies", "custom"}
+        - {*services.SYNCED, "configuration_item"}
+    )
     | {"owner"},
 )
 
@@ -109,7 +127,7 @@ register(
         lifecycle=SERVICE_LIFECYCLE,
         control=SERVICE_CONTROL,
         area="service",
-        links={"customers": Link.ANY, "owner": Link.INTERNAL},
+        links={"customers": Link.ANY, "owner": Link.INTERNAL, "configuration_item": Link.ANY},
         select_related=["category", "owner", "configuration_item", "service_hours", "support_hours"],
         prefetch_related=["customers"],
         after_save=services.keep_ci,
@@ -143,6 +161,13 @@ register(
                 "depends on and what depends on it (only CIs you may see).",
             ),
             Tab(
+                "catalogue",
+                "In the catalogue",
+                template="portfolio/tabs/catalogue.html",
+                context=catalogue.tab_context,
+                help_text="The service's catalogue entry as its customers read it.",
+            ),
+            Tab(
                 "graph",
                 "Graph",
                 template="portfolio/tabs/graph.html",
@@ -159,4 +184,32 @@ register(
         help_text="The service portfolio: every service from proposal to retirement, with what the catalogue says "
         "of it (targets, hours, security, contacts, outside dependencies) and its configuration item.",
     )
+)
+
+
+def _catalogue_hits(user: Any, query: str, per_type: int) -> list[Hit]:
+    """Customers find the services of their catalogue (staff find the service records themselves)."""
+    if not getattr(user, "is_customer", False):
+        return []
+    return [
+        Hit(
+            type="portfolio.catalogue",
+            type_label="service",
+            id=s.pk,
+            display=f"{s.reference} {s.name}",
+            url=reverse("portfolio:catalogue_entry", args=[s.reference]),
+            api_url=reverse("api:portfolio-catalogue-entry", args=[s.reference]),
+        )
+        for s in catalogue.search(user, query)[:per_type]
+    ]
+
+
+register_source(_catalogue_hits)
+register_page(
+    "service",
+    "Service catalogue",
+    "portfolio:catalogue",
+    EVERYONE,
+    icon="book",
+    help_text="The live services as customers read them: hours, targets, contacts, what you can ask for.",
 )

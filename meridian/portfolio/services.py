@@ -70,6 +70,8 @@ def keep_ci(service: Any, actor: Any, changes: dict[str, Any] | None = None) -> 
     audit event on the CI naming the service."""
     values = _ci_values(service)
     reason = f"Kept in step with service {service.reference}."
+    if changes and "configuration_item" in changes and service.configuration_item_id is None:
+        return  # the service let its CI go (the CI stays in the CMDB as it was)
     if service.configuration_item_id is None:
         ci = ConfigurationItem(ci_class=_service_class(), created_by=actor, updated_by=actor, reference="")
         for name, value in values.items():

@@ -280,3 +280,12 @@ document.addEventListener("change", (event) => {
 
 document.addEventListener("htmx:afterSwap", meridianBulkCount);
 /* --- end bulk actions --- */
+
+// -- print --
+// A "Print" button (the service catalogue): the browser's print dialog, where the print stylesheet leaves out the
+// navigation and buttons and "Save as PDF" makes a PDF.
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-print]")) {
+    window.print();
+  }
+});

@@ -1,0 +1,67 @@
+"""The catalogue in the API: `/api/v1/portfolio/catalogue/` and `/api/v1/portfolio/catalogue/{reference}/`, what the
+catalogue pages show (`portfolio.catalogue` decides who reads which entry: a customer exactly their organisation's)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from meridian.core import policy
+from meridian.core.models import Organisation
+from meridian.portfolio import catalogue
+
+ORGANISATION = OpenApiParameter(
+    "organisation",
+    int,
+    description="Staff: the catalogue as this organisation's users read it (ignored for customers).",
+)
+
+
+def _preview(request: Request) -> Organisation | None:
+    raw = request.query_params.get("organisation", "").strip()
+    if not raw or getattr(request.user, "is_customer", False):
+        return None
+    found = (
+        policy.restrict(Organisation.objects.all(), request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
+    )
+    if found is None:
+        raise ValidationError({"organisation": [f"No such organisation: {raw}."]})
+    return found
+
+
+class CatalogueView(APIView):
+    """The live services you may read in the catalogue, in catalogue order, with hours, targets, contacts, security,
+    your responsibilities and what you can ask for."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="Words the name, summary or description holds."),
+            ORGANISATION,
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        if not catalogue.may_read(request.user):
+            raise PermissionDenied
+        preview = _preview(request)
+        query = request.query_params.get("q", "").strip()
+        found = catalogue.search(request.user, query, preview) if query else catalogue.services(request.user, preview)
+        entries = catalogue.entries(request.user, preview, found)
+        return Response({"count": len(entries), "results": [e.as_dict() for e in entries]})
+
+
+class CatalogueEntryView(APIView):
+    """One service of your catalogue by its reference (SVC-0001); 404 when your catalogue does not hold it."""
+
+    @extend_schema(parameters=[ORGANISATION], responses={200: dict})
+    def get(self, request: Request, reference: str) -> Response:
+        if not catalogue.may_read(request.user):
+            raise PermissionDenied
+        entry = catalogue.entry(request.user, reference, _preview(request))
+        if entry is None:
+            raise Http404
+        return Response(entry.as_dict())

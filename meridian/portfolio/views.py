@@ -1,0 +1,88 @@
+"""The portfolio's own pages beside the generated ones: the service catalogue as people read it (the first page of
+the customer portal). What a reader sees is decided in `portfolio.catalogue`."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+
+from meridian.core import policy
+from meridian.core.models import Organisation
+from meridian.core.views import table_file
+from meridian.portfolio import catalogue
+
+EXPORTS = ("csv", "xlsx")
+
+
+def _preview(request: HttpRequest) -> tuple[Organisation | None, str]:
+    """Staff may look at the catalogue as one customer organisation sees it (`?organisation=<id>`); a customer's
+    own organisation is always theirs. (organisation, error)."""
+    raw = request.GET.get("organisation", "").strip()
+    if not raw or getattr(request.user, "is_customer", False):
+        return None, ""
+    found = (
+        policy.restrict(Organisation.objects.all(), request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
+    )
+    return (found, "") if found else (None, f"No such organisation: {raw}. Showing every live service.")
+
+
+@login_required
+def catalogue_page(request: HttpRequest) -> HttpResponse:
+    if not catalogue.may_read(request.user):
+        raise PermissionDenied
+    preview, error = _preview(request)
+    query = request.GET.get("q", "").strip()
+    found = catalogue.search(request.user, query, preview) if query else catalogue.services(request.user, preview)
+    entries = catalogue.entries(request.user, preview, found)
+    kind = request.GET.get("format", "")
+    if kind in EXPORTS:
+        return table_file(catalogue.export_rows(entries), kind, "Service catalogue")
+    groups = [
+        (category, list(items))
+        for category, items in groupby(entries, key=lambda e: e.service.category.name if e.service.category else "")
+    ]
+    customer = getattr(request.user, "is_customer", False)
+    context: dict[str, Any] = {
+        "groups": groups,
+        "count": len(entries),
+        "query": query,
+        "customer": customer,
+        "organisation": catalogue.organisation_of(request.user, preview),
+        "organisations": []
+        if customer
+        else Organisation.objects.filter(services__isnull=False).distinct().order_by("name"),
+        "preview_error": error,
+        "export_query": request.GET.urlencode(),
+    }
+    return render(request, "portfolio/catalogue.html", context)
+
+
+@login_required
+def catalogue_entry(request: HttpRequest, reference: str) -> HttpResponse:
+    if not catalogue.may_read(request.user):
+        raise PermissionDenied
+    preview, _error = _preview(request)
+    entry = catalogue.entry(request.user, reference, preview)
+    if entry is None:
+        raise Http404("No such service in your catalogue.")
+    return render(
+        request,
+        "portfolio/catalogue_entry.html",
+        {
+            "entry": entry,
+            "customer": getattr(request.user, "is_customer", False),
+            "organisation": catalogue.organisation_of(request.user, preview),
+        },
+    )
+
+
+urlpatterns = [
+    path("catalogue/", login_required(catalogue_page), name="catalogue"),
+    path("catalogue/<str:reference>/", login_required(catalogue_entry), name="catalogue_entry"),
+]
