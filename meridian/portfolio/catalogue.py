@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from meridian.core import policy
@@ -49,8 +49,8 @@ def services(user: Any, organisation: Organisation | None = None) -> QuerySet[Se
     elif whose is not None:
         found = found.filter(customers=whose)
     return found.select_related("category", "service_hours", "support_hours").order_by(
-        "category__order", "category__name", "name"
-    )
+        F("category__order").asc(nulls_last=True), F("category__name").asc(nulls_last=True), "name"
+    )  # a service without a category last, under "Other services"
 
 
 def search(user: Any, query: str, organisation: Organisation | None = None) -> QuerySet[Service]:
