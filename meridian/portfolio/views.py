@@ -48,6 +48,16 @@ def catalogue_page(request: HttpRequest) -> HttpResponse:
         for category, items in groupby(entries, key=lambda e: e.service.category.name if e.service.category else "")
     ]
     customer = getattr(request.user, "is_customer", False)
+    if request.GET.get("view") == "full":  # every entry in full, one after the other: the catalogue to print
+        return render(
+            request,
+            "portfolio/catalogue_full.html",
+            {
+                "entries": entries,
+                "customer": customer,
+                "organisation": catalogue.organisation_of(request.user, preview),
+            },
+        )
     context: dict[str, Any] = {
         "groups": groups,
         "count": len(entries),

@@ -99,6 +99,13 @@ class CatalogueIsolationTests(PrincipalsTestCase):
                     self.assertEqual({r[1] for r in rows[1:]}, names)
                     self.assertNotIn(SECRET, str(rows))
 
+    def test_the_printable_catalogue_holds_the_reader_s_entries_in_full(self) -> None:
+        response = self.page(self.p.customer_b).get(reverse("portfolio:catalogue"), {"view": "full"})
+        self.assertEqual([e.service.name for e in response.context["entries"]], ["Claims portal", "Mailbox hosting"])
+        self.assertContains(response, "Visible Contact")  # the entry's contacts, in full
+        self.assertNotContains(response, "Warehouse scanners")
+        self.assertNotContains(response, SECRET)
+
     def test_another_organisation_s_entry_is_not_there_on_any_channel(self) -> None:
         user = self.p.customer_a
         for service in (self.only_b, self.draft_a, self.retired_a, self.nobody):
