@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meridian.cmdb.models import CIClass, ConfigurationItem, Relationship, RelationshipKind
+from meridian.cmdb.models import CIClass, ConfigurationItem, RedundancyGroup, Relationship, RelationshipKind
 from meridian.core import services
 from meridian.core.models import Calendar, Organisation, Person
 from meridian.portfolio.models import Service, ServiceCategory
@@ -150,7 +150,7 @@ SERVICES: list[dict[str, Any]] = [
         "contacts": [("Maria", "service_owner", True), ("Priya", "escalation", True)],
         "outside": [("supplier", "Datacore Hardware", "Replaces failed server parts within 4 hours.")],
         "status": "live",
-        "components": [("host-ams-01", None), ("host-ams-02", None), ("host-ams-03", None), ("backup-vault", None)],
+        "components": [("hosting-cluster", "Redundancy group")],  # the hypervisors, 2 of 3 needed
     },
     {
         "name": "Warehouse Management",
@@ -292,6 +292,14 @@ def load(actor: Any) -> None:
                 actor=actor,
                 reason="demo data",
             )
+            if name == "hosting-cluster":
+                hosts = list(ConfigurationItem.objects.filter(name__in=["host-ams-01", "host-ams-02", "host-ams-03"]))
+                create(
+                    RedundancyGroup,
+                    data={"ci": part, "members": hosts, "required_up": 2},
+                    actor=actor,
+                    reason="demo data",
+                )
     for spec in SERVICES:
         for other in spec.get("depends_on", []):
             create(
