@@ -168,8 +168,7 @@ SERVICES: list[dict[str, Any]] = [
         "contacts": [("Maria", "service_owner", True), ("Eva", "customer_contact", True)],
         "outside": [],
         "status": "live",
-        "adopts": "Warehouse Management",
-        "depends_on": ["Hosting"],
+        "adopts": "Warehouse Management",  # its application and databases run on the hosts themselves
     },
     {
         "name": "Claims Portal",
@@ -187,7 +186,6 @@ SERVICES: list[dict[str, Any]] = [
         "outside": [],
         "status": "live",
         "adopts": "Claims Portal",
-        "depends_on": ["Hosting"],
     },
     {
         "name": "Video meetings",

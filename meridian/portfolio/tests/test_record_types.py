@@ -14,6 +14,7 @@ from meridian.core.choices import Role
 from meridian.core.factories import CalendarFactory, OrganisationFactory, PersonFactory
 from meridian.core.testing import (
     ChildExample,
+    CustomFieldTests,
     PrincipalsTestCase,
     RecordTypeTests,
     assert_lifecycle_walk,
@@ -36,7 +37,7 @@ class TestServiceCategory(RecordTypeTests):
         return {"name": "Communication", "order": 10}
 
 
-class TestService(RecordTypeTests):
+class TestService(CustomFieldTests, RecordTypeTests):
     model = Service
     factory = ServiceFactory
     changed_data = {"summary": "Mail on every device, 50 GB per mailbox."}  # kept on its CI: under control with it
