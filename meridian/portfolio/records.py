@@ -160,3 +160,5 @@ register(
         "of it (targets, hours, security, contacts, outside dependencies) and its configuration item.",
     )
 )
+
+from meridian.portfolio import offerings  # noqa: E402, F401 - registers offerings (the request catalogue)
