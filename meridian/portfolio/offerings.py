@@ -73,14 +73,14 @@ def approval_errors(offering: Offering) -> dict[str, str]:
     if approval == OfferingApproval.PERSON:
         if offering.approver_person_id is None:
             errors["approver_person"] = "Name the person who approves requests for it."
-        elif offering.approver_person.user_id is None:
+        elif offering.approver_person.user_id is None:  # type: ignore[union-attr]
             errors["approver_person"] = f"{offering.approver_person} has no login: they could not approve anything."
     elif offering.approver_person_id is not None:
         errors["approver_person"] = "Leave empty: only approval by a named person names one."
     if approval == OfferingApproval.TEAM_LEAD:
         if offering.approver_team_id is None:
             errors["approver_team"] = "Choose the team whose lead approves requests for it."
-        elif offering.approver_team.lead_id is None:
+        elif offering.approver_team.lead_id is None:  # type: ignore[union-attr]
             errors["approver_team"] = f"{offering.approver_team} has no lead: give it one, or choose another approver."
     elif offering.approver_team_id is not None:
         errors["approver_team"] = "Leave empty: only approval by a team's lead names a team."
@@ -357,9 +357,11 @@ def describe_field(row: RequestField) -> dict[str, Any]:
 def who_may_request(offering: Offering, user: Any) -> str:
     """Who may request the offering, in a sentence for its page."""
     named = [policy.shown(user, o) for o in offering.requesters.all()]
-    customers = f"users of {', '.join(named)}" if named else "users of every customer the service is offered to"
-    staff = " and staff on their behalf" if offering.staff_may_request else " (not staff on their behalf)"
-    return f"{customers[0].upper()}{customers[1:]}{staff}."
+    if len(named) > 1:
+        named = [", ".join(named[:-1]) + " and " + named[-1]]
+    customers = f"Users of {named[0]}" if named else "Users of every customer the service is offered to"
+    staff = ", and staff on their behalf." if offering.staff_may_request else "; not staff on their behalf."
+    return customers + staff
 
 
 def request_form_context(offering: Offering, user: Any, request: Any) -> dict[str, Any]:
@@ -386,31 +388,35 @@ def request_form_api(offering: Offering, user: Any, request: Any) -> dict[str, A
     }
 
 
-REQUEST_FORM_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "fields": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "label": {"type": "string"},
-                    "type": {"type": "string", "enum": list(CustomFieldType.values)},
-                    "required": {"type": "boolean"},
-                    "help_text": {"type": "string"},
-                    "choices": {"type": "array", "items": {"type": "string"}},
-                    "default": {"type": "string"},
-                    "min_value": {"type": "string", "nullable": True},
-                    "max_value": {"type": "string", "nullable": True},
-                    "pattern": {"type": "string"},
-                },
-            },
+def request_form_schema() -> Any:
+    """The OpenAPI answer of `GET /api/v1/portfolio/offerings/{id}/request-form/`."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    field = inline_serializer(
+        "OfferingRequestField",
+        {
+            "name": serializers.CharField(help_text="The answer's key."),
+            "label": serializers.CharField(),
+            "type": serializers.ChoiceField(choices=CustomFieldType.choices),
+            "required": serializers.BooleanField(),
+            "help_text": serializers.CharField(),
+            "choices": serializers.ListField(child=serializers.CharField()),
+            "default": serializers.CharField(help_text="As a person would type it; empty: none."),
+            "min_value": serializers.CharField(allow_null=True, help_text="For numbers, as a decimal in a string."),
+            "max_value": serializers.CharField(allow_null=True),
+            "pattern": serializers.CharField(help_text="For text: a regular expression the whole answer must match."),
         },
-        "may_request": {"type": "boolean", "description": "Whether you may request it now."},
-        "refusal": {"type": "string", "nullable": True, "description": "Why not, when you may not."},
-    },
-}
+        many=True,
+    )
+    return inline_serializer(
+        "OfferingRequestForm",
+        {
+            "fields": field,
+            "may_request": serializers.BooleanField(help_text="Whether you may request the offering now."),
+            "refusal": serializers.CharField(allow_null=True, help_text="Why not, when you may not."),
+        },
+    )
 
 
 register(
@@ -474,7 +480,7 @@ register(
                 request_context=request_form_context,
                 badge=lambda offering, user: offering.request_fields.count() or None,
                 api=request_form_api,
-                api_schema=REQUEST_FORM_SCHEMA,
+                api_schema=request_form_schema(),
                 help_text="The offering's request form as the requester sees it (its fields, in order), and whether "
                 "you may request it.",
             )
