@@ -46,6 +46,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from meridian.core import custom_fields, policy
 from meridian.core.children import Child
@@ -261,6 +263,14 @@ def clean_answers(
     return answers
 
 
+def _initial(definition: Any) -> Any:
+    """A field's default as its input shows it (a date and time in the reader's zone)."""
+    stored = custom_fields.parse_value(definition, custom_fields.default_value(definition))
+    if definition.type == CustomFieldType.DATETIME:
+        return timezone.localtime(parse_datetime(stored))  # type: ignore[arg-type]
+    return stored
+
+
 class RequestForm(forms.Form):
     """The form a requester fills for an offering: one field per request form field, in their order, typed as a
     custom field's (the browser's date pickers, selects, check boxes; people and organisations of the requesting
@@ -284,7 +294,7 @@ class RequestForm(forms.Form):
         for definition in self.definitions:
             field = custom_fields.form_field(definition, requester, user)
             if definition.default and definition.type not in custom_fields.REFERENCE_TYPES:
-                field.initial = custom_fields.parse_value(definition, custom_fields.default_value(definition))
+                field.initial = _initial(definition)
             self.fields[definition.name] = field
         restrict_choices(self, user)
         choose_widgets(self, user)

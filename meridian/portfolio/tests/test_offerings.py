@@ -318,6 +318,23 @@ class RequestFormTests(PrincipalsTestCase):
         self.assertIn(self.colleague_a, people)
         self.assertNotIn(self.person_b, people)
 
+    def test_defaults_are_shown_as_the_inputs_take_them(self) -> None:
+        services.update_record(
+            self.offering,
+            data={
+                "request_fields": [
+                    {"name": "when", "label": "When", "type": "datetime", "default": "2027-01-04 09:30"},
+                    {"name": "archive", "label": "Archive", "type": "boolean", "default": "yes"},
+                ]
+            },
+            actor=self.owner,
+            expected_version=self.offering.version,
+        )
+        form = Offering.objects.get(pk=self.offering.pk).request_form(fresh(self.p.customer_a))
+        self.assertEqual(form.fields["when"].initial.isoformat(), "2027-01-04T09:30:00+00:00")
+        self.assertIs(form.fields["archive"].initial, True)
+        self.assertIn('value="2027-01-04T09:30"', str(form["when"]))
+
     def test_valid_answers_are_given_as_stored(self) -> None:
         form = self.offering.request_form(
             fresh(self.p.customer_a),
