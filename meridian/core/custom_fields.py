@@ -369,6 +369,13 @@ def _parse(definition: CustomField, value: Any) -> Any:
     raise ValidationError("Unknown kind of field.")
 
 
+def parse_value(definition: CustomField, value: Any) -> Any:
+    """One value as stored, from its JSON form, checked as `clean_values` checks it (kind, length, range, pattern,
+    choices; a person or organisation only by the form of its id): for definitions that belong to no record type's
+    `custom` column, such as the fields of an offering's request form (`portfolio.offerings`)."""
+    return _parse(definition, value)
+
+
 def _check_range(definition: CustomField, number: decimal.Decimal) -> None:
     if definition.min_value is not None and number < definition.min_value:
         raise ValidationError(f"At least {definition.min_value.normalize():f}.")

@@ -22,3 +22,15 @@ class ServiceFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Service {n}")
     reference = factory.Sequence(lambda n: f"SVC-T{n:04d}")
     summary = "Mail for everyone."
+
+
+# --- offerings ---
+
+
+class OfferingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Offering
+
+    service = factory.SubFactory(ServiceFactory)
+    name = factory.Sequence(lambda n: f"Offering {n}")
+    summary = "A new mailbox for a new colleague."

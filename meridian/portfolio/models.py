@@ -8,12 +8,23 @@ CMDB, never a second copy."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from meridian.cmdb.choices import Level
 from meridian.cmdb.models import ConfigurationItem
-from meridian.core.models import Calendar, Organisation, Person, Record, ReferencedRecord, custom_values_field
+from meridian.core.choices import CustomFieldType
+from meridian.core.models import (
+    Calendar,
+    CustomField,
+    Organisation,
+    Person,
+    Record,
+    ReferencedRecord,
+    custom_values_field,
+)
 from meridian.portfolio.choices import ContactRole, DependencyKind, ServiceStatus
 
 
@@ -182,3 +193,174 @@ class ExternalDependency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.responsibility}"
+
+
+# --- offerings ---------------------------------------------------------------------------------------------------
+# What a customer can ask for under a service: the request catalogue (`portfolio.offerings`: registration, who may
+# request, the request form).
+
+
+class OfferingApproval(models.TextChoices):
+    """Who approves a request for an offering before its tasks start."""
+
+    NONE = "none", "No approval"
+    SERVICE_OWNER = "service_owner", "The service owner"
+    PERSON = "person", "A named person"
+    TEAM_LEAD = "team_lead", "A team's lead"
+
+
+class Offering(Record):
+    """Something a customer can ask for under a service (“New mailbox”, “Restore a deleted mail”): what it is in
+    their words, who may ask for it, who approves, how long it takes, the form the requester fills and the tasks a
+    request starts. The provider's record, like its service: customer users read the offerings they may request
+    through the catalogue (`offerings.offerings_for`), never this record."""
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="offerings")
+    name = models.CharField(max_length=200, help_text="What the customer asks for, in their words: “New mailbox”.")
+    summary = models.CharField(
+        max_length=300, blank=True, help_text="One sentence the customer reads in the catalogue: what they get."
+    )
+    description = models.TextField(
+        blank=True,
+        help_text="In the customer's language: what they get, what they need to have ready, what it does not include.",
+    )
+    active = models.BooleanField(
+        default=True, help_text="Only active offerings of live services can be requested and are in the catalogue."
+    )
+    requesters = models.ManyToManyField(
+        Organisation,
+        blank=True,
+        related_name="requestable_offerings",
+        verbose_name="who may request",
+        help_text="The customer organisations whose users may request it, among those the service is offered to. "
+        "Empty: every customer the service is offered to.",
+    )
+    staff_may_request = models.BooleanField(
+        "staff may request on behalf",
+        default=True,
+        help_text="Service desk agents and other staff may request it for a customer (a call, a visit at the desk).",
+    )
+    approval = models.CharField(
+        max_length=20,
+        choices=OfferingApproval.choices,
+        default=OfferingApproval.NONE,
+        help_text="Who approves a request before its tasks start.",
+    )
+    approver_person = models.ForeignKey(
+        Person,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="approver",
+        help_text="With approval by a named person: who (one of the provider's people, with a login).",
+    )
+    approver_team = models.ForeignKey(
+        "core.Team",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="approving team",
+        help_text="With approval by a team's lead: the team whose lead (at the time of the request) approves.",
+    )
+    expected_fulfilment = models.CharField(
+        "expected fulfilment time",
+        max_length=100,
+        blank=True,
+        help_text="What the customer is told, e.g. “2 business days” or “within 4 hours”.",
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["service", "name"], name="portfolio_offering_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from meridian.portfolio.offerings import approval_errors
+
+        errors = approval_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+    def request_form(self, user: Any, data: Any = None, **kwargs: Any) -> Any:
+        """The form a requester fills for this offering (`offerings.RequestForm`), bound when `data` is given."""
+        from meridian.portfolio.offerings import request_form
+
+        return request_form(self, user, data, **kwargs)
+
+
+class FulfilmentTask(models.Model):
+    """A task a request for the offering starts: what is done, by which of the provider's teams, in which order."""
+
+    offering = models.ForeignKey(Offering, on_delete=models.CASCADE, related_name="tasks")
+    order = models.PositiveIntegerField(
+        default=10, help_text="Tasks run in this order; tasks with the same number may run at the same time."
+    )
+    title = models.CharField(max_length=200)
+    team = models.ForeignKey("core.Team", on_delete=models.PROTECT, related_name="+", help_text="Who does it.")
+    description = models.TextField(blank=True, help_text="What to do, for the team.")
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = "fulfilment task"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class RequestField(models.Model):
+    """A field of an offering's request form: what the requester fills in. The same kinds and rules as a custom field
+    (`core.CustomField`: name, label, kind, required, default, help text, choices, range, pattern), checked by the
+    same code; see `portfolio.offerings` for why it belongs to the offering."""
+
+    offering = models.ForeignKey(Offering, on_delete=models.CASCADE, related_name="request_fields")
+    order = models.PositiveIntegerField(default=100, help_text="Fields are shown in this order.")
+    name = models.CharField(
+        max_length=50, help_text="Lower-case letters, digits and underscores (e.g. “mailbox_name”): the key in the API."
+    )
+    label = models.CharField(max_length=100, help_text="The question the requester reads.")
+    type = models.CharField(max_length=20, choices=CustomFieldType.choices, default=CustomFieldType.TEXT)
+    required = models.BooleanField(default=False)
+    choices = models.TextField(blank=True, help_text="For a choice or multiple choice: one choice per line.")
+    help_text = models.CharField("help text", max_length=300, blank=True)
+    default = models.CharField(max_length=200, blank=True, help_text="As the requester would type it.")
+    min_value = models.DecimalField("minimum", max_digits=20, decimal_places=6, null=True, blank=True)
+    max_value = models.DecimalField("maximum", max_digits=20, decimal_places=6, null=True, blank=True)
+    regex = models.CharField(
+        "pattern", max_length=200, blank=True, help_text="For text: a regular expression the whole answer must match."
+    )
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = "request form field"
+        constraints = [models.UniqueConstraint(fields=["offering", "name"], name="portfolio_requestfield_unique_name")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def definition(self) -> CustomField:
+        """The field as a custom field definition (not saved): what `core.custom_fields` builds forms from and checks
+        values against."""
+        return CustomField(
+            name=self.name,
+            label=self.label,
+            type=self.type,
+            required=self.required,
+            choices=self.choices,
+            help_text=self.help_text,
+            default=self.default,
+            min_value=self.min_value,
+            max_value=self.max_value,
+            regex=self.regex,
+            order=self.order,
+        )
+
+    def clean(self) -> None:
+        from meridian.core.custom_fields import definition_errors
+
+        errors = definition_errors(self.definition())
+        if errors:
+            raise ValidationError(errors)

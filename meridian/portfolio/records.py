@@ -213,3 +213,4 @@ register_page(
     icon="book",
     help_text="The live services as customers read them: hours, targets, contacts, what you can ask for.",
 )
+from meridian.portfolio import offerings  # noqa: E402, F401 - registers offerings (the request catalogue)
