@@ -213,3 +213,5 @@ register_page(
     icon="book",
     help_text="The live services as customers read them: hours, targets, contacts, what you can ask for.",
 )
+
+from meridian.portfolio import proposals  # noqa: E402, F401 - registers service proposals and their criteria
