@@ -11,7 +11,8 @@
 
 `core.services.transition(obj, action, actor=..., reason=...)` is the only way a status moves: it checks the
 source state, the roles, the guard and the reason, writes the status together with the fields `sets` gives, audits
-them in one event, runs `effects` inside the transaction and `after_commit` callbacks (notifications, tasks) once the transaction has committed.
+them in one event, runs `effects` inside the transaction and `after_commit` callbacks (notifications, tasks) once
+the transaction has committed.
 """
 
 from __future__ import annotations

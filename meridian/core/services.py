@@ -433,7 +433,9 @@ def transition(
         before = audit.snapshot(current) if values else {}
         for name, value in values.items():
             setattr(current, name, value)
-        set_too = {name: change for name, change in audit.diff(before, audit.snapshot(current)).items() if name in values}
+        set_too = {
+            name: change for name, change in audit.diff(before, audit.snapshot(current)).items() if name in values
+        }
         setattr(current, lifecycle.field, t.target)
         current.version += 1
         current.updated_by = actor

@@ -58,7 +58,9 @@ def holds(criterion: ProposalCriterion, proposal: Any) -> list[str] | None:
     if criterion.customers_affected_at_least is not None:
         if proposal.customers_affected < criterion.customers_affected_at_least:
             return None
-        met.append(f"{proposal.customers_affected} customers affected (at least {criterion.customers_affected_at_least})")
+        met.append(
+            f"{proposal.customers_affected} customers affected (at least {criterion.customers_affected_at_least})"
+        )
     for field, wanted, label in (
         ("financial_impact_level", criterion.financial_impact_at_least, "financial impact"),
         ("risk", criterion.risk_at_least, "risk"),

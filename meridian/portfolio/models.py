@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import formats, timezone
 
 from meridian.cmdb.choices import Level
 from meridian.cmdb.models import ConfigurationItem
@@ -362,6 +363,18 @@ class ServiceProposal(ReferencedRecord):
     def __str__(self) -> str:
         return self.title
 
+    def display_decided_by(self) -> str:
+        """The login that decided, as its page shows it: the person's name and the username."""
+        user = self.decided_by
+        if user is None:
+            return ""
+        person = getattr(user, "person", None)
+        return f"{person} ({user.get_username()})" if person is not None else user.get_username()
+
+    def display_decided_at(self) -> str:
+        """When, in the reader's time zone (the active one)."""
+        return formats.date_format(timezone.localtime(self.decided_at), "DATETIME_FORMAT") if self.decided_at else ""
+
     @property
     def for_new_service(self) -> bool:
         """A proposal for a new service names it (and, once approved, links the service made for it)."""
@@ -395,4 +408,6 @@ def name_taken(name: str) -> str | None:
     existing = Service.objects.filter(name__iexact=name).only("reference", "name").first()
     if existing is None:
         return None
-    return f"A service “{existing.name}” exists already ({existing.reference}): propose a change to it, or another name."
+    return (
+        f"A service “{existing.name}” exists already ({existing.reference}): propose a change to it, or another name."
+    )

@@ -82,7 +82,10 @@ def approved(proposal: ServiceProposal, actor: Any, reason: str) -> dict[str, An
     """`sets` of "approve": classified again, who decided, when and why; for a new service, the service made for it
     (status proposed, its name and category, the raiser as its owner when they are the provider's staff). A name
     taken meanwhile refuses the approval on the name, before anything is written."""
-    values = {**criteria.classification_values(proposal), **_decision(proposal, actor, reason, ProposalDecision.APPROVED)}
+    values = {
+        **criteria.classification_values(proposal),
+        **_decision(proposal, actor, reason, ProposalDecision.APPROVED),
+    }
     if proposal.for_new_service and proposal.service_id is None:
         clash = name_taken(proposal.proposed_service_name)
         if clash:
@@ -151,7 +154,7 @@ def fixed_once_decided(proposal: ServiceProposal, actor: Any, changes: dict[str,
         return
     fields = [name for name in changes if name in PROPOSAL_FIELDS] or ["title"]
     state = proposal.get_status_display().lower()
-    raise ValidationError({name: f"The proposal is {state}: it is kept as decided." for name in fields})
+    raise ValidationError(dict.fromkeys(fields, f"The proposal is {state}: it is kept as decided."))
 
 
 def delete_refusal(proposal: ServiceProposal) -> str | None:
@@ -208,8 +211,7 @@ RECORD_RFC = RecordAction(
     allowed=rfc.rfc_refusal,
     style="secondary",
     bulk=False,
-    help_text="Records a request for change raised elsewhere as the change that controls the approved proposal's "
-    "work.",
+    help_text="Records a request for change raised elsewhere as the change that controls the approved proposal's work.",
 )
 
 
@@ -282,7 +284,7 @@ register(
         conversation=Conversation(),
         watchers=Watchers(),
         help_text="Proposals for new or changed services: where the need comes from, what it is for, its assessed "
-        "impacts, whether it is major (by the proposal criteria; `route`: design_and_transition or "
-        "change_management), the decision, and the request for change that controls the work.",
+        "impacts, whether it is major by the proposal criteria (and so where its work goes next), the decision, and "
+        "the request for change that controls the work.",
     )
 )

@@ -166,7 +166,9 @@ class EndToEndTests(PrincipalsTestCase):
         self.assertEqual(criteria.route(proposal), "design_and_transition")
 
         service = proposal.service
-        self.assertEqual((service.name, service.status, service.category), (name, ServiceStatus.PROPOSED, self.category))
+        self.assertEqual(
+            (service.name, service.status, service.category), (name, ServiceStatus.PROPOSED, self.category)
+        )
         self.assertEqual(service.owner, self.owner.person)
         self.assertIsNotNone(service.configuration_item)
         self.assertEqual(_events(service), [("create", "")])
@@ -209,11 +211,15 @@ class EndToEndTests(PrincipalsTestCase):
         client = self.client
         client.force_login(self.owner)
         response = client.post(reverse("portfolio:serviceproposal_add"), self._data("E-signature"))
-        self.assertEqual(response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors)
+        self.assertEqual(
+            response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors
+        )
         proposal = ServiceProposal.objects.get(proposed_service_name="E-signature")
         edit = reverse("portfolio:serviceproposal_edit", args=[proposal.pk])
         response = client.post(edit, {**self._data("E-signature"), **ASSESSED, "version": 1})
-        self.assertEqual(response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors)
+        self.assertEqual(
+            response.status_code, 302, getattr(response, "context", None) and response.context["form"].errors
+        )
 
         detail = reverse("portfolio:serviceproposal_detail", args=[proposal.pk])
         for version, action, reason in ((2, "submit", ""), (3, "start-assessment", ""), (4, "approve", "Worth it.")):
@@ -307,7 +313,9 @@ class CriteriaTests(PrincipalsTestCase):
         ProposalCriterionFactory(name="New services", kind="new", order=7)
         proposal = self.submit(ServiceProposalFactory(customers_affected=12))
         self.assertEqual(proposal.major_criterion.name, "Big ones")
-        self.assertEqual(proposal.major_reason, "Major by the criterion “Big ones”: 12 customers affected (at least 10).")
+        self.assertEqual(
+            proposal.major_reason, "Major by the criterion “Big ones”: 12 customers affected (at least 10)."
+        )
         event = AuditEvent.objects.get(record_id=str(proposal.pk), record_type="portfolio.serviceproposal")
         self.assertEqual(event.changes["major_reason"]["after"], proposal.major_reason)
         self.assertEqual(event.changes["major_criterion"]["after"], proposal.major_criterion_id)
@@ -318,7 +326,9 @@ class CriteriaTests(PrincipalsTestCase):
         proposal = self.submit(proposal_in(ProposalStatus.DRAFT, risk=Level.LOW))
         self.assertIs(proposal.major, False)
         proposal = services.transition(proposal, "start_assessment", actor=owner, expected_version=proposal.version)
-        proposal = services.update_record(proposal, data={"risk": Level.HIGH}, actor=owner, expected_version=proposal.version)
+        proposal = services.update_record(
+            proposal, data={"risk": Level.HIGH}, actor=owner, expected_version=proposal.version
+        )
         proposal = services.transition(proposal, "approve", actor=owner, expected_version=proposal.version)
         self.assertIs(proposal.major, True)
         self.assertEqual(criteria.route(proposal), "design_and_transition")
@@ -352,7 +362,12 @@ class RefusalTests(PrincipalsTestCase):
         self.api = api_client(self.owner)
 
     def _count(self) -> tuple[int, int, int, int]:
-        return (ServiceProposal.objects.count(), Service.objects.count(), Change.objects.count(), AuditEvent.objects.count())
+        return (
+            ServiceProposal.objects.count(),
+            Service.objects.count(),
+            Change.objects.count(),
+            AuditEvent.objects.count(),
+        )
 
     def test_a_new_service_needs_a_free_name_and_not_a_service_too(self) -> None:
         existing = ServiceFactory(name="E-mail")
@@ -461,8 +476,9 @@ class RefusalTests(PrincipalsTestCase):
         self.assertIn("recorded already", str(again.content))
 
     def test_an_rfc_for_a_change_to_an_existing_service_lists_its_ci(self) -> None:
-        from meridian.portfolio import services as portfolio_services
         from django.db import transaction
+
+        from meridian.portfolio import services as portfolio_services
 
         service = ServiceFactory()
         with transaction.atomic():
