@@ -234,6 +234,7 @@ class EndToEndTests(PrincipalsTestCase):
         page = client.get(detail)
         service = Service.objects.get(name="E-signature")
         self.assertContains(page, f"created {service.reference}")
+        self.assertContains(page, f"{self.owner.person} ({self.owner.username})")  # decided by
         self.assertContains(page, ServiceProposal.objects.get(pk=proposal.pk).request_for_change.reference)
 
     def test_through_the_api(self) -> None:
