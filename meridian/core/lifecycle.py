@@ -10,20 +10,22 @@
     )
 
 `core.services.transition(obj, action, actor=..., reason=...)` is the only way a status moves: it checks the
-source state, the roles, the guard and the reason, writes the status, audits it, runs `effects` inside the
-transaction and `after_commit` callbacks (notifications, tasks) once the transaction has committed.
+source state, the roles, the guard and the reason, writes the status together with the fields `sets` gives, audits
+them in one event, runs `effects` inside the transaction and `after_commit` callbacks (notifications, tasks) once
+the transaction has committed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from meridian.core.registry import READ_ONLY_ROLES
 
 Effect = Callable[[Any, Any], None]  # (obj, actor) -> None
+Sets = Callable[[Any, Any, str], Mapping[str, Any]]  # (obj, actor, reason) -> {field: value} set with the move
 Guard = Callable[[Any, Any], str | None]  # (obj, actor) -> None if allowed, else the reason it is not
 
 
@@ -42,6 +44,11 @@ class Transition:
     after_commit: Sequence[Effect] = ()
     style: str = "primary"  # the button's colour: primary, warning, danger ...
     confirm: str = ""
+    # fields of the record itself set with the move (who decided and when, a classification made on submission):
+    # saved in the status's row write and recorded in its one audit event, after every check; it may refuse the
+    # move with a field `ValidationError` (nothing is written) and may create the records the move brings into
+    # being through the services (their own events), returning the links to them
+    sets: Sets | None = None
 
     def __post_init__(self) -> None:
         # an auditor changes nothing, whatever a transition declares (`roles=STAFF` includes the auditor)

@@ -426,19 +426,26 @@ def transition(
             raise TransitionNotAllowed(refusal)
         if t.reason_required and not reason.strip():
             raise ValidationError({"reason": f"Say why: a reason is required to {t.title.lower()}."})
+        values = dict(t.sets(current, actor, reason)) if t.sets is not None else {}  # may refuse: nothing written
         authorised_by = control.authorise(
-            registry.get(model), current, {lifecycle.field: t.target}, authorised_by, actor
+            registry.get(model), current, {lifecycle.field: t.target, **values}, authorised_by, actor
         )
+        before = audit.snapshot(current) if values else {}
+        for name, value in values.items():
+            setattr(current, name, value)
+        set_too = {
+            name: change for name, change in audit.diff(before, audit.snapshot(current)).items() if name in values
+        }
         setattr(current, lifecycle.field, t.target)
         current.version += 1
         current.updated_by = actor
         current.updated_at = timezone.now()
-        current.save(update_fields=[lifecycle.field, "version", "updated_by", "updated_at"])
+        current.save(update_fields=[lifecycle.field, *values, "version", "updated_by", "updated_at"])
         audit.record_event(
             action=AuditAction.TRANSITION,
             obj=current,
             actor=actor,
-            changes={lifecycle.field: {"before": state, "after": t.target}, "action": t.action},
+            changes={**set_too, lifecycle.field: {"before": state, "after": t.target}, "action": t.action},
             reason=reason,
             authorised_by=authorised_by,
         )

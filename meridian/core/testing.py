@@ -973,7 +973,7 @@ class RecordTypeTests(
                     row = ["" if value is None else str(value) for value in reference[1]]
                     column = reference[0].index(computed.label)
                     self.assertEqual(export[0][column], computed.label)
-                    self.assertEqual(row[column], str(expected))
+                    self.assertEqual(row[column], "" if expected is None else str(expected))
                     self.assertIn(row, export[1:])
                 if not computed.is_annotation:
                     continue

@@ -34,3 +34,23 @@ class OfferingFactory(factory.django.DjangoModelFactory):
     service = factory.SubFactory(ServiceFactory)
     name = factory.Sequence(lambda n: f"Offering {n}")
     summary = "A new mailbox for a new colleague."
+
+
+class ServiceProposalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.ServiceProposal
+
+    title = factory.Sequence(lambda n: f"Proposal {n}")
+    reference = factory.Sequence(lambda n: f"SPR-T{n:04d}")
+    proposed_service_name = factory.Sequence(lambda n: f"Proposed service {n}")
+    origin = "customer"
+    purpose = "Customers ask for it."
+
+
+class ProposalCriterionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.ProposalCriterion
+
+    name = factory.Sequence(lambda n: f"Criterion {n}")
+    kind = "new"
+    order = factory.Sequence(lambda n: 100 + n)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import formats, timezone
 
 from meridian.cmdb.choices import Level
 from meridian.cmdb.models import ConfigurationItem
@@ -25,7 +27,15 @@ from meridian.core.models import (
     ReferencedRecord,
     custom_values_field,
 )
-from meridian.portfolio.choices import ContactRole, DependencyKind, ServiceStatus
+from meridian.portfolio.choices import (
+    ContactRole,
+    DependencyKind,
+    ProposalDecision,
+    ProposalKind,
+    ProposalOrigin,
+    ProposalStatus,
+    ServiceStatus,
+)
 
 
 class ServiceCategory(Record):
@@ -364,3 +374,222 @@ class RequestField(models.Model):
         errors = definition_errors(self.definition())
         if errors:
             raise ValidationError(errors)
+
+
+# --- proposals ---
+# Planning new or changed services (ISO/IEC 20000-1 8.2.2, 8.5.1.1): a proposal is raised, assessed and decided; the
+# administrators' criteria say which are major (routed to service design and transition, a later issue) and which go
+# straight to change management; an approved one records the request for change that controls its work. The rules
+# are in `portfolio.proposals` (lifecycle, decision), `portfolio.criteria` (major or not) and `portfolio.rfc`.
+
+
+class ProposalCriterion(Record):
+    """One rule of the criteria that make a proposal *major*: every condition it sets must hold (a condition left
+    empty holds for every proposal); a proposal is major when at least one active rule holds. The first such rule,
+    in `order`, is kept on the proposal with why."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, help_text="Why proposals like these are major (the policy's words).")
+    active = models.BooleanField(default=True, help_text="Inactive rules are kept for the proposals that cite them.")
+    order = models.PositiveIntegerField(default=100, help_text="Lower first: the first rule that holds is named.")
+    kind = models.CharField(
+        max_length=10,
+        choices=ProposalKind.choices,
+        blank=True,
+        verbose_name="proposal for",
+        help_text="Empty: new services and changes alike.",
+    )
+    origin = models.CharField(
+        max_length=20, choices=ProposalOrigin.choices, blank=True, help_text="Empty: whoever the need comes from."
+    )
+    customers_affected_at_least = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="customers affected, at least"
+    )
+    financial_impact_at_least = models.CharField(
+        max_length=10, choices=Level.choices, blank=True, verbose_name="financial impact level, at least"
+    )
+    risk_at_least = models.CharField(max_length=10, choices=Level.choices, blank=True, verbose_name="risk, at least")
+    category = models.ForeignKey(
+        ServiceCategory,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="service category",
+        help_text="Always major for services of this category (the proposal's category, or its service's).",
+    )
+
+    CONDITIONS = (
+        "kind",
+        "origin",
+        "customers_affected_at_least",
+        "financial_impact_at_least",
+        "risk_at_least",
+        "category",
+    )
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name = "proposal criterion"
+        verbose_name_plural = "proposal criteria"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if all(getattr(self, name) in (None, "") for name in self.CONDITIONS):
+            raise ValidationError(
+                {"kind": "Set at least one condition: a rule without any would make every proposal major."}
+            )
+
+
+class ServiceProposal(ReferencedRecord):
+    """A proposal for a new service or a change to one (ISO/IEC 20000-1 8.2.2 and 8.5.1.1): where the need comes
+    from, what it is for, its assessed impacts, whether it is major (by the criteria), the decision, and the request
+    for change that controls the work once approved. The provider's record (no organisation): staff only."""
+
+    REFERENCE_PREFIX = "SPR"
+    REFERENCE_WIDTH = 4
+
+    title = models.CharField(max_length=200)
+    service = models.ForeignKey(
+        Service,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="proposals",
+        help_text="The service it changes; empty for a new service (the service made on approval is linked here).",
+    )
+    proposed_service_name = models.CharField(
+        max_length=200, blank=True, help_text="For a new service: its name in the portfolio once approved."
+    )
+    category = models.ForeignKey(
+        ServiceCategory,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="service category",
+        help_text="For a new service: its heading in the catalogue.",
+    )
+    origin = models.CharField(
+        max_length=20, choices=ProposalOrigin.choices, verbose_name="origin of the need", help_text="Who needs it."
+    )
+    originating_organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The customer, supplier or internal group it comes from.",
+    )
+    purpose = models.TextField(help_text="The need it meets, for whom, and what the service will do.")
+    customers_affected = models.PositiveIntegerField(
+        default=0, help_text="How many customer organisations it affects (an estimate for a new service)."
+    )
+    financial_impact_level = models.CharField(max_length=10, choices=Level.choices, blank=True)
+    risk = models.CharField(max_length=10, choices=Level.choices, blank=True)
+    financial_impact = models.TextField(
+        blank=True, verbose_name="financial impact", help_text="Costs, charges, budget; who pays."
+    )
+    organisational_impact = models.TextField(
+        blank=True, help_text="People, skills, teams, suppliers and contracts it needs or changes."
+    )
+    technical_impact = models.TextField(
+        blank=True, help_text="Components, capacity, availability, security, the services it depends on."
+    )
+    sms_impact = models.TextField(
+        blank=True,
+        verbose_name="impact on the service management system",
+        help_text="Processes, policies, plans, the catalogue and agreements it changes.",
+    )
+    status = models.CharField(
+        max_length=20, choices=ProposalStatus.choices, default=ProposalStatus.DRAFT, editable=False
+    )
+    major = models.BooleanField(
+        null=True,
+        editable=False,
+        verbose_name="major",
+        help_text="By the proposal criteria, when submitted and again when decided; empty while a draft.",
+    )
+    major_criterion = models.ForeignKey(
+        ProposalCriterion,
+        null=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="proposals",
+        verbose_name="major by the criterion",
+    )
+    major_reason = models.CharField(max_length=500, blank=True, editable=False, verbose_name="why major or minor")
+    decision = models.CharField(max_length=10, choices=ProposalDecision.choices, blank=True, editable=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, editable=False, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, editable=False)
+    decision_note = models.TextField(blank=True, editable=False, help_text="The reason given with the decision.")
+    request_for_change = models.ForeignKey(
+        "changes.Change",
+        null=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="service_proposals",
+        help_text="The change that controls the work of the approved proposal.",
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "service proposal"
+        verbose_name_plural = "service proposals"
+
+    def __str__(self) -> str:
+        return self.title
+
+    def display_decided_by(self) -> str:
+        """The login that decided, as its page shows it: the person's name and the username."""
+        user = self.decided_by
+        if user is None:
+            return ""
+        person = getattr(user, "person", None)
+        return f"{person} ({user.get_username()})" if person is not None else user.get_username()
+
+    def display_decided_at(self) -> str:
+        """When, in the reader's time zone (the active one)."""
+        return formats.date_format(timezone.localtime(self.decided_at), "DATETIME_FORMAT") if self.decided_at else ""
+
+    @property
+    def for_new_service(self) -> bool:
+        """A proposal for a new service names it (and, once approved, links the service made for it)."""
+        return bool(self.proposed_service_name.strip())
+
+    def clean(self) -> None:
+        super().clean()
+        self.proposed_service_name = self.proposed_service_name.strip()
+        if self.status == ProposalStatus.APPROVED:
+            return  # the service it made is linked: both are set, on purpose
+        if self.service_id and self.proposed_service_name:
+            raise ValidationError(
+                {
+                    "proposed_service_name": "Leave this empty for a change to an existing service, or clear the "
+                    "service for a new one."
+                }
+            )
+        if not self.service_id and not self.proposed_service_name:
+            raise ValidationError(
+                {"proposed_service_name": "Name the new service, or choose the service this proposal changes."}
+            )
+        clash = name_taken(self.proposed_service_name)
+        if clash:
+            raise ValidationError({"proposed_service_name": clash})
+
+
+def name_taken(name: str) -> str | None:
+    """Why a new service may not be called `name` (a service of that name exists, whatever the case), or None."""
+    if not name:
+        return None
+    existing = Service.objects.filter(name__iexact=name).only("reference", "name").first()
+    if existing is None:
+        return None
+    return (
+        f"A service “{existing.name}” exists already ({existing.reference}): propose a change to it, or another name."
+    )

@@ -213,4 +213,7 @@ register_page(
     icon="book",
     help_text="The live services as customers read them: hours, targets, contacts, what you can ask for.",
 )
-from meridian.portfolio import offerings  # noqa: E402, F401 - registers offerings (the request catalogue)
+
+# the app's other record types, registered after the service they refer to
+from meridian.portfolio import offerings  # noqa: E402, F401, I001 - offerings (the request catalogue)
+from meridian.portfolio import proposals  # noqa: E402, F401 - service proposals and their criteria

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0022_audit_authorised_index'),
-        ('portfolio', '0001_initial'),
+        ('portfolio', '0002_proposals'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
