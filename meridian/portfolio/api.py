@@ -75,7 +75,15 @@ def _entry_schema() -> Any:
             ),
             "customer_responsibilities": many_text,
             "offerings": inline_serializer(
-                "CatalogueOffering", {"id": serializers.IntegerField(), "name": text, "summary": text}, many=True
+                "CatalogueOffering",
+                {
+                    "id": serializers.IntegerField(),
+                    "name": text,
+                    "summary": text,
+                    "expected_fulfilment": text,
+                    "needs_approval": serializers.BooleanField(),
+                },
+                many=True,
             ),
         },
     )

@@ -144,7 +144,9 @@ def _offering_dict(offering: Any) -> dict[str, Any]:
     return {
         "id": offering.pk,
         "name": offering.name,
-        "summary": getattr(offering, "summary", ""),
+        "summary": offering.summary,
+        "expected_fulfilment": offering.expected_fulfilment,
+        "needs_approval": offering.approval != "none",
     }
 
 

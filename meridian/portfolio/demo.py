@@ -215,6 +215,12 @@ PATH = {
 
 
 def load(actor: Any) -> None:
+    load_services(actor)
+    load_offerings(actor)
+    load_proposals(actor)
+
+
+def load_services(actor: Any) -> None:
     create = services.create_record
     categories = {
         name: create(ServiceCategory, data={"name": name, "order": order, "description": text}, actor=actor)
@@ -310,3 +316,201 @@ def load(actor: Any) -> None:
                 actor=actor,
                 reason="demo data",
             )
+
+
+# service, name, summary, approval (kind, person's first name or team name), expected time,
+# request fields [(name, label, type, required, choices)], tasks [(title, team)]
+OFFERINGS: list[
+    tuple[str, str, str, tuple[str, str], str, list[tuple[str, str, str, bool, str]], list[tuple[str, str]]]
+] = [
+    (
+        "E-mail",
+        "New mailbox",
+        "A mailbox with calendar for a new colleague, ready on their first day.",
+        ("service_owner", ""),
+        "1 business day",
+        [
+            ("employee", "Name of the new colleague", "text", True, ""),
+            ("first_day", "First working day", "date", True, ""),
+            ("size", "Mailbox size", "choice", True, "50 GB\n100 GB"),
+        ],
+        [
+            ("Create the account and mailbox", "Service Desk"),
+            ("Send the welcome mail with sign-in steps", "Service Desk"),
+        ],
+    ),
+    (
+        "E-mail",
+        "Shared mailbox",
+        "A mailbox a team shares, such as sales@ or support@.",
+        ("none", ""),
+        "2 business days",
+        [
+            ("address", "Address you would like", "text", True, ""),
+            ("members", "Who gets access", "long_text", True, ""),
+        ],
+        [("Create the shared mailbox and give access", "Service Desk")],
+    ),
+    (
+        "SMS gateway",
+        "Mass sending account",
+        "Send one message to up to 100,000 numbers at once, scheduled and followed per number.",
+        ("person", "Maria"),
+        "3 business days",
+        [
+            ("sender", "Sender name shown on phones (max. 11 letters)", "text", True, ""),
+            ("volume", "Messages a month, about", "integer", True, ""),
+        ],
+        [("Register the sender name with TextLink", "Platform Engineering"), ("Open the account", "Service Desk")],
+    ),
+    (
+        "Workplace support",
+        "New laptop",
+        "A laptop set up with your applications, delivered to your desk.",
+        ("team_lead", "Service Desk"),
+        "3 business days",
+        [
+            ("model", "Model", "choice", True, "Standard 14-inch\nPerformance 16-inch"),
+            ("delivery", "Where should we deliver it?", "text", True, ""),
+        ],
+        [("Order from Datacore", "Service Desk"), ("Install and hand over", "Service Desk")],
+    ),
+    (
+        "Hosting",
+        "More database capacity",
+        "More storage or memory for one of your databases.",
+        ("service_owner", ""),
+        "5 business days",
+        [("database", "Which database?", "text", True, ""), ("storage", "Extra storage (GB)", "integer", False, "")],
+        [("Check capacity and plan the change", "Platform Engineering")],
+    ),
+]
+
+
+def load_offerings(actor: Any) -> None:
+    from meridian.core.models import Team
+    from meridian.portfolio.models import Offering
+
+    services_by_name = {s.name: s for s in Service.objects.all()}
+    teams = {t.name: t for t in Team.objects.all()}
+    people = {p.first_name: p for p in Person.objects.filter(organisation__name="Meridian Managed Services")}
+    for service, name, summary, (approval, who), expected, fields, tasks in OFFERINGS:
+        services.create_record(
+            Offering,
+            data={
+                "service": services_by_name[service],
+                "name": name,
+                "summary": summary,
+                "approval": approval,
+                "approver_person": people[who] if approval == "person" else None,
+                "approver_team": teams[who] if approval == "team_lead" else None,
+                "expected_fulfilment": expected,
+                "request_fields": [
+                    {
+                        "order": 10 * (i + 1),
+                        "name": n,
+                        "label": label,
+                        "type": kind,
+                        "required": req,
+                        "choices": choices,
+                    }
+                    for i, (n, label, kind, req, choices) in enumerate(fields)
+                ],
+                "tasks": [
+                    {"order": 10 * (i + 1), "title": t, "team": teams[team]} for i, (t, team) in enumerate(tasks)
+                ],
+            },
+            actor=actor,
+            reason="demo data",
+        )
+
+
+def load_proposals(actor: Any) -> None:
+    """The criteria, a new service approved with its request for change raised, a change to the SMS gateway under
+    assessment and a draft."""
+    from meridian.core import actions
+    from meridian.portfolio.models import ProposalCriterion, ServiceProposal
+    from meridian.portfolio.proposals import RAISE_RFC
+
+    create = services.create_record
+    create(
+        ProposalCriterion,
+        data={
+            "name": "Every new service",
+            "kind": "new",
+            "order": 10,
+            "description": "A new service goes through service design and transition.",
+        },
+        actor=actor,
+    )
+    create(
+        ProposalCriterion,
+        data={
+            "name": "High risk or cost",
+            "risk_at_least": "high",
+            "order": 20,
+            "description": "A high-risk change to a service is designed and tested as a new one would be.",
+        },
+        actor=actor,
+    )
+    orgs = {o.name: o for o in Organisation.objects.all()}
+    assessed = {
+        "financial_impact": "Licences about EUR 4,000 a year; charged per user to the customers who take it.",
+        "organisational_impact": "The service desk handles requests; no new team.",
+        "technical_impact": "Runs on the Hosting platform; needs 2 TB of storage and a public certificate.",
+        "sms_impact": "A new catalogue entry and an SLA addendum; no change to the processes.",
+    }
+    approved = create(
+        ServiceProposal,
+        data={
+            "title": "Secure file transfer for customers",
+            "proposed_service_name": "Secure file transfer",
+            "category": ServiceCategory.objects.get(name="Communication"),
+            "origin": "customer",
+            "originating_organisation": orgs["Northwind Logistics"],
+            "purpose": "Northwind sends delivery documents of several GB to carriers; mail cannot carry them.",
+            "customers_affected": 2,
+            "financial_impact_level": "low",
+            "risk": "medium",
+            **assessed,
+        },
+        actor=actor,
+        reason="demo data",
+    )
+    for action in ("submit", "start_assessment", "approve"):
+        approved = services.transition(
+            approved, action, actor=actor, expected_version=approved.version, reason="demo data"
+        )
+    actions.run(RAISE_RFC, approved, actor=actor, expected_version=approved.version, reason="demo data", values={})
+    sms = create(
+        ServiceProposal,
+        data={
+            "title": "Emergency alerts for Harbour City",
+            "service": Service.objects.get(name="SMS gateway"),
+            "origin": "customer",
+            "originating_organisation": orgs["Harbour City Council"],
+            "purpose": "The council wants to alert all residents of a district within 5 minutes in an emergency.",
+            "customers_affected": 1,
+            "financial_impact_level": "medium",
+            "risk": "high",
+            **assessed,
+            "technical_impact": "Throughput must rise from 200 to 2,000 messages a second: TextLink's premium route.",
+        },
+        actor=actor,
+        reason="demo data",
+    )
+    for action in ("submit", "start_assessment"):
+        sms = services.transition(sms, action, actor=actor, expected_version=sms.version, reason="demo data")
+    create(
+        ServiceProposal,
+        data={
+            "title": "Managed Kubernetes",
+            "proposed_service_name": "Container platform",
+            "category": ServiceCategory.objects.get(name="Hosting"),
+            "origin": "provider",
+            "purpose": "Customers' development teams ask to run containers without running a cluster themselves.",
+            "customers_affected": 0,
+        },
+        actor=actor,
+        reason="demo data",
+    )

@@ -54,3 +54,20 @@ class DemoCatalogueTests(TestCase):
         two = [*one, ConfigurationItem.objects.get(name="host-ams-02").pk]
         reached = {ci.name for ci in impact.services_reached(impact.analyse(two))}
         self.assertTrue({"Hosting", "Claims Portal", "SMS gateway", "ERP", "Warehouse Management"} <= reached, reached)
+
+    def test_offerings_and_proposals_of_the_demo(self) -> None:
+        eva, lena = User.objects.get(username="eva"), User.objects.get(username="lena")
+        sms = catalogue.entry(eva, Service.objects.get(name="SMS gateway").reference)
+        assert sms is not None
+        self.assertEqual([o["name"] for o in sms.as_dict()["offerings"]], ["Mass sending account"])
+        self.assertIsNone(catalogue.entry(lena, Service.objects.get(name="SMS gateway").reference))
+        mail = catalogue.entry(lena, Service.objects.get(name="E-mail").reference)
+        assert mail is not None
+        self.assertEqual({o.name for o in mail.offerings}, {"New mailbox", "Shared mailbox"})
+        from meridian.portfolio.models import ServiceProposal
+
+        approved = ServiceProposal.objects.get(title="Secure file transfer for customers")
+        self.assertEqual((approved.status, approved.service.name), ("approved", "Secure file transfer"))
+        self.assertEqual(approved.service.status, ServiceStatus.PROPOSED)
+        self.assertIsNotNone(approved.request_for_change)
+        self.assertTrue(approved.major)  # a new service: the demo's first criterion
