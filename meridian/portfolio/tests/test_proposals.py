@@ -259,6 +259,41 @@ class EndToEndTests(PrincipalsTestCase):
         self.assertIn(f"created {Service.objects.get(name='Archive').reference}", response.json()["outcome"])
         self._assert_done(proposal, "Archive")
 
+        # ... and on to a live service in its customer's catalogue, still through the API, every step audited
+        service = Service.objects.get(name="Archive")
+        customer = self.p.customer_a
+        self.assertEqual(api_client(customer).get(f"/api/v1/portfolio/catalogue/{service.reference}/").status_code, 404)
+        url = reverse("api:portfolio-services-detail", args=[service.pk])
+        body = {
+            "summary": "Keep mail and files for 10 years.",
+            "customers": [self.p.org_a.pk],
+            "version": service.version,
+        }
+        response = api.patch(url, body, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+        version = response.json()["version"]
+        for action in ("design", "transition", "go_live"):
+            response = api.post(
+                reverse(f"api:portfolio-services-{action}", args=[service.pk]), {"version": version}, format="json"
+            )
+            self.assertEqual(response.status_code, 200, response.content)
+            version = response.json()["version"]
+        entry = api_client(customer).get(f"/api/v1/portfolio/catalogue/{service.reference}/")
+        self.assertEqual(entry.status_code, 200)
+        self.assertEqual(entry.json()["summary"], "Keep mail and files for 10 years.")
+        trail = AuditEvent.objects.filter(record_type="portfolio.service", record_id=str(service.pk)).order_by("id")
+        self.assertEqual(
+            [(e.action, e.changes.get("action")) for e in trail],
+            [
+                ("create", None),
+                ("update", None),
+                ("transition", "design"),
+                ("transition", "transition"),
+                ("transition", "go_live"),
+            ],
+        )
+        self.assertTrue(all(e.actor_id == self.owner.pk for e in trail))
+
 
 class CriteriaTests(PrincipalsTestCase):
     """The administrators' criteria make a proposal major or minor when it is submitted (kept, with why, in the
