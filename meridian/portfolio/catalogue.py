@@ -150,15 +150,6 @@ def _offering_dict(offering: Any) -> dict[str, Any]:
     }
 
 
-def _offerings(user: Any, service: Service) -> list[Any]:
-    """The offerings `user` may request under the service (the offerings part of the app, when present)."""
-    try:
-        from meridian.portfolio.offerings import offerings_for
-    except ImportError:
-        return []
-    return list(offerings_for(user, service))
-
-
 def entries(
     user: Any, organisation: Organisation | None = None, queryset: QuerySet[Service] | None = None
 ) -> list[Entry]:
@@ -182,6 +173,12 @@ def _build(user: Any, whose: Organisation | None, found: QuerySet[Service]) -> l
             to_attr="customer_duties",
         ),
     )
+    from meridian.portfolio.offerings import requestable
+
+    offerings: dict[int, list[Any]] = {}
+    preview = whose if not getattr(user, "is_customer", False) else None
+    for offering in requestable(user, found.values("pk"), preview).order_by("name", "pk"):
+        offerings.setdefault(offering.service_id, []).append(offering)
     calendars: dict[int, Hours | None] = {}
 
     def hours_of(calendar: Calendar | None) -> Hours | None:
@@ -199,7 +196,7 @@ def _build(user: Any, whose: Organisation | None, found: QuerySet[Service]) -> l
             responsibilities=list(s.customer_duties),  # type: ignore[attr-defined]
             service_hours=hours_of(s.service_hours),
             support_hours=hours_of(s.support_hours),
-            offerings=_offerings(user, s),
+            offerings=offerings.get(s.pk, []),
         )
         for s in found
     ]

@@ -165,15 +165,22 @@ def may_request(offering: Offering, user: Any) -> str | None:
 
 def offerings_for(user: Any, service: Service) -> QuerySet[Offering]:
     """The active offerings of `service` that `user` may request (exactly those `may_request` allows), by name."""
-    found = Offering.objects.filter(service=service, active=True, service__status=ServiceStatus.LIVE)
+    return requestable(user, [service.pk])
+
+
+def requestable(user: Any, services: Any, organisation: Any = None) -> QuerySet[Offering]:
+    """The active offerings of these services (ids or a queryset) that `user` may request, in one query whatever
+    their number (the catalogue's). `organisation`: a staff preview of what that customer's users may request."""
+    found = Offering.objects.filter(service__in=services, active=True, service__status=ServiceStatus.LIVE)
     if not policy.roles_of(user):
         return found.none()
-    if getattr(user, "is_customer", False):
-        organisation = user.organisation_id
-        if organisation is None or not service.customers.filter(pk=organisation).exists():
+    customer = getattr(user, "is_customer", False)
+    whose = user.organisation_id if customer else getattr(organisation, "pk", None)
+    if customer or whose is not None:
+        if whose is None:
             return found.none()
         named = Offering.requesters.through.objects.filter(offering=OuterRef("pk"))
-        return found.filter(~Exists(named) | Exists(named.filter(organisation=organisation)))
+        return found.filter(service__customers=whose).filter(~Exists(named) | Exists(named.filter(organisation=whose)))
     if not _may_write(user):
         return found.none()
     return found.filter(staff_may_request=True)

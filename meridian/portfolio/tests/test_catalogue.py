@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from meridian.core.choices import Role
 from meridian.core.factories import OrganisationFactory, PersonFactory, UserFactory
 from meridian.core.testing import PrincipalsTestCase, api_client
-from meridian.portfolio import services
+from meridian.portfolio import catalogue, services
 from meridian.portfolio.choices import ContactRole, DependencyKind, ServiceStatus
 from meridian.portfolio.factories import ServiceFactory
 from meridian.portfolio.models import ExternalDependency, Service, ServiceContact, ServiceTarget
@@ -296,3 +296,33 @@ class KeptInStepTests(PrincipalsTestCase):
             .pk,
             ci_event.pk,
         )
+
+
+class CatalogueQueriesTests(PrincipalsTestCase):
+    def test_the_catalogue_costs_the_same_queries_for_3_or_12_services(self) -> None:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from meridian.core.factories import CalendarFactory
+        from meridian.portfolio.factories import OfferingFactory
+
+        calendar = CalendarFactory()
+
+        def add(count: int) -> None:
+            for _ in range(count):
+                service = ServiceFactory(status=ServiceStatus.LIVE, service_hours=calendar)
+                service.customers.set([self.p.org_a])
+                ServiceTarget.objects.create(service=service, measure="Availability", target="99 %")
+                OfferingFactory(service=service)
+
+        def cost() -> int:
+            with CaptureQueriesContext(connection) as queries:
+                found = catalogue.entries(self.p.customer_a)
+            self.assertTrue(all(e.offerings for e in found))
+            return len(queries)
+
+        add(3)
+        cost()  # the reader's roles and organisation, read once per request
+        few = cost()
+        add(9)
+        self.assertEqual(cost(), few)
