@@ -24,15 +24,15 @@ def test_a_new_service_goes_live_and_its_customer_reads_it(page: Any, live_serve
     log_in(page, live_server, "maria")  # the service owner
 
     page.goto(f"{live_server.url}/portfolio/services/add/")
-    page.locator("#id_name").fill("Secure file transfer")
+    page.locator("#id_name").fill("Large file exchange")
     page.locator("#id_summary").fill("Send large files safely to anyone, inside or outside your organisation.")
     page.locator("#id_customers").select_option(label="Northwind Logistics", force=True)  # under its Tom Select
     page.locator("#id_owner").select_option(label="Maria Rossi", force=True)
     page.locator("#id_business_description").fill("Files up to 20 GB, links that expire after 14 days.")
     page.locator("#id_internal_description").fill("Runs on sft-01; certificate renews in May.")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("h1")).to_contain_text("Secure file transfer")
-    service = Service.objects.get(name="Secure file transfer")
+    expect(page.locator("h1")).to_contain_text("Large file exchange")
+    service = Service.objects.get(name="Large file exchange")
     assert service.configuration_item is not None
 
     page.get_by_role("link", name="In the catalogue").click()
@@ -50,15 +50,15 @@ def test_a_new_service_goes_live_and_its_customer_reads_it(page: Any, live_serve
     log_in(page, live_server, "eva")  # Northwind's IT coordinator
     page.goto(f"{live_server.url}/portfolio/catalogue/")
     expect(page.locator("h1")).to_have_text("Your services")
-    expect(page.locator(".catalogue-card")).to_contain_text(["Secure file transfer"])
+    expect(page.locator(".catalogue-card")).to_contain_text(["Large file exchange"])
     expect(page.locator("main")).not_to_contain_text("Claims Portal")  # Bergland's
     snap_widths(page, "portfolio-catalogue")
 
     page.get_by_label("Search the catalogue").fill("large files")
     page.get_by_role("button", name="Search").click()
     expect(page.locator(".catalogue-card")).to_have_count(1)
-    page.get_by_role("link", name="Secure file transfer").click()
-    expect(page.locator("h1")).to_have_text("Secure file transfer")
+    page.get_by_role("link", name="Large file exchange").click()
+    expect(page.locator("h1")).to_have_text("Large file exchange")
     expect(page.locator("main")).to_contain_text("Files up to 20 GB")
     expect(page.locator("main")).not_to_contain_text("sft-01")
 
