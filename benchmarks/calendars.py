@@ -114,8 +114,10 @@ def run(_principals: Any = None) -> dict[str, Any]:
             f"{row['businesstimedelta']['per_s']:>9,} {row['meridian_vs_old_walk']:>7} "
             f"{row['meridian_vs_businesstimedelta']:>7}"
         )
-    print(f"first call on a fresh schedule: {results['first_call_on_a_fresh_schedule_ms']} ms; goal met: "
-          f"{results['goal_met']}")
+    print(
+        f"first call on a fresh schedule: {results['first_call_on_a_fresh_schedule_ms']} ms; goal met: "
+        f"{results['goal_met']}"
+    )
     return results
 
 

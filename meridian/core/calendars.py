@@ -31,6 +31,32 @@ Semantics
 * Searches forward in time (:func:`add_business_minutes`,
   :func:`next_working_instant`) give up after :data:`SEARCH_HORIZON` and raise
   :class:`ValueError`, so they always terminate.
+
+Method: a cumulative table per schedule
+---------------------------------------
+:func:`add_business_minutes` and :func:`business_minutes_between` cost the
+same for any span. Each :class:`Schedule` keeps a ``_DayTable`` of consecutive
+local days: for day ``k`` the instant it starts (its midnight through
+:func:`local_to_utc`), its UTC working intervals (exactly
+:meth:`Schedule.utc_intervals`, so weekly hours, holidays, closures, extra
+working days and DST days of 23 or 25 hours are all applied) and ``cum[k]``,
+the working time of all days before it, all in integer microseconds since the
+epoch. ``F(t)``, the working time from the table's start up to instant ``t``,
+is a ``bisect`` over the day starts plus a walk within that one day; business
+time in ``[a, b)`` is ``F(b) - F(a)`` (minus ``F`` over each merged pause
+clipped to the span). A due time is the earliest ``t`` with
+``F(t) = F(start) + minutes``: a ``bisect`` over ``cum`` finds the day, a walk
+over its few intervals the instant. With pauses the same is done on each stretch
+between pauses. Since a day's intervals lie between its own midnight and the
+next, and :func:`local_to_utc` is non-decreasing, ``F`` is well defined and the
+answers equal those of walking interval by interval, to the microsecond (the old
+walk is kept in ``core/tests/reference_calendars.py`` and compared by a
+hypothesis test). The table is built on demand and grows (never changes: a grown
+table is a new object, so readers in other threads see a consistent one) up to
+about 110 years; questions reaching before year 2 or after year 9980, or
+wider than that, fall back to the walk (:func:`_iter_working`), which
+:func:`working_intervals`, :func:`is_working_time` and
+:func:`next_working_instant` still use.
 """
 
 from __future__ import annotations
