@@ -283,14 +283,14 @@ class RecordViews:
         queryset = natural_order(table_queryset(self.rt, queryset, columns, request.user))
         table = table_for(self.rt)(queryset, order_by=request.GET.get("sort") or None, user=request.user)
         hidden = [name for name in available_columns(self.rt) if name not in columns]
-        rows = [[neutralise(cell) for cell in row] for row in table.as_values(exclude_columns=hidden)]
+        rows = [list(row) for row in table.as_values(exclude_columns=hidden)]  # `table_file` neutralises
         extra = custom_fields.export_columns(self.rt, request.user)  # the custom fields the person may see
         if extra and rows:
             records = list(table.data)
             references = custom_fields.load_references(extra, records)  # at once, not per row
             rows[0].extend(d.label for d in extra)
             for row, record in zip(rows[1:], records, strict=True):
-                row.extend(neutralise(custom_fields.export_value(d, record, request.user, references)) for d in extra)
+                row.extend(custom_fields.export_value(d, record, request.user, references) for d in extra)
         return table_file(rows, kind, str(self.rt.verbose_name_plural))
 
     def detail(

@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from meridian.core import policy
 from meridian.core.models import Organisation
 from meridian.portfolio import catalogue
 
@@ -26,14 +25,9 @@ ORGANISATION = OpenApiParameter(
 
 
 def _preview(request: Request) -> Organisation | None:
-    raw = request.query_params.get("organisation", "").strip()
-    if not raw or getattr(request.user, "is_customer", False):
-        return None
-    found = (
-        policy.restrict(Organisation.objects.all(), request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
-    )
-    if found is None:
-        raise ValidationError({"organisation": [f"No such organisation: {raw}."]})
+    found, error = catalogue.preview(request.user, request.query_params.get("organisation", ""))
+    if error:
+        raise ValidationError({"organisation": [error]})
     return found
 
 

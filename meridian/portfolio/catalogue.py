@@ -36,6 +36,16 @@ def organisation_of(user: Any, preview: Organisation | None = None) -> Organisat
     return preview
 
 
+def preview(user: Any, raw: str) -> tuple[Organisation | None, str]:
+    """Staff may read the catalogue as one customer organisation's users do (`?organisation=<id>`, pages and API);
+    a customer's catalogue is always their own, whatever they ask. (organisation, what was wrong with `raw`)."""
+    raw = (raw or "").strip()
+    if not raw or getattr(user, "is_customer", False):
+        return None, ""
+    found = policy.restrict(Organisation.objects.all(), user).filter(pk=int(raw)).first() if raw.isdigit() else None
+    return (found, "") if found else (None, f"No such organisation: {raw}.")
+
+
 def services(user: Any, organisation: Organisation | None = None) -> QuerySet[Service]:
     """The live services `user` reads in the catalogue (of `organisation`, for a staff preview)."""
     if not may_read(user):
@@ -176,8 +186,7 @@ def _build(user: Any, whose: Organisation | None, found: QuerySet[Service]) -> l
     from meridian.portfolio.offerings import requestable
 
     offerings: dict[int, list[Any]] = {}
-    preview = whose if not getattr(user, "is_customer", False) else None
-    for offering in requestable(user, found.values("pk"), preview).order_by("name", "pk"):
+    for offering in requestable(user, found.values("pk"), whose).order_by("name", "pk"):
         offerings.setdefault(offering.service_id, []).append(offering)
     calendars: dict[int, Hours | None] = {}
 

@@ -23,7 +23,9 @@ def structure(service: Any, user: Any) -> dict[str, Any]:
         return empty
     to_whole = (Propagation.TO_TARGET, Propagation.BOTH)
     to_dependant = (Propagation.TO_SOURCE, Propagation.BOTH)
-    rows = Relationship.objects.select_related("kind", "source__ci_class", "target__ci_class")
+    rows = Relationship.objects.select_related(
+        "kind", "source__ci_class", "target__ci_class", "source__service", "target__service"
+    )  # a related CI's service (a link on the tab) read with it, not once per row
     incoming = rows.filter(target=ci).order_by("source__name")
     outgoing = rows.filter(source=ci).order_by("target__name")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.urls import reverse
 
 from meridian.cmdb.models import Relationship
@@ -72,10 +73,8 @@ SERVICE_CONTROL = Control(
     touched=lambda service: [getattr(service, "configuration_item", None)],
     controlled=_controlled,
     exempt=frozenset(
-        {*SERVICE_FIELDS, "targets", "contacts", "external_dependencies", "custom"}
-        - {*services.SYNCED, "configuration_item"}
-    )
-    | {"owner"},
+        {*SERVICE_FIELDS, "targets", "contacts", "external_dependencies", "custom"} - services.CONTROLLED_FIELDS
+    ),
 )
 
 
@@ -83,7 +82,7 @@ def delete_refusal(service: Service) -> str | None:
     if service.status != ServiceStatus.PROPOSED:
         return "Only a proposed service can be deleted: retire it instead (its record and history stay)."
     ci = service.configuration_item_id
-    if ci and Relationship.objects.filter(source_id=ci).union(Relationship.objects.filter(target_id=ci)).exists():
+    if ci and Relationship.objects.filter(Q(source_id=ci) | Q(target_id=ci)).exists():
         return "Its configuration item has relationships in the CMDB: remove them first, or retire the service."
     return None
 

@@ -38,6 +38,11 @@ SYNCED = {
 }
 
 
+# what a write of a service must cite an approved change for when its CI is controlled: what the CI keeps (its owner
+# is not configuration, as on the CI itself) and which CI it is
+CONTROLLED_FIELDS = frozenset({*SYNCED, "configuration_item"} - {"owner"})
+
+
 def _ci_values(service: Any) -> dict[str, Any]:
     values = {
         ci_field: getattr(service, f"{field}_id" if field == "owner" else field) for field, ci_field in SYNCED.items()

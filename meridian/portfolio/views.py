@@ -12,7 +12,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 
-from meridian.core import policy
 from meridian.core.models import Organisation
 from meridian.core.views import table_file
 from meridian.portfolio import catalogue
@@ -20,23 +19,12 @@ from meridian.portfolio import catalogue
 EXPORTS = ("csv", "xlsx")
 
 
-def _preview(request: HttpRequest) -> tuple[Organisation | None, str]:
-    """Staff may look at the catalogue as one customer organisation sees it (`?organisation=<id>`); a customer's
-    own organisation is always theirs. (organisation, error)."""
-    raw = request.GET.get("organisation", "").strip()
-    if not raw or getattr(request.user, "is_customer", False):
-        return None, ""
-    found = (
-        policy.restrict(Organisation.objects.all(), request.user).filter(pk=int(raw)).first() if raw.isdigit() else None
-    )
-    return (found, "") if found else (None, f"No such organisation: {raw}. Showing every live service.")
-
-
 @login_required
 def catalogue_page(request: HttpRequest) -> HttpResponse:
     if not catalogue.may_read(request.user):
         raise PermissionDenied
-    preview, error = _preview(request)
+    preview, error = catalogue.preview(request.user, request.GET.get("organisation", ""))
+    error = f"{error} Showing every live service." if error else ""
     query = request.GET.get("q", "").strip()
     found = catalogue.search(request.user, query, preview) if query else catalogue.services(request.user, preview)
     entries = catalogue.entries(request.user, preview, found)
@@ -77,7 +65,7 @@ def catalogue_page(request: HttpRequest) -> HttpResponse:
 def catalogue_entry(request: HttpRequest, reference: str) -> HttpResponse:
     if not catalogue.may_read(request.user):
         raise PermissionDenied
-    preview, _error = _preview(request)
+    preview, _error = catalogue.preview(request.user, request.GET.get("organisation", ""))
     entry = catalogue.entry(request.user, reference, preview)
     if entry is None:
         raise Http404("No such service in your catalogue.")
