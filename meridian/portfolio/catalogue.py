@@ -16,6 +16,7 @@ from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from meridian.core import policy
+from meridian.core.choices import OrganisationKind
 from meridian.core.hours import format_hours
 from meridian.core.models import Calendar, Organisation
 from meridian.portfolio.choices import DependencyKind, ServiceStatus
@@ -170,11 +171,21 @@ def entries(
     return _build(user, organisation_of(user, organisation), found)
 
 
+def _contacts(whose: Organisation | None) -> QuerySet[ServiceContact]:
+    """The contacts marked for customers that a reader of `whose` catalogue may read: the provider's people and
+    their own organisation's, never another customer's person (their name and mail are that customer's data).
+    Staff (no organisation) read every contact marked for customers."""
+    found = ServiceContact.objects.filter(customer_visible=True).select_related("person")
+    if whose is None:
+        return found
+    return found.filter(Q(person__organisation__kind=OrganisationKind.INTERNAL) | Q(person__organisation=whose))
+
+
 def _build(user: Any, whose: Organisation | None, found: QuerySet[Service]) -> list[Entry]:
     """The entries of these services as a reader of `whose` catalogue reads them (None: staff, every customer)."""
     found = found.prefetch_related(
         "targets",
-        Prefetch("contacts", ServiceContact.objects.filter(customer_visible=True).select_related("person")),
+        Prefetch("contacts", _contacts(whose)),
         Prefetch(
             "external_dependencies",
             ExternalDependency.objects.filter(kind=DependencyKind.CUSTOMER).filter(

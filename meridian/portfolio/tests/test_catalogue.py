@@ -37,7 +37,8 @@ class CatalogueIsolationTests(PrincipalsTestCase):
         cls.retired_a.customers.set([p.org_a])
         cls.nobody = cls.live("Internal tooling")  # live, offered to no customer
         ServiceTarget.objects.create(service=cls.shared, measure="Availability", target="99.9 %", period="monthly")
-        visible, hidden = PersonFactory(first_name="Visible", last_name="Contact"), PersonFactory(first_name="Hidden")
+        visible = PersonFactory(organisation=p.internal, first_name="Visible", last_name="Contact")  # the provider's
+        hidden = PersonFactory(organisation=p.internal, first_name="Hidden")
         ServiceContact.objects.create(service=cls.shared, person=visible, role=ContactRole.SERVICE_MANAGER)
         ServiceContact.objects.create(
             service=cls.shared, person=hidden, role=ContactRole.ESCALATION, customer_visible=False
@@ -163,6 +164,24 @@ class CatalogueIsolationTests(PrincipalsTestCase):
         self.assertNotContains(page, "Hidden")
         self.assertNotContains(page, SECRET)
         self.assertNotContains(page, "Supplier runs relays")
+
+    def test_a_contact_of_another_customer_is_never_shown(self) -> None:
+        """A person of customer B marked for customers on a service offered to A and B: B's users read them, A's
+        do not (another customer's person); the provider's own people are read by both."""
+        theirs = PersonFactory(organisation=self.p.org_b, first_name="Bea", last_name="Customer-B")
+        ServiceContact.objects.create(service=self.shared, person=theirs, role=ContactRole.CUSTOMER_CONTACT)
+        provider = PersonFactory(organisation=self.p.internal, first_name="Pia", last_name="Provider")
+        ServiceContact.objects.create(service=self.shared, person=provider, role=ContactRole.SERVICE_OWNER)
+        url = f"/api/v1/portfolio/catalogue/{self.shared.reference}/"
+        for user, expected in (
+            (self.p.customer_a, {"Pia Provider"}),
+            (self.p.customer_b, {"Pia Provider", "Bea Customer-B"}),
+        ):
+            with self.subTest(user=user.username):
+                names = {c["name"] for c in api_client(user).get(url).json()["contacts"]} - {"Visible Contact"}
+                self.assertEqual(names, expected)
+        page = self.page(self.p.customer_a).get(reverse("portfolio:catalogue_entry", args=[self.shared.reference]))
+        self.assertNotContains(page, "Bea")
 
     def test_staff_read_every_live_service_and_preview_one_organisation(self) -> None:
         agent = self.p.users[Role.SERVICE_DESK_AGENT]
