@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "meridian.cmdb",
     "meridian.changes",
     "meridian.portfolio",
+    "meridian.service_levels",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ class Role(models.TextChoices):
     CHANGE_MANAGER = "change_manager", "Change manager"
     CONFIGURATION_MANAGER = "configuration_manager", "Configuration manager"
     SERVICE_OWNER = "service_owner", "Service owner"
+    SERVICE_LEVEL_MANAGER = "service_level_manager", "Service level manager"
     CUSTOMER_USER = "customer_user", "Customer user"
     AUDITOR = "auditor", "Auditor"
 

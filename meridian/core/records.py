@@ -46,6 +46,7 @@ from meridian.core.workflows import PERSON_LIFECYCLE
 
 CUSTOMERS_TOO = STAFF | {Role.CUSTOMER_USER}
 PEOPLE_KEEPERS = ADMINS | {Role.SERVICE_DESK_AGENT}
+CALENDAR_KEEPERS = ADMINS | {Role.SERVICE_OWNER, Role.SERVICE_LEVEL_MANAGER}
 
 GRANT_LOGIN = RecordAction(
     "grant_login",
@@ -252,7 +253,7 @@ register(
         list_columns=["name", "time_zone", "always_open", "holiday_country", "holiday_subdivision"],
         filter_fields=["always_open", "holiday_country"],
         search_fields=["name", "description"],
-        permissions={ADD: ADMINS | {Role.SERVICE_OWNER}, CHANGE: ADMINS | {Role.SERVICE_OWNER}, DELETE: ADMINS},
+        permissions={ADD: CALENDAR_KEEPERS, CHANGE: CALENDAR_KEEPERS, DELETE: ADMINS},
         form=CalendarForm,
         tabs=[
             Tab(

@@ -38,7 +38,7 @@ class DemoTests(TestCase):
         self.assertEqual(roles, set(Role.values))
         self.assertGreaterEqual(Team.objects.count(), 3)
         logins = sorted(User.objects.exclude(username=SYSTEM_USERNAME).values_list("username", flat=True))
-        self.assertEqual(len(logins), 14)
+        self.assertEqual(len(logins), 15)
         for username in logins:  # every login exists, works with the password and is printed
             self.assertTrue(self.client.login(username=username, password="demo-pass-123"), username)
             self.assertRegex(out.getvalue(), rf"\b{username} [(/]")
