@@ -18,12 +18,13 @@ from meridian.core.api.tokens import ApiTokenDetailView, ApiTokenListView
 from meridian.core.api.views import MeView, SearchView, viewset_for
 from meridian.core.urls import record_type_patterns
 from meridian.portfolio.api import CatalogueEntryView, CatalogueView
+from meridian.service_levels.api import AppliesView
 
 router = DefaultRouter()
 router.register("core/saved-views", SavedViewViewSet, basename="core-saved-views")  # `core.saved_views`
 for record_type in registry.all_types():
     router.register(
-        f"{record_type.app_label}/{record_type.url_slug}",
+        f"{record_type.url_app}/{record_type.url_slug}",
         viewset_for(record_type),
         basename=f"{record_type.app_label}-{record_type.url_slug}",
     )
@@ -38,6 +39,7 @@ api_patterns = [
     path("cmdb/itop/import/", ItopImportView.as_view(), name="cmdb-itop-import"),  # `cmdb.itop`
     path("portfolio/catalogue/", CatalogueView.as_view(), name="portfolio-catalogue"),  # `portfolio.catalogue`
     path("portfolio/catalogue/<str:reference>/", CatalogueEntryView.as_view(), name="portfolio-catalogue-entry"),
+    path("service-levels/applies/", AppliesView.as_view(), name="service-levels-applies"),  # `service_levels.applies`
     *router.urls,
 ]
 

@@ -1376,12 +1376,14 @@ class Importer:
         new = [row for row in rows if row.existing is None]
         changed = [row for row in rows if row.existing is not None and row.changes]
         if new:
-            prefix = self.model.REFERENCE_PREFIX
-            if prefix:
-                for row, reference in zip(
-                    new, allocate_references(prefix, len(new), self.model.REFERENCE_WIDTH), strict=True
-                ):
-                    row.obj.reference = reference
+            if self.model.REFERENCE_PREFIX:
+                by_prefix: dict[str, list[_Row]] = {}
+                for row in new:  # one prefix per type, or per kind (`Record.reference_prefix`)
+                    by_prefix.setdefault(row.obj.reference_prefix(), []).append(row)
+                for prefix, prefixed in by_prefix.items():
+                    references = allocate_references(prefix, len(prefixed), self.model.REFERENCE_WIDTH)
+                    for row, reference in zip(prefixed, references, strict=True):
+                        row.obj.reference = reference
             for row in new:
                 row.obj.created_at = row.obj.updated_at = now
             self.model._default_manager.bulk_create([row.obj for row in new], batch_size=self.batch_size)

@@ -127,6 +127,11 @@ class Record(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def reference_prefix(self) -> str | None:
+        """The prefix of this record's new reference: the class's, unless one type numbers kinds apart (an
+        agreement is SLA-, OLA- or UC- by its kind)."""
+        return self.REFERENCE_PREFIX
+
     def hierarchy_errors(self) -> dict[str, str]:
         """Per self-referencing foreign key, why it would make a loop (one query per level walked up)."""
         model = type(self)

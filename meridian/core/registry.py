@@ -285,6 +285,11 @@ class RecordType:
         return self.model._meta.app_label
 
     @property
+    def url_app(self) -> str:
+        """`service-levels`: the app's path segment of pages and API (the app label, kebab-case)."""
+        return self.app_label.replace("_", "-")
+
+    @property
     def model_name(self) -> str:
         return str(self.model._meta.model_name)
 

@@ -251,7 +251,7 @@ def create_record(
         _full_clean(record_type, obj, custom, actor, existing=None)
         authorised_by = control.authorise(record_type, obj, None, authorised_by, actor)
         if model.REFERENCE_PREFIX:
-            obj.reference = next_reference(model.REFERENCE_PREFIX, model.REFERENCE_WIDTH)  # type: ignore[attr-defined]
+            obj.reference = next_reference(obj.reference_prefix() or model.REFERENCE_PREFIX, model.REFERENCE_WIDTH)  # type: ignore[attr-defined]
         obj.save(force_insert=True)
         for name, values in m2m.items():
             getattr(obj, name).set(values)

@@ -50,6 +50,21 @@ class TextColumn(NaturalOrderMixin, tables.Column):
         return value
 
 
+class DateColumn(tables.DateColumn):
+    """A date: the short date on the page; ISO 8601 in exports, and an empty cell (not “—”) when there is none, so
+    an export imports back as it was."""
+
+    def value(self, value: Any, **kwargs: Any) -> Any:
+        return "" if value is None else super().value(value=value, **kwargs)
+
+
+class DateTimeColumn(tables.DateTimeColumn):
+    """A date and time, exported as DateColumn is."""
+
+    def value(self, value: Any, **kwargs: Any) -> Any:
+        return "" if value is None else super().value(value=value, **kwargs)
+
+
 class StatusColumn(NaturalOrderMixin, tables.Column):
     """A lifecycle status as a coloured badge."""
 
@@ -212,6 +227,10 @@ def table_for(record_type: RecordType) -> type[RecordTable]:
             attrs[name] = LinkedColumn(verbose_name=label, orderable=not field.many_to_many)
         elif isinstance(field, models.CharField | models.TextField) and not field.choices:
             attrs[name] = TextColumn(verbose_name=label)
+        elif isinstance(field, models.DateTimeField):
+            attrs[name] = DateTimeColumn(verbose_name=label)
+        elif isinstance(field, models.DateField):
+            attrs[name] = DateColumn(verbose_name=label)
     first = record_type.list_columns[0]
     attrs[first] = TextColumn(linkify=True, verbose_name=column_label(record_type, first))
     meta = type("Meta", (RecordTable.Meta,), {"model": record_type.model, "fields": fields, "sequence": columns})

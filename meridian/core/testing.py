@@ -819,7 +819,7 @@ class RecordTypeTests(
         """Each action: a POST with its request body; each tab with `api=`: a GET."""
         api = self.api(self.p.users[Role.AUDITOR])
         paths = api.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
-        base = f"/api/v1/{self.rt.app_label}/{self.rt.url_slug}/{{id}}/"
+        base = f"/api/v1/{self.rt.url_app}/{self.rt.url_slug}/{{id}}/"
         for record_action in actions.actions_of(self.rt):
             with self.subTest(action=record_action.name):
                 operation = paths[f"{base}{record_action.slug}/"]["post"]

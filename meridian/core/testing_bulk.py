@@ -215,7 +215,7 @@ class BulkTests:
     def test_openapi_describes_every_bulk_endpoint(self: Any) -> None:
         api = self.api(self.p.users[Role.AUDITOR])
         schema = api.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-        base = f"/api/v1/{self.rt.app_label}/{self.rt.url_slug}/bulk/"
+        base = f"/api/v1/{self.rt.url_app}/{self.rt.url_slug}/bulk/"
         for name in [*(a.slug for a in bulk.actions_of(self.rt)), "export"]:
             with self.subTest(action=name):
                 operation = schema["paths"][f"{base}{name}/"]["post"]

@@ -58,4 +58,7 @@ def record_type_patterns() -> list[Any]:
     for app in per_app:  # an app's own pages beside the generated ones: `meridian/<app>/views.py` `urlpatterns`
         if importlib.util.find_spec(f"meridian.{app}.views") is not None:
             per_app[app] += getattr(importlib.import_module(f"meridian.{app}.views"), "urlpatterns", [])
-    return [path(f"{app}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()]
+    # the path is the app label in kebab case (`/service-levels/`), the namespace the label itself
+    return [
+        path(f"{app.replace('_', '-')}/", include((patterns, app), namespace=app)) for app, patterns in per_app.items()
+    ]
