@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from meridian.service_levels.applies import RIVALS, Schedules, _overlap, due
 from meridian.service_levels.choices import AgreementKind
-from meridian.service_levels.models import Agreement, AgreementTarget
+from meridian.service_levels.models import Agreement, AgreementTarget, working_time
 
 MEASURES = ("response", "resolution")
 SAMPLE_HOURS = 7 * 24
@@ -73,13 +73,6 @@ def _label(agreement: Agreement) -> str:
     return f"{agreement.reference} ({party})" if party is not None else agreement.reference
 
 
-def _minutes(minutes: int) -> str:
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return f"{rest} min"
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
-
-
 def check(sla: Agreement, now: datetime | None = None) -> list[Finding]:
     """Every place the agreements beneath the SLA cannot support it (see the module's docstring)."""
     if sla.kind != AgreementKind.SLA:
@@ -118,7 +111,7 @@ def _compare(
                     str(mine.priority),
                     measure,
                     f"{_label(under)} has no {measure} target for {mine.priority}: the SLA's "
-                    f"{_minutes(promised)} is not underpinned by it.",
+                    f"{working_time(promised)} is not underpinned by it.",
                 )
             )
             continue
@@ -132,8 +125,8 @@ def _compare(
                         under,
                         str(mine.priority),
                         measure,
-                        f"{_label(under)} promises {measure} of {mine.priority} in {_minutes(backing)} of "
-                        f"{under.support_hours}; the SLA promises {_minutes(promised)} of {sla.support_hours}. "
+                        f"{_label(under)} promises {measure} of {mine.priority} in {working_time(backing)} of "
+                        f"{under.support_hours}; the SLA promises {working_time(promised)} of {sla.support_hours}. "
                         f"A ticket opened {start:%a %d %b %H:%M} is due {sla_due.astimezone(start.tzinfo):%a %H:%M} "
                         f"under the SLA but {their_due.astimezone(start.tzinfo):%a %H:%M} under "
                         f"{under.reference}.",

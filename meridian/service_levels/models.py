@@ -26,6 +26,16 @@ from meridian.service_levels.choices import (
 )
 
 
+def working_time(minutes: int | None) -> str:
+    """240 → "4 h", 90 → "1 h 30 min", 15 → "15 min": business minutes as people say them."""
+    if minutes is None:
+        return ""
+    hours, rest = divmod(int(minutes), 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
 class Priority(Record):
     """A priority of the matrix (P1 Critical ... P4 Low). Agreements give targets per priority."""
 
@@ -219,6 +229,12 @@ class AgreementTarget(Record):
 
     def __str__(self) -> str:
         return f"{self.priority}: response {self.response_minutes}, resolution {self.resolution_minutes}"
+
+    def display_response_minutes(self) -> str:
+        return f"{self.response_minutes} ({working_time(self.response_minutes)})" if self.response_minutes else ""
+
+    def display_resolution_minutes(self) -> str:
+        return f"{self.resolution_minutes} ({working_time(self.resolution_minutes)})" if self.resolution_minutes else ""
 
     def clean(self) -> None:
         if self.response_minutes is None and self.resolution_minutes is None:
