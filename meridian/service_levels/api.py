@@ -58,6 +58,7 @@ PARAMETERS = [
     OpenApiParameter("urgency", str, enum=["high", "medium", "low"]),
     OpenApiParameter("team", int, description="The assigned team's id: its OLA is chosen too."),
     OpenApiParameter("supplier", int, description="An involved supplier's id: its underpinning contract too."),
+    OpenApiParameter("at", str, description="When the ticket is opened (ISO 8601; default now)."),
 ]
 
 
@@ -80,5 +81,6 @@ class AppliesView(APIView):
             priority=data["priority"],
             team=data.get("team"),
             supplier=data.get("supplier"),
+            at=data.get("at"),
         )
         return Response(answer_json(answer))

@@ -48,6 +48,9 @@ class AppliesForm(forms.Form):
         required=False,
         help_text="A supplier involved: its underpinning contract is shown.",
     )
+    at = forms.DateTimeField(
+        required=False, label="Opened at", help_text="Empty: now. Agreements in force on that day apply."
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -40,7 +40,7 @@ def applies_page(request: HttpRequest) -> HttpResponse:
 
 
 def _question(data: dict[str, Any]) -> dict[str, Any]:
-    return {name: data.get(name) for name in ("customer", "service", "priority", "team", "supplier")}
+    return {name: data.get(name) for name in ("customer", "service", "priority", "team", "supplier", "at")}
 
 
 def current_cells() -> dict[tuple[str, str], int]:

@@ -227,6 +227,11 @@ class WhichAppliesTests(AgreementTestCase):
         )
         self.assertEqual(body["sla"]["target"]["resolution_minutes"], 600)
         self.assertIsNotNone(body["resolution_due"])
+        opened = client.get(
+            url, {"service": self.service.pk, "priority": self.p1.pk, "at": "2026-12-04T16:00:00+01:00"}
+        ).json()  # Friday 16:00 CET: 1 h that day, the rest on Monday
+        self.assertEqual(opened["response_due"], "2026-12-07T09:00:00Z")  # 10:00 CET
+        self.assertEqual(opened["resolution_due"], "2026-12-08T09:00:00Z")
         for query, field in (
             ({"impact": "high", "urgency": "high"}, "service"),
             ({"service": "SVC-9999", "priority": self.p1.pk}, "service"),
