@@ -316,7 +316,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1(?:/[a-z_]+(?=/[a-z-]+/))?",
     # the groups closed at first, with a filter box: Swagger UI lists well over a hundred operations
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "docExpansion": "none", "filter": True},
-    "ENUM_NAME_OVERRIDES": {"ClassificationLevelEnum": "meridian.cmdb.choices.Level"},  # CIs' C, I and A
+    "ENUM_NAME_OVERRIDES": {
+        "ClassificationLevelEnum": "meridian.cmdb.choices.Level",  # CIs' C, I and A
+        "TargetDirectionEnum": "meridian.service_levels.choices.Direction",  # at least / at most
+        "LinkDirectionEnum": "meridian.core.links.DIRECTIONS",  # a link between records read either way
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "meridian.core.api.schema.add_error_responses",
