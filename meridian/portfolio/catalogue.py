@@ -8,6 +8,7 @@ configuration item, a contact not marked for customers or another customer's res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -112,6 +113,24 @@ def hours(calendar: Calendar | None) -> Hours | None:
     )
 
 
+# what another app says of a service for a reader of one organisation's catalogue (None: staff, every customer): the
+# service levels app gives the service level agreement that applies (`register_agreement_source`); None: nothing
+AgreementSource = Callable[[Organisation | None, Service], dict[str, Any] | None]
+_agreement_sources: list[AgreementSource] = []
+
+
+def register_agreement_source(source: AgreementSource) -> None:
+    _agreement_sources.append(source)
+
+
+def agreement_of(whose: Organisation | None, service: Service) -> dict[str, Any] | None:
+    for source in _agreement_sources:
+        found = source(whose, service)
+        if found is not None:
+            return found
+    return None
+
+
 @dataclass
 class Entry:
     """One service of the catalogue, as its reader may read it."""
@@ -123,6 +142,7 @@ class Entry:
     service_hours: Hours | None
     support_hours: Hours | None
     offerings: list[Any]
+    agreement: dict[str, Any] | None = None  # on one entry's page and API: the SLA that applies (`agreement_of`)
 
     def as_dict(self) -> dict[str, Any]:
         s = self.service
@@ -148,6 +168,7 @@ class Entry:
             ],
             "customer_responsibilities": [d.responsibility for d in self.responsibilities],
             "offerings": [_offering_dict(o) for o in self.offerings],
+            "agreement": self.agreement,
         }
 
 
@@ -225,7 +246,10 @@ def _build(user: Any, whose: Organisation | None, found: QuerySet[Service]) -> l
 def entry(user: Any, reference: str, organisation: Organisation | None = None) -> Entry | None:
     """One entry by its reference (SVC-0001), or None when the reader's catalogue does not hold it."""
     found = entries(user, organisation, services(user, organisation).filter(reference__iexact=reference))
-    return found[0] if found else None
+    if not found:
+        return None
+    found[0].agreement = agreement_of(organisation_of(user, organisation), found[0].service)
+    return found[0]
 
 
 EXPORT_HEADER = [

@@ -101,11 +101,14 @@ def _best(kind: str, candidates: Iterable[tuple[int, Agreement]]) -> tuple[int, 
     return ranked[0]
 
 
-def _target(agreement: Agreement, priority: Priority) -> AgreementTarget | None:
+def _target(agreement: Agreement, priority: Priority | None) -> AgreementTarget | None:
+    if priority is None:
+        return None
     return agreement.targets.select_related("priority").filter(priority=priority).first()
 
 
-def choose_sla(customer: Any, service: Any, priority: Priority, on: date) -> Choice | None:
+def choose_sla(customer: Any, service: Any, priority: Priority | None, on: date) -> Choice | None:
+    """The SLA in force that applies (None: none), with its target for `priority` (None: only the agreement)."""
     names = Agreement.customers.through.objects.filter(
         agreement_id=OuterRef("pk"), organisation_id=getattr(customer, "pk", 0)
     )

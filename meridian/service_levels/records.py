@@ -23,8 +23,10 @@ from meridian.core.registry import (
 )
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
+from meridian.portfolio.catalogue import register_agreement_source
 from meridian.service_levels import agreements, coverage
 from meridian.service_levels.agreements import AGREEMENT_LIFECYCLE, KEEPERS, RECORD_REVIEW
+from meridian.service_levels.catalogue import agreement_for
 from meridian.service_levels.choices import AgreementKind, AgreementStatus
 from meridian.service_levels.models import (
     Agreement,
@@ -179,3 +181,5 @@ register_page(
     icon="grid-3x3",
     help_text="Impact × urgency gives the priority; agreements give targets per priority.",
 )
+
+register_agreement_source(agreement_for)  # a catalogue entry shows the SLA that applies to its reader

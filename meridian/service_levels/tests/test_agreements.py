@@ -388,3 +388,29 @@ class PriorityMatrixTests(AgreementTestCase):
         self.assertEqual(dict(PriorityRule.objects.values_list("pk", "priority_id")), before)
         self.client.force_login(self.p.customer_a)
         self.assertEqual(self.client.get(reverse("service_levels:matrix")).status_code, 403)
+
+
+class CatalogueTests(AgreementTestCase):
+    def test_a_customer_reads_the_agreement_that_applies_to_them_and_never_anothers(self) -> None:
+        service = ServiceFactory(name="Claims", reference="SVC-0201", status="live")
+        service.customers.set([self.p.org_a, self.p.org_b])
+        standard = self.make(name="Standard", targets={self.p1: (60, 480)})
+        theirs = self.make(
+            name="Customer A's claims",
+            customers=[self.p.org_a],
+            services=[service],
+            targets={self.p1: (15, 240)},
+            availability_target="99.900",
+        )
+        url = reverse("api:portfolio-catalogue-entry", args=[service.reference])
+        seen_by_a = api_client(self.p.customer_a).get(url).json()["agreement"]
+        self.assertEqual(seen_by_a["reference"], theirs.reference)
+        self.assertEqual(seen_by_a["targets"], [{"priority": str(self.p1), "response": "15 min", "resolution": "4 h"}])
+        self.assertEqual(seen_by_a["availability_target"], "99.9")
+        seen_by_b = api_client(self.p.customer_b).get(url).json()["agreement"]
+        self.assertEqual(seen_by_b["reference"], standard.reference)  # B's catalogue: only the standard SLA
+        self.client.force_login(self.p.customer_b)
+        page = self.client.get(reverse("portfolio:catalogue_entry", args=[service.reference]))
+        self.assertContains(page, standard.reference)
+        self.assertNotContains(page, theirs.reference)
+        self.assertNotContains(page, "Customer A&#x27;s claims")
