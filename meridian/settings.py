@@ -267,6 +267,12 @@ MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000"
 # home page counts: from this many rows on, a staff reader's count is PostgreSQL's estimate (pg_class.reltuples)
 MERIDIAN_COUNT_ESTIMATE_FROM = env.int("MERIDIAN_COUNT_ESTIMATE_FROM", default=100_000)
 
+# impact analysis (`cmdb.impact_cache`): each worker's copy of the CMDB graph, kept fresh by a token the database's
+# triggers change; `on` rebuilds it in the background, `inline` in the caller (tests), `off` always asks the database.
+# Not kept above MAX relationships that carry a failure.
+MERIDIAN_IMPACT_CACHE = env.str("MERIDIAN_IMPACT_CACHE", default="inline" if TESTING else "on")
+MERIDIAN_IMPACT_CACHE_MAX_RELATIONSHIPS = env.int("MERIDIAN_IMPACT_CACHE_MAX_RELATIONSHIPS", default=2_000_000)
+
 # imports (`core.imports`): the largest file, and from how many rows the page imports in the background
 MERIDIAN_IMPORT_MAX_SIZE = env.int("MERIDIAN_IMPORT_MAX_SIZE", default=100 * 1024 * 1024)
 MERIDIAN_IMPORT_BACKGROUND_ROWS = env.int("MERIDIAN_IMPORT_BACKGROUND_ROWS", default=2000)

@@ -19,6 +19,20 @@ server (`unnest(%s::bigint[])`; `json_each` on SQLite), to the relationships' in
 (kind, source, target): index-only lookups (the second makes a probe for a kind that carries a failure down, “part
 of”, from a CI that has none an empty range rather than a scan of all its relationships). Redundancy groups and
 their members are read whole once, as plain rows (a small part of a CMDB).
+
+**Faster: the same walk over each worker's snapshot of the graph** (`impact_cache`). Even so, on a 2-core machine the
+walk above takes ~270 ms for a CI reaching 28,000 CIs (8 level statements: ~62 % waiting on PostgreSQL, the rest
+Python), and the raw recursive closure alone ~560 ms: no walk that asks the database level by level comes near
+“well under 100 ms”. The failure-carrying graph is small beside what a worker holds anyway (about 90 bytes a
+relationship: ~22 MB at 250,000), and changes far less often than it is read. So each worker keeps a snapshot of it,
+named by a token that database triggers replace with a random one on every write of relationships, kinds, groups
+and members (every write path: services, imports' `bulk_create`, cascades, hand-written SQL). `analyse` reads the
+token (one primary-key lookup) and, when the snapshot is that token's, walks it in Python: the same levels, the same
+smallest-cause rule, the same group counting (`_walk`), dict lookups instead of statements. Otherwise it answers
+from the database (`_analyse`, kept as the fallback and the reference: `analyse_in_database`) and the snapshot is
+rebuilt in the background, so a reader never waits for a rebuild, however often the CMDB is written. The answers
+are identical (`tests/test_impact_cache.py` compares the two walks on hypothesis graphs); a transaction that writes
+the graph sees a token of its own and so its own writes, from the database.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
+from meridian.cmdb import impact_cache
 from meridian.cmdb.choices import Propagation
 from meridian.cmdb.models import CIClass, ConfigurationItem, RelationshipKind, descendant_class_ids
 
@@ -131,8 +146,23 @@ def _kinds(propagates: Iterable[str]) -> list[int]:
 
 
 def analyse(start: Iterable[int], direction: str = IMPACT) -> Result:
-    """See `_analyse`; the cyclic garbage collector is held off meanwhile (tens of thousands of small tuples are made
-    and none is garbage: its passes cost a quarter of the time)."""
+    """See `_analyse`: from the worker's snapshot of the graph when it matches the database's token
+    (`impact_cache.current`), else from the database. The cyclic garbage collector is held off meanwhile (tens of
+    thousands of small tuples are made and none is garbage: its passes cost a quarter of the time)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction: one of {', '.join(DIRECTIONS)}")
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        graph = impact_cache.current()
+        return _analyse(start, direction) if graph is None else _walk(graph, start, direction)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def analyse_in_database(start: Iterable[int], direction: str = IMPACT) -> Result:
+    """`analyse` always from the database (the level walk): the reference the snapshot's walk is tested against."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -140,6 +170,49 @@ def analyse(start: Iterable[int], direction: str = IMPACT) -> Result:
     finally:
         if enabled:
             gc.enable()
+
+
+def _walk(graph: impact_cache.Graph, start: Iterable[int], direction: str = IMPACT) -> Result:
+    """`_analyse` over the snapshot: the same walk, level by level, with dict lookups for the level statements. The
+    frontier is taken in ascending order, so the first CI that reaches another within a level is its smallest
+    cause, as the level walk's sort gives it; a group tips on its members in the same order, before the level's
+    relationships are read, as there."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction: one of {', '.join(DIRECTIONS)}")
+    given = sorted(set(start))
+    result = Result(given, direction, {pk: Reached(pk, None, 0) for pk in given})
+    reached = result.reached
+    impact = direction == IMPACT
+    edges = graph.impacts if impact else graph.depends
+    groups, groups_of_member = graph.groups, graph.groups_of_member
+    group_of_ci, members_of_group = graph.group_of_ci, graph.members_of_group
+    failed_members: dict[int, int] = {}
+    frontier, depth = given, 0
+    while frontier:
+        depth += 1
+        queued = []
+        found: dict[int, int] = {}  # CI reached at this level: its smallest cause
+        for ci in frontier:
+            if impact:
+                for group_id in groups_of_member.get(ci, ()):
+                    group_ci, needed, size = groups[group_id]
+                    failed_members[group_id] = failed_members.get(group_id, 0) + 1
+                    if failed_members[group_id] == needed and group_ci not in reached:
+                        reached[group_ci] = Reached(group_ci, ci, depth, (needed, size))
+                        queued.append(group_ci)
+            for other in edges.get(ci, ()):
+                if other not in found:
+                    found[other] = ci
+            if not impact and ci in group_of_ci:
+                for member_id in members_of_group.get(group_of_ci[ci], ()):
+                    if member_id not in found:
+                        found[member_id] = ci
+        for ci_id in sorted(found):
+            if ci_id not in reached:
+                reached[ci_id] = Reached(ci_id, found[ci_id], depth)
+                queued.append(ci_id)
+        frontier = sorted(queued)
+    return result
 
 
 def _analyse(start: Iterable[int], direction: str = IMPACT) -> Result:

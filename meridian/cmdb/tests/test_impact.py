@@ -89,24 +89,26 @@ def expected_dependencies(graph: dict[str, Any]) -> set[int]:
     return reached - set(graph["down"])
 
 
-class GeneratedGraphTests(HypothesisTestCase):
-    def build(self, graph: dict[str, Any]) -> list[int]:
-        ci_class = CIClassFactory()
-        kinds = {
-            p: RelationshipKind.objects.create(name=f"test {p}", forward_label=p, reverse_label=p, propagates=p)
-            for p in PROPAGATIONS
-        }
-        cis = ConfigurationItem.objects.bulk_create(
-            ConfigurationItem(name=f"n{i}", reference=f"CI-H{i:05d}", ci_class=ci_class) for i in range(graph["n"])
-        )
-        Relationship.objects.bulk_create(
-            Relationship(source=cis[s], target=cis[t], kind=kinds[p]) for s, t, p in graph["edges"]
-        )
-        for ci, members, k in graph["groups"]:
-            group = RedundancyGroup.objects.create(ci=cis[ci], required_up=k)
-            group.members.set([cis[m] for m in members])
-        return [ci.pk for ci in cis]
+def build_graph(graph: dict[str, Any]) -> list[int]:
+    """The generated graph written: its CIs, relationships (a kind per propagation) and groups; the CIs' ids."""
+    ci_class = CIClassFactory()
+    kinds = {
+        p: RelationshipKind.objects.create(name=f"test {p}", forward_label=p, reverse_label=p, propagates=p)
+        for p in PROPAGATIONS
+    }
+    cis = ConfigurationItem.objects.bulk_create(
+        ConfigurationItem(name=f"n{i}", reference=f"CI-H{i:05d}", ci_class=ci_class) for i in range(graph["n"])
+    )
+    Relationship.objects.bulk_create(
+        Relationship(source=cis[s], target=cis[t], kind=kinds[p]) for s, t, p in graph["edges"]
+    )
+    for ci, members, k in graph["groups"]:
+        group = RedundancyGroup.objects.create(ci=cis[ci], required_up=k)
+        group.members.set([cis[m] for m in members])
+    return [ci.pk for ci in cis]
 
+
+class GeneratedGraphTests(HypothesisTestCase):
     def assert_paths_hold(self, result: impact.Result, graph: dict[str, Any], ids: list[int]) -> None:
         """Each CI's path runs back to a CI down, without repeating a CI, each step carried by an edge (or a group
         tipped by that member)."""
@@ -131,10 +133,11 @@ class GeneratedGraphTests(HypothesisTestCase):
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(graphs())
     def test_impact_and_dependencies_agree_with_a_plain_fixed_point(self, graph: dict[str, Any]) -> None:
-        ids = self.build(graph)
+        ids = build_graph(graph)
         down = [ids[i] for i in graph["down"]]
-        result = impact.analyse(down)
+        result = impact.analyse(down)  # from the worker's snapshot of the graph (tests build it inline)
         self.assertEqual({ids.index(pk) for pk in result.ids()}, expected_impact(graph))
+        self.assertEqual(impact.analyse_in_database(down).reached, result.reached)  # and the database walk
         self.assert_paths_hold(result, graph, ids)
         depends = impact.analyse(down, impact.DEPENDENCIES)
         self.assertEqual({ids.index(pk) for pk in depends.ids()}, expected_dependencies(graph))
