@@ -4,7 +4,11 @@ query over the same relationships, measured in the same run). `BENCH_CMDB_CIS` s
 
 The graph is layered like a data centre: core switches, access switches, hosts, virtual machines, database nodes in
 2-of-3 clusters, applications, services; each layer relates to nearby CIs of the layer below (a window around its
-own position), so a failure's reach depends on where it starts. Loaded with `bulk_create` in batches, no audit."""
+own position), so a failure's reach depends on where it starts. Loaded with `bulk_create` in batches, no audit.
+
+Measured in the same run, alternated: `impact.analyse` from the worker's snapshot (`impact_ms`, the goal's figure),
+the walk in the database that answers while a snapshot is rebuilt (`impact_database_walk_ms`), and the raw recursive
+query; the snapshot's cold build time and memory (tracemalloc), and the first call after a write."""
 
 from __future__ import annotations
 
@@ -133,21 +137,53 @@ def raw_closure(ci: int) -> int:
         return int(cursor.fetchone()[0]) - 1
 
 
-def median_ms(func: Any, repeat: int = 7) -> float:
+def times_ms(func: Any, repeat: int = 7) -> tuple[float, float]:
+    """The median and the best of `repeat` runs, in ms."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)
-    return round(statistics.median(times) * 1000, 1)
+    return round(statistics.median(times) * 1000, 1), round(min(times) * 1000, 1)
+
+
+def median_ms(func: Any, repeat: int = 7) -> float:
+    return times_ms(func, repeat)[0]
+
+
+def snapshot_figures() -> dict[str, Any]:
+    """The snapshot of the graph (`impact_cache`): a cold build's time (best of 3), and its memory (tracemalloc: what
+    the snapshot holds once built, and the peak while building)."""
+    import gc
+    import tracemalloc
+
+    from meridian.cmdb import impact_cache
+
+    build_ms = times_ms(impact_cache.build, repeat=3)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    graph = impact_cache.build()
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert graph is not None
+    return {
+        "snapshot_build_ms": build_ms[1],
+        "snapshot_build_median_ms": build_ms[0],
+        "snapshot_relationships": graph.relationships,
+        "snapshot_mb": round((held - before) / 2**20, 1),
+        "snapshot_build_peak_mb": round((peak - before) / 2**20, 1),
+        "snapshot_bytes_per_relationship": round((held - before) / max(graph.relationships, 1)),
+    }
 
 
 def run(p: Any) -> dict[str, Any]:
     import os
 
     from django.db import connection
+    from django.test import override_settings
 
-    from meridian.cmdb import impact
+    from meridian.cmdb import impact, impact_cache
     from meridian.core.choices import Role
 
     total = int(os.environ.get("BENCH_CMDB_CIS") or 100_000)
@@ -164,18 +200,62 @@ def run(p: Any) -> dict[str, Any]:
     sample = [
         ci for layer in ("core", "access", "host") for ci in rng.sample(layers[layer], min(8, len(layers[layer])))
     ]
-    sizes = {ci: len(impact.analyse([ci]).ids()) for ci in sample}
+    sizes = {ci: len(impact.analyse_in_database([ci]).ids()) for ci in sample}
     chosen = min(sizes, key=lambda ci: abs(sizes[ci] - goal))
     print("  reach of the sampled CIs:", sorted(sizes.values()))
     reached = sizes[chosen]
     raw_reached = raw_closure(chosen)
-    analyse_ms = median_ms(lambda: impact.analyse([chosen]))
-    raw_ms = median_ms(lambda: raw_closure(chosen))
-    viewer = p.users[Role.SERVICE_DESK_AGENT]
-    tab_ms = median_ms(lambda: impact.describe(impact.analyse([chosen]), viewer), repeat=3)
-    two = [chosen, rng.choice(layers["host"])]
-    what_if_ms = median_ms(lambda: impact.analyse(two))
-    depends_ms = median_ms(lambda: impact.analyse([layers["service"][0]], impact.DEPENDENCIES))
+    # the walk in the database (what answers a call after a write, while the snapshot is rebuilt), the raw query and
+    # the walk over the snapshot, alternated so that the machine's state weighs on all three alike
+    with override_settings(MERIDIAN_IMPACT_CACHE="on"):
+        impact_cache.clear()
+        snapshot = snapshot_figures()
+        impact_cache.clear()
+        first = impact.analyse([chosen])  # a miss: from the database, a rebuild started in the background
+        impact_cache.wait()
+        cached = impact.analyse([chosen])
+        assert cached.reached == first.reached, "the snapshot's answer differs from the database's"
+        builds = impact_cache.builds()
+        rounds: dict[str, list[float]] = {"database": [], "raw": [], "cached": []}
+        for _ in range(5):
+            for name, func in (
+                ("database", lambda: impact.analyse_in_database([chosen])),
+                ("raw", lambda: raw_closure(chosen)),
+                ("cached", lambda: impact.analyse([chosen])),
+            ):
+                times = []
+                for _ in range(3):
+                    began = time.perf_counter()
+                    func()
+                    times.append(time.perf_counter() - began)
+                rounds[name].extend(times)
+        assert impact_cache.builds() == builds, "the snapshot was rebuilt while measured"
+
+        def figures(name: str) -> tuple[float, float]:
+            return round(statistics.median(rounds[name]) * 1000, 1), round(min(rounds[name]) * 1000, 1)
+
+        (analyse_ms, analyse_best), (raw_ms, raw_best), (db_ms, db_best) = (
+            figures("cached"),
+            figures("raw"),
+            figures("database"),
+        )
+        viewer = p.users[Role.SERVICE_DESK_AGENT]
+        tab_ms = median_ms(lambda: impact.describe(impact.analyse([chosen]), viewer), repeat=3)
+        two = [chosen, rng.choice(layers["host"])]
+        what_if_ms = median_ms(lambda: impact.analyse(two))
+        depends_ms = median_ms(lambda: impact.analyse([layers["service"][0]], impact.DEPENDENCIES))
+        # a write: the next call answers from the database and starts the rebuild; the one after uses it
+        some = Relationship.objects.filter(kind__propagates="to_source").order_by("pk").first()
+        assert some is not None
+        Relationship.objects.filter(pk=some.pk).update(note="touched")  # a write of the graph: a new token
+        began = time.perf_counter()
+        impact.analyse([chosen])
+        after_write_ms = round((time.perf_counter() - began) * 1000, 1)
+        began = time.perf_counter()
+        impact_cache.wait()
+        rebuilt_after_ms = round((time.perf_counter() - began) * 1000, 1)
+        hit = impact.analyse([chosen])
+        assert hit.reached == first.reached
     results = {
         "cis": cis,
         "relationships": relationships,
@@ -184,8 +264,16 @@ def run(p: Any) -> dict[str, Any]:
         "impacted": reached,
         "raw_closure": raw_reached,
         "impact_ms": analyse_ms,
+        "impact_best_ms": analyse_best,
         "raw_recursive_ms": raw_ms,
+        "raw_recursive_best_ms": raw_best,
         "ratio": round(analyse_ms / raw_ms, 2),
+        "impact_database_walk_ms": db_ms,
+        "impact_database_walk_best_ms": db_best,
+        "database_walk_ratio": round(db_ms / raw_ms, 2),
+        **snapshot,
+        "first_call_after_a_write_ms": after_write_ms,
+        "background_rebuild_left_after_it_ms": rebuilt_after_ms,
         "impact_with_paths_services_organisations_ms": tab_ms,
         "what_if_two_down_ms": what_if_ms,
         "dependencies_of_a_service_ms": depends_ms,
