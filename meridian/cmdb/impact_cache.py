@@ -56,8 +56,9 @@ DOWN = (Propagation.TO_TARGET, Propagation.BOTH)  # the source's failure reaches
 @dataclass
 class Graph:
     """The failure-carrying graph at `token`: per CI, the CIs its failure reaches directly (`impacts`) and those it
-    depends on directly (`depends`); the redundancy groups (group: (its CI, members down that take it down, n)), the
-    groups of each member, the members of each group, the group of each group CI; the relationships counted."""
+    depends on directly (`depends`: a group's CI, on its members too); the redundancy groups (group: (its CI,
+    members down that take it down, n)), the groups of each member, the members of each group, the group of each
+    group CI; the relationships counted."""
 
     token: str
     impacts: dict[int, tuple[int, ...]]
@@ -185,6 +186,8 @@ def _read(limit: int | None) -> Graph | None:
     for group_id, member_id in memberships:
         groups_of_member.setdefault(member_id, []).append(group_id)
         members_of_group.setdefault(group_id, []).append(member_id)
+    for group_id, (ci_id, _needed, _size) in groups.items():  # a group's CI depends on each of its members
+        depends.setdefault(ci_id, []).extend(members_of_group.get(group_id, ()))
     _state.builds += 1
     return Graph(
         token=token,
