@@ -154,8 +154,12 @@ def analyse(start: Iterable[int], direction: str = IMPACT) -> Result:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        graph = impact_cache.current()
-        return _analyse(start, direction) if graph is None else _walk(graph, start, direction)
+        graph = impact_cache.current(rebuild=False)
+        if graph is not None:
+            return _walk(graph, start, direction)
+        result = _analyse(start, direction)
+        impact_cache.rebuild_if_stale()  # after the answer: the rebuild never slows the call that missed
+        return result
     finally:
         if enabled:
             gc.enable()

@@ -16,9 +16,11 @@ snapshot that matches the token they read (`current`), so a snapshot is used onl
 sees it, holds exactly the graph it was built from (or, for a snapshot built outside a transaction, a graph at
 least as new as its token).
 
-**A miss** (the token changed, or no snapshot yet): `current` answers None (the caller answers from the database)
-and, by default, starts a rebuild in a background thread with its own database connection (closed after), one at a
-time per process, so that a CMDB being imported continuously never makes a reader wait for a rebuild.
+**A miss** (the token changed, or no snapshot yet): `current` answers None, the caller answers from the database
+and then (`rebuild_if_stale`) starts a rebuild in a background thread with its own database connection (closed
+after), one at a time per process, so that a CMDB being imported continuously never makes a reader wait for a
+rebuild. (The rebuild shares the worker's interpreter lock for about a second: calls that arrive meanwhile are
+slower, never wrong.)
 `MERIDIAN_IMPACT_CACHE` chooses: `on` (that), `inline` (rebuild in the caller's thread and transaction, then answer
 from it: tests and one-off scripts), `off` (always the database). Above `MERIDIAN_IMPACT_CACHE_MAX_RELATIONSHIPS`
 relationships carrying a failure no snapshot is kept (the memory would grow past what a worker should hold; about
@@ -100,9 +102,10 @@ def read_token() -> str | None:
     return None if row is None else str(row[0])
 
 
-def current() -> Graph | None:
+def current(rebuild: bool = True) -> Graph | None:
     """The snapshot for the token the caller reads, or None (answer from the database): the cache off, no token,
-    a snapshot of another token (a rebuild is started: in the background, or here when `inline`)."""
+    a snapshot of another token (a rebuild is started: in the background, or here when `inline`; with `rebuild`
+    false, the caller starts the background one after answering, by `rebuild_if_stale`)."""
     chosen = mode()
     if chosen == OFF:
         return None
@@ -116,8 +119,20 @@ def current() -> Graph | None:
         return None
     if chosen == INLINE:
         return _keep(build(max_relationships()))
-    _start_rebuild()
+    if rebuild:
+        _start_rebuild()
     return None
+
+
+def rebuild_if_stale() -> None:
+    """Start the background rebuild when the snapshot is not the token's (`on` only): called after a reader has been
+    answered from the database, so that the rebuild does not share the processor with that answer."""
+    if mode() != ON:
+        return
+    token = read_token()
+    graph = _state.graph
+    if token is not None and (graph is None or graph.token != token) and _state.too_big != token:
+        _start_rebuild()
 
 
 def _keep(graph: Graph | None) -> Graph | None:
