@@ -179,16 +179,16 @@ def analyse_in_database(start: Iterable[int], direction: str = IMPACT) -> Result
 def _walk(graph: impact_cache.Graph, start: Iterable[int], direction: str = IMPACT) -> Result:
     """`_analyse` over the snapshot: the same walk, level by level, dict lookups for the level statements. Groups tip
     on their members in ascending order before the level's relationships are read, as there. The level's
-    relationships are read from its largest CI to its smallest, each overwriting what it reaches (`dict.update`: the
-    loop over the neighbours runs in C), so each CI reached keeps its smallest cause, as the level walk's sort gives
-    it. (For dependencies, the snapshot lists a group's members among what its CI depends on.)"""
+    relationships are read from its largest CI to its smallest, each overwriting what it reaches (one dict
+    comprehension a level), so each CI reached keeps its smallest cause, as the level walk's sort gives it. (For
+    dependencies, the snapshot lists a group's members among what its CI depends on.)"""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction: one of {', '.join(DIRECTIONS)}")
     given = sorted(set(start))
     result = Result(given, direction, {pk: Reached(pk, None, 0) for pk in given})
     reached = result.reached
     impact = direction == IMPACT
-    edges = graph.impacts if impact else graph.depends
+    neighbours = (graph.impacts if impact else graph.depends).get
     groups, groups_of_member = graph.groups, graph.groups_of_member
     failed_members: dict[int, int] = {}
     make = tuple.__new__  # a Reached without its Python-level constructor (a quarter of the walk's time)
@@ -205,11 +205,8 @@ def _walk(graph: impact_cache.Graph, start: Iterable[int], direction: str = IMPA
                         # tipped now: fewer than k members up (n - k + 1 down); reached through this member
                         reached[group_ci] = Reached(group_ci, ci, depth, (needed, size))
                         queued.append(group_ci)
-        found: dict[int, int] = {}  # CI reached at this level: its smallest cause
-        for ci in reversed(frontier):
-            others = edges.get(ci)
-            if others:
-                found.update(dict.fromkeys(others, ci))
+        # CI reached at this level: its smallest cause (the frontier read from its largest CI, the last write wins)
+        found = {other: ci for ci in reversed(frontier) for other in neighbours(ci, ())}
         new = sorted(found.keys() - reached.keys())
         reached.update({pk: make(Reached, (pk, found[pk], depth, None)) for pk in new})
         queued.extend(new)
