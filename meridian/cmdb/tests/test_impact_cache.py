@@ -243,6 +243,14 @@ class TriggerTests(TestCase):
                 found = [r[0] for r in cursor.fetchall()]
                 self.assertEqual(sorted(found), sorted(t for t in TABLES for _event in range(3)))
 
+    def test_a_truncate_changes_the_token_on_postgresql(self) -> None:
+        if connection.vendor != "postgresql":
+            self.skipTest("SQLite has no TRUNCATE (a DELETE fires the row triggers)")
+        token = impact_cache.read_token()
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE cmdb_redundancygroup_members")
+        self.assertNotEqual(impact_cache.read_token(), token)
+
 
 @override_settings(MERIDIAN_IMPACT_CACHE="on")
 class BackgroundRebuildTests(TestCase):
