@@ -21,9 +21,9 @@ of”, from a CI that has none an empty range rather than a scan of all its rela
 their members are read whole once, as plain rows (a small part of a CMDB).
 
 **Faster: the same walk over each worker's snapshot of the graph** (`impact_cache`). Even so, on a 2-core machine the
-walk above takes ~270 ms for a CI reaching 28,000 CIs (8 level statements: ~62 % waiting on PostgreSQL, the rest
-Python), and the raw recursive closure alone ~560 ms: no walk that asks the database level by level comes near
-“well under 100 ms”. The failure-carrying graph is small beside what a worker holds anyway (about 90 bytes a
+walk above takes 130-270 ms for a CI reaching 28,000 CIs (8 level statements: ~62 % waiting on PostgreSQL, the rest
+Python), and the raw recursive closure alone 320-560 ms (as busy as the machine is): no walk that asks the database
+level by level comes near “well under 100 ms”; the snapshot's walk takes 25-35 ms. The failure-carrying graph is small beside what a worker holds anyway (about 90 bytes a
 relationship: ~22 MB at 250,000), and changes far less often than it is read. So each worker keeps a snapshot of it,
 named by a token that database triggers replace with a random one on every write of relationships, kinds, groups
 and members (every write path: services, imports' `bulk_create`, cascades, hand-written SQL). `analyse` reads the
