@@ -23,16 +23,16 @@ their members are read whole once, as plain rows (a small part of a CMDB).
 **Faster: the same walk over each worker's snapshot of the graph** (`impact_cache`). Even so, on a 2-core machine the
 walk above takes 130-270 ms for a CI reaching 28,000 CIs (8 level statements: ~62 % waiting on PostgreSQL, the rest
 Python), and the raw recursive closure alone 320-560 ms (as busy as the machine is): no walk that asks the database
-level by level comes near “well under 100 ms”; the snapshot's walk takes 25-35 ms. The failure-carrying graph is
-small beside what a worker holds anyway (about 90 bytes a relationship: ~22 MB at 250,000), and changes far less
-often than it is read. So each worker keeps a snapshot of it, named by a token that database triggers replace with
-a random one on every write of relationships, kinds, groups and members (every write path: services, imports' `bulk_create`, cascades, hand-written SQL). `analyse` reads the
-token (one primary-key lookup) and, when the snapshot is that token's, walks it in Python: the same levels, the same
-smallest-cause rule, the same group counting (`_walk`), dict lookups instead of statements. Otherwise it answers
-from the database (`_analyse`, kept as the fallback and the reference: `analyse_in_database`) and the snapshot is
-rebuilt in the background, so a reader never waits for a rebuild, however often the CMDB is written. The answers
-are identical (`tests/test_impact_cache.py` compares the two walks on hypothesis graphs); a transaction that writes
-the graph sees a token of its own and so its own writes, from the database.
+level by level comes near “well under 100 ms”; the snapshot's walk takes 25-35 ms. The failure-carrying graph is small
+beside what a worker holds anyway (about 90 bytes a relationship: ~22 MB at 250,000), and changes far less often than it
+is read. So each worker keeps a snapshot of it, named by a token that database triggers replace with a random one on
+every write of relationships, kinds, groups and members (every write path: services, imports' `bulk_create`, cascades,
+hand-written SQL). `analyse` reads the token (one primary-key lookup) and, when the snapshot is that token's, walks it
+in Python: the same levels, the same smallest-cause rule, the same group counting (`_walk`), dict lookups instead of
+statements. Otherwise it answers from the database (`_analyse`, kept as the fallback and the reference:
+`analyse_in_database`) and the snapshot is rebuilt in the background, so a reader never waits for a rebuild, however
+often the CMDB is written. The answers are identical (`tests/test_impact_cache.py` compares the two walks on hypothesis
+graphs); a transaction that writes the graph sees a token of its own and so its own writes, from the database.
 """
 
 from __future__ import annotations
