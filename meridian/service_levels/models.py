@@ -39,3 +39,6 @@ class PriorityRule(Record):
 
     def __str__(self) -> str:
         return f"{self.get_impact_display()} × {self.get_urgency_display()} → {self.priority}"
+
+
+from meridian.service_levels.clock_models import Clock, ClockEvent, ClockMetric, ClockSegment, ClockTerm  # noqa: E402,F401

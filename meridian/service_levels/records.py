@@ -20,3 +20,4 @@ register(
         help_text="The priorities agreements give targets for; the matrix maps impact and urgency to them.",
     )
 )
+from meridian.service_levels import clock_records  # noqa: E402,F401
