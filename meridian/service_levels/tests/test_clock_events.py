@@ -175,7 +175,7 @@ class ConcurrentWorkersTests(TransactionTestCase):
                     status="new",
                     actor=None,
                     at=ams(2026, 11, 16, 9),
-                )  # fmt: skip
+                )
             )
 
     def race(self, work: Any, workers: int = 2) -> list[Any]:
@@ -187,7 +187,7 @@ class ConcurrentWorkersTests(TransactionTestCase):
             try:
                 barrier.wait()
                 results.append(work())
-            except BaseException as exc:  # reported in the test's thread
+            except Exception as exc:  # noqa: BLE001 - reported in the test's thread
                 errors.append(exc)
             finally:
                 connections.close_all()
