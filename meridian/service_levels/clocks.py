@@ -488,6 +488,13 @@ class Reading:
     def bar_percent(self) -> int:
         return max(0, min(100, int(self.percent_used)))
 
+    @property
+    def remaining_text(self) -> str:
+        """“2 h 05 min” of business time left, or overdue by."""
+        minutes = round(abs(self.remaining_minutes))
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
+
 
 def _label(clock: Clock, result: Replay) -> str:
     if result.breached_at is not None:
@@ -529,6 +536,11 @@ def readings(clocks: Sequence[Clock], now: datetime | None = None) -> list[Readi
     for clock_id, start_at, end_at, status in rows:
         by_clock[clock_id].append((start_at, end_at, status))
     return [reading(clock, now, segments=by_clock[clock.pk]) for clock in clocks]
+
+
+def panel_context(record: models.Model, now: datetime | None = None) -> dict[str, Any]:
+    """The context of `service_levels/clock_panel.html` for a record's page."""
+    return {"clock_readings": readings(list(clocks_of(record).order_by("metric__name", "pk")), now)}
 
 
 def clock_json(clock: Clock, now: datetime | None = None) -> dict[str, Any]:
@@ -716,6 +728,14 @@ UPDATE service_levels_clock AS c
 """
 
 
+_RETIME_ROW_SQL = """
+UPDATE service_levels_clock
+   SET state = %s, due_at = %s, elapsed_minutes = %s, computed_at = %s, breached_at = %s, next_event_at = %s,
+       updated_at = %s
+ WHERE id = %s AND state <> 'finished'
+"""
+
+
 def _write_retimed(rows: list[tuple[int, str, Replay]], now: datetime) -> None:
     if not rows:
         return
@@ -735,18 +755,14 @@ def _write_retimed(rows: list[tuple[int, str, Replay]], now: datetime) -> None:
                 ],
             )
         return
-    stamp = timezone.now()
-    objects = [
-        Clock(
-            pk=pk,
-            state=state,
-            due_at=r.due_at,
-            elapsed_minutes=r.elapsed_minutes,
-            computed_at=now,
-            breached_at=r.breached_at,
-            next_event_at=r.next_event_at,
-            updated_at=stamp,
-        )
-        for pk, state, r in rows
-    ]
-    Clock.objects.bulk_update(objects, STORED, batch_size=500)
+    adapt = connection.ops.adapt_datetimefield_value  # other databases: one parameterised statement per row
+    computed, stamp = adapt(now), adapt(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            _RETIME_ROW_SQL,
+            [
+                (state, adapt(r.due_at), r.elapsed_minutes, computed, adapt(r.breached_at), adapt(r.next_event_at),
+                 stamp, pk)
+                for pk, state, r in rows
+            ],
+        )  # fmt: skip

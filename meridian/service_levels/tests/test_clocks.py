@@ -276,3 +276,48 @@ class ClockArithmeticTests(TestCase):
                 "due_at": "2026-11-16T09:00:00+00:00",
             },
         )
+
+
+class ScheduleCacheTests(TestCase):
+    def test_an_edit_of_the_calendar_or_its_exceptions_is_never_missed(self) -> None:
+        cal = office("Cached")
+        first = clocks.schedule_of(cal)
+        self.assertIs(clocks.schedule_of(cal), first)  # kept: its day table stays warm
+        # an exception written behind the services' back (the calendar's version does not move)
+        exception = CalendarException.objects.create(
+            calendar=cal, date=ams(2026, 11, 16).date(), kind=CalendarExceptionKind.CLOSED, reason="Flood"
+        )
+        closed = clocks.schedule_of(cal)
+        self.assertIsNot(closed, first)
+        self.assertIn(ams(2026, 11, 16).date(), closed.closed_days)
+        exception.kind, exception.start, exception.end = CalendarExceptionKind.WORKING, time(10), time(12)
+        exception.save()
+        self.assertEqual(clocks.schedule_of(cal).extra_days[ams(2026, 11, 16).date()], ((time(10), time(12)),))
+        exception.delete()
+        cal.working_hours = {"0": [["08:00", "12:00"]]}
+        self.assertEqual(clocks.schedule_of(cal).weekly, {0: ((time(8), time(12)),)})
+        cal.time_zone = "UTC"
+        self.assertEqual(str(clocks.schedule_of(cal).tz), "UTC")
+
+
+class ClockPanelTests(TestCase):
+    def test_the_panel_shows_label_due_remaining_and_terms(self) -> None:
+        from django.template.loader import render_to_string
+        from django.utils import timezone as tz
+
+        metric, cal = resolution_metric(), office()
+        record = owner()
+        clocks.start(record, metric, target_minutes=480, calendar=cal, rule="SLA-0001 · P3", status="new", actor=None,
+                     at=ams(2026, 11, 16, 9))  # fmt: skip
+        with tz.override("Europe/Amsterdam"):
+            html = render_to_string(
+                "service_levels/clock_panel.html", clocks.panel_context(record, ams(2026, 11, 16, 13))
+            )
+        self.assertIn('data-label="at_risk"', html)  # 240 of 480: 50 %, the first threshold
+        self.assertIn("text-bg-warning", html)
+        self.assertIn('value="50"', html)
+        self.assertIn("Mon 16 Nov 2026 17:00", html)
+        self.assertIn("4 h 00 min", html)
+        self.assertIn("SLA-0001 · P3", html)
+        empty = render_to_string("service_levels/clock_panel.html", clocks.panel_context(owner()))
+        self.assertIn("No service level clock runs on this record.", empty)
