@@ -321,3 +321,31 @@ class ClockPanelTests(TestCase):
         self.assertIn("SLA-0001 · P3", html)
         empty = render_to_string("service_levels/clock_panel.html", clocks.panel_context(owner()))
         self.assertIn("No service level clock runs on this record.", empty)
+
+
+class RetimeTests(TestCase):
+    def test_new_weekly_hours_retime_open_clocks_and_leave_finished_ones(self) -> None:
+        metric, cal = resolution_metric(), office("Retimed")
+        running = clocks.start(owner(), metric, target_minutes=480, calendar=cal, rule="", status="new", actor=None,
+                               at=ams(2026, 11, 16, 9))  # fmt: skip
+        paused = clocks.start(owner(), metric, target_minutes=480, calendar=cal, rule="", status="new", actor=None,
+                              at=ams(2026, 11, 16, 9))  # fmt: skip
+        clocks.status_changed(paused.owner, "pending", at=ams(2026, 11, 16, 13))  # 240 used by 13:00
+        done = clocks.start(owner(), metric, target_minutes=60, calendar=cal, rule="", status="new", actor=None,
+                            at=ams(2026, 11, 16, 9))  # fmt: skip
+        done = clocks.stop(done, at=ams(2026, 11, 16, 9, 30))
+        # from now on 11:00-15:00: Monday 16th counts 4 h, so 480 is reached on Tuesday at 15:00 CET; the paused
+        # clock used 2 h by 13:00 (11:00-13:00)
+        cal.working_hours = {day: [["11:00", "15:00"]] for day in ["0", "1", "2", "3", "4"]}
+        with self.captureOnCommitCallbacks(execute=True):
+            cal.save()
+        running.refresh_from_db()
+        paused.refresh_from_db()
+        self.assertEqual(running.due_at, utc(2026, 11, 17, 14))
+        self.assertEqual((paused.elapsed_minutes, paused.state, paused.due_at), (120, ClockState.PAUSED, None))
+        before = (done.elapsed_minutes, done.due_at, done.updated_at)
+        done.refresh_from_db()
+        self.assertEqual((done.elapsed_minutes, done.due_at, done.updated_at), before)
+        self.assertEqual(clocks.retime(calendar_id=cal.pk), 2)  # the open ones; nothing changes the second time
+        running.refresh_from_db()
+        self.assertEqual(running.due_at, utc(2026, 11, 17, 14))
