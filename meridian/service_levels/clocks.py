@@ -664,10 +664,11 @@ def retime(*, calendar_id: int | None = None, metric_id: int | None = None, now:
     """Replay every open clock on the calendar (or of the metric) with the calendar and metric as they are now, and
     store its state, due time, elapsed minutes, breach and next event where they changed. Elapsed minutes stay "as of
     the clock's last change" (`computed_at`): the replay ends there, so an edit that moves nothing up to then writes
-    nothing. In batches of `RETIME_BATCH` by id: per batch one query for the clocks (locked: a status change meanwhile
-    waits rather than being overwritten with stale values), one for their segments, one for their recorded events,
-    one write of the rows that changed. Returns the number of clocks replayed; `now` is kept for the callers'
-    signature (a clock's values are as of its own last change)."""
+    nothing. In batches of `RETIME_BATCH` by id: per batch one query for the clocks, one for their segments, one for
+    their recorded events, one write of the rows that changed, conditional on the row being as read (no row lock: a
+    status change never waits for a re-timing; a clock changed meanwhile is read and replayed again). Returns the
+    number of clocks replayed; `now` is kept for the callers' signature (a clock's values are as of its own last
+    change)."""
     now = now or timezone.now()
     query = Clock.objects.filter(state__in=OPEN)
     if calendar_id is not None:
@@ -684,14 +685,16 @@ def retime(*, calendar_id: int | None = None, metric_id: int | None = None, now:
         chunk = ids[index : index + RETIME_BATCH]
         with transaction.atomic():
             rows = _fetch(  # by a range of the primary key: an index range scan, whatever the table's size
-                query.filter(pk__gte=chunk[0], pk__lte=chunk[-1])
-                .order_by("pk")
-                .select_for_update(of=("self",))
-                .values_list(*RETIME_COLUMNS)
+                query.filter(pk__gte=chunk[0], pk__lte=chunk[-1]).order_by("pk").values_list(*RETIME_COLUMNS)
             )
-            if rows:
-                _retime_batch(rows, metrics, now)
-                done += len(rows)
+            missed = _retime_batch(rows, metrics, now) if rows else []
+            done += len(rows)
+        for _attempt in range(3):  # changed meanwhile: read again (the concurrent write has committed) and replay
+            if not missed:
+                break
+            with transaction.atomic():
+                rows = _fetch(query.filter(pk__in=missed).order_by("pk").values_list(*RETIME_COLUMNS))
+                missed = _retime_batch(rows, metrics, now) if rows else []
     return done
 
 
@@ -722,12 +725,15 @@ RETIME_COLUMNS = (
     "computed_at",
     "breached_at",
     "next_event_at",
+    "updated_at",
 )
 
 
 def _retime_batch(
     rows: list[tuple[Any, ...]], metrics: dict[int, tuple[ClockMetric, frozenset[str], frozenset[str]]], now: datetime
-) -> None:
+) -> list[int]:
+    """Replay the clocks of `rows` and write those whose values changed; returns the ids not written because they
+    were changed since they were read."""
     first, last = rows[0][0], rows[-1][0]
     segments: dict[int, list[Segment]] = {row[0]: [] for row in rows}
     # by id range, not `IN (2,000 ids)`: clocks of the range outside the batch are skipped
@@ -747,8 +753,22 @@ def _retime_batch(
     ):
         recorded.setdefault(clock_id, []).append(percent)
     schedules = schedules_for({row[2] for row in rows})
-    results: list[tuple[int, str, Replay]] = []
-    for pk, metric_id, calendar_id, started_at, target, status, was, due, elapsed, computed, breached, upcoming in rows:
+    results: list[tuple[int, str, Replay, datetime]] = []
+    for (
+        pk,
+        metric_id,
+        calendar_id,
+        started_at,
+        target,
+        status,
+        was,
+        due,
+        elapsed,
+        computed,
+        breached,
+        upcoming,
+        seen,
+    ) in rows:
         metric, running, stopping = metrics[metric_id]
         state = (
             ClockState.RUNNING if status in running else ClockState.STOPPED if status in stopping else ClockState.PAUSED
@@ -771,30 +791,36 @@ def _retime_batch(
             or result.next_event_at != upcoming
             or abs(result.elapsed_minutes - elapsed) > 1e-9
         ):
-            results.append((pk, state, result))
-    _write_retimed(results)
+            results.append((pk, state, result, seen))
+    written = _write_retimed(results)
+    return [pk for pk, _, _, _ in results if pk not in written]
 
 
 _RETIME_SQL = """
 UPDATE service_levels_clock AS c
    SET state = v.state, due_at = v.due_at, elapsed_minutes = v.elapsed, breached_at = v.breached_at,
        next_event_at = v.next_event_at, updated_at = %s
-  FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::float8[], %b::timestamptz[], %b::timestamptz[])
-       AS v(id, state, due_at, elapsed, breached_at, next_event_at)
- WHERE c.id = v.id AND c.state <> 'finished'
+  FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::float8[], %b::timestamptz[], %b::timestamptz[],
+              %b::timestamptz[])
+       AS v(id, state, due_at, elapsed, breached_at, next_event_at, seen)
+ WHERE c.id = v.id AND c.updated_at = v.seen AND c.state <> 'finished'
+RETURNING c.id
 """
 
 
 _RETIME_ROW_SQL = """
 UPDATE service_levels_clock
    SET state = %s, due_at = %s, elapsed_minutes = %s, breached_at = %s, next_event_at = %s, updated_at = %s
- WHERE id = %s AND state <> 'finished'
+ WHERE id = %s AND updated_at = %s AND state <> 'finished'
 """
 
 
-def _write_retimed(rows: list[tuple[int, str, Replay]]) -> None:
+def _write_retimed(rows: list[tuple[int, str, Replay, datetime]]) -> set[int]:
+    """Write the re-timed values of the clocks not changed since they were read (`updated_at` as seen): a clock
+    changed meanwhile was replayed by that change, with the calendar and metric as they are now; no row lock is
+    taken, so a re-timing never makes a status change wait."""
     if not rows:
-        return
+        return set()
     if connection.vendor == "postgresql":  # one statement per batch; bulk_update's CASE grows with the batch
         import psycopg
 
@@ -804,22 +830,27 @@ def _write_retimed(rows: list[tuple[int, str, Replay]]) -> None:
                 _RETIME_SQL,
                 [
                     timezone.now(),
-                    [pk for pk, _, _ in rows],
-                    [state for _, state, _ in rows],
-                    [r.due_at for _, _, r in rows],
-                    [r.elapsed_minutes for _, _, r in rows],
-                    [r.breached_at for _, _, r in rows],
-                    [r.next_event_at for _, _, r in rows],
+                    [pk for pk, _, _, _ in rows],
+                    [state for _, state, _, _ in rows],
+                    [r.due_at for _, _, r, _ in rows],
+                    [r.elapsed_minutes for _, _, r, _ in rows],
+                    [r.breached_at for _, _, r, _ in rows],
+                    [r.next_event_at for _, _, r, _ in rows],
+                    [seen for _, _, _, seen in rows],
                 ],
             )
-        return
+            return {row[0] for row in cursor.fetchall()}
     adapt = connection.ops.adapt_datetimefield_value  # other databases: one parameterised statement per row
     stamp = adapt(timezone.now())
     with connection.cursor() as cursor:
         cursor.executemany(
             _RETIME_ROW_SQL,
             [
-                (state, adapt(r.due_at), r.elapsed_minutes, adapt(r.breached_at), adapt(r.next_event_at), stamp, pk)
-                for pk, state, r in rows
+                (state, adapt(r.due_at), r.elapsed_minutes, adapt(r.breached_at), adapt(r.next_event_at), stamp, pk,
+                 adapt(seen))
+                for pk, state, r, seen in rows
             ],
         )  # fmt: skip
+    # SQLite: the batch's transaction holds the database's one write lock from its start (BEGIN IMMEDIATE), so no
+    # clock can have changed since it was read
+    return {pk for pk, _, _, _ in rows}

@@ -349,3 +349,20 @@ class RetimeTests(TestCase):
         self.assertEqual(clocks.retime(calendar_id=cal.pk), 2)  # the open ones; nothing changes the second time
         running.refresh_from_db()
         self.assertEqual(running.due_at, utc(2026, 11, 17, 14))
+
+    def test_a_clock_changed_while_being_retimed_is_not_overwritten(self) -> None:
+        from django.db import connection
+
+        metric, cal = resolution_metric(), office("Raced")
+        clock = clocks.start(owner(), metric, target_minutes=480, calendar=cal, rule="", status="new", actor=None,
+                             at=ams(2026, 11, 16, 9))  # fmt: skip
+        metrics = {metric.pk: (metric, frozenset(metric.running_statuses), frozenset(metric.stop_statuses))}
+        cal.working_hours = {day: [["11:00", "15:00"]] for day in ["0", "1", "2", "3", "4"]}
+        cal.save()  # (its re-timing task is not run: this test runs the batch itself)
+        rows = clocks._fetch(Clock.objects.filter(pk=clock.pk).values_list(*clocks.RETIME_COLUMNS))
+        clocks.status_changed(clock.owner, "pending", at=ams(2026, 11, 16, 12))  # meanwhile: paused, 60 used (11-12)
+        missed = clocks._retime_batch(rows, metrics, utc(2026, 11, 16, 12))
+        clock.refresh_from_db()
+        self.assertEqual((clock.state, clock.elapsed_minutes, clock.due_at), (ClockState.PAUSED, 60, None))
+        if connection.vendor == "postgresql":
+            self.assertEqual(missed, [clock.pk])
