@@ -366,3 +366,27 @@ class RetimeTests(TestCase):
         self.assertEqual((clock.state, clock.elapsed_minutes, clock.due_at), (ClockState.PAUSED, 60, None))
         if connection.vendor == "postgresql":
             self.assertEqual(missed, [clock.pk])
+
+
+class StoredOrderTests(TestCase):
+    def test_segments_written_in_any_order_read_the_same(self) -> None:
+        metric, cal = resolution_metric(), office("Order")
+        clock = clocks.start(owner(), metric, target_minutes=600, calendar=cal, rule="", status="new", actor=None,
+                             at=ams(2026, 11, 13, 15))  # fmt: skip
+        for status, at in [("pending", ams(2026, 11, 16, 10)), ("in_progress", ams(2026, 11, 16, 14)),
+                           ("resolved", ams(2026, 11, 17, 9, 30)), ("in_progress", ams(2026, 11, 17, 11))]:  # fmt: skip
+            clocks.status_changed(clock.owner, status, at=at)
+        twin = clocks.start(owner(), metric, target_minutes=600, calendar=cal, rule="", status="new", actor=None,
+                            at=ams(2026, 11, 13, 15))  # fmt: skip
+        ClockSegment.objects.filter(clock=twin).delete()
+        rows = list(clock.segments.values_list("start", "end", "status"))
+        for batch in (rows[3:], rows[:1], rows[1:3]):  # in three batches, each backwards
+            ClockSegment.objects.bulk_create(
+                [ClockSegment(clock=twin, start=s, end=e, status=st) for s, e, st in reversed(batch)]
+            )
+        now = ams(2026, 11, 17, 12)
+        a, b = clocks.reading(clock, now), clocks.reading(twin, now)
+        self.assertEqual((a.elapsed_minutes, a.due_at), (b.elapsed_minutes, b.due_at))
+        # by hand: Friday 15-17 (120), Monday 09-10 (60) and 14-17 (180), Tuesday 09:00-09:30 (30) and 11-12 (60):
+        # 450 used, 150 left from 12:00 = 14:30 CET = 13:30 UTC
+        self.assertEqual((a.elapsed_minutes, a.due_at), (450, utc(2026, 11, 17, 13, 30)))
