@@ -37,7 +37,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from meridian.core import audit
-from meridian.core.calendars import Schedule, add_business_minutes, business_minutes_between
+from meridian.core.calendars import Schedule, add_business_minutes, business_minutes_between, elapsed_and_instants
 from meridian.core.choices import AuditAction
 from meridian.core.models import Calendar, CalendarException
 from meridian.service_levels.clock_models import (
@@ -164,25 +164,28 @@ def replay(
         stop = end if stop is None or stop > end else stop
         if start < stop:
             pauses.append((start, stop))
-    elapsed_us = round(business_minutes_between(schedule, started_at, end, pauses) * US_PER_MINUTE)
     is_running = state == ClockState.RUNNING
-    crossings: dict[int, datetime] = {}
-
-    def crossing(percent: int) -> datetime:
-        if percent not in crossings:
-            crossings[percent] = add_business_minutes(schedule, started_at, target_minutes * percent / 100, pauses)
-        return crossings[percent]
-
-    reached = threshold_us(target_minutes, BREACH) <= elapsed_us
-    due_at = crossing(BREACH) if is_running else None
-    breached_at = crossing(BREACH) if reached else None
     done = set(recorded)
     waiting = [p for p in (*thresholds, BREACH) if p not in done]
-    next_event_at = None
-    if waiting:
-        first = min(waiting)
-        if is_running or threshold_us(target_minutes, first) <= elapsed_us:
-            next_event_at = crossing(first)
+    first = min(waiting) if waiting else None
+    candidates = {BREACH} if first is None else {BREACH, first}
+    # the instants wanted: a running clock's due time and next event, known before its elapsed time; a paused or
+    # stopped one's breach and next event only once its elapsed time shows they were crossed (a second pass)
+    wanted = sorted(candidates) if is_running else []
+    elapsed_us, found = elapsed_and_instants(
+        schedule, started_at, end, pauses, [threshold_us(target_minutes, p) for p in wanted]
+    )
+    if not is_running:
+        wanted = sorted(p for p in candidates if threshold_us(target_minutes, p) <= elapsed_us)
+        if wanted:
+            found = elapsed_and_instants(
+                schedule, started_at, started_at, pauses, [threshold_us(target_minutes, p) for p in wanted]
+            )[1]
+    at = dict(zip(wanted, found, strict=True))
+    reached = threshold_us(target_minutes, BREACH) <= elapsed_us
+    due_at = at[BREACH] if is_running else None
+    breached_at = at[BREACH] if reached else None
+    next_event_at = at.get(first) if first is not None else None
     return Replay(end, elapsed_us, due_at, breached_at, next_event_at)
 
 
@@ -660,7 +663,32 @@ def record_due_events(now: datetime | None = None, *, batch: int = EVENT_BATCH) 
 RETIME_BATCH = 2000
 
 
-def retime(*, calendar_id: int | None = None, metric_id: int | None = None, now: datetime | None = None) -> int:
+def _open_clocks(calendar_id: int | None, metric_id: int | None) -> models.QuerySet[Clock]:
+    query = Clock.objects.filter(state__in=OPEN)
+    if calendar_id is not None:
+        query = query.filter(calendar_id=calendar_id)
+    if metric_id is not None:
+        query = query.filter(metric_id=metric_id)
+    return query
+
+
+def retime_parts(*, calendar_id: int | None = None, metric_id: int | None = None, parts: int) -> list[tuple[int, int]]:
+    """The open clocks to re-time cut into at most `parts` ranges of ids holding about as many clocks each (each
+    range a task of its own, so that several workers share a large re-timing)."""
+    ids = list(_open_clocks(calendar_id, metric_id).order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        return []
+    size = -(-len(ids) // max(parts, 1))
+    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+
+def retime(
+    *,
+    calendar_id: int | None = None,
+    metric_id: int | None = None,
+    now: datetime | None = None,
+    ids: tuple[int, int] | None = None,
+) -> int:
     """Replay every open clock on the calendar (or of the metric) with the calendar and metric as they are now, and
     store its state, due time, elapsed minutes, breach and next event where they changed. Elapsed minutes stay "as of
     the clock's last change" (`computed_at`): the replay ends there, so an edit that moves nothing up to then writes
@@ -668,34 +696,73 @@ def retime(*, calendar_id: int | None = None, metric_id: int | None = None, now:
     their recorded events, one write of the rows that changed, conditional on the row being as read (no row lock: a
     status change never waits for a re-timing; a clock changed meanwhile is read and replayed again). Returns the
     number of clocks replayed; `now` is kept for the callers' signature (a clock's values are as of its own last
-    change)."""
+    change). `ids`: only the clocks of this range of ids (a part of `retime_parts`)."""
     now = now or timezone.now()
-    query = Clock.objects.filter(state__in=OPEN)
-    if calendar_id is not None:
-        query = query.filter(calendar_id=calendar_id)
-    if metric_id is not None:
-        query = query.filter(metric_id=metric_id)
+    query = _open_clocks(calendar_id, metric_id)
+    if ids is not None:
+        query = query.filter(pk__gte=ids[0], pk__lte=ids[1])
     metrics = {
         metric.pk: (metric, frozenset(metric.running_statuses), frozenset(metric.stop_statuses))
         for metric in ClockMetric.objects.all()
     }
-    ids = list(query.order_by("pk").values_list("pk", flat=True))
+    found = list(query.order_by("pk").values_list("pk", flat=True))
+    chunks = [found[index : index + RETIME_BATCH] for index in range(0, len(found), RETIME_BATCH)]
     done = 0
-    for index in range(0, len(ids), RETIME_BATCH):
-        chunk = ids[index : index + RETIME_BATCH]
-        with transaction.atomic():
-            rows = _fetch(  # by a range of the primary key: an index range scan, whatever the table's size
-                query.filter(pk__gte=chunk[0], pk__lte=chunk[-1]).order_by("pk").values_list(*RETIME_COLUMNS)
-            )
-            missed = _retime_batch(rows, metrics, now) if rows else []
-            done += len(rows)
-        for _attempt in range(3):  # changed meanwhile: read again (the concurrent write has committed) and replay
-            if not missed:
-                break
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and len(chunks) > 1:
+        missed, done = _retime_pipelined(query, chunks, metrics, now)
+    else:
+        missed = []
+        for chunk in chunks:
             with transaction.atomic():
-                rows = _fetch(query.filter(pk__in=missed).order_by("pk").values_list(*RETIME_COLUMNS))
-                missed = _retime_batch(rows, metrics, now) if rows else []
+                rows = _fetch(  # by a range of the primary key: an index range scan, whatever the table's size
+                    query.filter(pk__gte=chunk[0], pk__lte=chunk[-1]).order_by("pk").values_list(*RETIME_COLUMNS)
+                )
+                missed += _retime_batch(rows, metrics, now) if rows else []
+                done += len(rows)
+    for _attempt in range(3):  # changed meanwhile: read again (the concurrent write has committed) and replay
+        if not missed:
+            break
+        with transaction.atomic():
+            rows = _fetch(query.filter(pk__in=missed).order_by("pk").values_list(*RETIME_COLUMNS))
+            missed = _retime_batch(rows, metrics, now) if rows else []
     return done
+
+
+def _retime_pipelined(
+    query: models.QuerySet[Clock],
+    chunks: list[list[int]],
+    metrics: dict[int, tuple[ClockMetric, frozenset[str], frozenset[str]]],
+    now: datetime,
+) -> tuple[list[int], int]:
+    """PostgreSQL outside a transaction: while the server writes one batch (on a second connection, in a thread that
+    mostly waits on the server and so holds no lock the replays need), the next batch is read and replayed. Each
+    batch's write is one statement, atomic by itself and conditional on the rows being as read, as in the serial
+    path. Returns the ids changed meanwhile (to read and replay again) and the number of clocks replayed."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    def write(results: list[tuple[int, str, Replay, datetime]]) -> list[int]:
+        written = _write_retimed(results)
+        return [pk for pk, _, _, _ in results if pk not in written]
+
+    missed: list[int] = []
+    done = 0
+    pending: list[Future[list[int]]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="retime-writer") as writer:
+        try:
+            for chunk in chunks:
+                rows = _fetch(
+                    query.filter(pk__gte=chunk[0], pk__lte=chunk[-1]).order_by("pk").values_list(*RETIME_COLUMNS)
+                )
+                done += len(rows)
+                results = _replay_batch(rows, metrics, now) if rows else []
+                if len(pending) >= 2:  # at most two batches' results held in memory
+                    missed += pending.pop(0).result()
+                pending.append(writer.submit(write, results))
+            for future in pending:
+                missed += future.result()
+        finally:
+            writer.submit(lambda: connection.close()).result()  # the writer thread's own connection
+    return missed, done
 
 
 def _fetch(queryset: models.QuerySet[Any]) -> list[tuple[Any, ...]]:
@@ -734,6 +801,16 @@ def _retime_batch(
 ) -> list[int]:
     """Replay the clocks of `rows` and write those whose values changed; returns the ids not written because they
     were changed since they were read."""
+    results = _replay_batch(rows, metrics, now)
+    written = _write_retimed(results)
+    return [pk for pk, _, _, _ in results if pk not in written]
+
+
+def _replay_batch(
+    rows: list[tuple[Any, ...]], metrics: dict[int, tuple[ClockMetric, frozenset[str], frozenset[str]]], now: datetime
+) -> list[tuple[int, str, Replay, datetime]]:
+    """Replay the clocks of `rows` (with their segments and recorded events, read by id range): those whose stored
+    values changed, with their new values and the `updated_at` they were read with."""
     first, last = rows[0][0], rows[-1][0]
     segments: dict[int, list[Segment]] = {row[0]: [] for row in rows}
     # by id range, not `IN (2,000 ids)`: clocks of the range outside the batch are skipped
@@ -792,8 +869,7 @@ def _retime_batch(
             or abs(result.elapsed_minutes - elapsed) > 1e-9
         ):
             results.append((pk, state, result, seen))
-    written = _write_retimed(results)
-    return [pk for pk, _, _, _ in results if pk not in written]
+    return results
 
 
 _RETIME_SQL = """

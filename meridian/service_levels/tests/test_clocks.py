@@ -6,14 +6,15 @@ and 25 October (03:00 CEST -> 02:00 CET, 01:00 UTC)."""
 from __future__ import annotations
 
 from datetime import time, timedelta
+from unittest.mock import patch
 
 from django.core.exceptions import ValidationError
-from django.test import TestCase
+from django.test import TestCase, TransactionTestCase
 
 from meridian.core.choices import CalendarExceptionKind, Role
-from meridian.core.models import AuditEvent, CalendarException
+from meridian.core.models import AuditEvent, Calendar, CalendarException
 from meridian.core.testing import make_principals
-from meridian.service_levels import clocks
+from meridian.service_levels import clocks, tasks
 from meridian.service_levels.clock_models import Clock, ClockSegment, ClockState, ClockTerm
 from meridian.service_levels.tests.clock_helpers import (
     AMS,
@@ -390,3 +391,47 @@ class StoredOrderTests(TestCase):
         # by hand: Friday 15-17 (120), Monday 09-10 (60) and 14-17 (180), Tuesday 09:00-09:30 (30) and 11-12 (60):
         # 450 used, 150 left from 12:00 = 14:30 CET = 13:30 UTC
         self.assertEqual((a.elapsed_minutes, a.due_at), (450, utc(2026, 11, 17, 13, 30)))
+
+
+class LargeRetimeTests(TransactionTestCase):
+    """A re-timing of many clocks as the background task runs it: outside a transaction, in batches (on
+    PostgreSQL the next batch replayed while the server writes the last, on a second connection), and above
+    `RETIME_PARTS_ABOVE` clocks cut into ranges that worker processes share."""
+
+    def make(self, count: int) -> tuple[Calendar, list[Clock]]:
+        metric, cal = resolution_metric(), office("Many")
+        made = [
+            clocks.start(
+                owner(),
+                metric,
+                target_minutes=480,
+                calendar=cal,
+                rule="",
+                status="new",
+                actor=None,
+                at=ams(2026, 11, 16, 9),
+            )
+            for _ in range(count)
+        ]
+        cal.working_hours = {day: [["11:00", "15:00"]] for day in ["0", "1", "2", "3", "4"]}
+        Calendar.objects.filter(pk=cal.pk).update(working_hours=cal.working_hours)  # no task: retimed below
+        return cal, made
+
+    def test_every_batch_is_written_and_the_values_are_a_readings(self) -> None:
+        cal, made = self.make(7)
+        with patch.object(clocks, "RETIME_BATCH", 2):  # four batches
+            self.assertEqual(clocks.retime(calendar_id=cal.pk), 7)
+        for clock in Clock.objects.filter(pk__in=[c.pk for c in made]).select_related("metric", "calendar"):
+            self.assertEqual(clock.due_at, utc(2026, 11, 17, 14))  # Monday 11:00-15:00 CET, Tuesday 11:00-15:00
+            self.assertEqual(clocks.reading(clock, clock.computed_at).due_at, clock.due_at)
+
+    def test_a_large_retiming_is_cut_into_ranges_that_together_hold_every_clock(self) -> None:
+        cal, made = self.make(5)
+        parts = clocks.retime_parts(calendar_id=cal.pk, parts=2)
+        self.assertEqual(parts, [(made[0].pk, made[2].pk), (made[3].pk, made[4].pk)])
+        with patch.object(tasks, "RETIME_PARTS_ABOVE", 3):
+            tasks.retime_clocks(calendar_id=cal.pk)  # immediate in tests: the parts run one after the other
+        self.assertEqual(
+            set(Clock.objects.filter(calendar=cal).values_list("due_at", flat=True)), {utc(2026, 11, 17, 14)}
+        )
+        self.assertEqual(clocks.retime(calendar_id=cal.pk, ids=parts[1]), 2)
