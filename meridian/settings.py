@@ -149,6 +149,8 @@ else:
         "immediate": HUEY_IMMEDIATE,
     }
 HUEY["consumer"] = {"workers": env.int("HUEY_WORKERS", default=2), "worker_type": "thread"}
+# a re-timing of many SLA clocks after a calendar edit is cut into this many tasks, shared by the worker processes
+SLA_RETIME_PARTS = env.int("SLA_RETIME_PARTS", default=4)
 
 # --- audit trail -------------------------------------------------------------------------------------------------
 # the chain's head is written here after every successful check, and the next check compares against it (a file

@@ -78,6 +78,7 @@ __all__ = [
     "UTCInterval",
     "add_business_minutes",
     "business_minutes_between",
+    "elapsed_and_instants",
     "holiday_dates",
     "is_working_time",
     "local_to_utc",
@@ -730,6 +731,49 @@ def add_business_minutes(
         f"Adding {minutes} business minutes to {start.isoformat()} does not finish within the "
         f"search horizon of {SEARCH_HORIZON.days} days"
     )
+
+
+def elapsed_and_instants(
+    schedule: Schedule,
+    start: datetime,
+    end: datetime,
+    pauses: Iterable[tuple[datetime, datetime]],
+    targets_us: Sequence[int],
+) -> tuple[int, list[datetime]]:
+    """One clock's arithmetic at once (an SLA clock's replay): the working microseconds in ``[start, end)`` outside
+    ``pauses``, and for each of ``targets_us`` (working microseconds, > 0) the earliest instant at which that much
+    working time outside the pauses has passed since ``start``. The same answers as
+    :func:`business_minutes_between` (in microseconds) and :func:`add_business_minutes`, with the pauses checked and
+    merged once for all of them.
+
+    Raises:
+        ValueError: as those two do (naive datetimes, ``end < start``, a pause ending before it starts, no working
+            time at all, a target beyond the search horizon).
+    """
+    utc_start = _require_aware(start, "start")
+    utc_end = _require_aware(end, "end")
+    if utc_end < utc_start:
+        raise ValueError(f"end ({end.isoformat()}) is before start ({start.isoformat()})")
+    merged = _normalise_pauses(pauses)
+    if any(target <= 0 for target in targets_us):
+        raise ValueError("targets must be > 0 microseconds")
+    if targets_us and not schedule.has_working_time:
+        raise ValueError("The schedule has no working time at all; business minutes cannot be added")
+    try:
+        elapsed = _fast_between(schedule, utc_start, utc_end, merged)
+        instants = []
+        for target in targets_us:
+            found = _fast_add(schedule, utc_start, target, merged)
+            if found is None:
+                raise ValueError(
+                    f"Adding {target / _US_PER_MINUTE} business minutes to {start.isoformat()} does not finish "
+                    f"within the search horizon of {SEARCH_HORIZON.days} days"
+                )
+            instants.append(found)
+        return elapsed, instants
+    except _NoTable:
+        elapsed = round(business_minutes_between(schedule, utc_start, utc_end, merged) * _US_PER_MINUTE)
+        return elapsed, [add_business_minutes(schedule, utc_start, t / _US_PER_MINUTE, merged) for t in targets_us]
 
 
 def next_working_instant(schedule: Schedule, instant: datetime) -> datetime:

@@ -676,6 +676,8 @@ def plain_value(model_field: Any, cell: Any) -> Any:
         if model_field.null:
             return None
         return "" if isinstance(model_field, models.CharField | models.TextField) else None
+    if isinstance(model_field, models.JSONField) and isinstance(cell, list | dict):
+        return cell  # a JSON file's list or object is the value itself (a clock metric's statuses)
     if isinstance(cell, list):
         raise ValidationError("Must be one value, not a list.")
     text = _unquote(str(cell)) if isinstance(cell, str) else str(cell)

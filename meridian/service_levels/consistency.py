@@ -39,26 +39,27 @@ class Finding:
     beneath_due: datetime | None = None
 
 
-def beneath(sla: Agreement) -> QuerySet[Agreement]:
-    """The agreed or active OLAs and UCs covering one of the SLA's services (or all), valid at a common date."""
-    services = list(sla.services.values_list("pk", flat=True))
-    found = Agreement.objects.filter(kind__in=[AgreementKind.OLA, AgreementKind.UC], status__in=RIVALS)
-    if services:
-        found = found.filter(Q(services__in=services) | Q(services__isnull=True))
-    pks = [a.pk for a in found.distinct() if _overlap(sla.valid_from, sla.valid_to, a.valid_from, a.valid_to)]
-    return Agreement.objects.filter(pk__in=pks).select_related("team", "supplier", "support_hours").order_by("kind")
-
-
-def supported(agreement: Agreement) -> QuerySet[Agreement]:
-    """The agreed or active SLAs an OLA or UC is beneath (the reverse of `beneath`)."""
+def _sharing(agreement: Agreement, kinds: list[str]) -> QuerySet[Agreement]:
+    """The agreed or active agreements of `kinds` covering one of the agreement's services (either covering every
+    service counts) and valid at a common date."""
     services = list(agreement.services.values_list("pk", flat=True))
-    found = Agreement.objects.filter(kind=AgreementKind.SLA, status__in=RIVALS)
+    found = Agreement.objects.filter(kind__in=kinds, status__in=RIVALS).exclude(pk=agreement.pk)
     if services:
         found = found.filter(Q(services__in=services) | Q(services__isnull=True))
     pks = [
         a.pk for a in found.distinct() if _overlap(agreement.valid_from, agreement.valid_to, a.valid_from, a.valid_to)
     ]
-    return Agreement.objects.filter(pk__in=pks).select_related("support_hours")
+    return Agreement.objects.filter(pk__in=pks).select_related("team", "supplier", "support_hours").order_by("kind")
+
+
+def beneath(sla: Agreement) -> QuerySet[Agreement]:
+    """The OLAs and UCs beneath an SLA."""
+    return _sharing(sla, [AgreementKind.OLA, AgreementKind.UC])
+
+
+def supported(agreement: Agreement) -> QuerySet[Agreement]:
+    """The SLAs an OLA or UC is beneath (the reverse of `beneath`)."""
+    return _sharing(agreement, [AgreementKind.SLA])
 
 
 def _starts(sla: Agreement, now: datetime) -> list[datetime]:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from meridian.core import services
 from meridian.core.models import Calendar, Organisation, Person, Team
 from meridian.portfolio.models import Service
+from meridian.service_levels import defaults
 from meridian.service_levels.models import Agreement, Priority
 
 HOUR = 60
@@ -107,6 +108,7 @@ AGREEMENTS: list[tuple[Any, ...]] = [
 
 
 def load(actor: Any) -> None:
+    defaults.ensure(actor)  # seeded by the migration; gone from a database a test has emptied
     today = timezone.localdate()
     calendars = {c.name: c for c in Calendar.objects.all()}
     orgs = {o.name: o for o in Organisation.objects.all()}

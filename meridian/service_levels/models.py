@@ -299,3 +299,6 @@ class AgreementException(Record):
 
     def __str__(self) -> str:
         return self.description
+
+
+from meridian.service_levels.clock_models import Clock, ClockEvent, ClockMetric, ClockSegment, ClockTerm  # noqa: E402,F401

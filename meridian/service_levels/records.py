@@ -183,3 +183,5 @@ register_page(
 )
 
 register_agreement_source(agreement_for)  # a catalogue entry shows the SLA that applies to its reader
+
+from meridian.service_levels import clock_records  # noqa: E402,F401

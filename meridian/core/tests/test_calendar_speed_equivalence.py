@@ -198,3 +198,32 @@ def test_far_instants_fall_back_to_the_walk() -> None:
         assert calendars.add_business_minutes(new_schedule, start, 6000) == reference.add_business_minutes(
             old_schedule, start, 6000
         )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    data=st.data(),
+    args=schedule_args(),
+    targets=st.lists(st.integers(1, 20_000 * 60_000_000), max_size=3),
+    days=st.integers(0, 90),
+)
+def test_a_clocks_arithmetic_at_once_is_the_walks(
+    data: st.DataObject, args: dict[str, Any], targets: list[int], days: int
+) -> None:
+    """`elapsed_and_instants` (an SLA clock's replay) answers what the old walk answers question by question."""
+    start = data.draw(instants(args["tz"]))
+    end = start + timedelta(days=days)
+    paused = data.draw(pauses(start))
+    try:
+        new: Any = calendars.elapsed_and_instants(calendars.Schedule(**args), start, end, paused, targets)
+    except ValueError:
+        new = "refused"
+    old_schedule = reference.Schedule(**args)
+    try:
+        old: Any = (
+            round(reference.business_minutes_between(old_schedule, start, end, paused) * 60_000_000),
+            [reference.add_business_minutes(old_schedule, start, t / 60_000_000, paused) for t in targets],
+        )
+    except ValueError:
+        old = "refused"  # no working time at all, or a target beyond the search horizon
+    assert new == old

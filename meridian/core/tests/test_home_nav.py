@@ -258,10 +258,9 @@ class NavigationTest(PrincipalsTestCase):
 
     def test_staff_see_every_core_type(self) -> None:
         labels = self.labels(self.nav(self.p.users[Role.RESOLVER]))
-        self.assertEqual(
-            labels["Administration"],
-            ["Organisations", "People", "Teams", "Locations", "Calendars", "Custom fields"],
-        )
+        core = ["Organisations", "People", "Teams", "Locations", "Calendars", "Custom fields"]
+        # the core's types in their order (the apps' administration types and pages come beside them)
+        self.assertEqual([label for label in labels["Administration"] if label in core], core)
 
     def test_declared_pages_show_to_their_roles_in_their_area(self) -> None:
         with extra_pages(("control", "Approval inbox", "search", {Role.CHANGE_MANAGER})):
