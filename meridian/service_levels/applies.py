@@ -180,14 +180,6 @@ def applicable(
     return answer
 
 
-def priority_for(impact: str, urgency: str) -> Priority | None:
-    """The matrix: this impact with this urgency is this priority (None when the cell is not set)."""
-    from meridian.service_levels.models import PriorityRule
-
-    rule = PriorityRule.objects.select_related("priority").filter(impact=impact, urgency=urgency).first()
-    return rule.priority if rule else None
-
-
 # --- ties, for the agreement pages ------------------------------------------------------------------------------
 
 RIVALS = (AgreementStatus.AGREED, AgreementStatus.ACTIVE)  # could be in force at the same time

@@ -141,6 +141,19 @@ def threshold_us(target_minutes: int, percent: int) -> int:
     return target_minutes * (US_PER_MINUTE // 100) * percent
 
 
+def _pauses(segments: Iterable[Segment], running_statuses: Iterable[str], end: datetime) -> list[tuple[Any, Any]]:
+    """The segments in which the clock does not run, cut at `end` (an open segment ends there)."""
+    running = running_statuses if isinstance(running_statuses, frozenset) else frozenset(running_statuses)
+    pauses = []
+    for start, stop, status in segments:
+        if status in running:
+            continue
+        stop = end if stop is None or stop > end else stop
+        if start < stop:
+            pauses.append((start, stop))
+    return pauses
+
+
 def replay(
     *,
     schedule: Schedule,
@@ -156,14 +169,7 @@ def replay(
     """Elapsed, due, breach and the next event of a clock, from its segments (in any order) and current terms, as of
     `end` (now, or when it finished). `recorded` are the thresholds already recorded as events."""
     end = max(end, started_at)
-    running = running_statuses if isinstance(running_statuses, frozenset) else frozenset(running_statuses)
-    pauses = []
-    for start, stop, status in segments:
-        if status in running:
-            continue
-        stop = end if stop is None or stop > end else stop
-        if start < stop:
-            pauses.append((start, stop))
+    pauses = _pauses(segments, running_statuses, end)
     is_running = state == ClockState.RUNNING
     done = set(recorded)
     waiting = [p for p in (*thresholds, BREACH) if p not in done]
@@ -201,13 +207,7 @@ def crossings_by(
 ) -> dict[int, datetime]:
     """Every threshold (and the breach, 100) the clock had crossed by `end`, with the instant it crossed it."""
     end = max(end, started_at)
-    running = frozenset(running_statuses)
-    pauses = []
-    for start, stop, status in segments:
-        if status not in running:
-            stop = end if stop is None or stop > end else stop
-            if start < stop:
-                pauses.append((start, stop))
+    pauses = _pauses(segments, running_statuses, end)
     elapsed_us = round(business_minutes_between(schedule, started_at, end, pauses) * US_PER_MINUTE)
     return {
         percent: add_business_minutes(schedule, started_at, target_minutes * percent / 100, pauses)

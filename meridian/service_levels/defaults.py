@@ -28,7 +28,7 @@ MATRIX = {
 def ensure(actor: Any) -> None:
     from meridian.core import services
     from meridian.service_levels.models import Priority, PriorityRule
-    from meridian.service_levels.views import save_matrix
+    from meridian.service_levels.priorities import save_matrix
 
     if Priority.objects.exists():
         return

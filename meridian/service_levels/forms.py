@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 from meridian.core.choices import OrganisationKind
 from meridian.core.models import Organisation, Team
 from meridian.portfolio.models import Service
-from meridian.service_levels.applies import priority_for
 from meridian.service_levels.choices import Impact, Urgency
 from meridian.service_levels.models import Priority
+from meridian.service_levels.priorities import priority_for
 
 
 class ServiceField(forms.ModelChoiceField):

@@ -7,20 +7,18 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 
-from meridian.core import audit, policy
-from meridian.core.choices import AuditAction
+from meridian.core import policy
 from meridian.core.forms import choose_widgets, style_fields
-from meridian.core.registry import STAFF
+from meridian.core.registry import CHANGE, STAFF
 from meridian.service_levels import applies
-from meridian.service_levels.agreements import KEEPERS
 from meridian.service_levels.choices import Impact, Urgency
 from meridian.service_levels.forms import AppliesForm, MatrixForm
-from meridian.service_levels.models import PriorityRule
+from meridian.service_levels.models import Priority
+from meridian.service_levels.priorities import current_cells, save_matrix
 
 
 def _staff(user: Any) -> None:
@@ -43,14 +41,10 @@ def _question(data: dict[str, Any]) -> dict[str, Any]:
     return {name: data.get(name) for name in ("customer", "service", "priority", "team", "supplier", "at")}
 
 
-def current_cells() -> dict[tuple[str, str], int]:
-    return {(r.impact, r.urgency): r.priority_id for r in PriorityRule.objects.all()}
-
-
 @login_required
 def matrix_page(request: HttpRequest) -> HttpResponse:
     _staff(request.user)
-    may_change = policy.is_system(request.user) or bool(policy.roles_of(request.user) & KEEPERS)
+    may_change = policy.has_role_permission(request.user, CHANGE, Priority)  # the matrix is the priorities'
     form = MatrixForm(request.POST or None, initial_cells=current_cells())
     style_fields(form)
     if request.method == "POST":
@@ -69,33 +63,6 @@ def matrix_page(request: HttpRequest) -> HttpResponse:
         "service_levels/matrix.html",
         {"form": form, "rows": rows, "urgencies": Urgency.labels, "may_change": may_change},
     )
-
-
-def save_matrix(cells: dict[tuple[str, str], Any], *, actor: Any) -> int:
-    """Write the cells that changed (each audited on its priority cell); the rest stay as they are."""
-    changed = 0
-    with transaction.atomic():
-        existing = {(r.impact, r.urgency): r for r in PriorityRule.objects.select_for_update()}
-        for (impact, urgency), priority in cells.items():
-            rule = existing.get((impact, urgency))
-            if rule is not None and rule.priority_id == priority.pk:
-                continue
-            before = rule.priority_id if rule else None
-            if rule is None:
-                rule = PriorityRule(impact=impact, urgency=urgency, created_by=actor)
-            rule.priority, rule.updated_by = priority, actor
-            if rule.pk:
-                rule.version += 1
-            rule.save()
-            audit.record_event(
-                action=AuditAction.UPDATE if before else AuditAction.CREATE,
-                obj=rule,
-                actor=actor,
-                changes={"priority": {"before": before, "after": priority.pk}},
-                reason="Priority matrix edited.",
-            )
-            changed += 1
-    return changed
 
 
 urlpatterns = [

@@ -17,7 +17,7 @@ from meridian.core.factories import CalendarFactory, OrganisationFactory, Person
 from meridian.core.models import AuditEvent, NotificationLog
 from meridian.core.testing import PrincipalsTestCase, api_client
 from meridian.portfolio.factories import ServiceFactory
-from meridian.service_levels import agreements, applies, consistency
+from meridian.service_levels import agreements, applies, consistency, priorities
 from meridian.service_levels.choices import AgreementKind, AgreementStatus
 from meridian.service_levels.models import Agreement, Priority, PriorityRule
 
@@ -372,8 +372,10 @@ class PriorityMatrixTests(AgreementTestCase):
         data["cell_medium_high"] = self.p1.pk
         response = self.client.post(reverse("service_levels:matrix"), data)
         self.assertRedirects(response, reverse("service_levels:matrix"))
-        self.assertEqual(applies.priority_for("medium", "high"), self.p1)
+        self.assertEqual(priorities.priority_for("medium", "high"), self.p1)
         cell = PriorityRule.objects.get(impact="medium", urgency="high")
+        self.assertEqual((cell.updated_by, cell.version), (self.slm, 2))
+        self.assertGreater(cell.updated_at, cell.created_at)
         event = AuditEvent.objects.filter(record_type="service_levels.priorityrule", record_id=str(cell.pk)).get()
         self.assertEqual(event.changes["priority"]["after"], self.p1.pk)
 
