@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "meridian.changes",
     "meridian.portfolio",
     "meridian.service_levels",
+    "meridian.tickets",
+    "meridian.integrations",
 ]
 
 MIDDLEWARE = [
