@@ -266,6 +266,10 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; below notificat
 # how long the author of a comment may still edit or delete it, in minutes (`core.conversation`); a type's
 # `Conversation(edit_minutes=...)` may set its own
 MERIDIAN_COMMENT_EDIT_MINUTES = env.int("MERIDIAN_COMMENT_EDIT_MINUTES", default=30)
+# tickets: a resolved ticket may be reopened this many days after its resolution, and closes by itself after
+# MERIDIAN_TICKET_AUTOCLOSE_DAYS unless the customer confirms (or reopens) it first
+MERIDIAN_TICKET_REOPEN_DAYS = env.int("MERIDIAN_TICKET_REOPEN_DAYS", default=10)
+MERIDIAN_TICKET_AUTOCLOSE_DAYS = env.int("MERIDIAN_TICKET_AUTOCLOSE_DAYS", default=5)
 MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000")
 
 # home page counts: from this many rows on, a staff reader's count is PostgreSQL's estimate (pg_class.reltuples)
