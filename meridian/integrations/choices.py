@@ -24,4 +24,6 @@ class InboundMailOutcome(models.TextChoices):
 
 
 # a Message-ID with one of these outcomes was ingested: the same message again is a duplicate and changes nothing
-DONE_OUTCOMES = [o.value for o in InboundMailOutcome if o not in (InboundMailOutcome.DUPLICATE, InboundMailOutcome.FAILED)]
+DONE_OUTCOMES = [
+    o.value for o in InboundMailOutcome if o not in (InboundMailOutcome.DUPLICATE, InboundMailOutcome.FAILED)
+]

@@ -60,7 +60,7 @@ _handler: Handler | None = None
 def register_handler(fn: Handler | None) -> Handler | None:
     """Make `fn` the handler of normal inbound mail (one per installation: the last registered wins). Usable as a
     decorator. Returns `fn`."""
-    global _handler  # noqa: PLW0603 - a registry of one, like core's registries of many
+    global _handler  # a registry of one, like core's registries of many
     _handler = fn
     return fn
 

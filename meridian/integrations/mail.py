@@ -24,7 +24,7 @@ import email.parser
 import email.policy
 import email.utils
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
@@ -203,9 +203,7 @@ PART_KINDS = {
 }
 
 
-def classify(
-    msg: email.message.Message, content_types: Iterable[str], sender: str, subject: str
-) -> tuple[str, str]:
+def classify(msg: email.message.Message, content_types: Iterable[str], sender: str, subject: str) -> tuple[str, str]:
     """(kind, reason): whether a machine wrote this message, and what gave it away.
 
     Reports first (RFC 6522 multipart/report: a DSN, RFC 3464, is a bounce; ARF, RFC 5965, a complaint; an MDN,
@@ -463,10 +461,9 @@ def _payload(part: email.message.Message) -> bytes:
 
 
 def _filename(part: email.message.Message) -> str:
-    try:
+    name: Any = None
+    with contextlib.suppress(Exception):
         name = part.get_filename()
-    except Exception:  # noqa: BLE001
-        name = None
     if name is None:
         with contextlib.suppress(Exception):
             name = part.get_param("name")
@@ -477,7 +474,7 @@ def _filename(part: email.message.Message) -> str:
     return name[:255]
 
 
-def _walk(part: email.message.Message, state: _Walk, depth: int, *, in_alternative: bool = False) -> None:
+def _walk(part: email.message.Message, state: _Walk, depth: int) -> None:
     if state.parts >= MAX_PARTS or depth > MAX_DEPTH:
         state.truncated = True
         return
@@ -501,10 +498,9 @@ def _walk(part: email.message.Message, state: _Walk, depth: int, *, in_alternati
         children = part.get_payload()
         if not isinstance(children, list):
             return
-        alternative = content_type == "multipart/alternative"
         for child in children:
             if isinstance(child, email.message.Message):
-                _walk(child, state, depth + 1, in_alternative=alternative)
+                _walk(child, state, depth + 1)
         return
 
     filename = _filename(part)

@@ -159,7 +159,7 @@ def test_charsets_and_encoded_headers_are_decoded() -> None:
 def test_html_is_text_without_script_or_style() -> None:
     html = (
         "<html><head><title>T</title><style>p{color:red}</style><script>alert('x')</script></head><body>"
-        "<p>Printer on floor 3 is <b>down</b>.</p><p onclick=\"evil()\">Since 9:00<br>Thanks</p>"
+        '<p>Printer on floor 3 is <b>down</b>.</p><p onclick="evil()">Since 9:00<br>Thanks</p>'
         "<blockquote>On Monday Bob wrote:<p>old text</p></blockquote></body></html>"
     )
     raw = (
@@ -200,7 +200,8 @@ def test_broken_input_never_raises() -> None:
         b"Subject: =?bogus-charset?Q?caf=E9?=\r\nFrom: <<<>>>\r\nDate: not a date\r\n\r\nx",
         b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain; charset=nope\r\n\r\n\xe9",
         b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64",
-        b"Content-Type: multipart/mixed; boundary=a\r\n\r\n" + b"--a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n" * 3000,
+        b"Content-Type: multipart/mixed; boundary=a\r\n\r\n"
+        + b"--a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n" * 3000,
     ]:
         message = parse(raw)
         assert isinstance(message.text, str)

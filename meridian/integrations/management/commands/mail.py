@@ -134,9 +134,9 @@ class Command(BaseCommand):
             counts[mail.outcome] = counts.get(mail.outcome, 0) + 1
             failed = mail.outcome == InboundMailOutcome.FAILED
             base = path.name.split(":2,")[0]
-            flags = "".join(sorted((_maildir_flags(path.name) - {"F"}) | ({"F"} if failed else {"S"})))
+            new_flags = "".join(sorted((_maildir_flags(path.name) - {"F"}) | ({"F"} if failed else {"S"})))
             target_dir = root / "cur" if failed or done is None else done / "cur"
-            os.replace(path, target_dir / f"{base}:2,{flags}")
+            os.replace(path, target_dir / f"{base}:2,{new_flags}")
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no new messages"
         self.stderr.write(f"{root}: {summary}")
 
