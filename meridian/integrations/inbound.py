@@ -89,7 +89,9 @@ def own_addresses() -> set[str]:
 def thread_id(record_type: str, record_id: str) -> str:
     """The Message-ID that every mail about one record refers to (In-Reply-To, References): "<tickets.incident.42@
     domain>", so that any mail client shows them as one thread and a reply names the record."""
-    return f"<{record_type}.{record_id}@{mail_domain()}>"
+    from meridian.core.notifications import record_thread_id
+
+    return record_thread_id(record_type, record_id)
 
 
 THREAD_ID = re.compile(r"^<(?P<type>[a-z0-9_]+\.[a-z0-9_]+)\.(?P<id>[A-Za-z0-9_-]+)@(?P<domain>[^<>@\s]+)>$")

@@ -13,6 +13,7 @@ Exit codes (sysexits.h), which an MTA's pipe transport understands:
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import sys
@@ -136,7 +137,8 @@ class Command(BaseCommand):
             base = path.name.split(":2,")[0]
             new_flags = "".join(sorted((_maildir_flags(path.name) - {"F"}) | ({"F"} if failed else {"S"})))
             target_dir = root / "cur" if failed or done is None else done / "cur"
-            os.replace(path, target_dir / f"{base}:2,{new_flags}")
+            with contextlib.suppress(FileNotFoundError):  # another run took it meanwhile: logged by both
+                os.replace(path, target_dir / f"{base}:2,{new_flags}")
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no new messages"
         self.stderr.write(f"{root}: {summary}")
 
