@@ -354,6 +354,8 @@ def sanitise_html(html: str) -> str:
 
 # --- the reply's new text ------------------------------------------------------------------------------------
 
+MAX_REPLY_INPUT = 100_000  # characters of a body searched for the newest reply
+MAX_REPLY_LINE = 300  # characters of each line the reply parser sees
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv", "da", "pl", "cs"]
 QUOTE_HEADER_END = re.compile(r"(:|wrote|schrieb|a écrit|написал|escribió)\s*$", re.I)
 
@@ -401,13 +403,20 @@ def reply_text(text: str) -> str:
     """What the sender wrote this time: `mail-parser-reply` splits the message at the quoted mail client headers
     (many languages, Outlook's separators) and takes the newest part without its signature; `_strip_quotes`
     then removes what it left quoted (bottom-posting, a client header in an unsupported language)."""
-    if not text.strip():
+    text = text.strip()
+    if not text:
         return ""
+    lines = text[:MAX_REPLY_INPUT].split("\n")
+    # the library's English header pattern takes time growing faster than the square of a line's length: it
+    # reads the lines cut short, and its newest reply (a prefix of the text) is mapped back by its line count
+    short = [line[:MAX_REPLY_LINE] for line in lines]
     try:
         from mailparser_reply import EmailReplyParser
 
-        reply = EmailReplyParser(languages=REPLY_LANGUAGES).read(text[:200_000])
+        reply = EmailReplyParser(languages=REPLY_LANGUAGES).read("\n".join(short))
         newest = reply.replies[0].body if reply.replies else text
+        if newest and short != lines:
+            newest = "\n".join(lines[: len(newest.split("\n"))])
     except Exception:  # noqa: BLE001 - a library regex failing on odd text must not lose the text
         newest = text
     stripped = _strip_quotes(newest)
@@ -638,6 +647,6 @@ def _parse(raw: bytes) -> InboundMessage:
         attachments=tuple(state.attachments),
         loop_marker=_decode_header(msg.get("X-Meridian-Loop")),
         size=size,
-        truncated=truncated or state.truncated,
+        truncated=truncated or state.truncated or any("while reading" in d for d in defects),
         defects=tuple(defects),
     )

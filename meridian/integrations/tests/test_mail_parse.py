@@ -112,6 +112,21 @@ def test_the_parser_bomb_is_read_within_limits() -> None:
     assert time.process_time() - started < 30  # not a timing assertion: a generous bound against a hang
 
 
+def test_long_lines_that_look_like_quote_headers_do_not_stall_the_reply_parser() -> None:
+    body = ("On " + "and on " * 1500 + "\r\n") * 200  # ~2 MB of lines a header pattern tries hard to match
+    started = time.process_time()
+    message = parse(b"From: a@example.com\r\nSubject: x\r\n\r\n" + body.encode())
+    assert message.new_text.startswith("On and on")
+    assert time.process_time() - started < 60  # a generous bound against minutes of backtracking
+
+
+def test_a_message_nested_beyond_the_parser_is_still_read() -> None:
+    raw = b"From: a@example.com\r\nSubject: deep\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
+    raw += b"".join(f"--b{i}\r\nContent-Type: multipart/mixed; boundary=b{i + 1}\r\n\r\n".encode() for i in range(5000))
+    message = parse(raw)
+    assert (message.subject, message.sender, message.truncated) == ("deep", "a@example.com", True)
+
+
 @needs_emails
 def test_attachments_are_kept_with_name_type_and_bytes() -> None:
     pdf = parse(read("flanker/attached-pdf.eml"))
