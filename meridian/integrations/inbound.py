@@ -172,7 +172,7 @@ def ingest(raw: bytes, *, source: str = InboundMailSource.PIPE) -> InboundMail:
     )
 
     def log(outcome: str, reason: str = "") -> InboundMail:
-        mail.outcome, mail.reason = outcome, reason[:2000]
+        mail.outcome, mail.reason = outcome, reason.replace("\x00", "")[:2000]
         mail.save()
         return mail
 

@@ -126,7 +126,15 @@ def _decode_header(value: Any) -> str:
     except Exception:  # noqa: BLE001 - a header is never worth a crash
         text = str(value)
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return " ".join(text.split())
+    return " ".join(_no_controls(text).split())
+
+
+CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_controls(text: str) -> str:
+    """Text without NUL and other control characters (PostgreSQL refuses NUL in text; none is meant in mail)."""
+    return CONTROLS.sub("", text)
 
 
 def _raw_header(msg: email.message.Message, name: str) -> str:
@@ -516,7 +524,7 @@ def _walk(part: email.message.Message, state: _Walk, depth: int) -> None:
     is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename
     if is_body_text:
         data = _payload(part)
-        text = _decode_bytes(data, part.get_content_charset())
+        text = _no_controls(_decode_bytes(data, part.get_content_charset()).replace("\r\n", "\n"))
         if state.text_size + len(text) > MAX_TEXT:
             text = text[: max(0, MAX_TEXT - state.text_size)]
             state.truncated = True
@@ -526,7 +534,7 @@ def _walk(part: email.message.Message, state: _Walk, depth: int) -> None:
     if content_type.startswith("multipart/"):
         # a multipart whose boundary is never found: its body, as it stands, is the best text there is
         if state.plain == [] and state.html == []:
-            text = _decode_bytes(_payload(part), part.get_content_charset())[:MAX_TEXT]
+            text = _no_controls(_decode_bytes(_payload(part), part.get_content_charset()))[:MAX_TEXT]
             state.plain.append(text.strip())
         return
     _keep(part, content_type, filename, disposition, state)
@@ -625,9 +633,9 @@ def _parse(raw: bytes) -> InboundMessage:
     else:
         text = html_to_text(html_source) if html_source else ""
     new_text = reply_text(text) if kind == NORMAL else ""
-    references = tuple(_message_ids(_raw_header(msg, "References")))[-50:]
-    in_reply_to = next(iter(_message_ids(_raw_header(msg, "In-Reply-To"))), "")
-    message_ids = _message_ids(_raw_header(msg, "Message-ID"))
+    references = tuple(_message_ids(_no_controls(_raw_header(msg, "References"))))[-50:]
+    in_reply_to = next(iter(_message_ids(_no_controls(_raw_header(msg, "In-Reply-To")))), "")
+    message_ids = _message_ids(_no_controls(_raw_header(msg, "Message-ID")))
     return InboundMessage(
         message_id=message_ids[0][:255] if message_ids else "",
         in_reply_to=in_reply_to[:255],

@@ -65,6 +65,12 @@ class IngestTests(TestCase):
             (O.REPLIED, "core.organisation", str(self.org.pk), "ann@customer.example", "Printer down", "pipe"),
         )
 
+    def test_control_characters_never_reach_the_database(self) -> None:
+        raw = b"From: ann@customer.example\r\nSubject: nul\x00 here\r\nMessage-ID: <n\x00ul@x>\r\n\r\nbo\x00dy\r\n"
+        mail = ingest(raw)
+        self.assertEqual((mail.outcome, mail.subject, mail.message_id), (O.REPLIED, "nul here", "<nul@x>"))
+        self.assertEqual(self.calls[0].text, "body")
+
     def test_the_same_message_twice_is_a_duplicate_and_reaches_the_handler_once(self) -> None:
         ingest(message(), source="pipe")
         again = ingest(message(), source="maildir")
