@@ -32,11 +32,9 @@ from meridian.integrations.models import InboundMail
 EX_OK, EX_DATAERR, EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 0, 65, 74, 75, 78
 
 
-class ExitCode(CommandError):
-    """Ends the command with a given exit code (after saying why on standard error)."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message, returncode=code)
+def stop(message: str, code: int) -> CommandError:
+    """An error that ends the command with the exit code `code` (Django prints "CommandError: message")."""
+    return CommandError(message, returncode=code)
 
 
 class Command(BaseCommand):
@@ -87,7 +85,7 @@ class Command(BaseCommand):
         try:
             mail = ingest(raw, source=source)
         except DatabaseError as exc:
-            raise ExitCode(f"the database could not record the message, try again later: {exc}", EX_TEMPFAIL) from exc
+            raise stop(f"the database could not record the message, try again later: {exc}", EX_TEMPFAIL) from exc
         self._report(mail)
         return mail
 
@@ -97,9 +95,9 @@ class Command(BaseCommand):
         try:
             raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
         except OSError as exc:
-            raise ExitCode(f"standard input could not be read: {exc}", EX_IOERR) from exc
+            raise stop(f"standard input could not be read: {exc}", EX_IOERR) from exc
         if not raw.strip():
-            raise ExitCode("standard input held no message", EX_DATAERR)
+            raise stop("standard input held no message", EX_DATAERR)
         self._ingest(raw, InboundMailSource.PIPE)
 
     # --- a Maildir ---------------------------------------------------------------------------------------------
@@ -109,7 +107,7 @@ class Command(BaseCommand):
         recorded: to cur/ with the S (seen) flag, or into the --done Maildir; a failed one gets the F (flagged)
         flag instead and is left for `--retry-failed`. A database error stops the run, the message untouched."""
         if not (root / "new").is_dir() or not (root / "cur").is_dir():
-            raise ExitCode(f"{root} is not a Maildir (it needs new/ and cur/)", EX_IOERR)
+            raise stop(f"{root} is not a Maildir (it needs new/ and cur/)", EX_IOERR)
         done = Path(options["done"]) if options.get("done") else None
         if done is not None:
             for sub in ("new", "cur", "tmp"):
@@ -148,14 +146,14 @@ class Command(BaseCommand):
         """Unseen (and unflagged) messages of the folder, read with BODY.PEEK so that reading does not mark them;
         \\Seen is set only after the outcome was recorded, \\Flagged instead for a failed one."""
         if not settings.MERIDIAN_IMAP_HOST:
-            raise ExitCode("--imap needs MERIDIAN_IMAP_HOST (and _USER, _PASSWORD)", EX_CONFIG)
+            raise stop("--imap needs MERIDIAN_IMAP_HOST (and _USER, _PASSWORD)", EX_CONFIG)
         interval = options.get("interval") or settings.MERIDIAN_IMAP_INTERVAL
         while True:
             try:
                 self._imap_poll(retry_failed=options["retry_failed"])
             except (OSError, imaplib.IMAP4.error) as exc:
                 if options["once"]:
-                    raise ExitCode(f"IMAP: {exc}", EX_TEMPFAIL) from exc
+                    raise stop(f"IMAP: {exc}", EX_TEMPFAIL) from exc
                 self.stderr.write(f"IMAP: {exc}; trying again in {interval} s")
             if options["once"]:
                 return
