@@ -157,9 +157,9 @@ def _addresses(msg: email.message.Message, name: str) -> list[tuple[str, str]]:
         pairs = []
     for display, address in pairs:
         address = _decode_header(address).strip().strip("<>").lower()
-        if "@" in address or address:
+        if address:
             out.append((_decode_header(display), address))
-    return [(n, a) for n, a in out if a]
+    return out
 
 
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -219,7 +219,9 @@ def classify(msg: email.message.Message, content_types: Iterable[str], sender: s
     markers. `Precedence: list` alone is not automatic: a person may write through a mailing list."""
     main_type = msg.get_content_type()
     if main_type == "multipart/report":
-        report_type = (msg.get_param("report-type") or "").__str__().lower().strip()
+        param = msg.get_param("report-type") or ""
+        report_type = (email.utils.collapse_rfc2231_value(param) if isinstance(param, tuple) else str(param)).lower()
+        report_type = report_type.strip()
         if report_type in REPORT_KINDS:
             return REPORT_KINDS[report_type], f"multipart/report; report-type={report_type}"
     for content_type in content_types:
