@@ -231,6 +231,10 @@ class RecordType:
     control: Control | None = None
     # text fields that may also come as a file (`core.uploads`): a file input on the form, multipart in the API
     uploads: list[TextUpload] = field(default_factory=list)
+    # links to records the actor may name here without reading them as records: {field: (actor, item) -> bool}; a
+    # customer's ticket names a service of their catalogue and an offering they may request (read through the
+    # catalogue, never as records). Consulted by the services' reference check only; every other rule still applies
+    linkable: dict[str, Callable[[Any, Any], bool]] = field(default_factory=dict)
     # reference data (a CI class, a relationship kind): a type without an organisation that everyone who may log in
     # reads, customer users included (`policy.tenant_filter` does not hide it from them); writes as declared
     reference_data: bool = False

@@ -123,12 +123,17 @@ def _check_writable(record_type: registry.RecordType, data: Mapping[str, Any]) -
         raise ValidationError(refused)
 
 
-def _check_references(actor: Any, data: Mapping[str, Any]) -> None:
-    """Every record referred to must be one the actor may see: no forged links to other tenants' records."""
+def _check_references(actor: Any, data: Mapping[str, Any], record_type: registry.RecordType | None = None) -> None:
+    """Every record referred to must be one the actor may see (or, for a field the type declares `linkable`, may
+    name there): no forged links to other tenants' records."""
     errors = {}
+    linkable = record_type.linkable if record_type is not None else {}
     for name, value in data.items():
         values = value if isinstance(value, list | tuple | set | models.QuerySet) else [value]
+        may_name = linkable.get(name)
         for item in values:
+            if may_name is not None and isinstance(item, Record) and may_name(actor, item):
+                continue
             if isinstance(item, Record) and not policy.can(actor, VIEW, item):
                 errors[name] = "Select a valid choice. That choice is not one of the available choices."
     if errors:
@@ -242,7 +247,7 @@ def create_record(
     plain, m2m = _split(model, data)
     with transaction.atomic():
         policy.require(actor, ADD, model)
-        _check_references(actor, data)
+        _check_references(actor, data, record_type)
         obj = model(**plain)
         if not policy.in_tenancy(actor, obj):
             raise ValidationError({record_type.tenant_field or "organisation": "Not an organisation of yours."})
@@ -291,7 +296,7 @@ def update_record(
         current = model.objects.select_for_update().get(pk=obj.pk)
         policy.require(actor, CHANGE, current)
         _check_version(current, expected_version)
-        _check_references(actor, data)
+        _check_references(actor, data, record_type)
         before = audit.snapshot(current)
         stored_controlled = control.controlled_records(record_type.control, current) if record_type.control else []
         for name, value in plain.items():

@@ -164,6 +164,7 @@ class ServiceRequest(Ticket):
     class Meta:
         ordering = ["-id"]
         verbose_name = "service request"
+        verbose_name_plural = "requests"  # the catalogue's requests: `/tickets/requests/`, `/api/v1/tickets/requests/`
         indexes = [models.Index(fields=["status", "team"], name="tickets_request_queue_idx")]
 
 

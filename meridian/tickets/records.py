@@ -30,9 +30,16 @@ from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 from meridian.service_levels import clocks
 from meridian.tickets import queues, services
-from meridian.tickets.choices import ACTIVE, Status
+from meridian.tickets.choices import ACTIVE, Status, TaskStatus
 from meridian.tickets.models import Category, Incident, ServiceRequest
-from meridian.tickets.workflows import AGENTS, CUSTOMERS, INCIDENT_LIFECYCLE, RAISERS, REQUEST_LIFECYCLE
+from meridian.tickets.workflows import (
+    AGENTS,
+    COMPLETE_TASK,
+    CUSTOMERS,
+    INCIDENT_LIFECYCLE,
+    RAISERS,
+    REQUEST_LIFECYCLE,
+)
 
 STATUS_COLOURS.update(
     {
@@ -110,7 +117,61 @@ def _badge(ticket: Any) -> str | None:
     return None
 
 
-def _ticket_type(model: Any, lifecycle: Any, label: str, extra_fields: list[str]) -> RecordType:
+def _fulfilment(request: ServiceRequest, user: Any) -> dict[str, Any]:
+    from meridian.portfolio.offerings import answer_rows
+
+    answers = answer_rows(request.offering, request.answers, user) if request.offering is not None else []
+    return {
+        "request": request,
+        "answers": answers,
+        "approvals": list(request.approvals.select_related("approver")),
+        "tasks": list(request.tasks.select_related("team", "assignee")),
+        "may_decide": services.pending_approval(request, user) is not None,
+    }
+
+
+def _fulfilment_api(request: ServiceRequest, user: Any, http_request: Any) -> dict[str, Any]:
+    context = _fulfilment(request, user)
+    return {
+        "answers": [{"label": label, "value": str(value)} for label, value in context["answers"]],
+        "approvals": [
+            {"approver": str(a.approver), "decision": a.decision, "decided_at": a.decided_at, "comment": a.comment}
+            for a in context["approvals"]
+        ],
+        "tasks": [
+            {
+                "id": t.pk,
+                "order": t.order,
+                "title": t.title,
+                "team": str(t.team),
+                "status": t.status,
+                "done_at": t.done_at,
+                "notes": t.notes,
+            }
+            for t in context["tasks"]
+        ],
+    }
+
+
+FULFILMENT = Tab(
+    "fulfilment",
+    "Approval & tasks",
+    template="tickets/tabs/fulfilment.html",
+    context=_fulfilment,
+    badge=lambda request, user: request.tasks.filter(status=TaskStatus.OPEN).count() or None,
+    api=_fulfilment_api,
+    help_text="The request form's answers, who approves and their decision, and the fulfilment tasks in order.",
+)
+
+
+def _ticket_type(
+    model: Any,
+    lifecycle: Any,
+    label: str,
+    extra_fields: list[str],
+    tabs: list[Tab] | None = None,
+    actions: list[Any] | None = None,
+) -> RecordType:
     model_name = model._meta.model_name
     return RecordType(
         model=model,
@@ -142,8 +203,10 @@ def _ticket_type(model: Any, lifecycle: Any, label: str, extra_fields: list[str]
         ],
         prefetch_related=["configuration_items"],
         computed={"due": Computed(queues.due_expression(model_name), "Due")},
+        linkable={"service": services.may_name_service, "offering": services.may_name_offering},
         after_save=services.after_save,
-        tabs=[_clock_tab(label)],
+        tabs=[_clock_tab(label), *(tabs or [])],
+        actions=actions or [],
         record_links=True,
         attachments=Attachments(),
         conversation=Conversation(on_post=services.comment_posted),
@@ -155,7 +218,11 @@ def _ticket_type(model: Any, lifecycle: Any, label: str, extra_fields: list[str]
 
 
 register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", []))
-register(_ticket_type(ServiceRequest, REQUEST_LIFECYCLE, "service request", ["offering"]))
+register(
+    _ticket_type(
+        ServiceRequest, REQUEST_LIFECYCLE, "service request", ["offering"], tabs=[FULFILMENT], actions=[COMPLETE_TASK]
+    )
+)
 
 # incidents are caused and resolved by changes (ISO/IEC 20000-1 8.6.1: the link to change management)
 register_link_type(LinkType("caused_by", "caused by", "caused", source=Incident, target=Change))

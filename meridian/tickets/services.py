@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.utils import timezone
 
@@ -35,6 +36,16 @@ def classify(ticket: Any) -> None:
     """Priority from the matrix; the agreement that applies (none when none does, or when two tie: the tie is a
     configuration error shown on the agreements, and the ticket runs without targets until it is fixed)."""
     ticket.priority = priority_for(ticket.impact, ticket.urgency)
+    offering = getattr(ticket, "offering", None)
+    if offering is not None:
+        if ticket.service_id is None:
+            ticket.service = offering.service
+        elif ticket.service_id != offering.service_id:
+            raise ValidationError({"offering": f"“{offering}” is offered under {offering.service}, not this service."})
+    if ticket.pk is None:
+        route(ticket)
+        if ticket.status == Status.NEW and approver_of(ticket) is not None:
+            ticket.status = Status.AWAITING_APPROVAL  # a new request of an offering that needs approval waits for it
     ticket.agreement = None
     if ticket.priority is None or not ticket.organisation_id:
         return
@@ -48,7 +59,7 @@ def _answer(ticket: Any) -> applies.Answer:
         service=ticket.service,
         priority=ticket.priority,
         team=ticket.team,
-        at=ticket.created_at or timezone.now(),
+        at=timezone.now() if ticket.pk is None else ticket.created_at,
     )
 
 
@@ -71,6 +82,10 @@ def _terms(ticket: Any) -> dict[str, tuple[int, Any, str]]:
 def after_save(ticket: Any, actor: Any, changes: dict[str, Any]) -> None:
     """Clocks started when the ticket is opened; re-targeted (or started, or left) when its terms change."""
     created = ticket.version == 1
+    if hasattr(ticket, "offering") and (created or {"offering", "answers"} & set(changes)):
+        check_request(ticket, actor, created)
+    if created and hasattr(ticket, "offering"):
+        request_opened(ticket, actor)
     if not created and not (TERMS & set(changes)):
         return
     terms = _terms(ticket)
@@ -91,7 +106,6 @@ def after_save(ticket: Any, actor: Any, changes: dict[str, Any]) -> None:
                 rule=rule,
                 status=ticket.status,
                 actor=actor,
-                at=ticket.created_at if created else None,
             )
         elif clock.state != ClockState.FINISHED and (clock.target_minutes, clock.calendar_id, clock.rule) != (
             minutes,
@@ -135,3 +149,177 @@ def comment_posted(ticket: Model, comment: Any, actor: Any) -> None:
     staff = policy.is_system(actor) or bool(policy.roles_of(actor) - {Role.CUSTOMER_USER, Role.AUDITOR})
     if comment.visibility == "public" and staff and getattr(ticket, "responded_at", 1) is None:
         responded(ticket)
+
+
+# --- service requests: approval and fulfilment -------------------------------------------------------------------
+
+
+def route(ticket: Any) -> None:
+    """A ticket without a team goes to its category's default team, a request to its offering's first task's team."""
+    if ticket.team_id is not None:
+        return
+    if ticket.category_id and ticket.category.default_team_id:
+        ticket.team = ticket.category.default_team
+        return
+    offering = getattr(ticket, "offering", None)
+    first = offering.tasks.order_by("order", "id").first() if offering is not None else None
+    if first is not None:
+        ticket.team = first.team
+
+
+def check_request(request: Any, actor: Any, created: bool) -> None:
+    """A request names an offering its requester may request (when raised) and answers its form (the offering's
+    rules, `portfolio.offerings`); the answers are stored as the form keeps them. Raised in the write's transaction:
+    a refused request writes nothing."""
+    from meridian.portfolio import offerings
+
+    if request.offering is None:
+        if request.answers:
+            raise ValidationError({"answers": "Answers belong to an offering's form: choose the offering."})
+        return
+    if created and not policy.is_system(actor):
+        refusal = offerings.may_request(request.offering, actor)
+        if refusal:
+            raise ValidationError({"offering": refusal})
+    answers = offerings.clean_answers(
+        request.offering, request.answers, actor=actor, organisation_id=request.organisation_id
+    )
+    if answers != request.answers:
+        type(request).objects.filter(pk=request.pk).update(answers=answers)
+        request.answers = answers
+
+
+def may_name_service(actor: Any, service: Any) -> bool:
+    """A customer names a service of their catalogue on their ticket (they read it there, not as a record)."""
+    from meridian.portfolio import catalogue
+
+    return catalogue.may_read(actor) and catalogue.services(actor).filter(pk=service.pk).exists()
+
+
+def may_name_offering(actor: Any, offering: Any) -> bool:
+    from meridian.portfolio import offerings
+
+    return offerings.may_request(offering, actor) is None
+
+
+def approver_of(request: Any) -> Any:
+    """Who approves this new request (None: its offering needs no approval, or nobody is there to ask)."""
+    from meridian.portfolio import offerings
+    from meridian.portfolio.models import OfferingApproval
+
+    offering = getattr(request, "offering", None)
+    if offering is None or offering.approval == OfferingApproval.NONE:
+        return None
+    return offerings.approver(offering)
+
+
+def request_opened(request: Any, actor: Any) -> None:
+    """A new request of an offering: its tasks copied from the offering (waiting); the approval asked of the
+    offering's approver (the request was created awaiting it: `classify`), or else the first tasks opened."""
+    from meridian.tickets.models import Approval, Task
+
+    offering = request.offering
+    if offering is None:
+        return
+    Task.objects.bulk_create(
+        Task(request=request, order=row.order, title=row.title, team=row.team) for row in offering.tasks.all()
+    )
+    approver = approver_of(request)
+    if approver is not None and request.status == Status.AWAITING_APPROVAL:
+        Approval.objects.create(request=request, approver=approver)
+    else:
+        open_next_tasks(request)
+
+
+def open_next_tasks(request: Any) -> list[Any]:
+    """Open the waiting tasks of the lowest order among those not done (tasks of one order run together)."""
+    from meridian.tickets.choices import TaskStatus
+
+    tasks = list(request.tasks.exclude(status__in=[TaskStatus.DONE, TaskStatus.CANCELLED]))
+    if not tasks or any(t.status == TaskStatus.OPEN for t in tasks):
+        return []
+    first = min(t.order for t in tasks)
+    opened = [t for t in tasks if t.order == first]
+    for task in opened:
+        task.status = TaskStatus.OPEN
+        task.save(update_fields=["status"])
+    return opened
+
+
+def pending_approval(request: Any, user: Any) -> Any:
+    """The approval `user` may decide on this request now, or None."""
+    from meridian.tickets.choices import ApprovalDecision
+
+    person = getattr(user, "person", None)
+    if person is None:
+        return None
+    return request.approvals.filter(approver=person, decision=ApprovalDecision.PENDING).first()
+
+
+def approval_refusal(request: Any, actor: Any) -> str | None:
+    if policy.is_system(actor) or pending_approval(request, actor) is not None:
+        return None
+    return "Only the approver asked may decide on this request."
+
+
+def decide(request: Any, actor: Any, decision: str, comment: str = "") -> None:
+    from meridian.tickets.choices import ApprovalDecision
+
+    approval = pending_approval(request, actor)
+    if approval is None:
+        approval = request.approvals.filter(decision=ApprovalDecision.PENDING).first()
+    if approval is not None:
+        approval.decision, approval.decided_at, approval.comment = decision, timezone.now(), comment
+        approval.save(update_fields=["decision", "decided_at", "comment"])
+
+
+def complete_task(
+    request: Any, *, actor: Any, expected_version: int, reason: str = "", task: Any, notes: str = ""
+) -> Any:
+    """Mark one open task of the request done; open the next ones; when none is left, the request is resolved as
+    fulfilled. One audit event names the task (and the resolution its own)."""
+    from meridian.core import audit
+    from meridian.core import services as core_services
+    from meridian.core.choices import AuditAction
+    from meridian.tickets.choices import ResolutionCode, TaskStatus
+
+    current = type(request).objects.select_for_update().get(pk=request.pk)
+    core_services.check_version(current, expected_version)
+    row = current.tasks.select_for_update().get(pk=task.pk)
+    if row.status != TaskStatus.OPEN:
+        raise ValidationError({"task": "This task is not open."})
+    row.status, row.done_at, row.notes = TaskStatus.DONE, timezone.now(), notes
+    row.save(update_fields=["status", "done_at", "notes"])
+    current.version += 1
+    current.updated_by, current.updated_at = actor, timezone.now()
+    current.save(update_fields=["version", "updated_by", "updated_at"])
+    audit.record_event(
+        action=AuditAction.UPDATE,
+        obj=current,
+        actor=actor,
+        changes={"task": {"before": row.title, "after": f"{row.title}: done"}, "action": "complete_task"},
+        reason=reason or notes,
+    )
+    open_next_tasks(current)
+    left = current.tasks.exclude(status__in=[TaskStatus.DONE, TaskStatus.CANCELLED]).exists()
+    if not left:
+        done = "; ".join(t.title for t in current.tasks.filter(status=TaskStatus.DONE))
+        current = core_services.transition(
+            current,
+            "resolve",
+            actor=actor,
+            expected_version=current.version,
+            reason="every task is done",
+            values={"resolution_code": ResolutionCode.FULFILLED, "resolution_notes": f"Done: {done}."},
+        )
+    return current
+
+
+def task_refusal(request: Any, actor: Any) -> str | None:
+    from meridian.tickets.choices import TaskStatus
+
+    if request.status not in (Status.ASSIGNED, Status.IN_PROGRESS):
+        return "Tasks are done while the request is assigned or in progress."
+    if not request.tasks.filter(status=TaskStatus.OPEN).exists():
+        return "No task of this request is open."
+    return None

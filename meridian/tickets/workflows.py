@@ -11,13 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from meridian.core.actions import ActionForm
+from meridian.core.actions import ActionForm, RecordAction
 from meridian.core.choices import Role
 from meridian.core.lifecycle import Lifecycle, Transition
 from meridian.core.models import Person, Team
 from meridian.core.registry import ADMINS
 from meridian.tickets import services
-from meridian.tickets.choices import PENDING, ResolutionCode, Status
+from meridian.tickets.choices import PENDING, ApprovalDecision, ResolutionCode, Status, TaskStatus
+from meridian.tickets.models import Task
 
 # who works tickets: the service desk and the resolver teams (and administrators)
 AGENTS = ADMINS | {Role.SERVICE_DESK_AGENT, Role.RESOLVER}
@@ -95,8 +96,9 @@ def _picked_up(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
     return {"assignee": person} if ticket.assignee_id is None and person is not None else {}
 
 
-def _common(first: list[str]) -> list[Transition]:
-    """The moves incidents and requests share; `first` are the statuses work starts from."""
+def _common(first: list[str], waiting: tuple[str, ...] = ()) -> list[Transition]:
+    """The moves incidents and requests share; `first` are the statuses work starts from, `waiting` those a ticket
+    may also be cancelled from."""
     return [
         Transition(
             "assign",
@@ -196,5 +198,70 @@ def _common(first: list[str]) -> list[Transition]:
     ]
 
 
+def _approved(request: Any, actor: Any) -> None:
+    services.decide(request, actor, ApprovalDecision.APPROVED)
+    services.open_next_tasks(request)
+
+
+def _rejected(request: Any, actor: Any) -> None:
+    services.decide(request, actor, ApprovalDecision.REJECTED)
+
+
+# an approver may be anybody who may log in and read the request (a customer's manager, a service owner), but only
+# the person asked decides (the guard)
+APPROVERS = frozenset(Role.values)
+
+APPROVAL = [
+    Transition(
+        "approve",
+        source=[Status.AWAITING_APPROVAL],
+        target=ASSIGNED,
+        roles=APPROVERS,
+        guard=services.approval_refusal,
+        style="success",
+        label="Approve",
+        effects=[_approved, *FOLLOW],
+    ),
+    Transition(
+        "reject",
+        source=[Status.AWAITING_APPROVAL],
+        target=Status.REJECTED,
+        roles=APPROVERS,
+        guard=services.approval_refusal,
+        reason_required=True,
+        sets=_closed,
+        style="danger",
+        label="Reject",
+        effects=[_rejected, *FOLLOW],
+    ),
+]
+
 INCIDENT_LIFECYCLE = Lifecycle(field="status", transitions=_common([NEW]))
-REQUEST_LIFECYCLE = Lifecycle(field="status", transitions=_common([NEW]))
+REQUEST_LIFECYCLE = Lifecycle(field="status", transitions=[*APPROVAL, *_common([NEW], (Status.AWAITING_APPROVAL,))])
+
+
+class CompleteTaskForm(ActionForm):
+    """Which open task is done, and a note for the record."""
+
+    task = forms.ModelChoiceField(queryset=Task.objects.none(), help_text="One of the request's open tasks.")
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        obj = getattr(self, "obj", None)
+        field: Any = self.fields["task"]
+        field.queryset = (
+            Task.objects.filter(request=obj, status=TaskStatus.OPEN) if obj is not None else Task.objects.none()
+        )
+
+
+COMPLETE_TASK = RecordAction(
+    "complete_task",
+    "Complete a task",
+    services.complete_task,
+    form=CompleteTaskForm,
+    roles=AGENTS,
+    allowed=services.task_refusal,
+    style="success",
+    help_text="Marks one open fulfilment task done; the next tasks open; the last one done fulfils the request.",
+)

@@ -1,0 +1,229 @@
+"""Tickets against hand-computed service levels: due times in the agreement's support hours, pauses while pending,
+the first response, re-targeting on a priority change, breaches; the queues; a request from its offering through
+approval and tasks to closure."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+from django.test import TestCase
+
+from meridian.core import conversation
+from meridian.core import services as core
+from meridian.core.choices import Role
+from meridian.core.factories import TeamFactory
+from meridian.core.models import TeamMembership
+from meridian.core.testing import api_client, make_principals
+from meridian.portfolio.factories import ServiceFactory
+from meridian.portfolio.models import FulfilmentTask, Offering
+from meridian.service_levels import clocks
+from meridian.service_levels.clock_models import ClockState
+from meridian.service_levels.factories import AgreementFactory, AgreementTargetFactory
+from meridian.service_levels.models import Priority
+from meridian.service_levels.tests.clock_helpers import office
+from meridian.tickets.choices import Status, TaskStatus
+from meridian.tickets.models import Incident, ServiceRequest
+from meridian.tickets.queues import in_queue
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def ams(day: int, hour: int, minute: int = 0) -> datetime:
+    """A wall-clock time in Amsterdam in December 2026 (Monday 7 December is a working day)."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=AMS)
+
+
+class At:
+    """Run the code inside at a fixed instant (what `timezone.now()` answers)."""
+
+    def __init__(self, instant: datetime) -> None:
+        self.patch = mock.patch("django.utils.timezone.now", return_value=instant.astimezone(UTC))
+
+    def __enter__(self) -> None:
+        self.patch.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.patch.stop()
+
+
+class TicketTestCase(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.p = make_principals()
+        cls.calendar = office("Office hours (tests)")
+        cls.sla = AgreementFactory(
+            name="Standard", status="active", support_hours=cls.calendar, valid_from=date(2026, 1, 1)
+        )
+        cls.p3 = Priority.objects.get(rank=3)
+        cls.p1 = Priority.objects.get(rank=1)
+        AgreementTargetFactory(agreement=cls.sla, priority=cls.p3, response_minutes=60, resolution_minutes=480)
+        AgreementTargetFactory(agreement=cls.sla, priority=cls.p1, response_minutes=15, resolution_minutes=120)
+        cls.agent = cls.p.users[Role.SERVICE_DESK_AGENT]
+        cls.team = TeamFactory(organisation=cls.p.internal, name="Service desk")
+        TeamMembership.objects.create(team=cls.team, person=cls.agent.person)
+
+    def open_incident(self, at: datetime, **data: Any) -> Incident:
+        values = {
+            "title": "Mail does not arrive",
+            "organisation": self.p.org_a,
+            "impact": "medium",
+            "urgency": "medium",
+        }
+        with At(at):
+            return core.create_record(Incident, data={**values, **data}, actor=self.agent)
+
+    def move(self, ticket: Any, action: str, at: datetime, **values: Any) -> Any:
+        ticket.refresh_from_db()
+        with At(at):
+            return core.transition(
+                ticket, action, actor=self.agent, expected_version=ticket.version, reason="test", values=values
+            )
+
+    def clock(self, ticket: Any, key: str) -> Any:
+        return clocks.clocks_of(ticket).get(metric__key=key)
+
+
+class DeadlineTests(TicketTestCase):
+    def test_due_times_pauses_and_breach_match_the_hand_computation(self) -> None:
+        # Monday 16:00: a P3 (medium × medium). Response within 60 business minutes: Monday 17:00. Resolution within
+        # 480 (one working day of 09:00-17:00): Tuesday 16:00.
+        ticket = self.open_incident(ams(7, 16))
+        self.assertEqual((ticket.priority, ticket.agreement), (self.p3, self.sla))
+        self.assertEqual(self.clock(ticket, "response").due_at, ams(7, 17))
+        self.assertEqual(self.clock(ticket, "resolution").due_at, ams(8, 16))
+        # Monday 16:30 the agent starts work: responded (30 minutes), the response clock finished and met.
+        self.move(ticket, "start", ams(7, 16, 30))
+        response = self.clock(ticket, "response")
+        self.assertEqual(
+            (response.state, response.elapsed_minutes, response.breached_at), (ClockState.FINISHED, 30, None)
+        )
+        ticket.refresh_from_db()
+        self.assertEqual(ticket.responded_at, ams(7, 16, 30))
+        # Tuesday 10:00 waiting for the customer: paused with 120 minutes used (Monday 16:00-17:00, Tuesday
+        # 09:00-10:00) until Wednesday 11:00, when work resumes: 360 minutes left, due Wednesday 17:00.
+        self.move(ticket, "wait_customer", ams(8, 10))
+        resolution = self.clock(ticket, "resolution")
+        self.assertEqual((resolution.state, resolution.due_at), (ClockState.PAUSED, None))
+        self.move(ticket, "resume", ams(9, 11))
+        self.assertEqual(self.clock(ticket, "resolution").due_at, ams(9, 17))
+        # Thursday 10:00, an hour late: resolved; the breach is recorded at the computed instant, 540 minutes used.
+        self.move(ticket, "resolve", ams(10, 10), resolution_code="fixed", resolution_notes="Relay restarted.")
+        with At(ams(10, 10, 1)):
+            clocks.record_due_events()
+        resolution = self.clock(ticket, "resolution")
+        self.assertEqual((resolution.state, resolution.breached_at), (ClockState.STOPPED, ams(9, 17)))
+        self.assertEqual(resolution.elapsed_minutes, 540)
+
+    def test_a_pending_status_configured_as_running_does_not_pause(self) -> None:
+        metric = clocks.ClockMetric.objects.get(key="resolution")
+        metric.running_statuses = [*metric.running_statuses, "pending_supplier"]
+        metric.save()
+        ticket = self.open_incident(ams(7, 9))
+        self.move(ticket, "start", ams(7, 9, 30))
+        self.move(ticket, "wait_supplier", ams(7, 10))
+        self.assertEqual(self.clock(ticket, "resolution").due_at, ams(7, 17))  # 480 minutes from 09:00, unpaused
+
+    def test_a_raised_priority_retargets_the_clocks_from_the_start(self) -> None:
+        ticket = self.open_incident(ams(7, 9))
+        ticket.refresh_from_db()
+        with At(ams(7, 9, 30)):
+            core.update_record(
+                ticket, data={"impact": "high", "urgency": "high"}, actor=self.agent, expected_version=ticket.version
+            )
+        ticket.refresh_from_db()
+        self.assertEqual(ticket.priority, self.p1)
+        self.assertEqual(self.clock(ticket, "response").due_at, ams(7, 9, 15))  # already late: P1 answers in 15
+        self.assertEqual(self.clock(ticket, "resolution").due_at, ams(7, 11))
+        self.assertIn("P1", self.clock(ticket, "resolution").rule)
+
+    def test_a_staff_public_reply_is_the_first_response_and_a_work_note_is_not(self) -> None:
+        ticket = self.open_incident(ams(7, 9))
+        with At(ams(7, 9, 10)):
+            conversation.post_comment(ticket, actor=self.agent, body="Looking at it.", visibility="internal")
+        self.assertNotEqual(self.clock(ticket, "response").state, ClockState.FINISHED)
+        with At(ams(7, 9, 20)):
+            conversation.post_comment(ticket, actor=self.agent, body="We are on it.", visibility="public")
+        response = self.clock(ticket, "response")
+        self.assertEqual((response.state, response.elapsed_minutes), (ClockState.FINISHED, 20))
+
+    def test_no_agreement_no_clock(self) -> None:
+        self.sla.status = "terminated"
+        self.sla.save()
+        ticket = self.open_incident(ams(7, 9))
+        self.assertIsNone(ticket.agreement)
+        self.assertFalse(clocks.clocks_of(ticket).exists())
+
+
+class QueueTests(TicketTestCase):
+    def test_at_risk_breached_mine_and_unassigned(self) -> None:
+        calm = self.open_incident(ams(7, 9), title="Calm")  # resolution due Monday 17:00
+        late = self.open_incident(ams(7, 9), title="Late", impact="high", urgency="high")  # P1: due 11:00
+        taken = self.open_incident(ams(7, 9), title="Taken", team=self.team, assignee=self.agent.person)
+        self.move(calm, "start", ams(7, 9, 5))  # both answered in time: their response clocks are met
+        self.move(taken, "start", ams(7, 9, 5))
+        with At(ams(7, 13, 30)):  # calm and taken: 270 of 480 used (56 %): a warning; late: breached at 11:00
+            clocks.record_due_events()
+            qs = Incident.objects.all()
+            self.assertEqual({t.title for t in in_queue(qs, "breached", self.agent)}, {"Late"})
+            self.assertEqual({t.title for t in in_queue(qs, "at_risk", self.agent)}, {"Calm", "Taken"})
+            # starting work on "Calm" made the agent its assignee
+            self.assertEqual({t.title for t in in_queue(qs, "mine", self.agent)}, {"Calm", "Taken"})
+            self.assertEqual({t.title for t in in_queue(qs, "unassigned", self.agent)}, {"Late"})
+            # the list and the API: the queue filter and the due time, sorted
+            api = api_client(self.agent)
+            rows = api.get("/api/v1/tickets/incidents/", {"queue": "breached"}).json()["results"]
+            self.assertEqual([r["reference"] for r in rows], [late.reference])
+            rows = api.get("/api/v1/tickets/incidents/", {"ordering": "due"}).json()["results"]
+            self.assertEqual(rows[0]["title"], "Late")  # due 11:00; the others 17:00
+        self.client.force_login(self.agent)
+        page = self.client.get("/tickets/incidents/", {"queue": "at_risk"})
+        self.assertEqual({row.record.title for row in page.context["table"].paginated_rows}, {"Calm", "Taken"})
+
+
+class RequestTests(TicketTestCase):
+    def test_a_request_is_approved_its_tasks_done_in_order_and_it_closes(self) -> None:
+        owner = self.p.users[Role.SERVICE_OWNER].person
+        service = ServiceFactory(owner=owner, status="live")
+        service.customers.add(self.p.org_a)
+        offering = Offering.objects.create(service=service, name="New mailbox", approval="service_owner")
+        other = TeamFactory(organisation=self.p.internal, name="Messaging")
+        FulfilmentTask.objects.create(offering=offering, order=10, title="Create the mailbox", team=other)
+        FulfilmentTask.objects.create(offering=offering, order=10, title="Add to the address book", team=other)
+        FulfilmentTask.objects.create(offering=offering, order=20, title="Tell the requester", team=self.team)
+        customer = self.p.customer_a
+        with At(ams(7, 9)):
+            request = core.create_record(
+                ServiceRequest,
+                data={
+                    "title": "Mailbox for Jan",
+                    "organisation": self.p.org_a,
+                    "offering": offering,
+                    "service": service,
+                    "channel": "portal",
+                },
+                actor=customer,
+            )
+        self.assertEqual((request.status, request.team), (Status.AWAITING_APPROVAL, other))
+        self.assertEqual([t.status for t in request.tasks.all()], [TaskStatus.WAITING] * 3)
+        # only the owner asked decides
+        with self.assertRaises(core.TransitionNotAllowed):
+            core.transition(request, "approve", actor=self.agent, expected_version=request.version)
+        request = core.transition(request, "approve", actor=owner.user, expected_version=request.version)
+        self.assertEqual(request.status, Status.ASSIGNED)
+        self.assertEqual(request.approvals.get().decision, "approved")
+        self.assertEqual([t.status for t in request.tasks.all()], ["open", "open", "waiting"])
+        # the tasks, through the API as an agent
+        api = api_client(self.agent)
+        url = f"/api/v1/tickets/requests/{request.pk}/complete-task/"
+        for task in request.tasks.all():
+            request.refresh_from_db()
+            response = api.post(url, {"task": task.pk, "notes": "done", "version": request.version}, format="json")
+            self.assertEqual(response.status_code, 200, response.content)
+        request.refresh_from_db()
+        self.assertEqual((request.status, request.resolution_code), (Status.RESOLVED, "fulfilled"))
+        # the customer confirms and closes it
+        request = core.transition(request, "close", actor=customer, expected_version=request.version)
+        self.assertEqual(request.status, Status.CLOSED)
