@@ -136,7 +136,9 @@ class AlertSource(Record):
             if found:
                 errors["mapping"] = found
         elif self.mapping not in ({}, None):
-            errors["mapping"] = ["Only a generic webhook has a mapping: Alertmanager's format is fixed. Leave it empty."]
+            errors["mapping"] = [
+                "Only a generic webhook has a mapping: Alertmanager's format is fixed. Leave it empty."
+            ]
         if errors:
             raise ValidationError(errors)
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from meridian.core.api.authentication import ApiTokenAuthentication
 from meridian.integrations import alerts, webhooks
-from meridian.integrations.alert_models import AlertSource, AlertSourceKind
+from meridian.integrations.alert_models import AlertGroupStatus, AlertSource, AlertSourceKind
 
 
 class NoReceiver(APIException):
@@ -29,25 +29,27 @@ class NoReceiver(APIException):
 
 
 class AlertmanagerAlertSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    status = serializers.ChoiceField(choices=["firing", "resolved"])
+    status = serializers.ChoiceField(choices=AlertGroupStatus.choices)
     labels = serializers.DictField(child=serializers.CharField())
     annotations = serializers.DictField(child=serializers.CharField())
-    startsAt = serializers.DateTimeField()  # noqa: N815 - Alertmanager's names
-    endsAt = serializers.DateTimeField(help_text="0001-01-01T00:00:00Z: no end yet.")  # noqa: N815
-    generatorURL = serializers.CharField(allow_blank=True)  # noqa: N815
-    fingerprint = serializers.CharField(help_text="Identifies the alert: an alert already firing is not announced again.")
+    startsAt = serializers.DateTimeField()
+    endsAt = serializers.DateTimeField(help_text="0001-01-01T00:00:00Z: no end yet.")
+    generatorURL = serializers.CharField(allow_blank=True)
+    fingerprint = serializers.CharField(
+        help_text="Identifies the alert: an alert already firing is not announced again."
+    )
 
 
 class AlertmanagerBodySerializer(serializers.Serializer):  # type: ignore[type-arg]
     version = serializers.ChoiceField(choices=["4"])
-    groupKey = serializers.CharField(help_text="One incident per group key.")  # noqa: N815
-    truncatedAlerts = serializers.IntegerField(min_value=0)  # noqa: N815
-    status = serializers.ChoiceField(choices=["firing", "resolved"])
+    groupKey = serializers.CharField(help_text="One incident per group key.")
+    truncatedAlerts = serializers.IntegerField(min_value=0)
+    status = serializers.ChoiceField(choices=AlertGroupStatus.choices)
     receiver = serializers.CharField()
-    groupLabels = serializers.DictField(child=serializers.CharField())  # noqa: N815
-    commonLabels = serializers.DictField(child=serializers.CharField())  # noqa: N815
-    commonAnnotations = serializers.DictField(child=serializers.CharField())  # noqa: N815
-    externalURL = serializers.CharField(allow_blank=True)  # noqa: N815
+    groupLabels = serializers.DictField(child=serializers.CharField())
+    commonLabels = serializers.DictField(child=serializers.CharField())
+    commonAnnotations = serializers.DictField(child=serializers.CharField())
+    externalURL = serializers.CharField(allow_blank=True)
     alerts = AlertmanagerAlertSerializer(many=True)
 
 
@@ -60,7 +62,7 @@ class OutcomeRecordSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class OutcomeGroupSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["firing", "resolved"])
+    status = serializers.ChoiceField(choices=AlertGroupStatus.choices)
     firing = serializers.IntegerField(help_text="Alerts of the group firing now.")
 
 
@@ -71,11 +73,14 @@ class OutcomeSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 ERRORS = {
-    400: OpenApiResponse(description="The body is refused: each problem by its JSON path, e.g. "
-                         "{“alerts[0].fingerprint”: [“This field is required.”]}. Nothing is stored."),
+    400: OpenApiResponse(
+        description="The body is refused: each problem by its JSON path, e.g. "
+        "{“alerts[0].fingerprint”: [“This field is required.”]}. Nothing is stored."
+    ),
     401: OpenApiResponse(description="No API token, or not a valid one."),
-    403: OpenApiResponse(description="The token's login may not open incidents, the token is read-only, or the "
-                         "source is switched off."),
+    403: OpenApiResponse(
+        description="The token's login may not open incidents, the token is read-only, or the source is switched off."
+    ),
     404: OpenApiResponse(description="No alert source of this kind has this slug."),
     503: OpenApiResponse(description="No process app receives alerts (none registered a handler)."),
 }

@@ -293,6 +293,14 @@ def _text(value: Any) -> str | None:
     return str(value) if isinstance(value, str | int | float) else None
 
 
+def _path_of(path: str, at: str) -> str:
+    """A mapping path as the JSON path of an error: `$.groupKey` is `groupKey`, `status` of the third alert is
+    `alerts[2].status`."""
+    if path.startswith("$"):
+        return path.removeprefix("$").removeprefix(".") or "body"
+    return f"{at}.{path}" if at else path
+
+
 def read_generic(body: Any, source: AlertSource) -> Delivery:
     """A JSON body read through `source.mapping` (see `alert_models.MAPPING_PATHS`). Each alert must give a group
     key and a status among the mapping's firing or resolved values (case aside); without a `fingerprint` path an
@@ -309,8 +317,10 @@ def read_generic(body: Any, source: AlertSource) -> Delivery:
         where = mapping["alerts"].removeprefix("$.").removeprefix("$")
     else:
         items, where = [body], ""
-    values = {name: [str(v).strip().lower() for v in mapping.get(name, default)] for name, default in
-              MAPPING_VALUE_LISTS.items()}
+    values = {
+        name: [str(v).strip().lower() for v in mapping.get(name, default)]
+        for name, default in MAPPING_VALUE_LISTS.items()
+    }
     alerts: list[Alert] = []
     keys: set[str] = set()
     seen: set[str] = set()
@@ -318,8 +328,7 @@ def read_generic(body: Any, source: AlertSource) -> Delivery:
         at = f"{where}[{number}]" if where else ""
 
         def path_of(name: str, at: str = at) -> str:
-            path = mapping[name]
-            return path if path.startswith("$") or not at else f"{at}.{path}"
+            return _path_of(mapping[name], at)
 
         def text(name: str, required: bool = False, item: Any = item) -> str:
             if name not in mapping:
@@ -367,10 +376,13 @@ def read_generic(body: Any, source: AlertSource) -> Delivery:
         if errors.found:
             continue
         keys.add(group_key)
-        fingerprint = fingerprint or labels_fingerprint(labels or {"title": title})
         if fingerprint in seen:
-            errors.add(path_of("fingerprint") if "fingerprint" in mapping else at or "body", "The same alert twice.")
+            errors.add(path_of("fingerprint"), "The same fingerprint as an alert before it: each alert once.")
             continue
+        if not fingerprint:  # known by its labels, as Alertmanager's alerts are: the same labels, the same alert
+            fingerprint = labels_fingerprint(labels or {"title": title})
+            if fingerprint in seen:
+                continue
         seen.add(fingerprint)
         alerts.append(
             Alert(
@@ -386,7 +398,10 @@ def read_generic(body: Any, source: AlertSource) -> Delivery:
             )
         )
     if len(keys) > 1:
-        errors.add(mapping["group_key"], f"One group per delivery: this body has {len(keys)} group keys.")
+        errors.add(
+            _path_of(mapping["group_key"], f"{where}[*]" if where else ""),
+            f"One group per delivery: this body has {len(keys)} group keys.",
+        )
     errors.raise_any()
     return Delivery(
         group_key=keys.pop(),

@@ -10,8 +10,8 @@ import factory
 from django.core.exceptions import ValidationError
 from django.test import SimpleTestCase
 
-from meridian.core.testing import RecordTypeTests, api_client
 from meridian.core.choices import Role
+from meridian.core.testing import RecordTypeTests, api_client
 from meridian.integrations.alert_models import AlertSource, AlertSourceKind
 from meridian.portfolio.factories import ServiceFactory
 
@@ -48,8 +48,16 @@ class TestAlertSource(RecordTypeTests):
     def test_a_generic_source_and_its_mapping_through_page_and_api(self) -> None:
         admin = self.p.users[Role.ADMINISTRATOR]
         self.client.force_login(admin)
-        data = {"name": "Grafana", "slug": "grafana", "kind": "generic", "ci_labels": "instance", "impact": "medium",
-                "urgency": "high", "active": "on", "mapping": json.dumps(GENERIC_MAPPING)}
+        data = {
+            "name": "Grafana",
+            "slug": "grafana",
+            "kind": "generic",
+            "ci_labels": "instance",
+            "impact": "medium",
+            "urgency": "high",
+            "active": "on",
+            "mapping": json.dumps(GENERIC_MAPPING),
+        }
         response = self.client.post(self.url("add"), data)
         self.assertEqual(response.status_code, 302)
         self.assertEqual(AlertSource.objects.get(slug="grafana").mapping, GENERIC_MAPPING)
@@ -64,7 +72,9 @@ class TestAlertSource(RecordTypeTests):
     def test_a_generic_source_without_a_mapping_is_refused_by_field(self) -> None:
         admin = self.p.users[Role.ADMINISTRATOR]
         response = api_client(admin).post(
-            self.api_url(), {"name": "Zabbix", "slug": "zabbix", "kind": "generic", "mapping": {"title": 3}}, format="json"
+            self.api_url(),
+            {"name": "Zabbix", "slug": "zabbix", "kind": "generic", "mapping": {"title": 3}},
+            format="json",
         )
         self.assertEqual(response.status_code, 400)
         self.assertEqual(list(response.json()), ["mapping"])
