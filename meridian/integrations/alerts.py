@@ -215,7 +215,7 @@ def receive(source: AlertSource, delivery: Delivery, *, actor: Any) -> Outcome:
         before: dict[str, str] = dict(group.firing)
         firing = {a.fingerprint: a.title for a in delivery.firing}
         resolved_now = {a.fingerprint for a in delivery.resolved}
-        if delivery.truncated_alerts:  # an incomplete list: an alert not sent may still fire
+        if not delivery.complete:  # an alert not sent may still fire (truncated, or a generic tool's one event)
             firing = {**{fp: t for fp, t in before.items() if fp not in resolved_now}, **firing}
         new = [a for a in delivery.firing if a.fingerprint not in before]
         resolved = [a for a in delivery.resolved if a.fingerprint in before]

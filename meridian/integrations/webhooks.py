@@ -63,6 +63,7 @@ class Delivery:
     common_labels: dict[str, str] = field(default_factory=dict)
     external_url: str = ""
     truncated_alerts: int = 0
+    complete: bool = True  # the body lists every alert of the group: one left out is no longer firing
 
     @property
     def firing(self) -> list[Alert]:
@@ -227,6 +228,7 @@ def read_alertmanager(body: Any) -> Delivery:
         common_labels=values["commonLabels"],
         external_url=values["externalURL"],
         truncated_alerts=values["truncatedAlerts"],
+        complete=values["truncatedAlerts"] == 0,
     )
 
 
@@ -410,4 +412,5 @@ def read_generic(body: Any, source: AlertSource) -> Delivery:
         digest=digest_of(body),
         title=alerts[0].title if len(alerts) == 1 else f"{alerts[0].title} and {len(alerts) - 1} more",
         description="\n\n".join(a.description for a in alerts if a.description)[:MAX_TEXT],
+        complete=False,  # a tool may send one alert a call: only a resolved status ends an alert
     )
