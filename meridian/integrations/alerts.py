@@ -188,7 +188,9 @@ def require_receiver(source: AlertSource, user: Any) -> AlertHandler:
     if not source.active:
         raise SourceInactive(f"The alert source “{source.name}” is switched off.")
     if not handler.may_receive(user):
-        raise PermissionDenied("This login may not open incidents: give it a role that may (a service desk agent).")
+        raise PermissionDenied(
+            "This login may not open incidents from alerts: give it a role that may (a service desk agent)."
+        )
     return handler
 
 
