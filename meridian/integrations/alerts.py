@@ -307,3 +307,67 @@ def cis_named(source: AlertSource, alerts: list[Alert], actor: Any) -> list[Any]
             if matches:  # ambiguous: link none rather than a guess
                 break
     return found
+
+
+# --- the source's "Alert groups" tab --------------------------------------------------------------------------------
+
+TAB_GROUPS = 50
+
+
+def groups_of(source: AlertSource, user: Any) -> list[dict[str, Any]]:
+    """The source's latest alert groups (most recent delivery first): key, status, alerts firing, the record last
+    opened for it as `user` may read it ("hidden" when they may not see it), how many were opened, when."""
+    rows = []
+    for group in source.groups.select_related("record_type").order_by("-last_received_at", "-pk")[:TAB_GROUPS]:
+        record = record_of(group)
+        name, url = policy.link_of(user, record) if record is not None else ("", "")
+        rows.append(
+            {
+                "id": group.pk,
+                "group_key": group.group_key,
+                "status": group.status,
+                "firing": len(group.firing),
+                "record": name,
+                "record_url": url,
+                "opened": group.opened,
+                "first_received_at": group.first_received_at,
+                "last_received_at": group.last_received_at,
+            }
+        )
+    return rows
+
+
+def tab_context(source: AlertSource, user: Any) -> dict[str, Any]:
+    return {"groups": groups_of(source, user), "limit": TAB_GROUPS}
+
+
+def tab_api(source: AlertSource, user: Any, request: Any) -> dict[str, Any]:
+    return {"groups": groups_of(source, user)}
+
+
+def tab_badge(source: AlertSource, user: Any) -> int | None:
+    return source.groups.filter(status=AlertGroupStatus.FIRING).count() or None
+
+
+def tab_schema() -> Any:
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    row = inline_serializer(
+        "AlertGroupRow",
+        {
+            "id": serializers.IntegerField(),
+            "group_key": serializers.CharField(),
+            "status": serializers.ChoiceField(choices=AlertGroupStatus.choices),
+            "firing": serializers.IntegerField(help_text="Alerts of the group firing now."),
+            "record": serializers.CharField(
+                help_text="The record last opened for it; “hidden” when you may not see it; empty when none was."
+            ),
+            "record_url": serializers.CharField(),
+            "opened": serializers.IntegerField(help_text="Records opened for the group so far."),
+            "first_received_at": serializers.DateTimeField(),
+            "last_received_at": serializers.DateTimeField(),
+        },
+        many=True,
+    )
+    return inline_serializer("AlertSourceGroups", {"groups": row})

@@ -9,6 +9,8 @@ from django import forms
 
 from meridian.core.forms import RecordForm
 from meridian.core.registry import Link, RecordType, register
+from meridian.core.tabs import Tab
+from meridian.integrations import alerts
 from meridian.integrations.alert_models import AlertSource
 
 FIELDS = [
@@ -53,6 +55,19 @@ register(
         search_fields=["name", "slug", "description"],
         links={"team": Link.INTERNAL},
         select_related=["service", "team", "organisation"],
+        tabs=[
+            Tab(
+                "groups",
+                "Alert groups",
+                template="integrations/tabs/alert_groups.html",
+                context=alerts.tab_context,
+                badge=alerts.tab_badge,
+                api=alerts.tab_api,
+                api_schema=alerts.tab_schema(),
+                help_text="The source's latest 50 alert groups, the last delivery first: status, alerts firing and "
+                "the incident last opened for each.",
+            )
+        ],
         area="administration",
         help_text="Monitoring systems that open incidents: Prometheus Alertmanager, or any tool posting JSON through "
         "a field mapping. Each posts to its own address with an API token.",

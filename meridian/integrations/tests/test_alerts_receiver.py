@@ -244,6 +244,23 @@ class GroupLifecycleTests(ReceiverTestCase):
         self.assertEqual(self.group_state(), before)
 
 
+class GroupsTabTests(ReceiverTestCase):
+    def test_the_sources_page_lists_its_groups_and_their_records(self) -> None:
+        self.post(body(alert("tab1")))
+        self.post(body(alert("tab2"), key="second"))
+        self.post(body(alert("tab2", "resolved"), key="second"))
+        record = Location.objects.get(pk=self.handler.calls[0][1])
+        admin = self.p.users[Role.ADMINISTRATOR]
+        answer = api_client(admin).get(reverse("api:integrations-alert-sources-groups", args=[self.source.pk])).json()
+        rows = [(g["group_key"], g["status"], g["firing"], g["opened"]) for g in answer["groups"]]
+        self.assertEqual(rows, [("second", "resolved", 0, 1), ('{}:{alertname="HostDown"}', "firing", 1, 1)])
+        self.assertEqual(answer["groups"][1]["record"], str(record))
+        self.client.force_login(admin)
+        page = self.client.get(reverse("integrations:alertsource_detail", args=[self.source.pk]) + "?tab=groups")
+        self.assertContains(page, f'href="{record.get_absolute_url()}"')
+        self.assertContains(page, "Firing")
+
+
 class CiLinkTests(ReceiverTestCase):
     def test_the_ci_is_found_by_the_configured_labels_reference_or_name(self) -> None:
         customer = OrganisationFactory()
