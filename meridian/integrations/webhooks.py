@@ -174,7 +174,7 @@ def _check_field(errors: _Errors, path: str, value: Any, kind: str) -> Any:
 
 def read_alertmanager(body: Any) -> Delivery:
     """An Alertmanager webhook body (version 4) as a `Delivery`. Every field the documentation defines is required
-    with its JSON type (a body from an Alertmanager older than 0.24, without `truncatedAlerts`, or without per-alert
+    with its JSON type (a body from an Alertmanager older than 0.21, without `truncatedAlerts`, or without per-alert
     `status` and `fingerprint`, is refused: send it to a generic source instead); fields it does not define are
     ignored, as later versions may add some. The group's status must agree with its alerts'."""
     errors = _Errors()
