@@ -396,6 +396,20 @@ class AccessTests(ReceiverTestCase):
         self.handler.may = True
         self.assertEqual(bearer.post(url, payload, format="json").status_code, 200)
 
+    def test_the_openapi_schema_describes_both_webhooks(self) -> None:
+        schema = self.api.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+        for path, operation_id in [
+            ("/api/v1/integrations/alertmanager/{slug}/", "integrations_alertmanager_receive"),
+            ("/api/v1/integrations/webhooks/{slug}/", "integrations_webhook_receive"),
+        ]:
+            with self.subTest(path):
+                operation = schema["paths"][path]["post"]
+                self.assertEqual(operation["operationId"], operation_id)
+                self.assertLessEqual({"200", "400", "401", "403", "404", "503"}, set(operation["responses"]))
+                self.assertIn("requestBody", operation)
+        body_schema = schema["components"]["schemas"]["AlertmanagerBodyRequest"]
+        self.assertEqual(sorted(body_schema["required"]), sorted(webhooks.TOP_FIELDS))
+
     def test_unknown_inactive_and_unhandled(self) -> None:
         self.assertEqual(self.post(body(alert("mm01")), slug="nope").status_code, 404)
         AlertSourceFactory(slug="generic", kind=AlertSourceKind.GENERIC, mapping={"group_key": "$.k", "status": "s"})
