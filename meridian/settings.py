@@ -266,7 +266,31 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; below notificat
 # how long the author of a comment may still edit or delete it, in minutes (`core.conversation`); a type's
 # `Conversation(edit_minutes=...)` may set its own
 MERIDIAN_COMMENT_EDIT_MINUTES = env.int("MERIDIAN_COMMENT_EDIT_MINUTES", default=30)
+# tickets: a resolved ticket may be reopened this many days after its resolution, and closes by itself after
+# MERIDIAN_TICKET_AUTOCLOSE_DAYS unless the customer confirms (or reopens) it first
+MERIDIAN_TICKET_REOPEN_DAYS = env.int("MERIDIAN_TICKET_REOPEN_DAYS", default=10)
+MERIDIAN_TICKET_AUTOCLOSE_DAYS = env.int("MERIDIAN_TICKET_AUTOCLOSE_DAYS", default=5)
 MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000")
+
+# mail threading and inbound mail (`integrations.inbound`, `meridian mail ingest`): the domain of the Message-IDs
+# Meridian writes (and of the X-Meridian-Loop header); the addresses it receives at (mail from them is a loop);
+# Reply-To of notifications; at most RATE_LIMIT messages from one sender in RATE_WINDOW minutes (more: a loop);
+# what to do with mail from an address no person has (`refuse` or `create`); where failed messages' bytes are kept
+MERIDIAN_MAIL_DOMAIN = env.str("MERIDIAN_MAIL_DOMAIN", default=DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost")
+MERIDIAN_MAIL_ADDRESSES = env.list("MERIDIAN_MAIL_ADDRESSES", default=[])
+MERIDIAN_MAIL_REPLY_TO = env.str("MERIDIAN_MAIL_REPLY_TO", default="")
+MERIDIAN_MAIL_RATE_LIMIT = env.int("MERIDIAN_MAIL_RATE_LIMIT", default=30)
+MERIDIAN_MAIL_RATE_WINDOW = env.int("MERIDIAN_MAIL_RATE_WINDOW", default=60)
+MERIDIAN_MAIL_UNKNOWN_SENDERS = env.str("MERIDIAN_MAIL_UNKNOWN_SENDERS", default="refuse")
+MERIDIAN_MAIL_FAILED_DIR = env.str("MERIDIAN_MAIL_FAILED_DIR", default="")
+# `meridian mail ingest --imap`: the mailbox polled (implicit TLS unless MERIDIAN_IMAP_SSL=false), every INTERVAL s
+MERIDIAN_IMAP_HOST = env.str("MERIDIAN_IMAP_HOST", default="")
+MERIDIAN_IMAP_PORT = env.int("MERIDIAN_IMAP_PORT", default=993)
+MERIDIAN_IMAP_USER = env.str("MERIDIAN_IMAP_USER", default="")
+MERIDIAN_IMAP_PASSWORD = env.str("MERIDIAN_IMAP_PASSWORD", default="")
+MERIDIAN_IMAP_FOLDER = env.str("MERIDIAN_IMAP_FOLDER", default="INBOX")
+MERIDIAN_IMAP_SSL = env.bool("MERIDIAN_IMAP_SSL", default=True)
+MERIDIAN_IMAP_INTERVAL = env.int("MERIDIAN_IMAP_INTERVAL", default=60)
 
 # home page counts: from this many rows on, a staff reader's count is PostgreSQL's estimate (pg_class.reltuples)
 MERIDIAN_COUNT_ESTIMATE_FROM = env.int("MERIDIAN_COUNT_ESTIMATE_FROM", default=100_000)

@@ -220,9 +220,17 @@ def api_input(action: RecordAction, data: Any, *, obj: Any, user: Any) -> tuple[
 def _transition_action(t: Transition) -> RecordAction:
     """A lifecycle transition as a record action: `services.transition` is its service."""
 
-    def service(obj: Record, *, actor: Any, expected_version: int, reason: str = "", authorised_by: str = "") -> Record:
+    def service(
+        obj: Record, *, actor: Any, expected_version: int, reason: str = "", authorised_by: str = "", **values: Any
+    ) -> Record:
         return services.transition(
-            obj, t.action, actor=actor, expected_version=expected_version, reason=reason, authorised_by=authorised_by
+            obj,
+            t.action,
+            actor=actor,
+            expected_version=expected_version,
+            reason=reason,
+            authorised_by=authorised_by,
+            values=values,
         )
 
     def allowed(obj: Record, actor: Any) -> str | None:
@@ -239,6 +247,7 @@ def _transition_action(t: Transition) -> RecordAction:
         confirm=t.confirm,
         style=t.style,
         reason_required=t.reason_required,
+        form=t.form,
         help_text=f"Moves the status to “{t.target}”.",
         transition=t,
     )

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +70,14 @@ class Conversation:
     """A record type's comments (`RecordType.conversation`). `roles` write public replies and internal notes (None:
     staff who may read the record); `public_roles` write public replies only (None: customer users who may read
     it); the auditor writes neither. `edit_minutes`: how long the author may edit or delete (None: the setting
-    `MERIDIAN_COMMENT_EDIT_MINUTES`)."""
+    `MERIDIAN_COMMENT_EDIT_MINUTES`). `on_post(record, comment, actor)`: the type's own rule about a new comment,
+    run in the posting's transaction after its audit event (a ticket's first public reply stops its response
+    clock); what it raises refuses the comment."""
 
     roles: frozenset[str] | None = None
     public_roles: frozenset[str] | None = None
     edit_minutes: int | None = None
+    on_post: Callable[[Any, Any, Any], None] | None = None
 
     def __post_init__(self) -> None:
         for name in ("roles", "public_roles"):
@@ -352,6 +355,8 @@ def post_comment(obj: Record, *, actor: Any, body: Any, visibility: Any, files: 
         made = upload.attach(current, actor=actor, comment_id=comment.pk)
         added = {"added": [attachments.summary(a) for a in made]} if made else None
         _event(current, actor, comment, "posted", mentions=mentions, files=added)
+        if declared.on_post is not None:
+            declared.on_post(current, comment, actor)
         _notify_mentions(comment, current, mentions)
     return comment
 

@@ -49,6 +49,10 @@ class Transition:
     # move with a field `ValidationError` (nothing is written) and may create the records the move brings into
     # being through the services (their own events), returning the links to them
     sets: Sets | None = None
+    # the input the move takes (a `core.actions.ActionForm`): its fields are fields of the record itself, set with
+    # the move like `sets` (a resolution code and notes on resolving); checked by the form on the page and in the API
+    # and by the model's field validation in `services.transition`, whoever calls it
+    form: Any = None
 
     def __post_init__(self) -> None:
         # an auditor changes nothing, whatever a transition declares (`roles=STAFF` includes the auditor)

@@ -580,6 +580,8 @@ class NotificationLog(models.Model):
     claimed_at = models.DateTimeField(null=True)  # when a worker last took it to send (status "sending")
     error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True)
+    # the sent message's Message-ID ("<uuid.random@MERIDIAN_MAIL_DOMAIN>"), so that a reply to it finds the record
+    message_id = models.CharField(max_length=255, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

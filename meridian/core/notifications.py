@@ -12,6 +12,8 @@ record they may not see.
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -96,6 +98,7 @@ def notify(
                 recipient=address,
                 subject=subject[:300],
                 body=body,
+                message_id=new_message_id(),
             )
         )
     if logs:
@@ -104,6 +107,34 @@ def notify(
         ids = [log.pk for log in logs]
         transaction.on_commit(lambda: [send_notification(i) for i in ids])
     return logs
+
+
+def new_message_id() -> str:
+    """A Message-ID for one outbound message: unique, of Meridian's mail domain, so that a reply to it can be traced
+    back to its record (`integrations.inbound.thread_of`)."""
+    return f"<{uuid.uuid4().hex}.{secrets.token_hex(4)}@{settings.MERIDIAN_MAIL_DOMAIN}>"
+
+
+def record_thread_id(record_type: str, record_id: str) -> str:
+    """The one Message-ID every message about a record refers to (In-Reply-To, References): mail clients show
+    them as one thread, and a reply to any of them names the record."""
+    return f"<{record_type}.{record_id}@{settings.MERIDIAN_MAIL_DOMAIN}>"
+
+
+def threading_headers(log: NotificationLog) -> dict[str, str]:
+    """The headers that thread a notification with the others about its record and mark it as Meridian's:
+    Message-ID, In-Reply-To and References (the record's thread id), X-Meridian-Loop (inbound mail carrying it
+    is a loop) and Auto-Submitted (RFC 3834: no auto-replies, please)."""
+    thread = record_thread_id(log.record_type, log.record_id)
+    headers = {
+        "In-Reply-To": thread,
+        "References": thread,
+        "X-Meridian-Loop": settings.MERIDIAN_MAIL_DOMAIN,
+        "Auto-Submitted": "auto-generated",
+    }
+    if log.message_id:
+        headers["Message-ID"] = log.message_id
+    return headers
 
 
 def _abandoned(now: datetime) -> models.Q:
@@ -151,7 +182,15 @@ def deliver(log_id: int) -> NotificationLog:
     if not claimed:
         return log  # sent already, or being sent by another worker
     try:
-        EmailMessage(log.subject, log.body, settings.DEFAULT_FROM_EMAIL, [log.recipient]).send()
+        reply_to = [settings.MERIDIAN_MAIL_REPLY_TO] if settings.MERIDIAN_MAIL_REPLY_TO else None
+        EmailMessage(
+            log.subject,
+            log.body,
+            settings.DEFAULT_FROM_EMAIL,
+            [log.recipient],
+            headers=threading_headers(log),
+            reply_to=reply_to,
+        ).send()
     except Exception as exc:  # noqa: BLE001 - any transport error is recorded and retried later
         log.status, log.error = NotificationStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
     else:

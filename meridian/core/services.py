@@ -398,6 +398,26 @@ def available_transitions(obj: Record, actor: Any) -> list[Transition]:
     return [a.transition for a in available_actions(obj, actor) if a.transition is not None]
 
 
+def _transition_input(t: Transition, current: Record, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The input of a move, checked: only its form's fields, each valid for the model's field (a field error
+    otherwise; nothing is written)."""
+    allowed = set(t.form.base_fields) if t.form is not None else set()
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValidationError({name: f"“{t.title}” takes no {name}." for name in unknown})
+    errors: dict[str, Any] = {}
+    for name, value in values.items():
+        field = current._meta.get_field(name)
+        raw = value.pk if isinstance(value, models.Model) else value  # a link is validated by its id
+        try:
+            field.clean(raw, current)  # type: ignore[union-attr]
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    return dict(values)
+
+
 def transition(
     obj: R,
     action: str,
@@ -406,9 +426,12 @@ def transition(
     expected_version: int,
     reason: str = "",
     authorised_by: str = "",
+    values: Mapping[str, Any] | None = None,
 ) -> R:
     """Move a record along its declared lifecycle: the only way a status changes. `expected_version` (required)
-    is the version the caller read: an action on a record that has changed since is refused (`StaleVersion`)."""
+    is the version the caller read: an action on a record that has changed since is refused (`StaleVersion`).
+    `values` are the transition's input (its `form`'s fields: fields of the record set with the move), checked by
+    the model's own field validation."""
     model = type(obj)
     lifecycle = registry.get(model).lifecycle
     t = lifecycle.get(action) if lifecycle else None
@@ -426,11 +449,14 @@ def transition(
             raise TransitionNotAllowed(refusal)
         if t.reason_required and not reason.strip():
             raise ValidationError({"reason": f"Say why: a reason is required to {t.title.lower()}."})
-        values = dict(t.sets(current, actor, reason)) if t.sets is not None else {}  # may refuse: nothing written
+        given = _transition_input(t, current, values or {})
+        before = audit.snapshot(current) if given or t.sets is not None else {}
+        for name, value in given.items():  # the input first: `sets` reads it on the record (and may refuse)
+            setattr(current, name, value)
+        values = {**given, **(t.sets(current, actor, reason) if t.sets is not None else {})}
         authorised_by = control.authorise(
             registry.get(model), current, {lifecycle.field: t.target, **values}, authorised_by, actor
         )
-        before = audit.snapshot(current) if values else {}
         for name, value in values.items():
             setattr(current, name, value)
         set_too = {

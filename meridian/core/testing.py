@@ -22,7 +22,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -1837,9 +1837,10 @@ def assert_lifecycle_walk(
     principals: Principals,
     *,
     make_allowed: Callable[[str, str, User], Any] | None = None,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Try every action of the type's transition table from every state, as every role, and assert the one right
-    outcome of each:
+    outcome of each (`inputs`: the values of each transition that takes input, by action name):
 
     - a record the role may not see: 404 (`Http404`); a role the transition does not name, or an auditor (who never
       changes anything, whatever a transition declares): `PermissionDenied`; a state that is not a source:
@@ -1863,7 +1864,8 @@ def assert_lifecycle_walk(
                     user = fresh(principals.for_role(role))
                     obj = model.objects.get(pk=make_in_state(state).pk)
                     test.assertEqual(getattr(obj, lifecycle.field), state, "make_in_state: wrong state")
-                    _walk_one(test, rt, t, obj, user, role, principals, make_allowed)
+                    given = dict((inputs or {}).get(t.action, {}))
+                    _walk_one(test, rt, t, obj, user, role, principals, make_allowed, given)
                     WALKED.add((rt.label, t.action, str(state), str(role)))
 
 
@@ -1876,6 +1878,7 @@ def _walk_one(
     role: str,
     principals: Principals,
     make_allowed: Callable[[str, str, User], Any] | None,
+    given: dict[str, Any] | None = None,
 ) -> None:
     """One attempt of `assert_lifecycle_walk`: the expected outcome comes from the declarations, not from the
     machinery under test."""
@@ -1883,27 +1886,27 @@ def _walk_one(
     state = getattr(obj, rt.lifecycle.field)
     visible = role in rt.permissions[VIEW] and (role != Role.CUSTOMER_USER or obj.tenant_id == principals.org_a.pk)
     if not visible:
-        _assert_refused(test, rt, t, obj, user, Http404)
+        _assert_refused(test, rt, t, obj, user, Http404, values=given)
         return
     if role not in t.roles or role == Role.AUDITOR:
-        _assert_refused(test, rt, t, obj, user, PermissionDenied)
+        _assert_refused(test, rt, t, obj, user, PermissionDenied, values=given)
         return
     if state not in t.source:
-        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, "is not possible while")
+        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, "is not possible while", values=given)
         return
     refusal = t.guard(obj, user) if t.guard else None
     if refusal:
-        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, refusal)
+        _assert_refused(test, rt, t, obj, user, services.TransitionNotAllowed, refusal, values=given)
         if make_allowed is None:
             test.fail(f"the guard of “{t.action}” refuses ({refusal}): pass make_allowed to walk the action itself")
         obj = rt.model.objects.get(pk=make_allowed(state, t.action, user).pk)
         test.assertEqual(getattr(obj, rt.lifecycle.field), state, "make_allowed made a record in another state")
         test.assertIsNone(t.guard(obj, user) if t.guard else None, "make_allowed made a record the guard refuses")
     if t.reason_required:
-        error = _assert_refused(test, rt, t, obj, user, ValidationError, reason="  ")
+        error = _assert_refused(test, rt, t, obj, user, ValidationError, reason="  ", values=given)
         assert isinstance(error, ValidationError)
         test.assertIn("reason", error.message_dict)
-    _assert_moves(test, rt, t, obj, user)
+    _assert_moves(test, rt, t, obj, user, given)
 
 
 def _transition_events(rt: RecordType, obj: Any) -> models.QuerySet[AuditEvent]:
@@ -1919,12 +1922,13 @@ def _assert_refused(
     error: type[Exception],
     message: str = "",
     reason: str = "walk",
+    values: dict[str, Any] | None = None,
 ) -> Exception:
     """The transition raises `error` (with `message` in it) and the record, its version and its trail are unchanged."""
     assert rt.lifecycle is not None
     state, version, events = getattr(obj, rt.lifecycle.field), obj.version, _transition_events(rt, obj).count()
     with test.assertRaises(error) as caught:
-        services.transition(obj, t.action, actor=user, reason=reason, expected_version=obj.version)
+        services.transition(obj, t.action, actor=user, reason=reason, expected_version=obj.version, values=values)
     test.assertIn(message, str(caught.exception))
     after = rt.model.objects.get(pk=obj.pk)
     test.assertEqual((getattr(after, rt.lifecycle.field), after.version), (state, version))
@@ -1932,12 +1936,14 @@ def _assert_refused(
     return caught.exception
 
 
-def _assert_moves(test: TestCase, rt: RecordType, t: Transition, obj: Any, user: User) -> None:
+def _assert_moves(
+    test: TestCase, rt: RecordType, t: Transition, obj: Any, user: User, values: dict[str, Any] | None = None
+) -> None:
     """The transition succeeds: new status, version + 1, one audit event with the move, the actor and the reason."""
     assert rt.lifecycle is not None
     field, state = rt.lifecycle.field, getattr(obj, rt.lifecycle.field)
     earlier = list(_transition_events(rt, obj).values_list("pk", flat=True))
-    result = services.transition(obj, t.action, actor=user, reason="walk", expected_version=obj.version)
+    result = services.transition(obj, t.action, actor=user, reason="walk", expected_version=obj.version, values=values)
     test.assertEqual(getattr(result, field), t.target)
     after = rt.model.objects.get(pk=obj.pk)
     test.assertEqual((getattr(after, field), after.version), (t.target, obj.version + 1))

@@ -19,7 +19,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils.text import capfirst
 
-from meridian.core import audit, policy, services, watchers
+from meridian.core import audit, policy, registry, services, watchers
 from meridian.core.choices import AuditAction, Role
 from meridian.core.models import AuditEvent, NotificationLog, Organisation, Person, Watch
 from meridian.core.registry import CHANGE, VIEW
@@ -398,9 +398,12 @@ class WatcherTests:
             person: Any = PersonFactory(organisation=where, user=user, first_name=name, last_name="Auto")
             return person  # type: ignore[no-any-return]
 
+        rules = self.rt.link_rules()
         for field in declared.auto:
+            # a field whose rule is "internal" (an incident's assignee) names the provider's people
+            where = self.p.internal if rules.get(field) == registry.Link.INTERNAL else organisation
             with test.subTest(field=field, channel="page"):
-                person = staff_person(f"page-{field}")
+                person = staff_person(f"page-{field}", where)
                 current = self.model.objects.get(pk=obj.pk)
                 client = test.page_client(actor)
                 data = test.form_post_data(current, actor, {field: person.pk})
@@ -409,7 +412,7 @@ class WatcherTests:
                 test.assertEqual(self.followers(obj).get(str(getattr(person.user, "username", ""))), field)
                 test.assertIn(person.email, self.mails(obj))  # told that they now lead it
             with test.subTest(field=field, channel="api"):
-                person = staff_person(f"api-{field}")
+                person = staff_person(f"api-{field}", where)
                 current = self.model.objects.get(pk=obj.pk)
                 response = test.api(actor).patch(
                     test.api_url(current), {field: person.pk, "version": current.version}, format="json"
@@ -417,7 +420,7 @@ class WatcherTests:
                 test.assertEqual(response.status_code, 200, response.content)
                 test.assertEqual(self.followers(obj).get(str(getattr(person.user, "username", ""))), field)
             with test.subTest(field=field, channel="a contact without a login is not made a follower"):
-                contact: Any = PersonFactory(organisation=organisation, first_name="No", last_name="Login")
+                contact: Any = PersonFactory(organisation=where, first_name="No", last_name="Login")
                 self.change(obj, actor, {field: contact})
                 test.assertNotIn(contact.pk, set(watchers.of(obj).values_list("person_id", flat=True)))
         data = test.new_data()

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
         ('core', '0022_audit_authorised_index'),
-        ('integrations', '0001_initial'),
+        ('integrations', '0002_inbound_mail'),
         ('portfolio', '0003_offerings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,162 @@
+"""Incidents, service requests and ticket categories, registered with the generic machinery (pages, API, search,
+export, policy, conversation, watchers, attachments, links, custom fields, saved views)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from meridian.changes.models import Change
+from meridian.core.attachments import Attachments
+from meridian.core.choices import STATUS_COLOURS
+from meridian.core.conversation import Conversation
+from meridian.core.links import LinkType, register_link_type
+from meridian.core.registry import (
+    ADD,
+    ADMINS,
+    CHANGE,
+    DELETE,
+    EXPORT,
+    STAFF,
+    VIEW,
+    Computed,
+    Link,
+    MyWork,
+    RecordType,
+    register,
+)
+from meridian.core.tabs import Tab
+from meridian.core.watchers import Watchers
+from meridian.service_levels import clocks
+from meridian.tickets import queues, services
+from meridian.tickets.choices import ACTIVE, Status
+from meridian.tickets.models import Category, Incident, ServiceRequest
+from meridian.tickets.workflows import AGENTS, CUSTOMERS, INCIDENT_LIFECYCLE, RAISERS, REQUEST_LIFECYCLE
+
+STATUS_COLOURS.update(
+    {
+        Status.ASSIGNED: "info",
+        Status.IN_PROGRESS: "primary",
+        Status.PENDING_CUSTOMER: "warning",
+        Status.PENDING_SUPPLIER: "warning",
+        Status.PENDING_CHANGE: "warning",
+        Status.AWAITING_APPROVAL: "warning",
+        Status.RESOLVED: "success",
+        Status.CANCELLED: "secondary",
+        Status.REJECTED: "danger",
+    }
+)
+
+register(
+    RecordType(
+        model=Category,
+        fields=["name", "parent", "default_team", "active"],
+        list_columns=["name", "parent", "default_team", "active"],
+        filter_fields=["active", "parent"],
+        search_fields=["name"],
+        permissions={ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS},
+        reference_data=True,
+        select_related=["parent"],
+        help_text="Categories of incidents and requests, for routing (a default team) and the service reports.",
+    )
+)
+
+FIELDS = [
+    "title",
+    "organisation",
+    "caller",
+    "service",
+    "configuration_items",
+    "category",
+    "impact",
+    "urgency",
+    "team",
+    "assignee",
+    "channel",
+    "description",
+]
+COLUMNS = ["reference", "title", "organisation", "priority", "status", "team", "assignee", "due", "updated_at"]
+FILTERS = ["status", "priority", "team", "assignee", "organisation", "service", "category", "channel", "impact"]
+SEARCH = ["reference", "title", "description"]
+
+
+def _mine(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
+    person = getattr(user, "person", None)
+    if person is None:
+        return queryset.none()
+    mine = Q(assignee=person) | Q(team__memberships__person=person, assignee__isnull=True)
+    return queryset.filter(mine, status__in=ACTIVE).distinct()
+
+
+def _clock_tab(label: str) -> Tab:
+    return Tab(
+        "sla",
+        "Service levels",
+        template="tickets/tabs/sla.html",
+        context=lambda ticket, user: {**clocks.panel_context(ticket), "ticket": ticket},
+        badge=lambda ticket, user: _badge(ticket),
+        api=lambda ticket, user, request: {"clocks": [clocks.clock_json(c) for c in clocks.clocks_of(ticket)]},
+        help_text=f"The {label}'s service level clocks: due, remaining, used, breached, and the terms they run on.",
+    )
+
+
+def _badge(ticket: Any) -> str | None:
+    readings = clocks.readings(list(clocks.clocks_of(ticket)))
+    labels = {r.label for r in readings}
+    for label, text in (("breached", "Breached"), ("at_risk", "At risk")):
+        if label in labels:
+            return text
+    return None
+
+
+def _ticket_type(model: Any, lifecycle: Any, label: str, extra_fields: list[str]) -> RecordType:
+    model_name = model._meta.model_name
+    return RecordType(
+        model=model,
+        fields=FIELDS[:4] + extra_fields + FIELDS[4:],
+        list_columns=COLUMNS,
+        filter_fields=FILTERS,
+        search_fields=SEARCH,
+        filterset=queues.filterset(model, FILTERS, SEARCH),
+        permissions={
+            VIEW: STAFF | CUSTOMERS,
+            EXPORT: STAFF | CUSTOMERS,
+            ADD: RAISERS | CUSTOMERS,
+            CHANGE: AGENTS,
+            DELETE: ADMINS,
+        },
+        lifecycle=lifecycle,
+        area="operations",
+        links={"team": Link.INTERNAL, "assignee": Link.INTERNAL, "configuration_items": Link.SAME_ORGANISATION},
+        select_related=[
+            "organisation",
+            "priority",
+            "team",
+            "assignee",
+            "caller",
+            "service",
+            "category",
+            "agreement",
+            *(["offering"] if "offering" in extra_fields else []),
+        ],
+        prefetch_related=["configuration_items"],
+        computed={"due": Computed(queues.due_expression(model_name), "Due")},
+        after_save=services.after_save,
+        tabs=[_clock_tab(label)],
+        record_links=True,
+        attachments=Attachments(),
+        conversation=Conversation(on_post=services.comment_posted),
+        watchers=Watchers(auto=["caller", "assignee"]),
+        custom_fields=True,
+        my_work=MyWork("Assigned to you, or to your teams and not yet taken", _mine),
+        help_text=f"{label.capitalize()}s: from every channel to closure within the agreed service levels.",
+    )
+
+
+register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", []))
+register(_ticket_type(ServiceRequest, REQUEST_LIFECYCLE, "service request", ["offering"]))
+
+# incidents are caused and resolved by changes (ISO/IEC 20000-1 8.6.1: the link to change management)
+register_link_type(LinkType("caused_by", "caused by", "caused", source=Incident, target=Change))
+register_link_type(LinkType("resolved_by", "resolved by", "resolved", source=Incident, target=Change))

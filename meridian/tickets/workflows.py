@@ -1,0 +1,200 @@
+"""The lifecycles of incidents and service requests: one transition table each (who may, from where, to where, what
+is set with the move, what follows). The clocks follow every move (`services.follow_status`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from meridian.core.actions import ActionForm
+from meridian.core.choices import Role
+from meridian.core.lifecycle import Lifecycle, Transition
+from meridian.core.models import Person, Team
+from meridian.core.registry import ADMINS
+from meridian.tickets import services
+from meridian.tickets.choices import PENDING, ResolutionCode, Status
+
+# who works tickets: the service desk and the resolver teams (and administrators)
+AGENTS = ADMINS | {Role.SERVICE_DESK_AGENT, Role.RESOLVER}
+# who may raise one: agents, and the people who see services from the business side
+RAISERS = AGENTS | {Role.SERVICE_OWNER, Role.CHANGE_MANAGER, Role.CONFIGURATION_MANAGER, Role.SERVICE_LEVEL_MANAGER}
+CUSTOMERS = frozenset({Role.CUSTOMER_USER})
+
+NEW, ASSIGNED, IN_PROGRESS = Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS
+RESOLVED, CLOSED, CANCELLED = Status.RESOLVED, Status.CLOSED, Status.CANCELLED
+WORKING = [NEW, ASSIGNED, IN_PROGRESS]
+FOLLOW = [services.follow_status]
+
+
+class AssignForm(ActionForm):
+    """To whom: a team of the provider, and optionally one of its members."""
+
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), label="Assignment team")
+    assignee = forms.ModelChoiceField(
+        queryset=Person.objects.filter(user__isnull=False), required=False, help_text="A member of the team."
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        team, assignee = data.get("team"), data.get("assignee")
+        if team and assignee and not team.memberships.filter(person=assignee).exists() and team.lead_id != assignee.pk:
+            self.add_error("assignee", f"{assignee} is not a member of {team}.")
+        return data
+
+
+class ResolveForm(ActionForm):
+    """How it was resolved, in words the customer reads."""
+
+    resolution_code = forms.ChoiceField(choices=ResolutionCode.choices)
+    resolution_notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), help_text="What was done: the customer reads this."
+    )
+
+
+def _assigned(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
+    if ticket.team_id is None:
+        raise ValidationError({"team": "Choose the team that takes it."})
+    return {}
+
+
+def _resolved(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
+    if not ticket.resolution_code:
+        raise ValidationError({"resolution_code": "Say how it was resolved."})
+    if not (ticket.resolution_notes or "").strip():
+        raise ValidationError({"resolution_notes": "Say what was done: the customer reads this."})
+    return {"resolved_at": timezone.now(), "closed_at": None}
+
+
+def _reopened(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
+    return {"resolved_at": None, "resolution_code": "", "resolution_notes": ""}
+
+
+def _closed(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
+    return {"closed_at": timezone.now()}
+
+
+def reopen_window() -> timedelta:
+    return timedelta(days=int(settings.MERIDIAN_TICKET_REOPEN_DAYS))
+
+
+def _within_reopen_window(ticket: Any, actor: Any) -> str | None:
+    if ticket.resolved_at and timezone.now() - ticket.resolved_at > reopen_window():
+        days = int(settings.MERIDIAN_TICKET_REOPEN_DAYS)
+        return f"It was resolved more than {days} days ago: raise a new ticket and mention this one."
+    return None
+
+
+def _picked_up(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
+    """Starting work without an assignee makes the one who starts it the assignee."""
+    person = getattr(actor, "person", None)
+    return {"assignee": person} if ticket.assignee_id is None and person is not None else {}
+
+
+def _common(first: list[str]) -> list[Transition]:
+    """The moves incidents and requests share; `first` are the statuses work starts from."""
+    return [
+        Transition(
+            "assign",
+            source=[*first, ASSIGNED, IN_PROGRESS, *PENDING],
+            target=ASSIGNED,
+            roles=AGENTS,
+            form=AssignForm,
+            sets=_assigned,
+            label="Assign",
+            effects=FOLLOW,
+        ),
+        Transition(
+            "start",
+            source=[*first, ASSIGNED],
+            target=IN_PROGRESS,
+            roles=AGENTS,
+            label="Start work",
+            sets=_picked_up,
+            effects=FOLLOW,
+        ),
+        Transition(
+            "wait_customer",
+            source=[ASSIGNED, IN_PROGRESS],
+            target=Status.PENDING_CUSTOMER,
+            roles=AGENTS,
+            label="Wait for the customer",
+            reason_required=True,
+            style="secondary",
+            effects=FOLLOW,
+        ),
+        Transition(
+            "wait_supplier",
+            source=[ASSIGNED, IN_PROGRESS],
+            target=Status.PENDING_SUPPLIER,
+            roles=AGENTS,
+            label="Wait for a supplier",
+            reason_required=True,
+            style="secondary",
+            effects=FOLLOW,
+        ),
+        Transition(
+            "wait_change",
+            source=[ASSIGNED, IN_PROGRESS],
+            target=Status.PENDING_CHANGE,
+            roles=AGENTS,
+            label="Wait for a change",
+            reason_required=True,
+            style="secondary",
+            effects=FOLLOW,
+        ),
+        Transition("resume", source=PENDING, target=IN_PROGRESS, roles=AGENTS, label="Resume work", effects=FOLLOW),
+        Transition(
+            "resolve",
+            source=[*first, ASSIGNED, IN_PROGRESS, *PENDING],
+            target=RESOLVED,
+            roles=AGENTS,
+            form=ResolveForm,
+            sets=_resolved,
+            style="success",
+            label="Resolve",
+            effects=FOLLOW,
+        ),
+        Transition(
+            "reopen",
+            source=[RESOLVED],
+            target=IN_PROGRESS,
+            roles=AGENTS | CUSTOMERS,
+            reason_required=True,
+            guard=_within_reopen_window,
+            sets=_reopened,
+            style="warning",
+            label="Reopen",
+            effects=FOLLOW,
+            confirm="The resolution is withdrawn and the resolution clock runs again.",
+        ),
+        Transition(
+            "close",
+            source=[RESOLVED],
+            target=CLOSED,
+            roles=AGENTS | CUSTOMERS,
+            sets=_closed,
+            style="success",
+            label="Confirm and close",
+            effects=FOLLOW,
+        ),
+        Transition(
+            "cancel",
+            source=[*first, ASSIGNED, IN_PROGRESS, *PENDING],
+            target=CANCELLED,
+            roles=AGENTS | CUSTOMERS,
+            reason_required=True,
+            sets=_closed,
+            style="danger",
+            label="Cancel",
+            effects=FOLLOW,
+        ),
+    ]
+
+
+INCIDENT_LIFECYCLE = Lifecycle(field="status", transitions=_common([NEW]))
+REQUEST_LIFECYCLE = Lifecycle(field="status", transitions=_common([NEW]))
