@@ -7,6 +7,7 @@ like any incident's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import models
@@ -35,6 +36,18 @@ def linkable(organisation: Any, cis: list[Any]) -> list[Any]:
     """The CIs an incident of `organisation` may link: its own, or those of no organisation (the provider's shared
     ones); `integrations.alerts.cis_named` already keeps to these, this keeps the tenancy rule whatever it gives."""
     return [ci for ci in cis if ci.organisation_id in (None, getattr(organisation, "pk", None))]
+
+
+def _retried(write: Callable[[Incident], object], record: models.Model, attempts: int = 3) -> None:
+    """`write(incident)` on the incident as stored now, again when someone saved it in between (`StaleVersion`): the
+    alerts' change is not theirs to lose, and Alertmanager does not retry a 409."""
+    for attempt in range(attempts):
+        try:
+            write(Incident.objects.get(pk=record.pk))
+            return
+        except services.StaleVersion:
+            if attempt == attempts - 1:
+                raise
 
 
 class IncidentAlerts:
@@ -66,29 +79,34 @@ class IncidentAlerts:
         conversation.post_comment(
             incident, actor=received.actor, body=received.changes.summary(), visibility=conversation.INTERNAL
         )
-        incident = Incident.objects.get(pk=record.pk)
-        linked = list(incident.configuration_items.all())
-        new = [ci for ci in linkable(incident.organisation, received.cis) if ci not in linked]
-        if new:
-            services.update_record(
-                incident,
-                data={"configuration_items": [*linked, *new]},
-                actor=received.actor,
-                expected_version=incident.version,
-            )
+
+        def link_new_cis(incident: Incident) -> None:
+            linked = list(incident.configuration_items.all())
+            new = [ci for ci in linkable(incident.organisation, received.cis) if ci not in linked]
+            if new:
+                services.update_record(
+                    incident,
+                    data={"configuration_items": [*linked, *new]},
+                    actor=received.actor,
+                    expected_version=incident.version,
+                )
+
+        _retried(link_new_cis, record)
 
     def resolve(self, record: models.Model, received: Received) -> None:
         incident = Incident.objects.get(pk=record.pk)
         conversation.post_comment(
             incident, actor=received.actor, body=received.changes.summary(), visibility=conversation.INTERNAL
         )
-        incident = Incident.objects.get(pk=record.pk)
-        services.transition(
-            incident,
-            "resolve",
-            actor=received.actor,
-            expected_version=incident.version,
-            values={"resolution_code": ResolutionCode.FIXED, "resolution_notes": RESOLVED_BY_MONITORING},
+        _retried(
+            lambda incident: services.transition(
+                incident,
+                "resolve",
+                actor=received.actor,
+                expected_version=incident.version,
+                values={"resolution_code": ResolutionCode.FIXED, "resolution_notes": RESOLVED_BY_MONITORING},
+            ),
+            record,
         )
 
     def is_open(self, record: models.Model) -> bool:
