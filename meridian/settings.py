@@ -354,6 +354,7 @@ SPECTACULAR_SETTINGS = {
         "ClassificationLevelEnum": "meridian.cmdb.choices.Level",  # CIs' C, I and A
         "TargetDirectionEnum": "meridian.service_levels.choices.Direction",  # at least / at most
         "LinkDirectionEnum": "meridian.core.links.DIRECTIONS",  # a link between records read either way
+        "AlertStatusEnum": "meridian.integrations.alert_models.AlertGroupStatus",  # firing / resolved
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

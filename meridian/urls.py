@@ -17,6 +17,7 @@ from meridian.core.api.schema import DocsView, SchemaView
 from meridian.core.api.tokens import ApiTokenDetailView, ApiTokenListView
 from meridian.core.api.views import MeView, SearchView, viewset_for
 from meridian.core.urls import record_type_patterns
+from meridian.integrations.api import AlertmanagerView, GenericWebhookView
 from meridian.portfolio.api import CatalogueEntryView, CatalogueView
 from meridian.service_levels.api import AppliesView
 
@@ -40,6 +41,9 @@ api_patterns = [
     path("portfolio/catalogue/", CatalogueView.as_view(), name="portfolio-catalogue"),  # `portfolio.catalogue`
     path("portfolio/catalogue/<str:reference>/", CatalogueEntryView.as_view(), name="portfolio-catalogue-entry"),
     path("service-levels/applies/", AppliesView.as_view(), name="service-levels-applies"),  # `service_levels.applies`
+    # `integrations.alerts`: monitoring systems post here
+    path("integrations/alertmanager/<slug:slug>/", AlertmanagerView.as_view(), name="integrations-alertmanager"),
+    path("integrations/webhooks/<slug:slug>/", GenericWebhookView.as_view(), name="integrations-webhook"),
     *router.urls,
 ]
 

@@ -42,3 +42,7 @@ class InboundMail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} from {self.sender}: {self.outcome}"
+
+
+# the monitoring intake's models (`integrations.alerts`)
+from meridian.integrations.alert_models import AlertGroup, AlertSource  # noqa: E402,F401
