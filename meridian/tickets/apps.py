@@ -7,4 +7,5 @@ class TicketsConfig(AppConfig):
     verbose_name = "Incidents and requests"
 
     def ready(self) -> None:
-        from meridian.tickets import records  # noqa: F401 - registers incidents, requests and categories
+        # the record types (incidents, requests, categories), then the handler of monitoring alerts
+        from meridian.tickets import monitoring, records  # noqa: F401
