@@ -29,7 +29,7 @@ from meridian.core.registry import (
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 from meridian.service_levels import clocks
-from meridian.tickets import queues, services
+from meridian.tickets import escalation, queues, services
 from meridian.tickets.choices import ACTIVE, Status, TaskStatus
 from meridian.tickets.models import Category, Incident, ServiceRequest
 from meridian.tickets.workflows import (
@@ -37,6 +37,7 @@ from meridian.tickets.workflows import (
     COMPLETE_TASK,
     CUSTOMERS,
     INCIDENT_LIFECYCLE,
+    RATE,
     RAISERS,
     REQUEST_LIFECYCLE,
 )
@@ -206,7 +207,7 @@ def _ticket_type(
         linkable={"service": services.may_name_service, "offering": services.may_name_offering},
         after_save=services.after_save,
         tabs=[_clock_tab(label), *(tabs or [])],
-        actions=actions or [],
+        actions=[*(actions or []), RATE, escalation.escalate_action(AGENTS)],
         record_links=True,
         attachments=Attachments(),
         conversation=Conversation(on_post=services.comment_posted),

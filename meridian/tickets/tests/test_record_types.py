@@ -9,7 +9,7 @@ from meridian.cmdb.factories import ConfigurationItemFactory
 from meridian.core.factories import TeamFactory
 from meridian.core.testing import PrincipalsTestCase, RecordTypeTests, assert_lifecycle_walk, walks_lifecycle
 from meridian.tickets.factories import CategoryFactory, IncidentFactory, ServiceRequestFactory
-from meridian.tickets.models import Category, Incident, ServiceRequest
+from meridian.tickets.models import Category, Incident, ServiceRequest, Task
 
 
 class TestCategory(RecordTypeTests):
@@ -22,9 +22,29 @@ class TestCategory(RecordTypeTests):
 
 
 class TicketActionInput:
-    """Valid input of the ticket actions that take some (assign, resolve)."""
+    """Valid input of the ticket actions that take some, on a ticket where each is possible."""
+
+    def action_record(self, record_action: Any) -> Any:
+        team = TeamFactory(organisation=self.p.internal)  # type: ignore[attr-defined]
+        if record_action.name == "rate":
+            return self.factory(organisation=self.p.org_a, status="resolved")  # type: ignore[attr-defined]
+        if record_action.name == "escalate":
+            return self.factory(organisation=self.p.org_a, team=team)  # type: ignore[attr-defined]
+        if record_action.name == "complete_task":
+            request = self.factory(organisation=self.p.org_a, status="in_progress")  # type: ignore[attr-defined]
+            Task.objects.create(request=request, title="Order the laptop", team=team, status="open")
+            Task.objects.create(request=request, order=20, title="Hand it over", team=team)  # left: not yet fulfilled
+            return request
+        return super().action_record(record_action)  # type: ignore[misc]
 
     def action_input(self, record_action: Any, obj: Any, role: str) -> dict[str, Any]:
+        if record_action.name == "rate":
+            return {"rating": 5, "rating_comment": "Quick and friendly.", "reason": ""}
+        if record_action.name == "escalate":
+            return {"why": "Three customers called about it.", "reason": ""}
+        if record_action.name == "complete_task":
+            task = Task.objects.filter(request=obj).first()
+            return {"task": task.pk if task else 0, "notes": "Ordered.", "reason": ""}
         if record_action.name == "assign":
             team = TeamFactory(organisation=self.p.internal)  # type: ignore[attr-defined]
             return {"team": team.pk, "reason": "generic test"}

@@ -16,6 +16,7 @@ from meridian.core import services as core
 from meridian.core.choices import Role
 from meridian.core.factories import TeamFactory
 from meridian.core.models import TeamMembership
+from meridian.core.models import AuditEvent, NotificationLog
 from meridian.core.testing import api_client, make_principals
 from meridian.portfolio.factories import ServiceFactory
 from meridian.portfolio.models import FulfilmentTask, Offering
@@ -27,6 +28,7 @@ from meridian.service_levels.tests.clock_helpers import office
 from meridian.tickets.choices import Status, TaskStatus
 from meridian.tickets.models import Incident, ServiceRequest
 from meridian.tickets.queues import in_queue
+from meridian.tickets.tasks import autoclose
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -227,3 +229,44 @@ class RequestTests(TicketTestCase):
         # the customer confirms and closes it
         request = core.transition(request, "close", actor=customer, expected_version=request.version)
         self.assertEqual(request.status, Status.CLOSED)
+
+
+class EscalationAndClosureTests(TicketTestCase):
+    def test_the_last_warning_and_the_breach_escalate_once_each(self) -> None:
+        lead = self.p.users[Role.RESOLVER].person
+        self.team.lead = lead
+        self.team.save()
+        ticket = self.open_incident(ams(7, 9), team=self.team, assignee=self.agent.person)
+        self.move(ticket, "start", ams(7, 9, 5))
+        for instant in (ams(7, 16, 30), ams(7, 17, 1), ams(8, 9, 30)):  # 90 % at 16:12; the breach at 17:00
+            with At(instant), self.captureOnCommitCallbacks(execute=True):
+                clocks.record_due_events()
+        events = AuditEvent.objects.filter(record_type="tickets.incident", record_id=str(ticket.pk)).order_by("pk")
+        escalations = [e.changes["escalation"]["after"] for e in events if "escalation" in e.changes]
+        self.assertEqual(
+            [(e["level"], e["metric"], e["threshold"]) for e in escalations],
+            [("functional", "resolution", 90), ("hierarchical", "resolution", 100)],
+        )
+        mails = NotificationLog.objects.filter(event="tickets.ticket.escalated", record_id=str(ticket.pk))
+        self.assertEqual(sorted(m.recipient for m in mails), sorted([self.agent.person.email, lead.email]))
+
+    def test_a_resolved_ticket_closes_by_itself_and_is_rated_by_the_customer(self) -> None:
+        ticket = self.open_incident(ams(1, 9))
+        self.move(ticket, "resolve", ams(1, 10), resolution_code="fixed", resolution_notes="Done.")
+        with At(ams(3, 10)):
+            self.assertEqual(autoclose.call_local(), 0)
+        with At(ams(7, 11)):
+            self.assertEqual(autoclose.call_local(), 1)
+        ticket.refresh_from_db()
+        self.assertEqual(ticket.status, Status.CLOSED)
+        api = api_client(self.p.customer_a)
+        url = f"/api/v1/tickets/incidents/{ticket.pk}/rate/"
+        bad = api.post(url, {"rating": 6, "version": ticket.version}, format="json")
+        self.assertEqual(bad.status_code, 400, bad.content)
+        self.assertIn("rating", bad.json())
+        done = api.post(url, {"rating": 4, "rating_comment": "Quick.", "version": ticket.version}, format="json")
+        self.assertEqual(done.status_code, 200, done.content)
+        ticket.refresh_from_db()
+        self.assertEqual((ticket.rating, ticket.rating_comment), (4, "Quick."))
+        again = api.post(url, {"rating": 1, "version": ticket.version}, format="json")
+        self.assertEqual(again.status_code, 409)
