@@ -161,7 +161,9 @@ def _uploads(message: InboundMessage) -> list[UploadedFile]:
         if not name:
             extension = mimetypes.guess_extension(item.content_type or "") or ".bin"
             name = f"attachment-{number}{extension}"
-        files.append(SimpleUploadedFile(name, item.content, content_type=item.content_type or None))
+        files.append(
+            SimpleUploadedFile(name, item.content, content_type=item.content_type or "application/octet-stream")
+        )
     return files
 
 

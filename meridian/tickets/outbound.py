@@ -95,7 +95,9 @@ def replied(ticket: Any, comment: Any, actor: Any) -> list[NotificationLog]:
     recipients = [p for p in _contact(ticket) if p.user_id != getattr(actor, "pk", None)]
     if not recipients:
         return []
-    return notify(REPLIED, ticket, context=_context(ticket, comment=comment, author=_author(actor)), recipients=recipients)
+    return notify(
+        REPLIED, ticket, context=_context(ticket, comment=comment, author=_author(actor)), recipients=recipients
+    )
 
 
 def resolved(ticket: Any, actor: Any) -> list[NotificationLog]:

@@ -9,7 +9,7 @@ import email
 import email.policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from django.test import override_settings
@@ -19,7 +19,7 @@ from meridian.core import services as core_services
 from meridian.core.choices import OrganisationKind, Role
 from meridian.core.factories import OrganisationFactory, PersonFactory
 from meridian.core.links import linked
-from meridian.core.models import Attachment, Comment, Person
+from meridian.core.models import Attachment, Comment, Person, User
 from meridian.core.notifications import record_thread_id
 from meridian.core.testing import PrincipalsTestCase
 from meridian.integrations.choices import InboundMailOutcome as O
@@ -71,6 +71,12 @@ def new_mail(sender: str, subject: str, body: str, *, message_id: str, files: di
 
 @override_settings(**MAIL_SETTINGS)
 class MailInTests(PrincipalsTestCase):
+    agent: ClassVar[User]
+    alice: ClassVar[Person]
+    bob: ClassVar[Person]
+    megan: ClassVar[Any]  # made by a factory
+    bea: ClassVar[Any]
+
     @classmethod
     def setUpTestData(cls) -> None:
         super().setUpTestData()
@@ -147,9 +153,9 @@ class MailInTests(PrincipalsTestCase):
     def test_someone_of_another_organisation_never_lands_on_the_ticket(self) -> None:
         base = read("talon/standard_replies/gmail.eml")
         cases = {
-            "a customer user of B, by the thread": dict(from_="bob@customer-b.example", in_reply_to=self.thread()),
-            "a contact of B, by the thread": dict(from_="bea@customer-b.example", in_reply_to=self.thread()),
-            "a contact of B, by the subject": dict(from_="bea@customer-b.example", subject=self.ticket.reference),
+            "a customer user of B, by the thread": {"from_": "bob@customer-b.example", "in_reply_to": self.thread()},
+            "a contact of B, by the thread": {"from_": "bea@customer-b.example", "in_reply_to": self.thread()},
+            "a contact of B, by the subject": {"from_": "bea@customer-b.example", "subject": self.ticket.reference},
         }
         for number, (label, headers) in enumerate(cases.items()):
             with self.subTest(label):
