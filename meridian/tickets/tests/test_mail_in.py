@@ -27,7 +27,7 @@ from meridian.integrations.inbound import ingest, register_handler, registered_h
 from meridian.integrations.tests.test_mail_parse import EMAILS, SKIP_REASON
 from meridian.tickets import inbound
 from meridian.tickets.choices import Channel, Status
-from meridian.tickets.models import Incident
+from meridian.tickets.models import Incident, ServiceRequest
 
 DOMAIN = "itsm.example.com"
 needs_emails = pytest.mark.skipif(EMAILS is None, reason=SKIP_REASON)
@@ -148,6 +148,18 @@ class MailInTests(PrincipalsTestCase):
         raw = new_mail("megan@customer-a.example", f"About INC-{number}", "It works again.", message_id="<z@c>")
         self.assertEqual(ingest(raw).outcome, O.REPLIED)
         self.assertIn("It works again.", self.comments()[0].body)
+
+    def test_a_service_request_is_answered_by_its_reference_too(self) -> None:
+        request = core_services.create_record(
+            ServiceRequest, data={"title": "New laptop", "organisation": self.p.org_a, "caller": self.alice},
+            actor=self.p.customer_a,
+        )  # fmt: skip
+        raw = new_mail("alice@customer-a.example", f"Re: [{request.reference}] New laptop", "A 14-inch one, please.",
+                       message_id="<q@x>")  # fmt: skip
+        mail = ingest(raw)
+        self.assertEqual((mail.outcome, mail.record_type, mail.record_id), (O.REPLIED, "tickets.servicerequest",
+                         str(request.pk)))  # fmt: skip
+        self.assertEqual([c.body for c in self.comments(request)], ["A 14-inch one, please."])
 
     @needs_emails
     def test_someone_of_another_organisation_never_lands_on_the_ticket(self) -> None:
