@@ -7,5 +7,6 @@ class TicketsConfig(AppConfig):
     verbose_name = "Incidents and requests"
 
     def ready(self) -> None:
-        # the record types (incidents, requests, categories), then the handler of monitoring alerts
-        from meridian.tickets import monitoring, records  # noqa: F401
+        # the record types (incidents, requests, categories), the handlers of monitoring alerts and inbound mail, the
+        # mails to callers
+        from meridian.tickets import inbound, monitoring, outbound, records  # noqa: F401

@@ -91,7 +91,7 @@ def clock_event(clock: Clock, event: ClockEvent) -> None:
     model = ContentType.objects.get_for_id(clock.content_type_id).model_class()
     if model is None or model._meta.app_label != "tickets":
         return
-    ticket = model.objects.filter(pk=clock.object_id).select_related("team", "assignee").first()
+    ticket = model._default_manager.filter(pk=clock.object_id).select_related("team", "assignee").first()
     if ticket is None:
         return
     warnings = list(clock.metric.thresholds or [])
@@ -118,7 +118,8 @@ clocks.on_event(None, clock_event)
 def _shown(value: Any) -> history.Shown:
     if not isinstance(value, dict):
         return history.Shown("text", str(value))
-    level = {"functional": "to the assignee and team", "hierarchical": "to the team's lead"}.get(value.get("level"), "")
+    levels = {"functional": "to the assignee and team", "hierarchical": "to the team's lead"}
+    level = levels.get(str(value.get("level")), "")
     return history.Shown("text", f"{value.get('why', '')} Escalated {level}.".strip())
 
 
@@ -162,5 +163,3 @@ def escalate_action(roles: frozenset[str]) -> RecordAction:
         style="warning",
         help_text="Hierarchical escalation: the team's lead and escalation contact are told, and it is recorded.",
     )
-
-

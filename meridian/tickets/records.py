@@ -37,8 +37,8 @@ from meridian.tickets.workflows import (
     COMPLETE_TASK,
     CUSTOMERS,
     INCIDENT_LIFECYCLE,
-    RATE,
     RAISERS,
+    RATE,
     REQUEST_LIFECYCLE,
 )
 
@@ -123,7 +123,7 @@ def _fulfilment(request: ServiceRequest, user: Any) -> dict[str, Any]:
 
     answers = answer_rows(request.offering, request.answers, user) if request.offering is not None else []
     return {
-        "request": request,
+        "service_request": request,
         "answers": answers,
         "approvals": list(request.approvals.select_related("approver")),
         "tasks": list(request.tasks.select_related("team", "assignee")),

@@ -82,6 +82,10 @@ def _terms(ticket: Any) -> dict[str, tuple[int, Any, str]]:
 def after_save(ticket: Any, actor: Any, changes: dict[str, Any]) -> None:
     """Clocks started when the ticket is opened; re-targeted (or started, or left) when its terms change."""
     created = ticket.version == 1
+    if created:
+        from meridian.tickets import outbound
+
+        outbound.opened(ticket, actor)
     if hasattr(ticket, "offering") and (created or {"offering", "answers"} & set(changes)):
         check_request(ticket, actor, created)
     if created and hasattr(ticket, "offering"):
@@ -146,9 +150,13 @@ def follow_status(ticket: Any, actor: Any) -> None:
 
 def comment_posted(ticket: Model, comment: Any, actor: Any) -> None:
     """The conversation's hook: a staff member's public reply is a response."""
-    staff = policy.is_system(actor) or bool(policy.roles_of(actor) - {Role.CUSTOMER_USER, Role.AUDITOR})
+    # the system posts a contact's mail (`tickets.inbound`): not a response of the provider's
+    staff = not policy.is_system(actor) and bool(policy.roles_of(actor) - {Role.CUSTOMER_USER, Role.AUDITOR})
     if comment.visibility == "public" and staff and getattr(ticket, "responded_at", 1) is None:
         responded(ticket)
+    from meridian.tickets import outbound
+
+    outbound.replied(ticket, comment, actor)
 
 
 # --- service requests: approval and fulfilment -------------------------------------------------------------------

@@ -79,6 +79,12 @@ def _closed(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
     return {"closed_at": timezone.now()}
 
 
+def _tell_resolved(ticket: Any, actor: Any) -> None:
+    from meridian.tickets import outbound
+
+    outbound.resolved(ticket, actor)
+
+
 def reopen_window() -> timedelta:
     return timedelta(days=int(settings.MERIDIAN_TICKET_REOPEN_DAYS))
 
@@ -160,6 +166,7 @@ def _common(first: list[str], waiting: tuple[str, ...] = ()) -> list[Transition]
             style="success",
             label="Resolve",
             effects=FOLLOW,
+            after_commit=[_tell_resolved],
         ),
         Transition(
             "reopen",
@@ -283,7 +290,9 @@ class RateForm(ActionForm):
     )
 
 
-def rate(ticket: Any, *, actor: Any, expected_version: int, reason: str = "", rating: int, rating_comment: str = "") -> Any:
+def rate(
+    ticket: Any, *, actor: Any, expected_version: int, reason: str = "", rating: int, rating_comment: str = ""
+) -> Any:
     """The customer's rating (1-5) and comment, once, on a resolved or closed ticket: one audit event."""
     from meridian.core import audit
     from meridian.core.choices import AuditAction

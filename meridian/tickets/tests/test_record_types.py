@@ -9,7 +9,7 @@ from meridian.cmdb.factories import ConfigurationItemFactory
 from meridian.core.factories import TeamFactory
 from meridian.core.testing import PrincipalsTestCase, RecordTypeTests, assert_lifecycle_walk, walks_lifecycle
 from meridian.tickets.factories import CategoryFactory, IncidentFactory, ServiceRequestFactory
-from meridian.tickets.models import Category, Incident, ServiceRequest, Task
+from meridian.tickets.models import Approval, Category, Incident, ServiceRequest, Task
 
 
 class TestCategory(RecordTypeTests):
@@ -114,4 +114,11 @@ class TicketLifecycleTests(PrincipalsTestCase):
     @walks_lifecycle(ServiceRequest)
     def test_every_request_action_from_every_state_as_every_role(self) -> None:
         make = lambda state: ServiceRequestFactory(status=state)  # noqa: E731
-        assert_lifecycle_walk(self, ServiceRequest, make, self.p, inputs=self.inputs())
+
+        def asked(state: str, action: str, user: Any) -> ServiceRequest:
+            """A request on which `user` is the approver asked (only they may approve or reject)."""
+            request = ServiceRequestFactory(status=state, organisation=self.p.org_a)
+            Approval.objects.create(request=request, approver=user.person)
+            return request
+
+        assert_lifecycle_walk(self, ServiceRequest, make, self.p, make_allowed=asked, inputs=self.inputs())

@@ -15,8 +15,7 @@ from meridian.core import conversation
 from meridian.core import services as core
 from meridian.core.choices import Role
 from meridian.core.factories import TeamFactory
-from meridian.core.models import TeamMembership
-from meridian.core.models import AuditEvent, NotificationLog
+from meridian.core.models import AuditEvent, NotificationLog, TeamMembership
 from meridian.core.testing import api_client, make_principals
 from meridian.portfolio.factories import ServiceFactory
 from meridian.portfolio.models import FulfilmentTask, Offering
