@@ -88,10 +88,13 @@ class Period:
         """`2026-11`, `2026-Q4` or `2026-11-03_2026-11-20`: for file names and the record of what was mailed."""
         if self.first.day == 1 and Period.month(self.first.year, self.first.month, self.tz).last == self.last:
             return f"{self.first:%Y-%m}"
-        if self.first.day == 1 and self.first.month % 3 == 1:
-            if Period.quarter(self.first.year, self.first.month // 3 + 1, self.tz).last == self.last:
-                return f"{self.first.year}-Q{self.first.month // 3 + 1}"
+        quarter = self.first.month // 3 + 1
+        if self.first.day == 1 and self.first.month % 3 == 1 and self._quarter_last(quarter) == self.last:
+            return f"{self.first.year}-Q{quarter}"
         return f"{self.first:%Y-%m-%d}_{self.last:%Y-%m-%d}"
+
+    def _quarter_last(self, quarter: int) -> date:
+        return Period.quarter(self.first.year, quarter, self.tz).last
 
     @property
     def label(self) -> str:
@@ -284,7 +287,7 @@ def _opened(queryset: QuerySet[Any], start: datetime, end: datetime) -> QuerySet
     return queryset.filter(created_at__gte=start, created_at__lt=end)
 
 
-def _clocks(model: Any, tickets: QuerySet[Any]) -> QuerySet[Clock]:
+def _clocks(model: Any, tickets: QuerySet[Any]) -> Any:  # a Clock queryset with annotations
     ct = ContentType.objects.get_for_model(model)
     owner = model.objects.filter(pk=OuterRef("object_id"))
     return Clock.objects.filter(content_type=ct, object_id__in=tickets.values("pk")).annotate(
@@ -313,11 +316,15 @@ def _kind_figures(
 ) -> KindFigures:
     start, end = period.start, period.end
     opened = _opened(scope, start, end)
-    by_priority_rows = dict(opened.order_by().values_list("priority_id").annotate(n=Count("pk")).values_list("priority_id", "n"))
+    by_priority_rows = dict(
+        opened.order_by().values_list("priority_id").annotate(n=Count("pk")).values_list("priority_id", "n")
+    )
     by_priority = [(p.name, by_priority_rows.get(p.pk, 0)) for p in priorities]
     if by_priority_rows.get(None):
         by_priority.append((NONE_LABEL, by_priority_rows[None]))
-    by_category_rows = opened.order_by().values_list("category_id").annotate(n=Count("pk")).values_list("category_id", "n")
+    by_category_rows = (
+        opened.order_by().values_list("category_id").annotate(n=Count("pk")).values_list("category_id", "n")
+    )
     by_category = sorted(
         ((categories.get(cid, NONE_LABEL) if cid else NONE_LABEL, n) for cid, n in by_category_rows),
         key=lambda item: (-item[1], item[0]),
@@ -464,17 +471,17 @@ def _trend(scopes: list[tuple[str, str, Any, QuerySet[Any]]], period: Period) ->
         ):
             month = month.astimezone(tz)
             volumes[(key, (month.year, month.month))] = n
-        for row in (
-            _clocks(model, opened)
-            .annotate(month=TruncMonth("opened_at", tzinfo=tz))
+        clocks = _clocks(model, opened)
+        for counted in (
+            clocks.annotate(month=TruncMonth("opened_at", tzinfo=tz))
             .values("month", "metric__key")
             .annotate(**_compliance_counts())
             .order_by()
         ):
-            month = row["month"].astimezone(tz)
-            cell = compliance[(row["metric__key"], (month.year, month.month))]
-            cell[0] += row["met"]
-            cell[1] += row["breached"]
+            month = counted["month"].astimezone(tz)
+            cell = compliance[(counted["metric__key"], (month.year, month.month))]
+            cell[0] += counted["met"]
+            cell[1] += counted["breached"]
     rows = []
     for month in months:
         ym = (month.first.year, month.first.month)
@@ -521,9 +528,7 @@ def build(agreement: Agreement, period: Period, *, organisation: Any = None) -> 
             .order_by()
         ):
             ratings[rating] += n
-    workload = (
-        against_limits(agreement, today=period.last) if shows_workload(agreement, organisation_id) else None
-    )
+    workload = against_limits(agreement, today=period.last) if shows_workload(agreement, organisation_id) else None
     return Report(
         agreement=agreement,
         period=period,
@@ -588,7 +593,7 @@ def sections(report: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
     ]
     backlog = [[k.label, k.opened, k.resolved, k.closed, k.open_at_end] for k in report.kinds]
     satisfaction = [[r, report.ratings.get(r, 0)] for r in range(1, 6)]
-    result = [
+    result: list[tuple[str, list[str], list[list[Any]]]] = [
         ("Summary", ["Item", "Value"], summary),
         ("Volumes", ["Kind", "By", "Value", "Tickets"], volumes),
         (

@@ -80,7 +80,9 @@ def send_agreement_reports(agreement_id: int, today: date | None = None) -> int:
                 continue
             report = compute.build(agreement, period, organisation=recipient.organisation)
             link = f"{settings.MERIDIAN_BASE_URL.rstrip('/')}{report_url(agreement, period)}"
-            body = f"{compute.summary_text(report)}\n\nThe whole report (log in): {link}\nThe figures: attached (CSV).\n"
+            body = (
+                f"{compute.summary_text(report)}\n\nThe whole report (log in): {link}\nThe figures: attached (CSV).\n"
+            )
             subject = f"Service report {agreement.reference} {period.label}"
             if recipient.organisation is not None:
                 subject += f" – {recipient.organisation}"

@@ -27,4 +27,3 @@ def tab_context(agreement: Agreement, user: Any) -> dict[str, Any]:
     half = compute.Period(six[0].first, six[-1].last, tz)
     links = [(p.label, report_url(agreement, p)) for p in (month, quarter, half)]
     return {"agreement": agreement, "links": links}
-

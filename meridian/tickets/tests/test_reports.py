@@ -20,7 +20,8 @@ from meridian.core.models import NotificationLog
 from meridian.service_levels import clocks
 from meridian.tickets.factories import CategoryFactory
 from meridian.tickets.models import Incident
-from meridian.tickets.reports import compute, mail as report_mail
+from meridian.tickets.reports import compute
+from meridian.tickets.reports import mail as report_mail
 from meridian.tickets.tests.test_tickets import At, TicketTestCase, ams
 
 AMS = ZoneInfo("Europe/Amsterdam")
