@@ -18,10 +18,12 @@ from django.urls import reverse
 from meridian.core.choices import Role
 from meridian.core.models import NotificationLog
 from meridian.service_levels import clocks
+from meridian.service_levels.factories import AgreementFactory
 from meridian.tickets.factories import CategoryFactory
 from meridian.tickets.models import Incident
 from meridian.tickets.reports import compute
 from meridian.tickets.reports import mail as report_mail
+from meridian.tickets.reports.tab import tab_context
 from meridian.tickets.tests.test_tickets import At, TicketTestCase, ams
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -117,6 +119,38 @@ class FigureTests(ReportTestCase):
         self.assertEqual((trend["2026-11"]["incidents"], trend["2026-12"]["incidents"]), (1, 4))
         self.assertEqual((trend["2026-12"]["response"], trend["2026-11"]["response"]), (66.7, 0.0))  # D breached
 
+    def test_more_tickets_cost_no_more_queries(self) -> None:
+        with CaptureQueriesContext(connection) as before:
+            self.build()
+        for hour in (9, 10, 11):
+            ticket = self.open_incident(ams(14, hour), title=f"More {hour}", category=self.email)
+            self.move(ticket, "start", ams(14, hour, 20))
+            self.move(ticket, "wait_customer", ams(14, hour, 40))
+        with CaptureQueriesContext(connection) as after:
+            report = self.build()
+        self.assertEqual(report.kinds[0].opened, 7)
+        self.assertEqual(len(after), len(before))
+
+    def test_an_olas_report_counts_its_teams_tickets(self) -> None:
+        ola = AgreementFactory(
+            kind="ola",
+            name="Desk",
+            team=self.team,
+            status="active",
+            support_hours=self.calendar,
+            valid_from=date(2026, 1, 1),
+        )
+        Incident.objects.filter(pk__in=[self.a.pk, self.b.pk]).update(team=self.team)
+        report = compute.build(ola, december())
+        self.assertEqual(report.kinds[0].opened, 2)
+        self.assertEqual(report.totals("response").breached, 1)
+
+    def test_the_agreement_tab_links_to_last_month_quarter_and_half_year(self) -> None:
+        with At(datetime(2027, 2, 10, 12, tzinfo=AMS)):
+            links = tab_context(self.sla, self.p.users[Role.SERVICE_LEVEL_MANAGER])["links"]
+        self.assertEqual([label for label, _ in links], ["January 2027", "2026 Q4", "01 Aug 2026 – 31 Jan 2027"])
+        self.assertTrue(links[1][1].endswith("?quarter=2026-Q4"))
+
     def test_p90_is_the_nearest_rank(self) -> None:
         self.assertEqual(compute.p90(list(range(1, 11))), 9)
         self.assertEqual(compute.p90([5.0]), 5.0)
@@ -192,6 +226,12 @@ class PageTests(ReportTestCase):
         self.assertEqual(self.client.get(self.url(month="2026-12")).status_code, 404)
         self.client.force_login(self.p.users[Role.SERVICE_DESK_AGENT])
         self.assertEqual(self.client.get(self.url(month="2026-12")).status_code, 404)
+
+    def test_the_list_of_reports(self) -> None:
+        self.client.force_login(self.p.customer_a)
+        self.assertContains(self.client.get(reverse("tickets:service_reports")), self.sla.reference)
+        self.client.force_login(self.p.users[Role.RESOLVER])
+        self.assertEqual(self.client.get(reverse("tickets:service_reports")).status_code, 403)
 
     def test_a_bad_period_says_so(self) -> None:
         self.client.force_login(self.p.users[Role.SERVICE_LEVEL_MANAGER])
