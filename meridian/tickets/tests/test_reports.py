@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from django.core import mail
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -150,6 +151,8 @@ class FigureTests(ReportTestCase):
             links = tab_context(self.sla, self.p.users[Role.SERVICE_LEVEL_MANAGER])["links"]
         self.assertEqual([label for label, _ in links], ["January 2027", "2026 Q4", "01 Aug 2026 – 31 Jan 2027"])
         self.assertTrue(links[1][1].endswith("?quarter=2026-Q4"))
+        html = render_to_string("tickets/reports/tab.html", {"agreement": self.sla, "links": links})
+        self.assertIn("January 2027</a>", html)
 
     def test_p90_is_the_nearest_rank(self) -> None:
         self.assertEqual(compute.p90(list(range(1, 11))), 9)
