@@ -1,4 +1,4 @@
-"""The periodic task of service reports (imported by `meridian/tickets/tasks.py` so that Huey finds it)."""
+"""The periodic task of service reports (imported by the tickets app's `ready()`, as the other apps' tasks are)."""
 
 from __future__ import annotations
 

@@ -272,3 +272,17 @@ class MailTests(ReportTestCase):
         )
         # next month is another period
         self.assertEqual(report_mail.send_monthly_reports(today=date(2027, 2, 1)), 3)
+
+    def test_the_periodic_task_mails_last_month_on_the_first(self) -> None:
+        from meridian.core.tasks import PERIODIC_TASKS
+        from meridian.tickets.reports import tasks  # noqa: F401 - the tickets app's ready() imports it
+
+        task = PERIODIC_TASKS["tickets.monthly_service_reports"]
+        self.assertEqual(task.schedule, "0 12 1 * *")
+        with At(datetime(2027, 1, 1, 12, tzinfo=AMS)):
+            self.assertEqual(task.func(actor=None), 3)
+            self.assertEqual(task.func(actor=None), 0)
+        self.assertEqual(
+            {m.subject for m in mail.outbox if "a@" in m.to[0]},
+            {f"Service report {self.sla.reference} December 2026 – Customer A (tests)"},
+        )
