@@ -10,6 +10,7 @@ Decisions (docs/users/service-reports.md says them to readers):
   (stopped or finished) without a breach, breached = `breached_at` set, otherwise still running (not counted in %).
 - Times are business minutes of the clocks that ended (`elapsed_minutes`, final once ended); the 90th percentile
   is the nearest rank (the smallest value with at least 90 % of the values at or below it).
+- Cancelled and rejected tickets count in the volumes and the backlog, not in compliance, times or breaches.
 - A breach's reason: the resolution notes (with the resolution code) when there are some; otherwise the last
   pending status the clock spent time in ("Pending: on a supplier"); otherwise the ticket's status now.
 
@@ -45,6 +46,7 @@ METRICS = [("response", "Response"), ("resolution", "Resolution")]
 ENDED = [ClockState.STOPPED, ClockState.FINISHED]
 TREND_MONTHS = 6
 NONE_LABEL = "(none)"
+UNMEASURED = [Status.CANCELLED, Status.REJECTED]
 
 
 # --- periods -------------------------------------------------------------------------------------------------
@@ -287,6 +289,11 @@ def _opened(queryset: QuerySet[Any], start: datetime, end: datetime) -> QuerySet
     return queryset.filter(created_at__gte=start, created_at__lt=end)
 
 
+def _measured(tickets: QuerySet[Any]) -> QuerySet[Any]:
+    """The tickets whose clocks count: not cancelled or rejected (their clocks stopped without a service given)."""
+    return tickets.exclude(status__in=UNMEASURED)
+
+
 def _clocks(model: Any, tickets: QuerySet[Any]) -> Any:  # a Clock queryset with annotations
     ct = ContentType.objects.get_for_model(model)
     owner = model.objects.filter(pk=OuterRef("object_id"))
@@ -340,7 +347,7 @@ def _kind_figures(
             & (Q(closed_at__isnull=True) | Q(closed_at__gte=end)),
         ),
     )
-    clocks = _clocks(model, opened)
+    clocks = _clocks(model, _measured(opened))
     compliance: dict[str, list[tuple[str, Compliance]]] = {}
     times: dict[str, list[tuple[str, Times]]] = {}
     grouped: dict[tuple[str, int | None], Compliance] = {}
@@ -402,7 +409,7 @@ def _breaches(
     for key, _label, model, scope in scopes:
         opened = _opened(scope, period.start, period.end)
         breached = (
-            _clocks(model, opened)
+            _clocks(model, _measured(opened))
             .filter(breached_at__isnull=False)
             .select_related("metric")
             .order_by("breached_at", "pk")
@@ -471,7 +478,7 @@ def _trend(scopes: list[tuple[str, str, Any, QuerySet[Any]]], period: Period) ->
         ):
             month = month.astimezone(tz)
             volumes[(key, (month.year, month.month))] = n
-        clocks = _clocks(model, opened)
+        clocks = _clocks(model, _measured(opened))
         for counted in (
             clocks.annotate(month=TruncMonth("opened_at", tzinfo=tz))
             .values("month", "metric__key")

@@ -132,6 +132,12 @@ class FigureTests(ReportTestCase):
         self.assertEqual(report.kinds[0].opened, 7)
         self.assertEqual(len(after), len(before))
 
+    def test_a_cancelled_ticket_counts_in_the_volumes_not_in_compliance(self) -> None:
+        Incident.objects.filter(pk=self.e.pk).update(status="cancelled")
+        incidents = self.build().kinds[0]
+        self.assertEqual(incidents.opened, 4)
+        self.assertEqual(incidents.compliance["response"][0][1].running, 0)  # E's clock no longer counts
+
     def test_an_olas_report_counts_its_teams_tickets(self) -> None:
         ola = AgreementFactory(
             kind="ola",
