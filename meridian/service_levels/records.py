@@ -3,11 +3,13 @@ priorities and agreements (SLA, OLA, underpinning contract) with their targets, 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
 
 from meridian.core.attachments import Attachments
 from meridian.core.children import Child
-from meridian.core.choices import STATUS_COLOURS
+from meridian.core.choices import STATUS_COLOURS, Role
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import (
     ADD,
@@ -53,6 +55,13 @@ register(
         help_text="The priorities agreements give targets for; the priority matrix maps impact and urgency to them.",
     )
 )
+
+
+def _service_report_tab(agreement: Agreement, user: Any) -> dict[str, Any]:
+    """The tickets app's reports of the agreement (imported when shown: service levels do not depend on tickets)."""
+    from meridian.tickets.reports.tab import tab_context
+
+    return tab_context(agreement, user)
 
 
 def _party(agreement: Agreement) -> str:
@@ -146,6 +155,14 @@ register(
                 help_text="Who and what it covers; the OLAs and underpinning contracts beneath an SLA (or the SLAs "
                 "above an OLA or contract) and where they cannot support its targets; equally specific agreements "
                 "it ties with; workload against its limits.",
+            ),
+            Tab(
+                "service_report",
+                "Service report",
+                template="tickets/reports/tab.html",
+                context=_service_report_tab,
+                roles=frozenset({Role.SERVICE_LEVEL_MANAGER, Role.SERVICE_OWNER, Role.ADMINISTRATOR, Role.AUDITOR}),
+                help_text="Its service reports: last month, the last quarter, the last six months.",
             ),
         ],
         attachments=Attachments(),  # the signed agreement, schedules, minutes of reviews

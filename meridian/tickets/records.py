@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from meridian.changes.models import Change
 from meridian.core.attachments import Attachments
-from meridian.core.choices import STATUS_COLOURS
+from meridian.core.choices import STATUS_COLOURS, Role
 from meridian.core.conversation import Conversation
 from meridian.core.links import LinkType, register_link_type
 from meridian.core.registry import (
@@ -25,6 +25,7 @@ from meridian.core.registry import (
     MyWork,
     RecordType,
     register,
+    register_page,
 )
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
@@ -32,6 +33,7 @@ from meridian.service_levels import clocks
 from meridian.tickets import escalation, queues, services
 from meridian.tickets.choices import ACTIVE, Status, TaskStatus
 from meridian.tickets.models import Category, Incident, ServiceRequest
+from meridian.tickets.reports.views import READERS
 from meridian.tickets.workflows import (
     AGENTS,
     COMPLETE_TASK,
@@ -223,6 +225,16 @@ register(
     _ticket_type(
         ServiceRequest, REQUEST_LIFECYCLE, "service request", ["offering"], tabs=[FULFILMENT], actions=[COMPLETE_TASK]
     )
+)
+
+register_page(
+    "service",
+    "Service reports",
+    "tickets:service_reports",
+    READERS | {Role.CUSTOMER_USER},
+    icon="graph-up",
+    help_text="Per agreement and period: volumes, compliance, breaches, backlog, business times, satisfaction, "
+    "workload, trend; print, CSV, Excel; mailed monthly.",
 )
 
 # incidents are caused and resolved by changes (ISO/IEC 20000-1 8.6.1: the link to change management)
