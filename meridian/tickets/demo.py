@@ -61,7 +61,7 @@ class Story:
     note: str = ""
     resolution: str = ResolutionCode.FIXED
     notes: str = "Fixed."
-    wait: str = ""  # "customer" or "supplier": what it may wait for, and why
+    wait: str = ""  # "customer", "supplier" or "change": what it may wait for
     weight: int = 3
 
 
@@ -322,8 +322,9 @@ STORIES: list[Story] = [
         cis=("wms-db-1",),
         impact="medium",
         channels=(Channel.MONITORING,),
-        note="WAL archive not cleaned after the upgrade. Cleaned up and fixed the archive job.",
-        resolution=ResolutionCode.FIXED,
+        note="WAL archive not cleaned after the upgrade. Cleaned up; the volume is grown under a change.",
+        wait="change",
+        resolution=ResolutionCode.RESOLVED_BY_CHANGE,
         notes="Old archive files removed and the clean-up job fixed.",
         weight=4,
     ),
@@ -448,6 +449,7 @@ def load(actor: Any) -> None:
             _incident(cast, rng, opened)
         else:
             _request(cast, rng, opened)
+    _present(cast)
     clocks.record_due_events(cast.now)  # warnings and breaches, each at its instant (the periodic task's work)
     queue_views.ensure_views(None)
 
@@ -555,6 +557,11 @@ def _instants(rng: random.Random, count: int, now: datetime, *, office_only: boo
 
 # --- incidents -------------------------------------------------------------------------------------------------------
 
+WAITING = {
+    "customer": "Waiting for the customer's answer.",
+    "supplier": "Waiting for the supplier.",
+    "change": "Waiting for the change that fixes it.",
+}
 RESOLVE_HOURS = {1: (1, 5), 2: (2, 10), 3: (3, 30), 4: (6, 60)}  # typical wall-clock time to resolve, by rank
 TEAM_OF = {"Service Desk": ["sanne", "jonas"], "Network Operations": ["priya"], "Platform Engineering": ["tomasz"]}
 
@@ -585,6 +592,16 @@ class Walk:
         with as_of(self.at):
             conversation.post_comment(self.ticket, actor=user, body=body, visibility=visibility)
         self.ticket.refresh_from_db()
+
+
+def _wall_minutes(ticket: Any, metric: str) -> float:
+    """About how many wall-clock minutes the ticket's target of `metric` spans (office hours: 45 of 168 a week)."""
+    from meridian.service_levels import clocks
+
+    clock = clocks.clocks_of(ticket).filter(metric__key=metric).first()
+    if clock is None:
+        return 8 * 60.0
+    return clock.target_minutes * (1.0 if clock.calendar.always_open else 168 / 45)
 
 
 def _rank(ticket: Any) -> int:
@@ -662,6 +679,10 @@ def _work(cast: Cast, rng: random.Random, walk: Walk, story: Story, caller: Pers
         if not walk.later(rng.uniform(2, 30)):
             return
     walk.move("start", agent)  # the first line picks it up themselves
+    if rng.random() < 0.04:
+        if walk.later(rng.uniform(5, 60)):
+            walk.move("cancel", agent, "Duplicate: the same problem was reported earlier by a colleague.")
+        return
     if story.reply and rng.random() < 0.7:
         walk.say(agent, story.reply)
     if story.note and rng.random() < 0.8:
@@ -670,16 +691,12 @@ def _work(cast: Cast, rng: random.Random, walk: Walk, story: Story, caller: Pers
         walk.say(agent, story.note, conversation.INTERNAL)
     low, high = RESOLVE_HOURS.get(rank, (3, 30))
     busy = rng.uniform(low, high) * 60
-    late = rng.random() < 0.14
-    if late:
-        busy *= rng.uniform(2.5, 4)  # the resolution target breached
+    if rng.random() < 0.14:  # late: past the resolution target (in wall-clock time on the agreement's hours)
+        busy = max(busy, _wall_minutes(ticket, "resolution") * rng.uniform(1.15, 1.6))
     if story.wait and rng.random() < 0.55:
         if not walk.later(busy / 3):
             return
-        reason = (
-            "Waiting for the customer's answer." if story.wait == "customer" else "Waiting for the supplier's part."
-        )
-        walk.move(f"wait_{story.wait}", agent, reason)
+        walk.move(f"wait_{story.wait}", agent, WAITING[story.wait])
         if caller.user is not None and story.wait == "customer" and rng.random() < 0.6:
             if not walk.later(rng.uniform(60, 1500)):
                 return
@@ -736,6 +753,78 @@ def _after_resolution(
                 reason=REASON,
                 values={"rating": rating, "rating_comment": comment},
             )
+
+
+def _story(title: str) -> Story:
+    return next(s for s in STORIES if s.title == title)
+
+
+def _present(cast: Cast) -> None:
+    """What the service desk has on its plate as the demo starts, whatever the hour: the queues are never empty. On
+    the 24x7 warehouse agreement: one of the demo agent's (sanne) tickets at risk, one breached with Platform
+    Engineering; in office hours' terms: a mail nobody has triaged, a new one for the service desk, one waiting for
+    the customer."""
+    from meridian.service_levels.models import AgreementTarget
+    from meridian.service_levels.priorities import priority_for
+
+    northwind = cast.customers.get("Northwind Logistics")
+    if northwind is None or "Warehouse Management" not in cast.services:
+        return
+    caller = next((p for p in cast.callers[northwind.name] if p.user is None), cast.callers[northwind.name][0])
+    sanne, tomasz = cast.users["sanne"], cast.users.get("tomasz", cast.users["sanne"])
+
+    def target(story: Story) -> int:
+        priority = priority_for(story.impact, story.urgency)
+        row = AgreementTarget.objects.filter(
+            agreement__name="Northwind warehouse operations", priority=priority
+        ).first()
+        return row.resolution_minutes if row is not None and row.resolution_minutes else 8 * 60
+
+    def opened(story: Story, minutes_ago: float, channel: str = Channel.AGENT, **extra: Any) -> Walk:
+        at = cast.now - timedelta(minutes=minutes_ago)
+        data = {
+            "title": story.title,
+            "description": story.description,
+            "organisation": northwind,
+            "caller": caller,
+            "service": cast.services[story.service],
+            "category": cast.categories.get(story.category),
+            "impact": story.impact,
+            "urgency": story.urgency,
+            "channel": channel,
+            **extra,
+        }
+        with as_of(at):
+            ticket = core.create_record(Incident, data=data, actor=cast.users["jonas"], reason=REASON)
+        return Walk(cast, ticket, at)
+
+    labels = _story("Dispatch labels print with the wrong carrier")
+    walk = opened(labels, target(labels) * 0.95)  # 95 % of the target used: past the warnings, not breached
+    walk.later(4)
+    walk.move("assign", cast.users["jonas"], team=cast.teams["Service Desk"], assignee=sanne.person)
+    walk.later(3)
+    walk.move("start", sanne)
+    walk.say(sanne, labels.reply)
+    slow = _story("Warehouse system very slow when picking")
+    walk = opened(slow, target(slow) * 1.3)  # late
+    walk.later(5)
+    walk.move("assign", cast.users["jonas"], team=cast.teams["Platform Engineering"], assignee=tomasz.person)
+    walk.later(10)
+    walk.move("start", tomasz)
+    walk.say(tomasz, slow.reply)
+    walk.later(40)
+    walk.say(tomasz, slow.note, conversation.INTERNAL)
+    full = _story("Mailbox full")
+    opened(full, 25, Channel.EMAIL, category=None, service=cast.services.get("E-mail"))  # not triaged yet
+    printer = _story("Printer on the second floor prints blank pages")
+    opened(printer, 12, Channel.AGENT, service=cast.services.get("Workplace support"))  # the service desk's, new
+    access = _story("Need access to the finance share")
+    walk = opened(access, 2 * 24 * 60, service=cast.services.get("Workplace support"))
+    walk.later(20)
+    walk.move("start", sanne)
+    walk.say(sanne, access.reply)
+    walk.later(5)
+    walk.move("wait_customer", sanne, WAITING["customer"])
 
 
 # --- service requests ------------------------------------------------------------------------------------------------
