@@ -540,7 +540,7 @@ def _instants(rng: random.Random, count: int, now: datetime, *, office_only: boo
     for back in range(DAYS):
         day = (local - timedelta(days=back)).date()
         days += [day] * (1 if day.weekday() >= 5 else 4)
-    found = []
+    found: list[datetime] = []
     while len(found) < count:
         day = rng.choice(days)
         if not office_only and rng.random() < 0.08:
