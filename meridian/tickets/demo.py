@@ -865,6 +865,10 @@ REQUEST_WEIGHTS = {
 
 
 def _request(cast: Cast, rng: random.Random, opened: datetime) -> None:
+    from meridian.core import registry
+
+    if "answers" not in registry.get(ServiceRequest).fields:
+        return  # a request's form is answered through the services only where its record type takes the answers
     offerings = [o for o in cast.offerings if any(c.name in cast.customers for c in o.service.customers.all())]
     if not offerings:
         return
