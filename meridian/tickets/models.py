@@ -126,7 +126,7 @@ class Ticket(ReferencedRecord):
         abstract = True
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.title}" if self.reference else self.title
+        return self.title
 
     def clean(self) -> None:
         from meridian.tickets import services

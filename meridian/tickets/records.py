@@ -179,6 +179,22 @@ def _ticket_type(
     return RecordType(
         model=model,
         fields=FIELDS[:4] + extra_fields + FIELDS[4:],
+        # what the ticket's page shows: the fields, then what the lifecycle and the clocks set
+        detail_fields=[
+            "status",
+            "priority",
+            *FIELDS[:4],
+            *extra_fields,
+            *FIELDS[4:],
+            "agreement",
+            "responded_at",
+            "resolved_at",
+            "resolution_code",
+            "resolution_notes",
+            "closed_at",
+            "rating",
+            "rating_comment",
+        ],
         list_columns=COLUMNS,
         filter_fields=FILTERS,
         search_fields=SEARCH,
@@ -223,10 +239,23 @@ def _ticket_type(
 register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", []))
 register(
     _ticket_type(
-        ServiceRequest, REQUEST_LIFECYCLE, "service request", ["offering"], tabs=[FULFILMENT], actions=[COMPLETE_TASK]
+        ServiceRequest,
+        REQUEST_LIFECYCLE,
+        "service request",
+        ["offering", "answers"],
+        tabs=[FULFILMENT],
+        actions=[COMPLETE_TASK],
     )
 )
 
+register_page(
+    "operations",
+    "Report a problem",
+    "tickets:report_problem",
+    RAISERS | CUSTOMERS,
+    icon="exclamation-triangle",
+    help_text="Tell the service desk what does not work: an incident, in your words.",
+)
 register_page(
     "service",
     "Service reports",
