@@ -30,7 +30,7 @@ from meridian.core.registry import (
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 from meridian.service_levels import clocks
-from meridian.tickets import escalation, queues, services
+from meridian.tickets import escalation, major, queues, services
 from meridian.tickets.choices import ACTIVE, Status, TaskStatus
 from meridian.tickets.models import Category, Incident, ServiceRequest
 from meridian.tickets.reports.views import READERS
@@ -220,7 +220,10 @@ def _ticket_type(
     )
 
 
-register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", []))
+register(
+    _ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", [], tabs=[major.TAB], actions=major.ACTIONS)
+)
+register(major.CRITERION_TYPE)
 register(
     _ticket_type(
         ServiceRequest, REQUEST_LIFECYCLE, "service request", ["offering"], tabs=[FULFILMENT], actions=[COMPLETE_TASK]
