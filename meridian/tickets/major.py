@@ -48,7 +48,11 @@ from meridian.tickets.choices import ACTIVE, FINAL, Status
 from meridian.tickets.models import Incident, MajorIncidentCriterion, MajorIncidentReview, MajorIncidentUpdate
 from meridian.tickets.workflows import AGENTS
 
-DECLARED, PROPOSED, CUSTOMER_UPDATE = "tickets.major.declared", "tickets.major.proposed", "tickets.major.customer_update"
+DECLARED, PROPOSED, CUSTOMER_UPDATE = (
+    "tickets.major.declared",
+    "tickets.major.proposed",
+    "tickets.major.customer_update",
+)
 KEEPERS = ADMINS | {Role.SERVICE_LEVEL_MANAGER}
 # what decides whether a criterion holds: a write changing none of these is not checked again
 DECIDING = {"priority", "impact", "urgency", "service", "configuration_items", "organisation"}
@@ -392,7 +396,7 @@ def update_refusal(incident: Incident, actor: Any) -> str | None:
     if incident.status in FINAL:
         return "It is closed: no more updates."
     if not any(r.addresses for r in reach(incident)):
-        return "No customer it reaches has an address to write to (the organisation's, or a customer contact of the service)."
+        return "No customer it reaches has an address (the organisation's, or a customer contact of the service)."
     return None
 
 
@@ -469,7 +473,9 @@ def close_refusal(incident: Any, actor: Any) -> str | None:
 def _shown_update(value: Any) -> history.Shown:
     if not isinstance(value, dict):
         return history.Shown("text", str(value))
-    return history.Shown("text", f"sent to {value.get('recipients', 0)} addresses of {value.get('customers', 0)} customers")
+    return history.Shown(
+        "text", f"sent to {value.get('recipients', 0)} addresses of {value.get('customers', 0)} customers"
+    )
 
 
 def _shown_review(value: Any) -> history.Shown:
@@ -489,7 +495,9 @@ register_event(
     Event(DECLARED, recipients=lambda incident: [], description="Top management and the manager: a major incident.")
 )
 register_event(
-    Event(PROPOSED, recipients=lambda incident: [], description="The team's lead: the criteria propose a major incident.")
+    Event(
+        PROPOSED, recipients=lambda incident: [], description="The team's lead: the criteria propose a major incident."
+    )
 )
 register_event(
     Event(
@@ -568,13 +576,21 @@ def tab_api(incident: Incident, user: Any, request: Any) -> dict[str, Any]:
             for r in context["reached"]
         ],
         "updates": [
-            {"sent_at": u.sent_at, "sent_by": str(u.sent_by or ""), "text": u.text, "customers": u.customers,
-             "recipients": u.recipients}
+            {
+                "sent_at": u.sent_at,
+                "sent_by": str(u.sent_by or ""),
+                "text": u.text,
+                "customers": u.customers,
+                "recipients": u.recipients,
+            }
             for u in context["updates"]
         ],
         "review": (
-            {**{name: getattr(review, name) for name in REVIEW_FIELDS}, "reviewed_at": review.reviewed_at,
-             "reviewed_by": str(review.reviewed_by or "")}
+            {
+                **{name: getattr(review, name) for name in REVIEW_FIELDS},
+                "reviewed_at": review.reviewed_at,
+                "reviewed_by": str(review.reviewed_by or ""),
+            }
             if review is not None
             else None
         ),

@@ -278,7 +278,6 @@ class MajorIncidentCriterion(Record):
             )
 
 
-
 class MajorIncidentUpdate(models.Model):
     """One communication update sent to the customers a major incident reaches: its text (also a public comment on
     the incident) and how many customers and addresses it went to."""

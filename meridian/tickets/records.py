@@ -220,9 +220,7 @@ def _ticket_type(
     )
 
 
-register(
-    _ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", [], tabs=[major.TAB], actions=major.ACTIONS)
-)
+register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", [], tabs=[major.TAB], actions=major.ACTIONS))
 register(major.CRITERION_TYPE)
 register(
     _ticket_type(

@@ -9,8 +9,8 @@ from meridian.cmdb.factories import ConfigurationItemFactory
 from meridian.core.factories import TeamFactory
 from meridian.core.testing import PrincipalsTestCase, RecordTypeTests, assert_lifecycle_walk, walks_lifecycle
 from meridian.tickets.factories import CategoryFactory, IncidentFactory, ServiceRequestFactory
-from meridian.tickets.tests.test_major import MajorIncidentActionInput
 from meridian.tickets.models import Approval, Category, Incident, ServiceRequest, Task
+from meridian.tickets.tests.test_major import MajorIncidentActionInput
 
 
 class TestCategory(RecordTypeTests):
