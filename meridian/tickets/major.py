@@ -108,13 +108,20 @@ def reach(incident: Incident) -> list[Reach]:
         if ci and ci not in entry.cis:
             entry.cis.append(ci)
 
-    own = customers.filter(pk=incident.organisation_id).first()
+    known: dict[int, Organisation | None] = {}
+
+    def customer(pk: int) -> Organisation | None:
+        if pk not in known:
+            known[pk] = customers.filter(pk=pk).first()
+        return known[pk]
+
+    own = customer(incident.organisation_id)
     if own is not None:
         add(own, "the incident's customer", incident.service if incident.service_id else None)
     service_ids = [s.pk for s in services]
     offered = Service.customers.through.objects.filter(service_id__in=service_ids)
     for org_id, service_id in offered.values_list("organisation_id", "service_id"):
-        org = customers.filter(pk=org_id).first()
+        org = customer(org_id)
         if org is not None:
             add(org, "offered the service", next(s for s in services if s.pk == service_id))
     agreements = in_force(AgreementKind.SLA, timezone.localdate()).filter(services__in=service_ids).distinct()
@@ -124,13 +131,15 @@ def reach(incident: Incident) -> list[Reach]:
                 for org in agreement.customers.all():
                     if org.kind == OrganisationKind.CUSTOMER and org.active:
                         add(org, f"agreed in {agreement.reference}", service)
-    if reached:
-        dedicated = ConfigurationItem.objects.filter(organisation__in=customers).values_list(
-            "pk", "name", "organisation_id"
-        )
-        for pk, name, org_id in dedicated.iterator():
-            if pk in reached:
-                add(customers.get(pk=org_id), "its configuration items", ci=name)
+    ordered = sorted(reached)
+    for start in range(0, len(ordered), 1000):  # the CIs reached that are dedicated to a customer, a chunk at a time
+        dedicated = ConfigurationItem.objects.filter(
+            pk__in=ordered[start : start + 1000], organisation__kind=OrganisationKind.CUSTOMER
+        ).order_by("name")
+        for name, org_id in dedicated.values_list("name", "organisation_id"):
+            org = customer(org_id)
+            if org is not None:
+                add(org, "its configuration items", ci=name)
     contacts = ServiceContact.objects.filter(
         service_id__in=service_ids,
         role=ContactRole.CUSTOMER_CONTACT,
@@ -349,6 +358,10 @@ def send_update(incident: Incident, *, actor: Any, expected_version: int, reason
     if not text:
         raise ValidationError({"text": "Write the update."})
     found = [r for r in reach(incident) if r.addresses]
+    if not found:
+        raise ValidationError(
+            {"text": "No customer it reaches has an address: the organisation's, or a service's customer contact."}
+        )
     comment = conversation.post_comment(
         incident, actor=actor, body=f"**Update to the customers affected**\n\n{text}", visibility=conversation.PUBLIC
     )
@@ -395,8 +408,6 @@ def update_refusal(incident: Incident, actor: Any) -> str | None:
         return "Customer updates are sent for a major incident: declare it first."
     if incident.status in FINAL:
         return "It is closed: no more updates."
-    if not any(r.addresses for r in reach(incident)):
-        return "No customer it reaches has an address (the organisation's, or a customer contact of the service)."
     return None
 
 

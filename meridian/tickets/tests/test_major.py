@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 import factory
+from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.urls import reverse
 
@@ -197,3 +198,11 @@ class MajorIncidentTests(PrincipalsTestCase):
         run(major.SEND_UPDATE, incident, self.agent, text="Delayed.")
         self.assertFalse(NotificationLog.objects.filter(recipient__endswith="customer-b.example").exists())
         self.assertFalse(NotificationLog.objects.filter(recipient=self.p.org_b.email).exists())
+
+    def test_an_update_with_nobody_to_write_to_is_refused_and_writes_nothing(self) -> None:
+        silent = OrganisationFactory(email="")
+        incident = IncidentFactory(organisation=silent, major=True)
+        with self.assertRaises(ValidationError):
+            run(major.SEND_UPDATE, incident, self.agent, text="Delayed.")
+        self.assertFalse(Comment.objects.filter(record_id=incident.pk).exists())
+        self.assertFalse(MajorIncidentUpdate.objects.exists())
