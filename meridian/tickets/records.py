@@ -30,7 +30,7 @@ from meridian.core.registry import (
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 from meridian.service_levels import clocks
-from meridian.tickets import escalation, queues, services
+from meridian.tickets import escalation, major, queues, services
 from meridian.tickets.choices import ACTIVE, Status, TaskStatus
 from meridian.tickets.models import Category, Incident, ServiceRequest
 from meridian.tickets.reports.views import READERS
@@ -236,7 +236,8 @@ def _ticket_type(
     )
 
 
-register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", []))
+register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", [], tabs=[major.TAB], actions=major.ACTIONS))
+register(major.CRITERION_TYPE)
 register(
     _ticket_type(
         ServiceRequest,

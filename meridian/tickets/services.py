@@ -90,6 +90,10 @@ def after_save(ticket: Any, actor: Any, changes: dict[str, Any]) -> None:
         check_request(ticket, actor, created)
     if created and hasattr(ticket, "offering"):
         request_opened(ticket, actor)
+    if hasattr(ticket, "major"):
+        from meridian.tickets import major
+
+        major.check(ticket, actor, changes)
     if not created and not (TERMS & set(changes)):
         return
     terms = _terms(ticket)

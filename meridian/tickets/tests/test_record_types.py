@@ -10,6 +10,7 @@ from meridian.core.factories import TeamFactory
 from meridian.core.testing import PrincipalsTestCase, RecordTypeTests, assert_lifecycle_walk, walks_lifecycle
 from meridian.tickets.factories import CategoryFactory, IncidentFactory, ServiceRequestFactory
 from meridian.tickets.models import Approval, Category, Incident, ServiceRequest, Task
+from meridian.tickets.tests.test_major import MajorIncidentActionInput
 
 
 class TestCategory(RecordTypeTests):
@@ -64,7 +65,7 @@ class DueIsATime:
         self.skipTest("due is checked by test_tickets.QueueTests")  # type: ignore[attr-defined]
 
 
-class TestIncident(TicketActionInput, DueIsATime, RecordTypeTests):
+class TestIncident(MajorIncidentActionInput, TicketActionInput, DueIsATime, RecordTypeTests):
     model = Incident
     factory = IncidentFactory
     changed_data = {"description": "Mail is slow for everybody since 9:00."}
