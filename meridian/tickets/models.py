@@ -127,7 +127,8 @@ class Ticket(ReferencedRecord):
         abstract = True
 
     def __str__(self) -> str:
-        return self.title
+        # the reference first: people (and mail subjects) name tickets by it
+        return f"{self.reference} {self.title}" if self.reference else self.title
 
     def clean(self) -> None:
         from meridian.tickets import services

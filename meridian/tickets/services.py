@@ -36,6 +36,8 @@ def classify(ticket: Any) -> None:
     """Priority from the matrix; the agreement that applies (none when none does, or when two tie: the tie is a
     configuration error shown on the agreements, and the ticket runs without targets until it is fixed)."""
     ticket.priority = priority_for(ticket.impact, ticket.urgency)
+    if hasattr(ticket, "answers") and ticket.answers is None:
+        ticket.answers = {}  # a form's empty answers field
     offering = getattr(ticket, "offering", None)
     if offering is not None:
         if ticket.service_id is None:
