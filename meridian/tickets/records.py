@@ -167,6 +167,36 @@ FULFILMENT = Tab(
 )
 
 
+# --- the context of a ticket: the caller's other tickets, the CIs and their impact ---------------------------------
+
+
+def _context(ticket: Any, user: Any) -> dict[str, Any]:
+    from meridian.core import policy
+    from meridian.core.querysets import records_for
+    from meridian.core.registry import get
+
+    recent: list[Any] = []
+    if ticket.caller_id:
+        for model in (Incident, ServiceRequest):
+            found = records_for(get(model), user, annotate=False).filter(caller_id=ticket.caller_id)
+            if isinstance(ticket, model):
+                found = found.exclude(pk=ticket.pk)
+            recent.extend(found.order_by("-created_at")[:10])
+    recent.sort(key=lambda t: t.created_at, reverse=True)
+    cis = [ci for ci in ticket.configuration_items.all() if policy.can(user, VIEW, ci)]
+    return {"ticket": ticket, "recent": recent[:10], "cis": cis}
+
+
+CONTEXT = Tab(
+    "context",
+    "Caller & CIs",
+    template="tickets/tabs/context.html",
+    context=_context,
+    roles=STAFF,
+    help_text="The caller's other recent tickets, and the configuration items affected with a way to their impact.",
+)
+
+
 def _ticket_type(
     model: Any,
     lifecycle: Any,
@@ -224,7 +254,7 @@ def _ticket_type(
         computed={"due": Computed(queues.due_expression(model_name), "Due")},
         linkable={"service": services.may_name_service, "offering": services.may_name_offering},
         after_save=services.after_save,
-        tabs=[_clock_tab(label), *(tabs or [])],
+        tabs=[_clock_tab(label), *(tabs or []), CONTEXT],
         actions=[*(actions or []), RATE, escalation.escalate_action(AGENTS)],
         record_links=True,
         attachments=Attachments(),
