@@ -270,6 +270,8 @@ MERIDIAN_COMMENT_EDIT_MINUTES = env.int("MERIDIAN_COMMENT_EDIT_MINUTES", default
 # MERIDIAN_TICKET_AUTOCLOSE_DAYS unless the customer confirms (or reopens) it first
 MERIDIAN_TICKET_REOPEN_DAYS = env.int("MERIDIAN_TICKET_REOPEN_DAYS", default=10)
 MERIDIAN_TICKET_AUTOCLOSE_DAYS = env.int("MERIDIAN_TICKET_AUTOCLOSE_DAYS", default=5)
+# top management: the addresses told when a major incident is declared (comma-separated)
+MERIDIAN_MAJOR_INCIDENT_NOTIFY = env.list("MERIDIAN_MAJOR_INCIDENT_NOTIFY", default=[])
 MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000")
 
 # mail threading and inbound mail (`integrations.inbound`, `meridian mail ingest`): the domain of the Message-IDs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -126,6 +127,7 @@ class Ticket(ReferencedRecord):
         abstract = True
 
     def __str__(self) -> str:
+        # the reference first: people (and mail subjects) name tickets by it
         return f"{self.reference} {self.title}" if self.reference else self.title
 
     def clean(self) -> None:
@@ -143,6 +145,23 @@ class Incident(Ticket):
         max_length=20, choices=[(s.value, s.label) for s in INCIDENT_STATUSES], default=Status.NEW, editable=False
     )
     major = models.BooleanField(default=False, editable=False, help_text="Handled as a major incident.")
+    # major incidents (`tickets.major`): proposed by the criteria, declared by hand with a manager; all read-only here
+    major_proposed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    major_criterion = models.ForeignKey(
+        "MajorIncidentCriterion", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    major_reason = models.TextField(blank=True, editable=False, help_text="Why it is (proposed as) major.")
+    major_declared_at = models.DateTimeField(null=True, blank=True, editable=False)
+    major_manager = models.ForeignKey(
+        Person,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="major_incidents_managed",
+        editable=False,
+        verbose_name="major incident manager",
+    )
+    management_informed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -203,3 +222,98 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- major incidents (`tickets.major`) ----------------------------------------------------------------------------
+
+
+class MajorIncidentCriterion(Record):
+    """One rule of the criteria that propose an incident as *major*: every condition it sets must hold (a condition
+    left empty holds for every incident); an incident is proposed when at least one active rule holds. The first such
+    rule, in `order`, is kept on the incident with why. Kept by administrators and service level managers."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, help_text="Why incidents like these are major (the policy's words).")
+    active = models.BooleanField(default=True, help_text="Inactive rules are kept for the incidents that cite them.")
+    order = models.PositiveIntegerField(default=100, help_text="Lower first: the first rule that holds is named.")
+    priority_at_least = models.ForeignKey(
+        "service_levels.Priority",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="priority, at least",
+        help_text="This priority or a more urgent one (P1 is the most urgent).",
+    )
+    customers_reached_at_least = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="customers reached, at least",
+        help_text="Customers the incident's service and the impact of its CIs reach (`Major incident` tab).",
+    )
+    service = models.ForeignKey(
+        "portfolio.Service",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="reaches the service",
+        help_text="A critical service: the incident's own service, or one the failure of its CIs reaches.",
+    )
+
+    CONDITIONS = ("priority_at_least", "customers_reached_at_least", "service")
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name = "major incident criterion"
+        verbose_name_plural = "major incident criteria"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if all(getattr(self, f"{name}_id", getattr(self, name, None)) is None for name in self.CONDITIONS):
+            raise ValidationError(
+                {"priority_at_least": "Set at least one condition: a rule without any would make every incident major."}
+            )
+
+
+class MajorIncidentUpdate(models.Model):
+    """One communication update sent to the customers a major incident reaches: its text (also a public comment on
+    the incident) and how many customers and addresses it went to."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="major_updates")
+    sent_at = models.DateTimeField()
+    sent_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    comment_id = models.BigIntegerField(null=True, blank=True)
+    customers = models.PositiveIntegerField(default=0)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        verbose_name = "customer update"
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}: update of {self.sent_at:%Y-%m-%d %H:%M} to {self.recipients} addresses"
+
+
+class MajorIncidentReview(models.Model):
+    """The post-incident review of a major incident (ISO/IEC 20000-1 8.6.1): required before it is closed."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="major_review")
+    what_happened = models.TextField()
+    timeline = models.TextField(help_text="When what happened, was noticed, was done; one line each.")
+    root_cause = models.TextField(blank=True, help_text="As far as known (a problem record takes it further).")
+    went_well = models.TextField(blank=True, verbose_name="what went well")
+    went_badly = models.TextField(blank=True, verbose_name="what went badly")
+    actions = models.TextField(blank=True, verbose_name="actions", help_text="What will be done, by whom, by when.")
+    reviewed_at = models.DateTimeField()
+    reviewed_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = "post-incident review"
+
+    def __str__(self) -> str:
+        return f"Post-incident review of {self.incident_id}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import DateTimeField, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from meridian.core.filtersets import RecordFilterSet
@@ -32,7 +32,7 @@ def _clocks(model_name: str) -> QuerySet[Clock]:
 def due_expression(model_name: str) -> Subquery:
     """When the ticket's next running clock is due (its earliest due time), for sorting the queues."""
     running = _clocks(model_name).filter(state=ClockState.RUNNING).order_by("due_at").values("due_at")[:1]
-    return Subquery(running)
+    return Subquery(running, output_field=DateTimeField())
 
 
 def breached_condition(model_name: str) -> Q:

@@ -30,7 +30,7 @@ from meridian.core.registry import (
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 from meridian.service_levels import clocks
-from meridian.tickets import escalation, queues, services
+from meridian.tickets import escalation, major, queues, services
 from meridian.tickets.choices import ACTIVE, Status, TaskStatus
 from meridian.tickets.models import Category, Incident, ServiceRequest
 from meridian.tickets.reports.views import READERS
@@ -167,6 +167,36 @@ FULFILMENT = Tab(
 )
 
 
+# --- the context of a ticket: the caller's other tickets, the CIs and their impact ---------------------------------
+
+
+def _context(ticket: Any, user: Any) -> dict[str, Any]:
+    from meridian.core import policy
+    from meridian.core.querysets import records_for
+    from meridian.core.registry import get
+
+    recent: list[Any] = []
+    if ticket.caller_id:
+        for model in (Incident, ServiceRequest):
+            found = records_for(get(model), user, annotate=False).filter(caller_id=ticket.caller_id)
+            if isinstance(ticket, model):
+                found = found.exclude(pk=ticket.pk)
+            recent.extend(found.order_by("-created_at")[:10])
+    recent.sort(key=lambda t: t.created_at, reverse=True)
+    cis = [ci for ci in ticket.configuration_items.all() if policy.can(user, VIEW, ci)]
+    return {"ticket": ticket, "recent": recent[:10], "cis": cis}
+
+
+CONTEXT = Tab(
+    "context",
+    "Caller & CIs",
+    template="tickets/tabs/context.html",
+    context=_context,
+    roles=STAFF,
+    help_text="The caller's other recent tickets, and the configuration items affected with a way to their impact.",
+)
+
+
 def _ticket_type(
     model: Any,
     lifecycle: Any,
@@ -179,6 +209,22 @@ def _ticket_type(
     return RecordType(
         model=model,
         fields=FIELDS[:4] + extra_fields + FIELDS[4:],
+        # what the ticket's page shows: the fields, then what the lifecycle and the clocks set
+        detail_fields=[
+            "status",
+            "priority",
+            *FIELDS[:4],
+            *extra_fields,
+            *FIELDS[4:],
+            "agreement",
+            "responded_at",
+            "resolved_at",
+            "resolution_code",
+            "resolution_notes",
+            "closed_at",
+            "rating",
+            "rating_comment",
+        ],
         list_columns=COLUMNS,
         filter_fields=FILTERS,
         search_fields=SEARCH,
@@ -208,7 +254,7 @@ def _ticket_type(
         computed={"due": Computed(queues.due_expression(model_name), "Due")},
         linkable={"service": services.may_name_service, "offering": services.may_name_offering},
         after_save=services.after_save,
-        tabs=[_clock_tab(label), *(tabs or [])],
+        tabs=[_clock_tab(label), *(tabs or []), CONTEXT],
         actions=[*(actions or []), RATE, escalation.escalate_action(AGENTS)],
         record_links=True,
         attachments=Attachments(),
@@ -220,13 +266,27 @@ def _ticket_type(
     )
 
 
-register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", []))
+register(_ticket_type(Incident, INCIDENT_LIFECYCLE, "incident", [], tabs=[major.TAB], actions=major.ACTIONS))
+register(major.CRITERION_TYPE)
 register(
     _ticket_type(
-        ServiceRequest, REQUEST_LIFECYCLE, "service request", ["offering"], tabs=[FULFILMENT], actions=[COMPLETE_TASK]
+        ServiceRequest,
+        REQUEST_LIFECYCLE,
+        "service request",
+        ["offering", "answers"],
+        tabs=[FULFILMENT],
+        actions=[COMPLETE_TASK],
     )
 )
 
+register_page(
+    "operations",
+    "Report a problem",
+    "tickets:report_problem",
+    RAISERS | CUSTOMERS,
+    icon="exclamation-triangle",
+    help_text="Tell the service desk what does not work: an incident, in your words.",
+)
 register_page(
     "service",
     "Service reports",

@@ -36,6 +36,8 @@ def classify(ticket: Any) -> None:
     """Priority from the matrix; the agreement that applies (none when none does, or when two tie: the tie is a
     configuration error shown on the agreements, and the ticket runs without targets until it is fixed)."""
     ticket.priority = priority_for(ticket.impact, ticket.urgency)
+    if hasattr(ticket, "answers") and ticket.answers is None:
+        ticket.answers = {}  # a form's empty answers field
     offering = getattr(ticket, "offering", None)
     if offering is not None:
         if ticket.service_id is None:
@@ -90,6 +92,10 @@ def after_save(ticket: Any, actor: Any, changes: dict[str, Any]) -> None:
         check_request(ticket, actor, created)
     if created and hasattr(ticket, "offering"):
         request_opened(ticket, actor)
+    if hasattr(ticket, "major"):
+        from meridian.tickets import major
+
+        major.check(ticket, actor, changes)
     if not created and not (TERMS & set(changes)):
         return
     terms = _terms(ticket)
@@ -331,3 +337,28 @@ def task_refusal(request: Any, actor: Any) -> str | None:
     if not request.tasks.filter(status=TaskStatus.OPEN).exists():
         return "No task of this request is open."
     return None
+
+
+# --- raising a ticket from the portal ----------------------------------------------------------------------------
+
+
+def raise_ticket(model: Any, *, actor: Any, data: dict[str, Any], files: Any = ()) -> Any:
+    """A ticket raised by a person from the portal (a customer user for their own organisation, staff on behalf of a
+    customer): the files checked first (one refused file refuses the whole, nothing written), then the ticket and its
+    files in one transaction through the generic services (priority, agreement, clocks, approval, audit)."""
+    from django.db import transaction
+
+    from meridian.core import attachments, registry
+    from meridian.core import services as core_services
+
+    files = list(files)
+    declared = attachments.declaration(registry.get(model))
+    if files:
+        attachments.check(declared, files)
+        for upload in files:
+            upload.seek(0)
+    with transaction.atomic():
+        ticket = core_services.create_record(model, data=data, actor=actor, reason="raised from the portal")
+        if files:
+            attachments.attach_files(ticket, files=files, actor=actor, reason="attached when raised")
+    return ticket

@@ -79,6 +79,12 @@ def _closed(ticket: Any, actor: Any, reason: str) -> dict[str, Any]:
     return {"closed_at": timezone.now()}
 
 
+def _reviewed(ticket: Any, actor: Any) -> str | None:
+    from meridian.tickets import major
+
+    return major.close_refusal(ticket, actor)
+
+
 def _tell_resolved(ticket: Any, actor: Any) -> None:
     from meridian.tickets import outbound
 
@@ -186,6 +192,7 @@ def _common(first: list[str], waiting: tuple[str, ...] = ()) -> list[Transition]
             source=[RESOLVED],
             target=CLOSED,
             roles=AGENTS | CUSTOMERS,
+            guard=_reviewed,
             sets=_closed,
             style="success",
             label="Confirm and close",

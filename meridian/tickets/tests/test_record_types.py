@@ -10,6 +10,7 @@ from meridian.core.factories import TeamFactory
 from meridian.core.testing import PrincipalsTestCase, RecordTypeTests, assert_lifecycle_walk, walks_lifecycle
 from meridian.tickets.factories import CategoryFactory, IncidentFactory, ServiceRequestFactory
 from meridian.tickets.models import Approval, Category, Incident, ServiceRequest, Task
+from meridian.tickets.tests.test_major import MajorIncidentActionInput
 
 
 class TestCategory(RecordTypeTests):
@@ -55,16 +56,16 @@ class TicketActionInput:
 
 class DueIsATime:
     """`due` is a time from the clocks, not a count: the generic computed-field tests (counts, `+ 1` ranges) do not
-    apply; `test_queues.py` checks it on the list, detail page, API and export, and its sorting."""
+    apply; `test_tickets.QueueTests` checks the sorting by it (API) and the queues."""
 
     def test_computed_fields_in_detail_list_api_and_export(self) -> None:
-        self.skipTest("due is checked by test_queues.py")  # type: ignore[attr-defined]
+        self.skipTest("due is checked by test_tickets.QueueTests")  # type: ignore[attr-defined]
 
     def test_sorting_by_computed_annotations(self) -> None:
-        self.skipTest("due is checked by test_queues.py")  # type: ignore[attr-defined]
+        self.skipTest("due is checked by test_tickets.QueueTests")  # type: ignore[attr-defined]
 
 
-class TestIncident(TicketActionInput, DueIsATime, RecordTypeTests):
+class TestIncident(MajorIncidentActionInput, TicketActionInput, DueIsATime, RecordTypeTests):
     model = Incident
     factory = IncidentFactory
     changed_data = {"description": "Mail is slow for everybody since 9:00."}
