@@ -270,6 +270,9 @@ MERIDIAN_COMMENT_EDIT_MINUTES = env.int("MERIDIAN_COMMENT_EDIT_MINUTES", default
 # MERIDIAN_TICKET_AUTOCLOSE_DAYS unless the customer confirms (or reopens) it first
 MERIDIAN_TICKET_REOPEN_DAYS = env.int("MERIDIAN_TICKET_REOPEN_DAYS", default=10)
 MERIDIAN_TICKET_AUTOCLOSE_DAYS = env.int("MERIDIAN_TICKET_AUTOCLOSE_DAYS", default=5)
+# the demo's month of tickets (`tickets.demo`): 1 is about 230 tickets; 0 (the tests of other apps, which load the
+# demo for its customers and CIs) none
+MERIDIAN_DEMO_TICKETS = env.float("MERIDIAN_DEMO_TICKETS", default=0.0 if TESTING else 1.0)
 # top management: the addresses told when a major incident is declared (comma-separated)
 MERIDIAN_MAJOR_INCIDENT_NOTIFY = env.list("MERIDIAN_MAJOR_INCIDENT_NOTIFY", default=[])
 MERIDIAN_BASE_URL = env.str("MERIDIAN_BASE_URL", default="http://127.0.0.1:8000")

@@ -437,12 +437,14 @@ def load(actor: Any) -> None:
     if Incident.objects.exists() or ServiceRequest.objects.exists():
         queue_views.ensure_views(None)
         return
-    cast = _cast(actor)
+    share = float(settings.MERIDIAN_DEMO_TICKETS)  # the month's size: 1 in a demo, 0 in other apps' tests
+    cast = _cast(actor) if share > 0 else None
     if cast is None:
-        return  # a trimmed demo (tests) without the customers or agents
+        queue_views.ensure_views(None)
+        return  # a trimmed demo (tests) without the customers or agents, or without tickets
     rng = random.Random(SEED)
-    plans = [("incident", t) for t in _instants(rng, INCIDENTS, cast.now)]
-    plans += [("request", t) for t in _instants(rng, REQUESTS, cast.now, office_only=True)]
+    plans = [("incident", t) for t in _instants(rng, round(INCIDENTS * share), cast.now)]
+    plans += [("request", t) for t in _instants(rng, round(REQUESTS * share), cast.now, office_only=True)]
     plans.sort(key=lambda plan: plan[1])  # references in the order the tickets came in
     for kind, opened in plans:
         if kind == "incident":

@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models.signals import pre_save
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from meridian.core import audit, saved_views
@@ -27,6 +27,7 @@ from meridian.tickets.queues import in_queue
 from meridian.tickets.reports import compute
 
 
+@override_settings(MERIDIAN_DEMO_TICKETS=1.0)  # the whole month, as `make run` loads it (tests default to none)
 class TicketDemoTests(TestCase):
     @classmethod
     def setUpTestData(cls) -> None:
