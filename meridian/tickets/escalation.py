@@ -20,6 +20,7 @@ from meridian.core.notifications import Event, register_event
 from meridian.core.services import check_version, get_system_actor
 from meridian.service_levels import clocks
 from meridian.service_levels.clock_models import BREACH, Clock, ClockEvent
+from meridian.tickets.choices import ACTIVE
 
 FUNCTIONAL, HIERARCHICAL = "functional", "hierarchical"
 
@@ -92,8 +93,8 @@ def clock_event(clock: Clock, event: ClockEvent) -> None:
     if model is None or model._meta.app_label != "tickets":
         return
     ticket = model._default_manager.filter(pk=clock.object_id).select_related("team", "assignee").first()
-    if ticket is None:
-        return
+    if ticket is None or getattr(ticket, "status", None) not in ACTIVE:
+        return  # resolved meanwhile (the event is recorded at its instant, late): nobody is chased about it
     warnings = list(clock.metric.thresholds or [])
     if event.threshold == BREACH:
         level, why = HIERARCHICAL, f"The {clock.metric.name.lower()} target was breached."
@@ -143,8 +144,6 @@ def escalate_by_hand(ticket: Any, *, actor: Any, expected_version: int, reason: 
 
 
 def _escalation_refusal(ticket: Any, actor: Any) -> str | None:
-    from meridian.tickets.choices import ACTIVE
-
     if ticket.status not in ACTIVE:
         return "Only an open ticket is escalated."
     if ticket.team_id is None:

@@ -269,3 +269,15 @@ class EscalationAndClosureTests(TicketTestCase):
         self.assertEqual((ticket.rating, ticket.rating_comment), (4, "Quick."))
         again = api.post(url, {"rating": 1, "version": ticket.version}, format="json")
         self.assertEqual(again.status_code, 409)
+
+
+class LateEscalationTests(TicketTestCase):
+    def test_a_ticket_resolved_before_its_breach_was_recorded_is_not_escalated(self) -> None:
+        ticket = self.open_incident(ams(7, 9), team=self.team, assignee=self.agent.person)
+        self.move(ticket, "start", ams(7, 9, 5))
+        self.move(ticket, "resolve", ams(8, 10), resolution_code="fixed", resolution_notes="Done.")  # breached 17:00
+        with At(ams(8, 10, 5)), self.captureOnCommitCallbacks(execute=True):
+            clocks.record_due_events()
+        self.assertEqual(self.clock(ticket, "resolution").breached_at, ams(7, 17))  # the breach is on record
+        events = AuditEvent.objects.filter(record_type="tickets.incident", record_id=str(ticket.pk))
+        self.assertFalse([e for e in events if "escalation" in e.changes])  # but nobody is chased about it
