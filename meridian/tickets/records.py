@@ -261,7 +261,7 @@ def _ticket_type(
         conversation=Conversation(on_post=services.comment_posted),
         watchers=Watchers(auto=["caller", "assignee"]),
         custom_fields=True,
-        my_work=MyWork("Assigned to you, or to your teams and not yet taken", _mine),
+        my_work=MyWork("Yours or your teams'", _mine),
         help_text=f"{label.capitalize()}s: from every channel to closure within the agreed service levels.",
     )
 
