@@ -67,6 +67,7 @@ register(
         search_fields=["name"],
         permissions={ADD: ADMINS, CHANGE: ADMINS, DELETE: ADMINS},
         reference_data=True,
+        area="operations",  # beside the tickets it sorts
         select_related=["parent"],
         help_text="Categories of incidents and requests, for routing (a default team) and the service reports.",
     )

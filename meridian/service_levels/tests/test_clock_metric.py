@@ -31,8 +31,8 @@ class TestClockMetric(RecordTypeTests):
 
     def new_data(self) -> dict[str, Any]:
         return {
-            "key": "resolution",
-            "name": "Resolution",
+            "key": "first-reply",
+            "name": "First reply",
             "running_statuses": ["new", "in_progress"],
             "stop_statuses": ["resolved", "closed"],
             "thresholds": [50, 80],

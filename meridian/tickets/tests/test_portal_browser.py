@@ -23,6 +23,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _catalogue() -> Any:
+    from meridian.core.services import get_system_actor
+    from meridian.tickets import defaults
+
+    defaults.ensure(get_system_actor())  # the seeded priorities and clock metrics, after another test's flush
     p = make_principals()
     owner = p.users[Role.SERVICE_OWNER].person
     service = ServiceFactory(name="Mail", owner=owner, status="live")

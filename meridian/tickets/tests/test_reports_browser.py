@@ -26,6 +26,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def december_tickets() -> Any:
+    from meridian.core.services import get_system_actor
+    from meridian.tickets import defaults
+
+    defaults.ensure(get_system_actor())  # the seeded priorities and clock metrics, after another test's flush
     p = make_principals()
     sla = AgreementFactory(
         name="Standard", status="active", support_hours=office("Office"), valid_from=date(2026, 1, 1)
