@@ -2291,7 +2291,10 @@ class CustomFieldTests:
             self.page_client(admin).get(reverse("search"), {"q": "zq-secret-4711"}), obj.get_absolute_url()
         )
         if policy.can(fresh(customer), EXPORT, obj):
-            self.assertNotIn("zq-secret-4711", client.get(self.url("list") + "?export=csv").content.decode())
+            client = self.page_client(customer)  # the test client was the administrator's for the search just above
+            exported = client.get(self.url("list") + "?export=csv").content.decode()
+            self.assertNotIn("zq-secret-4711", exported)
+            self.assertIn("zq-public-4712", exported)
         if policy.can(fresh(customer), CHANGE, obj):
             response = api.patch(
                 self.api_url(obj), {"version": obj.version + 1, "custom": {"margin": "x"}}, format="json"

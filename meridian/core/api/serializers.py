@@ -472,7 +472,14 @@ def serializer_for(record_type: RecordType) -> type[RecordSerializer]:
             help_text=f"{child.label}: the whole list of rows. A row with `id` is changed (fields left out stay), one "
             "without is added, a row left out is removed; leave the key out to keep the rows as they are.",
         )
-    return type(f"{model.__name__}Serializer", bases, attrs)
+    made = type(f"{model.__name__}Serializer", bases, attrs)
+    if model.__name__.endswith("Request"):
+        # drf-spectacular names a write component "<Name>Request": a service request's own would be "ServiceRequest",
+        # the name of a service's write component; the request's is named apart
+        from drf_spectacular.utils import extend_schema_serializer
+
+        made = extend_schema_serializer(component_name=f"{model.__name__}Record")(made)
+    return made
 
 
 class AuditEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -7,7 +7,13 @@ from typing import Any
 
 from meridian.cmdb.factories import ConfigurationItemFactory
 from meridian.core.factories import TeamFactory
-from meridian.core.testing import PrincipalsTestCase, RecordTypeTests, assert_lifecycle_walk, walks_lifecycle
+from meridian.core.testing import (
+    CustomFieldTests,
+    PrincipalsTestCase,
+    RecordTypeTests,
+    assert_lifecycle_walk,
+    walks_lifecycle,
+)
 from meridian.tickets.factories import CategoryFactory, IncidentFactory, ServiceRequestFactory
 from meridian.tickets.models import Approval, Category, Incident, ServiceRequest, Task
 from meridian.tickets.tests.test_major import MajorIncidentActionInput
@@ -65,7 +71,7 @@ class DueIsATime:
         self.skipTest("due is checked by test_tickets.QueueTests")  # type: ignore[attr-defined]
 
 
-class TestIncident(MajorIncidentActionInput, TicketActionInput, DueIsATime, RecordTypeTests):
+class TestIncident(CustomFieldTests, MajorIncidentActionInput, TicketActionInput, DueIsATime, RecordTypeTests):
     model = Incident
     factory = IncidentFactory
     changed_data = {"description": "Mail is slow for everybody since 9:00."}
@@ -82,7 +88,7 @@ class TestIncident(MajorIncidentActionInput, TicketActionInput, DueIsATime, Reco
         }
 
 
-class TestServiceRequest(TicketActionInput, DueIsATime, RecordTypeTests):
+class TestServiceRequest(CustomFieldTests, TicketActionInput, DueIsATime, RecordTypeTests):
     model = ServiceRequest
     factory = ServiceRequestFactory
     changed_data = {"description": "A shared mailbox for the sales team."}
