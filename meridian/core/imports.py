@@ -1278,6 +1278,8 @@ class Importer:
         if not errors:
             try:
                 obj.clean()
+                if self.rt.validate is not None:
+                    self.rt.validate(obj, self.actor)
                 if self.row_constraints:
                     obj.validate_constraints()
             except ValidationError as exc:

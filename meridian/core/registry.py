@@ -182,6 +182,10 @@ class RecordType:
     # business rules of the type that the generic services apply, in the write's transaction:
     # after_save(obj, actor, changes) once a create or update is saved; delete_refusal(obj) -> reason or None
     after_save: Callable[[Any, Any, dict[str, Any]], None] | None = None
+    # validate(obj, actor): the type's rules that depend on who writes (an answer naming a record they may read),
+    # run with the model's `clean()` on every create and update, page, API and import alike, before the save and the
+    # audit event (so what it sets is what is stored and recorded); raises ValidationError with field errors
+    validate: Callable[[Any, Any], None] | None = None
     delete_refusal: Callable[[Any], str | None] | None = None
     # after_delete(obj, actor) once a record is deleted, in the delete's transaction (what goes with it)
     after_delete: Callable[[Any, Any], None] | None = None

@@ -19,7 +19,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, ProtectedError, RestrictedError
 from django.utils import timezone
 
-from meridian.core import attachments, audit, children, control, conversation, policy, registry
+from meridian.core import attachments, audit, children, control, conversation, links, policy, registry
 from meridian.core.choices import AuditAction, OrganisationKind, Role
 from meridian.core.lifecycle import Transition
 from meridian.core.models import Organisation, Person, Record, Sequence, User
@@ -54,6 +54,25 @@ def _check_version(current: Record, expected_version: int) -> None:
 def check_version(current: Record, expected_version: int) -> None:
     """The optimistic-locking check of every write, for services of other modules (record actions)."""
     _check_version(current, expected_version)
+
+
+def record_action_done(
+    current: Record,
+    *,
+    actor: Any,
+    action: str,
+    changes: Mapping[str, Any],
+    reason: str = "",
+    fields: Iterable[str] = (),
+) -> Any:
+    """The write a record action ends with (the runner locked `current` and its service checked the version): the
+    version moves, `fields` are saved with who and when, and one audit event names the action and its changes."""
+    current.version += 1
+    current.updated_by, current.updated_at = actor, timezone.now()
+    current.save(update_fields=[*fields, "version", "updated_by", "updated_at"])
+    return audit.record_event(
+        action=AuditAction.UPDATE, obj=current, actor=actor, changes={**changes, "action": action}, reason=reason
+    )
 
 
 class RecordInUse(ValidationError):
@@ -135,7 +154,7 @@ def _check_references(actor: Any, data: Mapping[str, Any], record_type: registry
             if may_name is not None and isinstance(item, Record) and may_name(actor, item):
                 continue
             if isinstance(item, Record) and not policy.can(actor, VIEW, item):
-                errors[name] = "Select a valid choice. That choice is not one of the available choices."
+                errors[name] = links.NOT_FOUND
     if errors:
         raise ValidationError(errors)
 
@@ -216,8 +235,8 @@ def _split_custom(data: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
 def _full_clean(
     record_type: registry.RecordType, obj: Record, custom: Any, actor: Any, *, existing: dict[str, Any] | None
 ) -> None:
-    """The model's validation and, for a type with custom fields, the one validator of their values
-    (`core.custom_fields.clean_values`), reported together as field errors."""
+    """The model's validation, the type's own (`RecordType.validate`) and, for a type with custom fields, the one
+    validator of their values (`core.custom_fields.clean_values`), reported together as field errors."""
     errors: dict[str, Any] = {}
     if record_type.custom_fields:
         from meridian.core import custom_fields
@@ -230,6 +249,8 @@ def _full_clean(
             errors.update(exc.message_dict)
     try:
         obj.full_clean(exclude=NOT_VALIDATED)
+        if record_type.validate is not None:
+            record_type.validate(obj, actor)
     except ValidationError as exc:
         errors = {**exc.message_dict, **errors}
     if errors:
@@ -659,7 +680,6 @@ def link_records(
     `obj` and to see the other record: one they may not see is refused exactly like one that does not exist (a
     field error on `record`). One audit event on each record; neither record's version moves (a link is not a
     field of either: linking never makes someone's open edit stale)."""
-    from meridian.core import links
     from meridian.core.models import RecordLink
 
     model = type(obj)

@@ -11,13 +11,12 @@ from typing import Any
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.utils import timezone
 
 from meridian.core import audit, history, notifications
 from meridian.core.actions import ActionForm, RecordAction
 from meridian.core.choices import AuditAction
 from meridian.core.notifications import Event, register_event
-from meridian.core.services import check_version, get_system_actor
+from meridian.core.services import check_version, get_system_actor, record_action_done
 from meridian.service_levels import clocks
 from meridian.service_levels.clock_models import BREACH, Clock, ClockEvent
 from meridian.tickets.choices import ACTIVE
@@ -46,43 +45,40 @@ register_event(
 )
 
 
-def escalate(
-    ticket: Any,
-    *,
-    level: str,
-    why: str,
-    actor: Any,
-    metric: str = "",
-    threshold: int | None = None,
-    action: str = "",
-) -> Any:
-    """Record one escalation on the ticket (an audit event; automatic ones change no version, as they change none of
-    its fields) and tell the people it goes to, after commit."""
-    people = _people(ticket, level)
-    named = {"action": action} if action else {}
-    event = audit.record_event(
-        action=AuditAction.UPDATE,
-        obj=ticket,
-        actor=actor,
-        changes={
-            "escalation": {
-                "before": None,
-                "after": {
-                    "level": level,
-                    "metric": metric,
-                    "threshold": threshold,
-                    "to": [p.pk for p in people],
-                    "why": why,
-                },
+def _change(level: str, why: str, people: list[Any], metric: str = "", threshold: int | None = None) -> dict:
+    return {
+        "escalation": {
+            "before": None,
+            "after": {
+                "level": level,
+                "metric": metric,
+                "threshold": threshold,
+                "to": [p.pk for p in people],
+                "why": why,
             },
-            **named,
-        },
-        reason=why,
-    )
+        }
+    }
+
+
+def _tell(ticket: Any, people: list[Any], level: str, why: str) -> None:
     if people:
         notifications.notify(
             "tickets.ticket.escalated", ticket, recipients=people, context={"level": level, "why": why}
         )
+
+
+def escalate(ticket: Any, *, level: str, why: str, actor: Any, metric: str = "", threshold: int | None = None) -> Any:
+    """Record one automatic escalation on the ticket (an audit event that changes no version, as it changes none of
+    its fields) and tell the people it goes to, after commit."""
+    people = _people(ticket, level)
+    event = audit.record_event(
+        action=AuditAction.UPDATE,
+        obj=ticket,
+        actor=actor,
+        changes=_change(level, why, people, metric, threshold),
+        reason=why,
+    )
+    _tell(ticket, people, level, why)
     return event
 
 
@@ -136,10 +132,9 @@ class EscalateForm(ActionForm):
 def escalate_by_hand(ticket: Any, *, actor: Any, expected_version: int, reason: str = "", why: str) -> Any:
     """By hand, as a record action (the runner locked the ticket): the version moves, one event names the action."""
     check_version(ticket, expected_version)
-    ticket.version += 1
-    ticket.updated_by, ticket.updated_at = actor, timezone.now()
-    ticket.save(update_fields=["version", "updated_by", "updated_at"])
-    escalate(ticket, level=HIERARCHICAL, why=why, actor=actor, action="escalate")
+    people = _people(ticket, HIERARCHICAL)
+    record_action_done(ticket, actor=actor, action="escalate", changes=_change(HIERARCHICAL, why, people), reason=why)
+    _tell(ticket, people, HIERARCHICAL, why)
     return ticket
 
 

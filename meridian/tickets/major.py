@@ -42,7 +42,7 @@ from meridian.core.choices import AuditAction, OrganisationKind, PersonStatus, R
 from meridian.core.models import Organisation, Person
 from meridian.core.notifications import Event, register_event
 from meridian.core.registry import ADD, ADMINS, CHANGE, DELETE, STAFF, RecordType
-from meridian.core.services import check_version
+from meridian.core.services import check_version, record_action_done
 from meridian.core.tabs import Tab
 from meridian.tickets.choices import ACTIVE, FINAL, Status
 from meridian.tickets.models import Incident, MajorIncidentCriterion, MajorIncidentReview, MajorIncidentUpdate
@@ -290,27 +290,13 @@ def declare(
     incident.major, incident.major_manager, incident.major_declared_at = True, manager, now
     incident.major_reason = why.strip()
     incident.management_informed_at = now if addresses else None
-    incident.version += 1
-    incident.updated_by, incident.updated_at = actor, now
-    incident.save(
-        update_fields=[
-            "major",
-            "major_manager",
-            "major_declared_at",
-            "major_reason",
-            "management_informed_at",
-            "version",
-            "updated_by",
-            "updated_at",
-        ]
-    )
-    changes = audit.diff(before, audit.snapshot(incident))
-    audit.record_event(
-        action=AuditAction.UPDATE,
-        obj=incident,
+    record_action_done(
+        incident,
         actor=actor,
-        changes={**changes, "management_told": len(addresses), "action": "declare_major"},
+        action="declare_major",
+        changes={**audit.diff(before, audit.snapshot(incident)), "management_told": len(addresses)},
         reason=reason or why,
+        fields=["major", "major_manager", "major_declared_at", "major_reason", "management_informed_at"],
     )
     context = {"why": incident.major_reason, "manager": manager, "declared_at": now}
     notifications.notify(DECLARED, incident, recipients=[*addresses, manager], context=context)
@@ -387,17 +373,11 @@ def send_update(incident: Incident, *, actor: Any, expected_version: int, reason
         customers=len(found),
         recipients=len(sent),
     )
-    incident.version += 1
-    incident.updated_by, incident.updated_at = actor, now
-    incident.save(update_fields=["version", "updated_by", "updated_at"])
-    audit.record_event(
-        action=AuditAction.UPDATE,
-        obj=incident,
+    record_action_done(
+        incident,
         actor=actor,
-        changes={
-            "customer_update": {"before": None, "after": {"customers": len(found), "recipients": len(sent)}},
-            "action": "send_customer_update",
-        },
+        action="send_customer_update",
+        changes={"customer_update": {"before": None, "after": {"customers": len(found), "recipients": len(sent)}}},
         reason=reason,
     )
     return incident
@@ -449,15 +429,12 @@ def record_review(
     review.reviewed_at, review.reviewed_by = now, person
     review.full_clean(exclude=["incident"])
     review.save()
-    incident.version += 1
-    incident.updated_by, incident.updated_at = actor, now
-    incident.save(update_fields=["version", "updated_by", "updated_at"])
     changed = {k: {"before": before.get(k, ""), "after": v} for k, v in after.items() if before.get(k, "") != v}
-    audit.record_event(
-        action=AuditAction.UPDATE,
-        obj=incident,
+    record_action_done(
+        incident,
         actor=actor,
-        changes={"review": {"before": "recorded" if before else None, "after": changed}, "action": "record_review"},
+        action="record_review",
+        changes={"review": {"before": "recorded" if before else None, "after": changed}},
         reason=reason,
     )
     return incident

@@ -205,6 +205,7 @@ def _ticket_type(
     extra_fields: list[str],
     tabs: list[Tab] | None = None,
     actions: list[Any] | None = None,
+    validate: Any = None,
 ) -> RecordType:
     model_name = model._meta.model_name
     return RecordType(
@@ -254,6 +255,7 @@ def _ticket_type(
         prefetch_related=["configuration_items"],
         computed={"due": Computed(queues.due_expression(model_name), "Due")},
         linkable={"service": services.may_name_service, "offering": services.may_name_offering},
+        validate=validate,
         after_save=services.after_save,
         tabs=[_clock_tab(label), *(tabs or []), CONTEXT],
         actions=[*(actions or []), RATE, escalation.escalate_action(AGENTS)],
@@ -277,6 +279,7 @@ register(
         ["offering", "answers"],
         tabs=[FULFILMENT],
         actions=[COMPLETE_TASK],
+        validate=services.check_request,
     )
 )
 

@@ -88,8 +88,6 @@ def after_save(ticket: Any, actor: Any, changes: dict[str, Any]) -> None:
         from meridian.tickets import outbound
 
         outbound.opened(ticket, actor)
-    if hasattr(ticket, "offering") and (created or {"offering", "answers"} & set(changes)):
-        check_request(ticket, actor, created)
     if created and hasattr(ticket, "offering"):
         request_opened(ticket, actor)
     if hasattr(ticket, "major"):
@@ -181,26 +179,27 @@ def route(ticket: Any) -> None:
         ticket.team = first.team
 
 
-def check_request(request: Any, actor: Any, created: bool) -> None:
+def check_request(request: Any, actor: Any) -> None:
     """A request names an offering its requester may request (when raised) and answers its form (the offering's
-    rules, `portfolio.offerings`); the answers are stored as the form keeps them. Raised in the write's transaction:
-    a refused request writes nothing."""
+    rules, `portfolio.offerings`); the answers are stored as the form keeps them. The record type's `validate`: run
+    before the save and the audit event, so a refused request writes nothing and history shows the stored answers."""
     from meridian.portfolio import offerings
 
-    if request.offering is None:
+    if request.pk is not None:
+        stored = type(request).objects.filter(pk=request.pk).values("offering_id", "answers").first()
+        if stored == {"offering_id": request.offering_id, "answers": request.answers}:
+            return  # neither changed: checked when they were written (the form may have changed since)
+    if request.offering_id is None:
         if request.answers:
             raise ValidationError({"answers": "Answers belong to an offering's form: choose the offering."})
         return
-    if created and not policy.is_system(actor):
+    if request.pk is None and not policy.is_system(actor):
         refusal = offerings.may_request(request.offering, actor)
         if refusal:
             raise ValidationError({"offering": refusal})
-    answers = offerings.clean_answers(
+    request.answers = offerings.clean_answers(
         request.offering, request.answers, actor=actor, organisation_id=request.organisation_id
     )
-    if answers != request.answers:
-        type(request).objects.filter(pk=request.pk).update(answers=answers)
-        request.answers = answers
 
 
 def may_name_service(actor: Any, service: Any) -> bool:
@@ -292,9 +291,7 @@ def complete_task(
 ) -> Any:
     """Mark one open task of the request done; open the next ones; when none is left, the request is resolved as
     fulfilled. One audit event names the task (and the resolution its own)."""
-    from meridian.core import audit
     from meridian.core import services as core_services
-    from meridian.core.choices import AuditAction
     from meridian.tickets.choices import ResolutionCode, TaskStatus
 
     current = type(request).objects.select_for_update().get(pk=request.pk)
@@ -304,14 +301,11 @@ def complete_task(
         raise ValidationError({"task": "This task is not open."})
     row.status, row.done_at, row.notes = TaskStatus.DONE, timezone.now(), notes
     row.save(update_fields=["status", "done_at", "notes"])
-    current.version += 1
-    current.updated_by, current.updated_at = actor, timezone.now()
-    current.save(update_fields=["version", "updated_by", "updated_at"])
-    audit.record_event(
-        action=AuditAction.UPDATE,
-        obj=current,
+    core_services.record_action_done(
+        current,
         actor=actor,
-        changes={"task": {"before": row.title, "after": f"{row.title}: done"}, "action": "complete_task"},
+        action="complete_task",
+        changes={"task": {"before": row.title, "after": f"{row.title}: done"}},
         reason=reason or notes,
     )
     open_next_tasks(current)
@@ -327,6 +321,36 @@ def complete_task(
             values={"resolution_code": ResolutionCode.FULFILLED, "resolution_notes": f"Done: {done}."},
         )
     return current
+
+
+def rate(
+    ticket: Any, *, actor: Any, expected_version: int, reason: str = "", rating: int, rating_comment: str = ""
+) -> Any:
+    """The customer's rating (1-5) and comment, once, on a resolved or closed ticket: one audit event."""
+    from meridian.core import audit
+    from meridian.core import services as core_services
+
+    core_services.check_version(ticket, expected_version)
+    before = audit.snapshot(ticket)
+    ticket.rating, ticket.rating_comment = rating, rating_comment.strip()
+    ticket.full_clean(exclude=["custom"], validate_unique=False, validate_constraints=False)
+    core_services.record_action_done(
+        ticket,
+        actor=actor,
+        action="rate",
+        changes=audit.diff(before, audit.snapshot(ticket)),
+        reason=reason,
+        fields=["rating", "rating_comment"],
+    )
+    return ticket
+
+
+def rating_refusal(ticket: Any, actor: Any) -> str | None:
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        return "A ticket is rated once it is resolved."
+    if ticket.rating is not None:
+        return "It has been rated already."
+    return None
 
 
 def task_refusal(request: Any, actor: Any) -> str | None:

@@ -297,43 +297,13 @@ class RateForm(ActionForm):
     )
 
 
-def rate(
-    ticket: Any, *, actor: Any, expected_version: int, reason: str = "", rating: int, rating_comment: str = ""
-) -> Any:
-    """The customer's rating (1-5) and comment, once, on a resolved or closed ticket: one audit event."""
-    from meridian.core import audit
-    from meridian.core.choices import AuditAction
-    from meridian.core.services import check_version
-
-    check_version(ticket, expected_version)
-    before = audit.snapshot(ticket)
-    ticket.rating, ticket.rating_comment = rating, rating_comment.strip()
-    ticket.full_clean(exclude=["custom"], validate_unique=False, validate_constraints=False)
-    ticket.version += 1
-    ticket.updated_by, ticket.updated_at = actor, timezone.now()
-    ticket.save(update_fields=["rating", "rating_comment", "version", "updated_by", "updated_at"])
-    changes = audit.diff(before, audit.snapshot(ticket))
-    audit.record_event(
-        action=AuditAction.UPDATE, obj=ticket, actor=actor, changes={**changes, "action": "rate"}, reason=reason
-    )
-    return ticket
-
-
-def rating_refusal(ticket: Any, actor: Any) -> str | None:
-    if ticket.status not in (RESOLVED, CLOSED):
-        return "A ticket is rated once it is resolved."
-    if ticket.rating is not None:
-        return "It has been rated already."
-    return None
-
-
 RATE = RecordAction(
     "rate",
     "Rate the service",
-    rate,
+    services.rate,
     form=RateForm,
     roles=CUSTOMERS | AGENTS,  # the customer, or an agent noting a rating given by phone
-    allowed=rating_refusal,
+    allowed=services.rating_refusal,
     style="outline-primary",
     help_text="How the customer rates the service on this ticket: 1 (very poor) to 5 (excellent), with a comment.",
 )

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS
 
 from meridian.core import policy, registry
+from meridian.core.links import NOT_FOUND as INVALID_CHOICE
 from meridian.core.models import AuditEvent
 from meridian.core.registry import VIEW, Computed, RecordType
 
@@ -170,11 +171,18 @@ class RecordSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         fields = super().get_fields()
         request = self.context.get("request")
         user = getattr(request, "user", None)
-        for field in fields.values():
+        linkable = self.record_type.linkable if getattr(self, "record_type", None) is not None else {}
+        for name, field in fields.items():
             target = getattr(field, "child_relation", field)
             queryset = getattr(target, "queryset", None)
-            if queryset is not None and registry.find(queryset.model) is not None:
-                setattr(target, "queryset", policy.restrict(queryset, user, VIEW))  # noqa: B010
+            if queryset is None or registry.find(queryset.model) is None:
+                continue
+            if name in linkable:
+                # named here without being read as a record (a customer's service of their catalogue): the services
+                # decide (`RecordType.linkable`), with the same words for one that is not there and one refused
+                target.error_messages["does_not_exist"] = INVALID_CHOICE
+                continue
+            setattr(target, "queryset", policy.restrict(queryset, user, VIEW))  # noqa: B010
         return fields
 
     def get_display(self, obj: Any) -> str:

@@ -15,6 +15,7 @@ from meridian.core import conversation
 from meridian.core import services as core
 from meridian.core.choices import Role
 from meridian.core.factories import TeamFactory
+from meridian.core.links import NOT_FOUND
 from meridian.core.models import AuditEvent, NotificationLog, TeamMembership
 from meridian.core.testing import api_client, make_principals
 from meridian.portfolio.factories import ServiceFactory
@@ -228,6 +229,65 @@ class RequestTests(TicketTestCase):
         # the customer confirms and closes it
         request = core.transition(request, "close", actor=customer, expected_version=request.version)
         self.assertEqual(request.status, Status.CLOSED)
+
+    def test_the_answers_are_checked_by_the_form_and_stored_and_recorded_as_kept(self) -> None:
+        owner = self.p.users[Role.SERVICE_OWNER].person
+        service = ServiceFactory(owner=owner, status="live")
+        service.customers.add(self.p.org_a)
+        offering = Offering.objects.create(service=service, name="Shared mailbox")
+        rows = [
+            {"order": 1, "name": "mailbox_name", "label": "Name", "type": "text", "required": True},
+            {
+                "order": 2,
+                "name": "kind",
+                "label": "Kind",
+                "type": "choice",
+                "choices": "Personal\nShared",
+                "default": "Shared",
+            },
+            {"order": 3, "name": "size_gb", "label": "Size (GB)", "type": "integer", "max_value": "100"},
+        ]
+        offering = core.update_record(
+            offering, data={"request_fields": rows}, actor=owner.user, expected_version=offering.version
+        )
+        api = api_client(self.p.customer_a)
+        url = "/api/v1/tickets/requests/"
+        body = {"title": "Mailbox", "organisation": self.p.org_a.pk, "offering": offering.pk, "service": service.pk}
+        before = (ServiceRequest.objects.count(), AuditEvent.objects.count())
+        refused = api.post(url, {**body, "answers": {"size_gb": 500}}, format="json")
+        self.assertEqual(refused.status_code, 400, refused.content)
+        self.assertIn("This field is required.", str(refused.json()["mailbox_name"]))
+        self.assertIn("100", str(refused.json()["size_gb"]))
+        self.assertEqual((ServiceRequest.objects.count(), AuditEvent.objects.count()), before)
+        # a service outside the customer's catalogue reads exactly like one that does not exist
+        elsewhere = ServiceFactory(owner=owner, status="live")
+        for pk in (elsewhere.pk, 987654):
+            response = api.post(url, {**body, "service": pk, "offering": None}, format="json")
+            self.assertEqual(response.status_code, 400, response.content)
+            self.assertEqual(response.json()["service"], [NOT_FOUND])
+        self.assertEqual((ServiceRequest.objects.count(), AuditEvent.objects.count()), before)
+
+        created = api.post(url, {**body, "answers": {"mailbox_name": "sales", "size_gb": 20}}, format="json")
+        self.assertEqual(created.status_code, 201, created.content)
+        request = ServiceRequest.objects.get(pk=created.json()["id"])
+        kept = {"mailbox_name": "sales", "kind": "Shared", "size_gb": 20}  # the default filled in
+        self.assertEqual(request.answers, kept)
+        event = AuditEvent.objects.filter(
+            record_type="tickets.servicerequest", record_id=str(request.pk), action="create"
+        ).get()
+        self.assertEqual(event.changes["answers"]["after"], kept)  # history shows what is stored
+
+        # an agent's change that leaves the answers alone is not re-checked; one that changes them is
+        request = core.update_record(
+            request, data={"title": "Mailbox for the sales team"}, actor=self.agent, expected_version=request.version
+        )
+        with self.assertRaises(core.ValidationError) as refusal:
+            core.update_record(
+                request, data={"answers": {"mailbox_name": ""}}, actor=self.agent, expected_version=request.version
+            )
+        self.assertIn("mailbox_name", refusal.exception.message_dict)
+        request.refresh_from_db()
+        self.assertEqual((request.answers, request.version), (kept, 2))
 
 
 class EscalationAndClosureTests(TicketTestCase):
