@@ -85,19 +85,26 @@ class LinkedColumn(NaturalOrderMixin, tables.Column):
     """A foreign key or many-to-many column: linked records as links to their pages, named as the reader may see
     them (`policy.shown`); "hidden" as plain text otherwise; the same names, as text, in CSV/XLSX exports."""
 
-    def render(self, value: Any, table: Any) -> str:
+    def render(self, value: Any, table: Any, bound_column: Any) -> str:
         parts = []
         for record in _records(value):
             if policy.can(table.user, VIEW, record) and hasattr(record, "get_absolute_url"):
                 name = policy.name_of(table.user, record)
                 parts.append(format_html('<a href="{}" title="{}">{}</a>', record.get_absolute_url(), name, name))
+            elif policy.named_on(table.user, table.record_type, bound_column.name, record):
+                parts.append(format_html("{}", policy.name_of(table.user, record)))  # `RecordType.linkable`
             else:
                 parts.append(format_html('<span class="text-muted">{}</span>', policy.HIDDEN))
         return format_html_join(", ", "{}", ((part,) for part in parts))
 
-    def value(self, value: Any, record: Any = None, table: Any = None, **kwargs: Any) -> Any:
+    def value(self, value: Any, record: Any = None, table: Any = None, bound_column: Any = None, **kwargs: Any) -> Any:
         user = table.user if table is not None else None
-        return ", ".join(policy.shown(user, linked) for linked in _records(value))
+        name = bound_column.name if bound_column is not None else ""
+        record_type = getattr(table, "record_type", None)
+        return ", ".join(
+            policy.name_of(user, linked) if policy.named_on(user, record_type, name, linked) else policy.HIDDEN
+            for linked in _records(value)
+        )
 
 
 class ComputedColumn(NaturalOrderMixin, tables.Column):

@@ -313,7 +313,7 @@ class RecordViews:
                 raise PermissionDenied(f"You may not open the {tab.label} tab of this {rt.verbose_name}.")
         if tab is None:
             names = rt.detail_fields or [*rt.fields, *([rt.lifecycle.field] if rt.lifecycle else [])]
-            rows = [_display(obj, field, user) for field in names]
+            rows = [_display(obj, field, user, rt) for field in names]
             rows.extend(custom_fields.detail_rows(rt, obj, user))  # under the type's own fields
             for field, computed in rt.computed.items():
                 value = computed_value(obj, field, computed)
@@ -668,9 +668,10 @@ def related_page(rt: RecordType, obj: Any, related: Related, user: Any, page: st
     }
 
 
-def _display(obj: Model, name: str, user: Any) -> tuple[str, Any, str]:
+def _display(obj: Model, name: str, user: Any, rt: Any = None) -> tuple[str, Any, str]:
     """A field of a record as shown on its page: (label, value, kind) with kind empty, links or text; linked
-    records as (name, url) pairs, a record the user may not see as "hidden" without a link."""
+    records as (name, url) pairs, a record the user may not see as "hidden" without a link (or by name without a
+    link, where the record type lets them name it in that field: `RecordType.linkable`)."""
     field = obj._meta.get_field(name)
     label = str(getattr(field, "verbose_name", name))
     if field.many_to_many:
@@ -685,6 +686,8 @@ def _display(obj: Model, name: str, user: Any) -> tuple[str, Any, str]:
     if isinstance(value, bool):
         return label, "Yes" if value else "No", "text"
     if isinstance(value, Model):
+        if not policy.can(user, VIEW, value) and policy.named_on(user, rt, name, value):
+            return label, [(policy.name_of(user, value), "")], "links"
         return label, [policy.link_of(user, value)], "links"
     if isinstance(value, dict):
         return label, ", ".join(f"{k}: {v}" for k, v in value.items()), "text"

@@ -133,7 +133,8 @@ class VisibleRelatedField(StrictPrimaryKeyRelatedField):
 
     def to_representation(self, value: Any) -> Any:
         user = getattr(self.context.get("request"), "user", None)
-        if not policy.can(user, VIEW, value):
+        record_type = getattr(self.parent, "record_type", None)
+        if not policy.named_on(user, record_type, self.field_name, value):
             return policy.HIDDEN
         return super().to_representation(value)
 

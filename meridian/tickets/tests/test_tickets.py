@@ -9,7 +9,7 @@ from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
-from django.test import TestCase
+from django.test import Client, TestCase
 
 from meridian.core import conversation
 from meridian.core import services as core
@@ -83,6 +83,11 @@ class TicketTestCase(TestCase):
             return core.transition(
                 ticket, action, actor=self.agent, expected_version=ticket.version, reason="test", values=values
             )
+
+    def browser_client(self, user: Any) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
 
     def clock(self, ticket: Any, key: str) -> Any:
         return clocks.clocks_of(ticket).get(metric__key=key)
@@ -276,6 +281,29 @@ class RequestTests(TicketTestCase):
             record_type="tickets.servicerequest", record_id=str(request.pk), action="create"
         ).get()
         self.assertEqual(event.changes["answers"]["after"], kept)  # history shows what is stored
+        # the customer reads the service and offering they named: by id in the API, by name on the pages (without a
+        # link: they read them in the catalogue, not as records)
+        self.assertEqual((created.json()["service"], created.json()["offering"]), (service.pk, offering.pk))
+        page = self.browser_client(self.p.customer_a).get(request.get_absolute_url())
+        self.assertContains(page, f"<span>{service.name}</span>")
+        listing = self.browser_client(self.p.customer_a).get("/tickets/requests/")
+        self.assertContains(listing, f'<td class="col-low">{request.priority.name}</td>', html=False)
+        self.assertNotContains(listing, ">hidden<")
+        # one outside their catalogue (set by an agent) stays hidden
+        hidden = core.update_record(
+            request,
+            data={"service": elsewhere, "offering": None, "answers": {}},
+            actor=self.agent,
+            expected_version=request.version,
+        )
+        self.assertEqual(api.get(f"{url}{hidden.pk}/").json()["service"], "hidden")
+        self.assertNotContains(self.browser_client(self.p.customer_a).get(request.get_absolute_url()), elsewhere.name)
+        request = core.update_record(
+            hidden,
+            data={"service": service, "offering": offering, "answers": kept},
+            actor=self.agent,
+            expected_version=hidden.version,
+        )
 
         # an agent's change that leaves the answers alone is not re-checked; one that changes them is
         request = core.update_record(
@@ -287,7 +315,7 @@ class RequestTests(TicketTestCase):
             )
         self.assertIn("mailbox_name", refusal.exception.message_dict)
         request.refresh_from_db()
-        self.assertEqual((request.answers, request.version), (kept, 2))
+        self.assertEqual((request.answers, request.version), (kept, 4))
 
 
 class EscalationAndClosureTests(TicketTestCase):
