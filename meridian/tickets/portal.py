@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from meridian.core.forms import style_fields
+from meridian.core.forms import choose_widgets, restrict_choices, style_fields
 from meridian.core.models import Organisation, OrganisationKind, Person
 from meridian.portfolio import catalogue
 from meridian.portfolio.models import Service
@@ -58,6 +58,9 @@ class OnBehalf(forms.Form):
             required=False,
             help_text="Who called or asked (of the customer).",
         )
+        # only what the agent may see; searched as they type when there are many (`core.forms.choose_widgets`)
+        restrict_choices(self, user)
+        choose_widgets(self, user)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

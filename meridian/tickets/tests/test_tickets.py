@@ -14,7 +14,7 @@ from django.test import Client, TestCase
 from meridian.core import conversation
 from meridian.core import services as core
 from meridian.core.choices import Role
-from meridian.core.factories import TeamFactory
+from meridian.core.factories import PersonFactory, TeamFactory
 from meridian.core.links import NOT_FOUND
 from meridian.core.models import AuditEvent, NotificationLog, TeamMembership
 from meridian.core.testing import api_client, make_principals
@@ -316,6 +316,27 @@ class RequestTests(TicketTestCase):
         self.assertIn("mailbox_name", refusal.exception.message_dict)
         request.refresh_from_db()
         self.assertEqual((request.answers, request.version), (kept, 4))
+
+
+class OnBehalfTests(TicketTestCase):
+    def test_an_agent_reports_a_problem_for_a_customers_caller(self) -> None:
+        client = self.browser_client(self.agent)
+        caller_a = PersonFactory(organisation=self.p.org_a, first_name="Cora", last_name="Caller")
+        caller_b = PersonFactory(organisation=self.p.org_b, first_name="Bert", last_name="Elsewhere")
+        with self.settings(MERIDIAN_FULL_CHOICES_LIMIT=1):
+            form = client.get("/tickets/report/")
+        # many people: the caller is searched as the agent types, not listed whole in the page
+        self.assertContains(form, 'name="caller" data-record-select="remote"')
+        self.assertNotContains(form, "Elsewhere")
+        body = {"title": "Printer jams", "description": "Every page.", "who": "low", "how_badly": "medium"}
+        before = (Incident.objects.count(), AuditEvent.objects.count())
+        refused = client.post("/tickets/report/", {**body, "organisation": self.p.org_a.pk, "caller": caller_b.pk})
+        self.assertContains(refused, f"{caller_b} is not of {self.p.org_a}.", status_code=400)
+        self.assertEqual((Incident.objects.count(), AuditEvent.objects.count()), before)
+        done = client.post("/tickets/report/", {**body, "organisation": self.p.org_a.pk, "caller": caller_a.pk})
+        incident = Incident.objects.get(title="Printer jams")
+        self.assertRedirects(done, incident.get_absolute_url())
+        self.assertEqual((incident.organisation, incident.caller, incident.channel), (self.p.org_a, caller_a, "agent"))
 
 
 class EscalationAndClosureTests(TicketTestCase):
