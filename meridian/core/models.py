@@ -382,6 +382,15 @@ class Person(Record):
     job_title = models.CharField(max_length=100, blank=True)
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="people")
     location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="people")
+    manager = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        help_text="Who they report to, in their organisation: approves their requests where an offering asks the "
+        "requester's manager.",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="person"
     )

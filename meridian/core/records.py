@@ -173,6 +173,7 @@ register(
             "job_title",
             "organisation",
             "location",
+            "manager",
             "notes",
         ],
         list_columns=["last_name", "first_name", "organisation", "email", "job_title", "status"],

@@ -367,7 +367,7 @@ OFFERINGS: list[
         "Workplace support",
         "New laptop",
         "A laptop set up with your applications, delivered to your desk.",
-        ("team_lead", "Service Desk"),
+        ("manager", ""),
         "3 business days",
         [
             ("model", "Model", "choice", True, "Standard 14-inch\nPerformance 16-inch"),
@@ -379,7 +379,7 @@ OFFERINGS: list[
         "Hosting",
         "More database capacity",
         "More storage or memory for one of your databases.",
-        ("service_owner", ""),
+        ("team", "Platform Engineering"),
         "5 business days",
         [("database", "Which database?", "text", True, ""), ("storage", "Extra storage (GB)", "integer", False, "")],
         [("Check capacity and plan the change", "Platform Engineering")],
@@ -403,7 +403,8 @@ def load_offerings(actor: Any) -> None:
                 "summary": summary,
                 "approval": approval,
                 "approver_person": people[who] if approval == "person" else None,
-                "approver_team": teams[who] if approval == "team_lead" else None,
+                "approver_team": teams[who] if approval in ("team_lead", "team") else None,
+                "approval_rule": "all" if approval == "team" else "any",
                 "expected_fulfilment": expected,
                 "request_fields": [
                     {

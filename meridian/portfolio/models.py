@@ -215,8 +215,17 @@ class OfferingApproval(models.TextChoices):
 
     NONE = "none", "No approval"
     SERVICE_OWNER = "service_owner", "The service owner"
+    MANAGER = "manager", "The requester's manager"
     PERSON = "person", "A named person"
     TEAM_LEAD = "team_lead", "A team's lead"
+    TEAM = "team", "A team's members"
+
+
+class ApprovalRule(models.TextChoices):
+    """With approval by a team's members: whose approval is enough."""
+
+    ANY = "any", "Any one of them"
+    ALL = "all", "All of them"
 
 
 class Offering(Record):
@@ -272,7 +281,16 @@ class Offering(Record):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name="approving team",
-        help_text="With approval by a team's lead: the team whose lead (at the time of the request) approves.",
+        help_text="With approval by a team's lead or members: the team (its lead, or its members with a login, at the "
+        "time of the request).",
+    )
+    approval_rule = models.CharField(
+        "approved when",
+        max_length=5,
+        choices=ApprovalRule.choices,
+        default=ApprovalRule.ANY,
+        help_text="With approval by a team's members: one approval is enough, or every member must approve. One "
+        "rejection always rejects.",
     )
     expected_fulfilment = models.CharField(
         "expected fulfilment time",

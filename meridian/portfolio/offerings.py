@@ -59,7 +59,7 @@ from meridian.core.registry import get as registered
 from meridian.core.tabs import Tab
 from meridian.core.watchers import Watchers
 from meridian.portfolio.choices import ServiceStatus
-from meridian.portfolio.models import FulfilmentTask, Offering, OfferingApproval, RequestField, Service
+from meridian.portfolio.models import ApprovalRule, FulfilmentTask, Offering, OfferingApproval, RequestField, Service
 from meridian.portfolio.workflows import OWNERS
 
 PREFIX = "answer"  # the request form's prefix on the offering's page (its preview is a GET: `tab=` stays free)
@@ -84,8 +84,15 @@ def approval_errors(offering: Offering) -> dict[str, str]:
             errors["approver_team"] = "Choose the team whose lead approves requests for it."
         elif offering.approver_team.lead_id is None:  # type: ignore[union-attr]
             errors["approver_team"] = f"{offering.approver_team} has no lead: give it one, or choose another approver."
+    elif approval == OfferingApproval.TEAM:
+        if offering.approver_team_id is None:
+            errors["approver_team"] = "Choose the team whose members approve requests for it."
+        elif not _team_approvers(offering.approver_team):
+            errors["approver_team"] = f"{offering.approver_team} has no member with a login: nobody could approve."
     elif offering.approver_team_id is not None:
-        errors["approver_team"] = "Leave empty: only approval by a team's lead names a team."
+        errors["approver_team"] = "Leave empty: only approval by a team's lead or members names a team."
+    if offering.approval_rule == ApprovalRule.ALL and approval != OfferingApproval.TEAM:
+        errors["approval_rule"] = "Only approval by a team's members has several approvers: choose “Any one of them”."
     if approval == OfferingApproval.SERVICE_OWNER and offering.service_id and offering.service.owner_id is None:
         errors["approval"] = (
             f"{offering.service} has no service owner: name one on the service, or choose another approver."
@@ -186,16 +193,36 @@ def requestable(user: Any, services: Any, organisation: Any = None) -> QuerySet[
     return found.filter(staff_may_request=True)
 
 
-def approver(offering: Offering) -> Person | None:
-    """Who approves a request for the offering now: the service's owner, the named person or the team's current
-    lead; None without approval (or when the service lost its owner, the team its lead)."""
-    if offering.approval == OfferingApproval.SERVICE_OWNER:
-        return offering.service.owner
-    if offering.approval == OfferingApproval.PERSON:
-        return offering.approver_person
-    if offering.approval == OfferingApproval.TEAM_LEAD and offering.approver_team_id:
-        return offering.approver_team.lead  # type: ignore[union-attr]
-    return None
+def _team_approvers(team: Any) -> list[Person]:
+    return list(team.members.filter(user__isnull=False, user__is_active=True).order_by("last_name", "first_name"))
+
+
+def approvers(offering: Offering, requester: Person | None = None) -> list[Person]:
+    """Who approves a request for the offering now (empty: no approval): the service's owner, the requester's
+    manager, the named person, the team's current lead, or the team's members with a login. Where the one the
+    choice names is missing (the requester has no manager, the service lost its owner, the team its lead), the
+    service owner approves: a request that needs approval never goes ahead unapproved for want of an approver."""
+    approval = offering.approval
+    if approval == OfferingApproval.NONE:
+        return []
+    found: list[Person] = []
+    if approval == OfferingApproval.MANAGER and requester is not None and requester.manager_id:
+        found = [requester.manager]  # type: ignore[list-item]
+    elif approval == OfferingApproval.PERSON and offering.approver_person_id:
+        found = [offering.approver_person]  # type: ignore[list-item]
+    elif approval == OfferingApproval.TEAM_LEAD and offering.approver_team_id and offering.approver_team.lead_id:  # type: ignore[union-attr]
+        found = [offering.approver_team.lead]  # type: ignore[union-attr,list-item]
+    elif approval == OfferingApproval.TEAM and offering.approver_team_id:
+        found = _team_approvers(offering.approver_team)
+    if not found and offering.service.owner_id:
+        found = [offering.service.owner]  # type: ignore[list-item]
+    return found
+
+
+def approver(offering: Offering, requester: Person | None = None) -> Person | None:
+    """The first approver (`approvers`), or None."""
+    found = approvers(offering, requester)
+    return found[0] if found else None
 
 
 # --- the request form -------------------------------------------------------------------------------------------
@@ -450,6 +477,7 @@ register(
             "approval",
             "approver_person",
             "approver_team",
+            "approval_rule",
             "expected_fulfilment",
         ],
         list_columns=["name", "service", "active", "approval", "expected_fulfilment"],

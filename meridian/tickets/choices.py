@@ -53,6 +53,7 @@ class ApprovalDecision(models.TextChoices):
     PENDING = "pending", "Waiting"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    NOT_NEEDED = "not_needed", "Not needed"  # another approver's decision settled it
 
 
 class TaskStatus(models.TextChoices):

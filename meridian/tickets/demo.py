@@ -20,12 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from meridian.core import conversation
+from meridian.core import actions, conversation
 from meridian.core import services as core
 from meridian.core.models import Organisation, Person, Team
 from meridian.tickets.as_of import as_of
 from meridian.tickets.choices import Channel, ResolutionCode, TaskStatus
 from meridian.tickets.models import Category, Incident, ServiceRequest
+from meridian.tickets.workflows import COMPLETE_TASK, GIVE_APPROVAL
 
 SEED = 20261201
 DAYS = 30
@@ -717,10 +718,12 @@ def _after_resolution(
 ) -> None:
     """Confirmed and rated by the caller, reopened now and then, or closed by itself after the days allowed."""
     user = caller.user
-    if reopen and user is not None and rng.random() < 0.05:
+    # now and then, and at least once (the first ticket a caller with a login may reopen)
+    if reopen and user is not None and (rng.random() < 0.05 or not cast.counts.get("reopened")):
         if not walk.later(rng.uniform(60, 1800)):
             return
         walk.move("reopen", user, "The problem is back since this morning.")
+        cast.counts["reopened"] = cast.counts.get("reopened", 0) + 1
         if not walk.later(rng.uniform(60, 600)):
             return
         walk.move("resolve", agent, resolution_code=ResolutionCode.FIXED, resolution_notes=f"{notes} Checked again.")
@@ -897,15 +900,23 @@ def _request(cast: Cast, rng: random.Random, opened: datetime) -> None:
         request = core.create_record(ServiceRequest, data=data, actor=caller.user, reason=REASON)
     cast.counts["requests"] = cast.counts.get("requests", 0) + 1
     walk = Walk(cast, request, opened)
-    approval = request.approvals.select_related("approver__user").first()
-    if approval is not None:
-        approver = approval.approver.user or cast.system
+    approvals = list(request.approvals.select_related("approver__user"))
+    if approvals:
+        approvers = [approval.approver.user or cast.system for approval in approvals]
         if not walk.later(rng.uniform(30, 26 * 60)):
             return  # awaiting approval
         if rng.random() < 0.07:
-            walk.move("reject", approver, "Not in this quarter's budget; please ask again in January.")
+            walk.move("reject", approvers[0], "Not in this quarter's budget; please ask again in January.")
             return
-        walk.move("approve", approver)
+        if offering.approval_rule == "all":
+            for approver in approvers[:-1]:  # each gives theirs; the last one's moves it on
+                with as_of(walk.at):
+                    walk.ticket = actions.run(
+                        GIVE_APPROVAL, walk.ticket, actor=approver, expected_version=walk.ticket.version, reason=REASON
+                    )
+                if not walk.later(rng.uniform(30, 8 * 60)):
+                    return
+        walk.move("approve", approvers[-1])
     agent = cast.users[rng.choice(["sanne", "jonas"])]
     if not walk.later(rng.uniform(10, 120)):
         return
@@ -919,9 +930,6 @@ def _request(cast: Cast, rng: random.Random, opened: datetime) -> None:
         doer = cast.users[rng.choice(TEAM_OF.get(task.team.name, ["sanne"]))]
         if not walk.later(rng.uniform(60, 600) * (rng.uniform(3, 6) if late else 1)):
             return
-        from meridian.core import actions
-        from meridian.tickets.workflows import COMPLETE_TASK
-
         with as_of(walk.at):
             walk.ticket = actions.run(
                 COMPLETE_TASK,

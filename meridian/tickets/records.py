@@ -38,6 +38,7 @@ from meridian.tickets.workflows import (
     AGENTS,
     COMPLETE_TASK,
     CUSTOMERS,
+    GIVE_APPROVAL,
     INCIDENT_LIFECYCLE,
     RAISERS,
     RATE,
@@ -282,7 +283,7 @@ register(
         "service request",
         ["offering", "answers"],
         tabs=[FULFILMENT],
-        actions=[COMPLETE_TASK],
+        actions=[GIVE_APPROVAL, COMPLETE_TASK],
         validate=services.check_request,
     )
 )

@@ -46,7 +46,7 @@ def classify(ticket: Any) -> None:
             raise ValidationError({"offering": f"“{offering}” is offered under {offering.service}, not this service."})
     if ticket.pk is None:
         route(ticket)
-        if ticket.status == Status.NEW and approver_of(ticket) is not None:
+        if ticket.status == Status.NEW and approvers_of(ticket):
             ticket.status = Status.AWAITING_APPROVAL  # a new request of an offering that needs approval waits for it
     ticket.agreement = None
     if ticket.priority is None or not ticket.organisation_id:
@@ -220,15 +220,15 @@ def may_name_offering(actor: Any, offering: Any) -> bool:
     return offerings.may_request(offering, actor) is None
 
 
-def approver_of(request: Any) -> Any:
-    """Who approves this new request (None: its offering needs no approval, or nobody is there to ask)."""
+def approvers_of(request: Any) -> list[Any]:
+    """Who approves this new request (empty: its offering needs no approval): `portfolio.offerings.approvers`, with
+    the caller as the requester (their manager)."""
     from meridian.portfolio import offerings
-    from meridian.portfolio.models import OfferingApproval
 
     offering = getattr(request, "offering", None)
-    if offering is None or offering.approval == OfferingApproval.NONE:
-        return None
-    return offerings.approver(offering)
+    if offering is None:
+        return []
+    return offerings.approvers(offering, request.caller)
 
 
 def request_opened(request: Any, actor: Any) -> None:
@@ -242,9 +242,9 @@ def request_opened(request: Any, actor: Any) -> None:
     Task.objects.bulk_create(
         Task(request=request, order=row.order, title=row.title, team=row.team) for row in offering.tasks.all()
     )
-    approver = approver_of(request)
-    if approver is not None and request.status == Status.AWAITING_APPROVAL:
-        Approval.objects.create(request=request, approver=approver)
+    approvers = approvers_of(request) if request.status == Status.AWAITING_APPROVAL else []
+    if approvers:
+        Approval.objects.bulk_create(Approval(request=request, approver=person) for person in approvers)
     else:
         open_next_tasks(request)
 
@@ -274,21 +274,89 @@ def pending_approval(request: Any, user: Any) -> Any:
     return request.approvals.filter(approver=person, decision=ApprovalDecision.PENDING).first()
 
 
+def _all_required(request: Any) -> bool:
+    from meridian.portfolio.models import ApprovalRule
+
+    return request.offering is not None and request.offering.approval_rule == ApprovalRule.ALL
+
+
+def _others_pending(request: Any, actor: Any) -> int:
+    from meridian.tickets.choices import ApprovalDecision
+
+    pending = request.approvals.filter(decision=ApprovalDecision.PENDING)
+    person = getattr(actor, "person", None)
+    return pending.exclude(approver=person).count() if person is not None else pending.count()
+
+
 def approval_refusal(request: Any, actor: Any) -> str | None:
-    if policy.is_system(actor) or pending_approval(request, actor) is not None:
+    """Reject: any one approver asked. Approve (the request goes ahead): an approver asked whose approval completes
+    it (any one of them, or the last when all must approve; the others give theirs with `give_approval`)."""
+    if policy.is_system(actor):
         return None
-    return "Only the approver asked may decide on this request."
+    if pending_approval(request, actor) is None:
+        return "Only the approvers asked may decide on this request."
+    return None
+
+
+def completing_refusal(request: Any, actor: Any) -> str | None:
+    refusal = approval_refusal(request, actor)
+    if refusal or policy.is_system(actor) or not _all_required(request):
+        return refusal
+    others = _others_pending(request, actor)
+    if others:
+        return f"{others} other approver{'s' if others > 1 else ''} must approve too: give your approval."
+    return None
+
+
+def partial_refusal(request: Any, actor: Any) -> str | None:
+    """Give one's approval while others must still give theirs (every member must approve)."""
+    if request.status != Status.AWAITING_APPROVAL:
+        return "Only a request awaiting approval is approved."
+    refusal = approval_refusal(request, actor)
+    if refusal or policy.is_system(actor):
+        return refusal or "Only an approver asked gives an approval."
+    if not _all_required(request) or not _others_pending(request, actor):
+        return "Your approval lets the request go ahead: use Approve."
+    return None
 
 
 def decide(request: Any, actor: Any, decision: str, comment: str = "") -> None:
+    """Record the actor's decision (the system's: the first pending approval's). A rejection, or an approval that
+    lets the request go ahead, leaves the other pending approvals not needed."""
     from meridian.tickets.choices import ApprovalDecision
 
     approval = pending_approval(request, actor)
     if approval is None:
         approval = request.approvals.filter(decision=ApprovalDecision.PENDING).first()
+    now = timezone.now()
     if approval is not None:
-        approval.decision, approval.decided_at, approval.comment = decision, timezone.now(), comment
+        approval.decision, approval.decided_at, approval.comment = decision, now, comment
         approval.save(update_fields=["decision", "decided_at", "comment"])
+    if request.status != Status.AWAITING_APPROVAL:  # the move is made: nobody else needs to decide
+        request.approvals.filter(decision=ApprovalDecision.PENDING).update(
+            decision=ApprovalDecision.NOT_NEEDED, decided_at=now
+        )
+
+
+def give_approval(request: Any, *, actor: Any, expected_version: int, reason: str = "", comment: str = "") -> Any:
+    """One approver's approval where every one must approve and others still have to: recorded (one audit event),
+    the request still awaiting the others."""
+    from meridian.core import services as core_services
+    from meridian.tickets.choices import ApprovalDecision
+
+    core_services.check_version(request, expected_version)
+    approval = pending_approval(request, actor)
+    if approval is None:
+        raise ValidationError({"comment": "Only an approver asked gives an approval."})
+    decide(request, actor, ApprovalDecision.APPROVED, comment.strip() or reason)
+    core_services.record_action_done(
+        request,
+        actor=actor,
+        action="give_approval",
+        changes={"approval": {"before": str(approval.approver), "after": f"{approval.approver}: approved"}},
+        reason=reason or comment,
+    )
+    return request
 
 
 def complete_task(

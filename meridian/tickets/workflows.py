@@ -231,7 +231,7 @@ APPROVAL = [
         source=[Status.AWAITING_APPROVAL],
         target=ASSIGNED,
         roles=APPROVERS,
-        guard=services.approval_refusal,
+        guard=services.completing_refusal,
         style="success",
         label="Approve",
         effects=[_approved, *FOLLOW],
@@ -249,6 +249,24 @@ APPROVAL = [
         effects=[_rejected, *FOLLOW],
     ),
 ]
+
+
+class ApprovalForm(ActionForm):
+    """An approval where every approver must approve: a comment for the others and the requester."""
+
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+GIVE_APPROVAL = RecordAction(
+    "give_approval",
+    "Approve",
+    services.give_approval,
+    form=ApprovalForm,
+    roles=APPROVERS,
+    allowed=services.partial_refusal,
+    style="success",
+    help_text="Your approval, where every approver must approve: the request goes ahead once the last one has.",
+)
 
 INCIDENT_LIFECYCLE = Lifecycle(field="status", transitions=_common([NEW]))
 REQUEST_LIFECYCLE = Lifecycle(field="status", transitions=[*APPROVAL, *_common([NEW], (Status.AWAITING_APPROVAL,))])

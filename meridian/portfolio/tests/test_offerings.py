@@ -42,6 +42,7 @@ class TestOffering(RecordTypeTests):
             "summary": "A personal or shared mailbox.",
             "requesters": [first],
             "approval": OfferingApproval.NONE,
+            "approval_rule": "any",
             "expected_fulfilment": "2 business days",
         }
 
@@ -140,6 +141,9 @@ class OfferingRefusalTests(PrincipalsTestCase):
             ({"approval": OfferingApproval.TEAM_LEAD, "approver_team": leaderless.pk}, "approver_team", "has no lead"),
             ({"approval": OfferingApproval.SERVICE_OWNER}, "approval", "has no service owner"),
             ({"approval": OfferingApproval.NONE, "approver_team": leaderless.pk}, "approver_team", "Leave empty"),
+            ({"approval": OfferingApproval.TEAM}, "approver_team", "Choose the team whose members"),
+            ({"approval": OfferingApproval.TEAM, "approver_team": leaderless.pk}, "approver_team", "no member"),
+            ({"approval": OfferingApproval.NONE, "approval_rule": "all"}, "approval_rule", "Only approval by a team"),
         ]
         api = api_client(self.owner)
         self.client.force_login(self.owner)

@@ -25,6 +25,7 @@ from meridian.service_levels.clock_models import ClockState
 from meridian.service_levels.factories import AgreementFactory, AgreementTargetFactory
 from meridian.service_levels.models import Priority
 from meridian.service_levels.tests.clock_helpers import office
+from meridian.tickets import services as ticket_services
 from meridian.tickets.choices import Status, TaskStatus
 from meridian.tickets.models import Incident, ServiceRequest
 from meridian.tickets.queues import in_queue
@@ -316,6 +317,89 @@ class RequestTests(TicketTestCase):
         self.assertIn("mailbox_name", refusal.exception.message_dict)
         request.refresh_from_db()
         self.assertEqual((request.answers, request.version), (kept, 4))
+
+
+class ApproverTests(TicketTestCase):
+    """Approvers from the offering: the requester's manager (the service owner when they have none), a team's
+    members, any one or all of them; one rejection rejects."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.owner = cls.p.users[Role.SERVICE_OWNER].person
+        cls.service = ServiceFactory(owner=cls.owner, status="live")
+        cls.service.customers.add(cls.p.org_a)
+        cls.board = TeamFactory(organisation=cls.p.internal, name="Change board")
+        cls.members = [cls.p.users[Role.CHANGE_MANAGER].person, cls.p.users[Role.SERVICE_LEVEL_MANAGER].person]
+        for person in cls.members:
+            TeamMembership.objects.create(team=cls.board, person=person)
+
+    def offering(self, **approval: Any) -> Offering:
+        offering = Offering.objects.create(
+            service=self.service, name=f"Offering {Offering.objects.count()}", **approval
+        )
+        FulfilmentTask.objects.create(offering=offering, order=10, title="Do it", team=self.team)
+        return offering
+
+    def raise_for(self, offering: Offering, caller: Any = None) -> ServiceRequest:
+        data = {"title": "Please", "organisation": self.p.org_a, "offering": offering, "caller": caller}
+        return core.create_record(ServiceRequest, data=data, actor=self.agent)
+
+    def decisions(self, request: ServiceRequest) -> dict[str, str]:
+        return {str(a.approver): a.decision for a in request.approvals.all()}
+
+    def test_the_requesters_manager_approves_or_else_the_service_owner(self) -> None:
+        manager = self.p.customer_a.person
+        caller = PersonFactory(organisation=self.p.org_a, manager=manager)
+        offering = self.offering(approval="manager")
+        request = self.raise_for(offering, caller)
+        self.assertEqual(
+            (request.status, self.decisions(request)), (Status.AWAITING_APPROVAL, {str(manager): "pending"})
+        )
+        with self.assertRaises(core.TransitionNotAllowed):
+            core.transition(request, "approve", actor=self.owner.user, expected_version=request.version)
+        request = core.transition(request, "approve", actor=manager.user, expected_version=request.version)
+        self.assertEqual(request.status, Status.ASSIGNED)
+        # no manager: the service owner is asked (never unapproved for want of an approver)
+        orphan = self.raise_for(offering, PersonFactory(organisation=self.p.org_a))
+        self.assertEqual(self.decisions(orphan), {str(self.owner): "pending"})
+
+    def test_any_member_of_the_team_approves_and_the_others_are_not_needed(self) -> None:
+        request = self.raise_for(self.offering(approval="team", approver_team=self.board))
+        self.assertEqual(set(self.decisions(request).values()), {"pending"})
+        first = self.members[0].user
+        request = core.transition(request, "approve", actor=first, expected_version=request.version)
+        self.assertEqual(request.status, Status.ASSIGNED)
+        self.assertEqual(
+            self.decisions(request), {str(self.members[0]): "approved", str(self.members[1]): "not_needed"}
+        )
+        self.assertEqual(request.tasks.get().status, TaskStatus.OPEN)
+
+    def test_all_members_must_approve_and_one_rejection_rejects(self) -> None:
+        offering = self.offering(approval="team", approver_team=self.board, approval_rule="all")
+        first, second = (person.user for person in self.members)
+        request = self.raise_for(offering)
+        # the first cannot move it alone: the API says why and writes nothing
+        api = api_client(first)
+        base = f"/api/v1/tickets/requests/{request.pk}"
+        refused = api.post(f"{base}/approve/", {"version": request.version}, format="json")
+        self.assertEqual(refused.status_code, 409, refused.content)
+        self.assertIn("1 other approver must approve too", refused.json()["detail"])
+        given = api.post(f"{base}/give-approval/", {"version": request.version, "comment": "Fine by me"}, format="json")
+        self.assertEqual(given.status_code, 200, given.content)
+        request.refresh_from_db()
+        self.assertEqual(request.status, Status.AWAITING_APPROVAL)
+        self.assertEqual(self.decisions(request), {str(self.members[0]): "approved", str(self.members[1]): "pending"})
+        self.assertEqual(request.tasks.get().status, TaskStatus.WAITING)
+        # the second completes it
+        request = core.transition(request, "approve", actor=second, expected_version=request.version)
+        self.assertEqual((request.status, request.tasks.get().status), (Status.ASSIGNED, TaskStatus.OPEN))
+        # another: the first approves, the second rejects -> rejected
+        other = self.raise_for(offering)
+        other = ticket_services.give_approval(other, actor=first, expected_version=other.version)
+        other = core.transition(other, "reject", actor=second, expected_version=other.version, reason="Not now")
+        self.assertEqual(other.status, Status.REJECTED)
+        self.assertEqual(self.decisions(other), {str(self.members[0]): "approved", str(self.members[1]): "rejected"})
 
 
 class OnBehalfTests(TicketTestCase):

@@ -226,6 +226,11 @@ class Command(BaseCommand):
                     user.is_staff = user.is_superuser = True
                 user.save()
         assert user_model.objects.filter(username="admin").exists()
+        for first, manager in (("Eva", "Pieter"), ("Felix", "Lena")):  # who approves their requests
+            person = people[first]
+            people[first] = services.update_record(
+                person, data={"manager": people[manager]}, actor=actor, expected_version=person.version
+            )
 
         create(
             Team,
