@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from meridian.core.conversation import Conversation
     from meridian.core.lifecycle import Lifecycle
     from meridian.core.models import Record
-    from meridian.core.tabs import Tab
+    from meridian.core.tabs import Banner, Tab
     from meridian.core.uploads import TextUpload
     from meridian.core.watchers import Watchers
 
@@ -194,6 +194,8 @@ class RecordType:
     actions: list[RecordAction] = field(default_factory=list)
     # tabs of the record's page after Details (`core.tabs`); History and Notifications are added by the machinery
     tabs: list[Tab] = field(default_factory=list)
+    # a strip under the record's title on every tab (`core.tabs.Banner`): a ticket's live clock countdowns
+    banner: Banner | None = None
     select_related: list[str] = field(default_factory=list)
     prefetch_related: list[str] = field(default_factory=list)
     help_text: str = ""

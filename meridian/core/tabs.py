@@ -70,6 +70,23 @@ class Tab:
         return values
 
 
+@dataclass(frozen=True, eq=False)
+class Banner:
+    """A strip under a record's title, on every tab (a ticket's live clock countdowns): `template` rendered with
+    `banner` = `context(obj, user)`; nothing shown when that is None or the reader lacks the `roles`. The page
+    fetches it alone with `?part=banner` (a countdown that reaches zero, or the working day that ends, asks for it
+    again)."""
+
+    template: str
+    context: Callable[[Any, Any], dict[str, Any] | None]
+    roles: frozenset[str] | None = None
+
+    def values(self, obj: Any, user: Any) -> dict[str, Any] | None:
+        if self.roles is not None and not (policy.is_system(user) or policy.roles_of(user) & frozenset(self.roles)):
+            return None
+        return self.context(obj, user)
+
+
 # --- the built-in tabs -----------------------------------------------------------------------------------------
 
 

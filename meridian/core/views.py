@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.text import capfirst, slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -302,6 +303,11 @@ class RecordViews:
         with values laid over the tab's own."""
         obj = self.get_object(request, pk)
         rt, user = self.rt, request.user
+        if request.GET.get("part") == "banner":  # the banner alone, asked again by the page
+            banner = rt.banner.values(obj, user) if rt.banner is not None else None
+            if banner is None:
+                return HttpResponse(status=204)
+            return render(request, rt.banner.template, {"obj": obj, "banner": banner, "rt": rt})  # type: ignore[union-attr]
         name = open_tab or request.GET.get("tab") or tabs.DETAILS
         open_tabs = [t for t in tabs.tabs_of(rt) if t.may_open(obj, user)]
         tab = None
@@ -317,6 +323,8 @@ class RecordViews:
             rows.extend(custom_fields.detail_rows(rt, obj, user))  # under the type's own fields
             for field, computed in rt.computed.items():
                 value = computed_value(obj, field, computed)
+                if isinstance(value, datetime):  # in the reader's time zone, as the record's own times
+                    value = formats.localize(timezone.localtime(value))
                 rows.append((computed.label, value, "empty" if value in (None, "") else "text"))
             related_lists = [
                 related_page(rt, obj, related, user, request.GET.get(f"{related.name}_page")) for related in rt.related
@@ -364,6 +372,9 @@ class RecordViews:
             **values,
         )
         partial = request.headers.get("HX-Request") and request.headers.get("HX-Target") == "record-tabs"
+        if not partial and rt.banner is not None:
+            banner = rt.banner.values(obj, user)
+            context.update(banner=banner, banner_template=rt.banner.template if banner is not None else None)
         return render(request, "core/_record_tabs.html" if partial else "core/record_detail.html", context)
 
     # -- links between records (`core.links`) ------------------------------------------------------------------

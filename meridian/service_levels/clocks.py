@@ -28,7 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -37,7 +37,13 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from meridian.core import audit
-from meridian.core.calendars import Schedule, add_business_minutes, business_minutes_between, elapsed_and_instants
+from meridian.core.calendars import (
+    Schedule,
+    add_business_minutes,
+    business_minutes_between,
+    elapsed_and_instants,
+    working_intervals,
+)
 from meridian.core.choices import AuditAction
 from meridian.core.models import Calendar, CalendarException
 from meridian.service_levels.clock_models import (
@@ -529,6 +535,29 @@ def reading(clock: Clock, now: datetime | None = None, *, segments: list[Segment
         label=_label(clock, result),
         rule=clock.rule,
     )
+
+
+def ticking(clock: Clock, at: datetime) -> tuple[bool, datetime | None]:
+    """Whether the clock's business time runs at `at` (it runs, inside its calendar's working time) and until when
+    that holds: the end of this working interval, or the start of the next (None: it does not run, or no working
+    time within a week). What a live countdown needs to tick second by second and to stop at the day's end."""
+    if clock.state != ClockState.RUNNING:
+        return False, None
+    for start, end in working_intervals(schedule_of(clock.calendar), at, at + timedelta(days=8)):
+        return (True, end) if start <= at else (False, start)
+    return False, None
+
+
+def countdown(read: Reading) -> dict[str, Any]:
+    """A clock as a live countdown shows it: `seconds` of business time left (negative: overdue), whether they run
+    down now (`ticking`) and `until` when that holds (then the page asks again)."""
+    running, until = ticking(read.clock, read.at)
+    return {
+        "read": read,
+        "seconds": round(read.remaining_minutes * 60),
+        "ticking": running,
+        "until": until,
+    }
 
 
 def readings(clocks: Sequence[Clock], now: datetime | None = None) -> list[Reading]:

@@ -27,7 +27,7 @@ from meridian.core.registry import (
     register,
     register_page,
 )
-from meridian.core.tabs import Tab
+from meridian.core.tabs import Banner, Tab
 from meridian.core.watchers import Watchers
 from meridian.service_levels import clocks
 from meridian.tickets import escalation, major, queues, services
@@ -111,6 +111,17 @@ def _clock_tab(label: str) -> Tab:
         api=lambda ticket, user, request: {"clocks": [clocks.clock_json(c) for c in clocks.clocks_of(ticket)]},
         help_text=f"The {label}'s service level clocks: due, remaining, used, breached, and the terms they run on.",
     )
+
+
+def _banner(ticket: Any, user: Any) -> dict[str, Any] | None:
+    """The ticket's clocks as live countdowns (`clocks.countdown`); None when no clock runs on it."""
+    found = list(clocks.clocks_of(ticket).order_by("target_minutes", "pk"))  # the response first
+    if not found:
+        return None
+    return {"clocks": [clocks.countdown(read) for read in clocks.readings(found)]}
+
+
+BANNER = Banner("tickets/banner.html", _banner)
 
 
 def _badge(ticket: Any) -> str | None:
@@ -263,6 +274,7 @@ def _ticket_type(
         validate=validate,
         after_save=services.after_save,
         tabs=[_clock_tab(label), *(tabs or []), CONTEXT],
+        banner=BANNER,
         actions=[*(actions or []), RATE, escalation.escalate_action(AGENTS)],
         record_links=True,
         attachments=Attachments(),

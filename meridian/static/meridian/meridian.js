@@ -289,3 +289,133 @@ document.addEventListener("click", (event) => {
     window.print();
   }
 });
+
+// -- live countdowns --
+// A ticket's clocks under its title (tickets/banner.html): each [data-countdown] holds the business seconds left as
+// the page was made; while it is [data-ticking] (the clock runs inside working hours) it runs down second by second.
+// When [data-until] passes (the working day ends or starts) or a countdown reaches zero, the strip is asked for again
+// (`?part=banner`): the server replays the clock, this only counts.
+let meridianBannerAsked = 0;
+
+function meridianDuration(seconds) {
+  const total = Math.abs(Math.round(seconds));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const rest = String(total % 60).padStart(2, "0");
+  const text = hours ? `${hours} h ${String(minutes).padStart(2, "0")} min ${rest} s` : `${minutes} min ${rest} s`;
+  return seconds < 0 ? `overdue ${text}` : text;
+}
+
+function meridianRefreshBanner(banner) {
+  if (Date.now() - meridianBannerAsked < 30000) {
+    return; // at most twice a minute, whatever the clocks say
+  }
+  meridianBannerAsked = Date.now();
+  fetch(banner.dataset.bannerUrl, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+    .then((response) => (response.status === 204 ? "" : response.ok ? response.text() : Promise.reject(response)))
+    .then((html) => {
+      banner.outerHTML = html;
+    })
+    .catch(() => {});
+}
+
+function meridianCountdowns() {
+  const banner = document.getElementById("record-banner");
+  if (!banner) {
+    return;
+  }
+  const now = Date.now();
+  let refresh = false;
+  banner.querySelectorAll("[data-countdown]").forEach((element) => {
+    if (!element.dataset.since) {
+      element.dataset.since = String(now);
+    }
+    const start = Number(element.dataset.countdown);
+    const ticking = element.dataset.ticking === "1";
+    const left = ticking ? start - (now - Number(element.dataset.since)) / 1000 : start;
+    if (ticking) {
+      element.textContent = meridianDuration(left);
+    }
+    const until = element.dataset.until ? Date.parse(element.dataset.until) : NaN;
+    if ((ticking && start > 0 && left <= 0) || (!Number.isNaN(until) && now >= until)) {
+      refresh = true;
+    }
+  });
+  if (refresh) {
+    meridianRefreshBanner(banner);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (document.getElementById("record-banner")) {
+    window.setInterval(meridianCountdowns, 1000);
+  }
+});
+
+// -- keyboard shortcuts on a record's page --
+// Single keys, not while typing in a field and not with Ctrl, Alt or Cmd: listed in the page's "Keyboard shortcuts"
+// dialog (core/record_detail.html), which "?" opens.
+function meridianTabLinks() {
+  return Array.from(document.querySelectorAll(".record-tab-bar a[data-tab]"));
+}
+
+function meridianOpenTab(link, then) {
+  if (!link) {
+    return;
+  }
+  if (then) {
+    document.body.addEventListener("htmx:afterSettle", then, { once: true });
+  }
+  link.click();
+}
+
+function meridianFocusComposer() {
+  const box = document.querySelector("#record-tabs textarea[name=body]");
+  if (box) {
+    box.focus();
+  }
+}
+
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-shortcuts]")) {
+    document.getElementById("shortcuts").showModal();
+  }
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) {
+    return;
+  }
+  const target = event.target;
+  if (target.closest("input, textarea, select, [contenteditable], dialog[open]") && event.key !== "Escape") {
+    return;
+  }
+  const page = document.querySelector("[data-record-page]");
+  if (!page) {
+    return;
+  }
+  const tabs = meridianTabLinks();
+  const current = tabs.findIndex((link) => link.classList.contains("active"));
+  const actions = {
+    "?": () => document.getElementById("shortcuts").showModal(),
+    "/": () => document.querySelector(".nav-search input") && document.querySelector(".nav-search input").focus(),
+    e: () => document.querySelector("[data-shortcut=edit]") && document.querySelector("[data-shortcut=edit]").click(),
+    a: () => document.querySelector(".record-actions [data-action]") && document.querySelector(".record-actions [data-action]").focus(),
+    f: () => document.querySelector(".watch-button") && document.querySelector(".watch-button").click(),
+    c: () => {
+      const timeline = tabs.find((link) => link.dataset.tab === "timeline");
+      if (timeline && timeline.classList.contains("active")) {
+        meridianFocusComposer();
+      } else {
+        meridianOpenTab(timeline, meridianFocusComposer);
+      }
+    },
+    "[": () => meridianOpenTab(tabs[Math.max(0, current - 1)]),
+    "]": () => meridianOpenTab(tabs[Math.min(tabs.length - 1, current + 1)]),
+  };
+  const run = actions[event.key];
+  if (run) {
+    event.preventDefault();
+    run();
+  }
+});

@@ -4,6 +4,7 @@ approval and tasks to closure."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 from unittest import mock
@@ -27,7 +28,7 @@ from meridian.service_levels.models import Priority
 from meridian.service_levels.tests.clock_helpers import office
 from meridian.tickets import services as ticket_services
 from meridian.tickets.choices import Status, TaskStatus
-from meridian.tickets.models import Incident, ServiceRequest
+from meridian.tickets.models import Category, Incident, ServiceRequest
 from meridian.tickets.queues import in_queue
 from meridian.tickets.tasks import autoclose
 
@@ -124,6 +125,42 @@ class DeadlineTests(TicketTestCase):
         resolution = self.clock(ticket, "resolution")
         self.assertEqual((resolution.state, resolution.breached_at), (ClockState.STOPPED, ams(9, 17)))
         self.assertEqual(resolution.elapsed_minutes, 540)
+
+    def test_the_banner_counts_down_in_working_hours_and_stops_outside_them(self) -> None:
+        ticket = self.open_incident(ams(7, 10))  # Monday 10:00, P3: response 60, resolution 480 business minutes
+
+        def countdowns(at: datetime) -> dict[str, dict[str, Any]]:
+            with At(at):  # logged in then: a session lasts 12 hours
+                page = self.browser_client(self.agent).get(f"{ticket.get_absolute_url()}?part=banner")
+            self.assertEqual(page.status_code, 200)
+            found = {}
+            for key, attrs in re.findall(
+                r'data-clock="(\w+)".*?<span class="countdown[^"]*" ([^>]*)>', page.text, re.S
+            ):
+                values = dict(re.findall(r'data-(\w+)="([^"]*)"', attrs))
+                until = datetime.fromisoformat(values["until"]) if "until" in values else None
+                found[key] = {"seconds": int(values["countdown"]), "ticking": "ticking" in values, "until": until}
+            return found
+
+        # 10:30, inside working hours: both run down until 17:00
+        now = countdowns(ams(7, 10, 30))
+        self.assertEqual(now["response"], {"seconds": 30 * 60, "ticking": True, "until": ams(7, 17)})
+        self.assertEqual(now["resolution"], {"seconds": 450 * 60, "ticking": True, "until": ams(7, 17)})
+        # 18:00, after hours: nothing runs until Tuesday 09:00; the response is overdue by the 6 hours it ran late
+        later = countdowns(ams(7, 18))
+        self.assertEqual(later["response"], {"seconds": -360 * 60, "ticking": False, "until": ams(8, 9)})
+        self.assertEqual(later["resolution"], {"seconds": 60 * 60, "ticking": False, "until": ams(8, 9)})
+        # the whole page carries it under the title, on every tab
+        with At(ams(7, 10, 30)):
+            page = self.browser_client(self.agent).get(f"{ticket.get_absolute_url()}?tab=timeline")
+        self.assertContains(page, 'id="record-banner"')
+        with At(ams(7, 10, 30)):
+            details = self.browser_client(self.agent).get(ticket.get_absolute_url())
+        self.assertNotContains(details, "+00:00")  # the due time in the reader's zone, not as stored
+        # a record without clocks has none
+        category = Category.objects.create(name="Printing")
+        page = self.browser_client(self.agent).get(f"{category.get_absolute_url()}?part=banner")
+        self.assertEqual(page.status_code, 204)
 
     def test_a_pending_status_configured_as_running_does_not_pause(self) -> None:
         metric = clocks.ClockMetric.objects.get(key="resolution")
