@@ -20,6 +20,7 @@ from meridian.core.urls import record_type_patterns
 from meridian.integrations.api import AlertmanagerView, GenericWebhookView
 from meridian.portfolio.api import CatalogueEntryView, CatalogueView
 from meridian.service_levels.api import AppliesView
+from meridian.tickets.reports.api import ReportListView, ReportView
 
 router = DefaultRouter()
 router.register("core/saved-views", SavedViewViewSet, basename="core-saved-views")  # `core.saved_views`
@@ -41,6 +42,8 @@ api_patterns = [
     path("portfolio/catalogue/", CatalogueView.as_view(), name="portfolio-catalogue"),  # `portfolio.catalogue`
     path("portfolio/catalogue/<str:reference>/", CatalogueEntryView.as_view(), name="portfolio-catalogue-entry"),
     path("service-levels/applies/", AppliesView.as_view(), name="service-levels-applies"),  # `service_levels.applies`
+    path("tickets/reports/", ReportListView.as_view(), name="tickets-reports"),  # `tickets.reports`
+    path("tickets/reports/<int:pk>/", ReportView.as_view(), name="tickets-report"),
     # `integrations.alerts`: monitoring systems post here
     path("integrations/alertmanager/<slug:slug>/", AlertmanagerView.as_view(), name="integrations-alertmanager"),
     path("integrations/webhooks/<slug:slug>/", GenericWebhookView.as_view(), name="integrations-webhook"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,9 +16,11 @@ from django.db import connection
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from meridian.core.choices import Role
 from meridian.core.models import NotificationLog
+from meridian.core.testing import api_client
 from meridian.service_levels import clocks
 from meridian.service_levels.factories import AgreementFactory
 from meridian.tickets.factories import CategoryFactory
@@ -246,6 +249,40 @@ class PageTests(ReportTestCase):
         self.client.force_login(self.p.users[Role.SERVICE_LEVEL_MANAGER])
         response = self.client.get(self.url(first="2026-12-10", last="2026-12-01"))
         self.assertContains(response, "The range ends before it starts.")
+
+
+class ApiTests(ReportTestCase):
+    def url(self, **query: str) -> str:
+        return f"/api/v1/tickets/reports/{self.sla.pk}/?" + "&".join(f"{k}={v}" for k, v in query.items())
+
+    def test_the_report_as_json_with_the_pages_figures(self) -> None:
+        api = api_client(self.p.users[Role.SERVICE_LEVEL_MANAGER])
+        listing = api.get("/api/v1/tickets/reports/")
+        self.assertEqual(listing.status_code, 200, listing.content)
+        self.assertIn(self.sla.reference, [row["reference"] for row in listing.json()["results"]])
+        body = api.get(self.url(month="2026-12")).json()
+        self.assertEqual((body["agreement"]["reference"], body["period"]["first"]), (self.sla.reference, "2026-12-01"))
+        self.assertEqual(body["totals"]["response"], {"met": 2, "breached": 1, "running": 1, "percent": 66.7})
+        breaches = next(s for s in body["sections"] if s["title"] == "Breaches")
+        self.assertEqual([row[0] for row in breaches["rows"]], [self.b.reference, self.b.reference, self.c.reference])
+        self.assertEqual(body["satisfaction"], {"ratings": 3, "mean": 3.67})
+
+    def test_a_customer_reads_its_own_share_and_nothing_else(self) -> None:
+        api = api_client(self.p.customer_a)
+        body = api.get(self.url(month="2026-12")).json()
+        self.assertEqual(body["organisation"], "Customer A (tests)")
+        self.assertNotIn(self.c.reference, json.dumps(body))
+        self.sla.customers.set([self.p.org_b])
+        self.assertEqual(api.get(self.url(month="2026-12")).status_code, 404)
+        self.assertEqual(api_client(self.p.users[Role.RESOLVER]).get(self.url()).status_code, 403)
+        self.assertIn(APIClient().get(self.url()).status_code, (401, 403))
+
+    def test_a_bad_period_is_refused_by_field(self) -> None:
+        api = api_client(self.p.users[Role.AUDITOR])
+        response = api.get(self.url(first="2026-12-10", last="2026-12-01"))
+        self.assertEqual(response.status_code, 400, response.content)
+        self.assertIn("The range ends before it starts.", str(response.json()))
+        self.assertEqual(api.get(self.url(month="December")).status_code, 400)
 
 
 class MailTests(ReportTestCase):
