@@ -291,6 +291,42 @@ class CommandTests(TestCase):
         self.assertTrue(out.startswith("created <x2@x>"))
         self.assertEqual(sorted(p.name for p in (done / "cur").iterdir()), ["1.host:2,S", "2.host:2,S"])
 
+    def test_imap_takes_the_unseen_messages_and_marks_each_seen_or_flagged(self) -> None:
+        from meridian.integrations.tests.imap_server import ImapServer, Mailbox
+
+        box = Mailbox()
+        box.add(message(message_id="<i1@x>"))
+        box.add(message(message_id="<i2@x>", body="boom"))
+        box.add(message(message_id="<i3@x>"), "\\Seen")  # read by someone before: left alone
+
+        def handler(message: InboundMessage, mail: InboundMail) -> Outcome:
+            if message.new_text == "boom":
+                raise RuntimeError("boom")
+            return Outcome(O.CREATED)
+
+        register_handler(handler)
+        with ImapServer(box) as port:
+            imap = {"MERIDIAN_IMAP_HOST": "127.0.0.1", "MERIDIAN_IMAP_PORT": port, "MERIDIAN_IMAP_SSL": False}
+            with override_settings(**imap, MERIDIAN_IMAP_USER="desk", MERIDIAN_IMAP_PASSWORD="secret"):
+                out, _ = self.run_command("--imap", "--once")
+                self.assertEqual([line.split()[0] for line in out.splitlines()], ["created", "failed"])
+                self.assertEqual([m.flags for m in box.messages], [{"\\Seen"}, {"\\Flagged"}, {"\\Seen"}])
+                self.assertIn('SELECT "INBOX"', box.commands)
+                # the failed one waits for --retry-failed, then goes through
+                out, _ = self.run_command("--imap", "--once")
+                self.assertEqual(out, "")
+                register_handler(lambda message, mail: Outcome(O.CREATED))
+                out, _ = self.run_command("--imap", "--once", "--retry-failed")
+                self.assertTrue(out.startswith("created <i2@x>"))
+                self.assertIn("\\Seen", box.messages[1].flags)
+            # a wrong password is a temporary failure the scheduler retries, with the server's words
+            wrong = override_settings(**imap, MERIDIAN_IMAP_USER="desk", MERIDIAN_IMAP_PASSWORD="wrong")
+            with wrong, self.assertRaises(CommandError) as raised:
+                self.run_command("--imap", "--once")
+            self.assertEqual(raised.exception.returncode, 75)
+            self.assertIn("invalid credentials", str(raised.exception))
+        self.assertEqual(set(InboundMail.objects.values_list("message_id", flat=True)), {"<i1@x>", "<i2@x>"})
+
     def test_imap_without_a_host_is_a_configuration_error(self) -> None:
         with override_settings(MERIDIAN_IMAP_HOST=""), self.assertRaises(CommandError) as raised:
             self.run_command("--imap", "--once")
