@@ -75,6 +75,26 @@ def mapping_errors(mapping: Any) -> list[str]:
     return errors
 
 
+DEFAULT_SEVERITY_URGENCY = "critical: high\nwarning: medium\ninfo: low"
+URGENCY_RANK = {Urgency.HIGH: 3, Urgency.MEDIUM: 2, Urgency.LOW: 1}
+
+
+def parse_severity_urgency(text: str) -> tuple[dict[str, str], list[str]]:
+    """`severity: urgency` lines into {severity (lower case): urgency}, and the problems, by line."""
+    found: dict[str, str] = {}
+    problems: list[str] = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        severity, colon, urgency = line.partition(":")
+        severity, urgency = severity.strip().lower(), urgency.strip().lower()
+        if not colon or not severity or urgency not in Urgency.values:
+            problems.append(f"Line {number}: write “severity: urgency” with high, medium or low, not “{line.strip()}”.")
+            continue
+        found[severity] = urgency
+    return found, problems
+
+
 class AlertSource(Record):
     """A monitoring system's receiver: where it posts (`/api/v1/integrations/<kind>/<slug>/`), how its alerts are
     read (Alertmanager's documented format, or a generic JSON body through `mapping`), which label names the
@@ -108,7 +128,19 @@ class AlertSource(Record):
         help_text="Empty: the provider's own systems. Only this organisation's CIs (or shared ones) are linked.",
     )
     impact = models.CharField(max_length=10, choices=Impact.choices, default=Impact.MEDIUM)
-    urgency = models.CharField(max_length=10, choices=Urgency.choices, default=Urgency.HIGH)
+    urgency = models.CharField(
+        max_length=10,
+        choices=Urgency.choices,
+        default=Urgency.HIGH,
+        help_text="When no alert's severity is named under “urgency by severity”.",
+    )
+    severity_urgency = models.TextField(
+        "urgency by severity",
+        blank=True,
+        default=DEFAULT_SEVERITY_URGENCY,
+        help_text="The urgency of a new incident by its alerts' `severity` label, one per line "
+        "(“critical: high”); the most urgent of the firing alerts counts. Empty: always the urgency above.",
+    )
     mapping = models.JSONField(
         default=dict,
         blank=True,
@@ -123,6 +155,12 @@ class AlertSource(Record):
     def __str__(self) -> str:
         return self.name
 
+    def urgency_for(self, severities: list[str]) -> str:
+        """The most urgent of the severities named under `severity_urgency`; the source's urgency when none is."""
+        table, _problems = parse_severity_urgency(self.severity_urgency)
+        named = [table[s.strip().lower()] for s in severities if s and s.strip().lower() in table]
+        return max(named, key=lambda urgency: URGENCY_RANK[Urgency(urgency)]) if named else self.urgency
+
     @property
     def label_names(self) -> list[str]:
         return [name.strip() for name in self.ci_labels.split(",") if name.strip()]
@@ -131,6 +169,9 @@ class AlertSource(Record):
         errors: dict[str, list[str]] = {}
         if not self.label_names:
             errors["ci_labels"] = ["Name at least one label, e.g. instance."]
+        _table, problems = parse_severity_urgency(self.severity_urgency)
+        if problems:
+            errors["severity_urgency"] = problems
         if self.kind == AlertSourceKind.GENERIC:
             found = mapping_errors(self.mapping)
             if found:

@@ -25,6 +25,7 @@ FIELDS = [
     "organisation",
     "impact",
     "urgency",
+    "severity_urgency",
     "mapping",
 ]
 

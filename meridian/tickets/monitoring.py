@@ -68,7 +68,7 @@ class IncidentAlerts:
             "service": source.service,
             "team": source.team,
             "impact": source.impact,
-            "urgency": source.urgency,
+            "urgency": source.urgency_for([alert.severity for alert in received.delivery.firing]),
             "channel": Channel.MONITORING,
             "configuration_items": linkable(organisation, received.cis),
         }

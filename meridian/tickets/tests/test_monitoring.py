@@ -93,6 +93,39 @@ class MonitoringTests(TestCase):
         self.assertNotEqual(second, incident)
         self.assertIn(f"This group was earlier {incident.reference}.", second.description)
 
+    def test_the_urgency_follows_the_most_severe_firing_alert(self) -> None:
+        AlertSource.objects.filter(pk=self.source.pk).update(urgency="low")
+        cases = [
+            ("g1", [("warning", "firing"), ("info", "firing")], "medium"),
+            ("g2", [("info", "firing"), ("critical", "firing")], "high"),
+            ("g3", [("page-me", "firing")], "low"),  # a severity not in the table: the source's urgency
+            ("g4", [("critical", "resolved"), ("info", "firing")], "low"),  # only firing alerts count
+        ]
+        for key, alerts_, urgency in cases:
+            with self.subTest(key):
+                payload = body(
+                    *(alert(f"{key}{n}", status, severity=severity) for n, (severity, status) in enumerate(alerts_)),
+                    key=key,
+                )
+                reference = self.post(payload).json()["record"]["reference"]
+                self.assertEqual(Incident.objects.get(reference=reference).urgency, urgency)
+
+    def test_a_bad_urgency_table_is_refused_by_line(self) -> None:
+        self.client.force_login(self.p.users[Role.ADMINISTRATOR])
+        response = api_client(self.p.users[Role.ADMINISTRATOR]).patch(
+            f"/api/v1/integrations/alert-sources/{self.source.pk}/",
+            {"severity_urgency": "critical: high\nwarning - medium\ninfo: soon", "version": self.source.version},
+            format="json",
+        )
+        self.assertEqual(response.status_code, 400, response.content)
+        self.assertEqual(
+            response.json()["severity_urgency"],
+            [
+                "Line 2: write “severity: urgency” with high, medium or low, not “warning - medium”.",
+                "Line 3: write “severity: urgency” with high, medium or low, not “info: soon”.",
+            ],
+        )
+
     def test_a_new_alert_is_an_internal_work_note_and_links_its_ci(self) -> None:
         self.post(body(alert("n001", instance="web9")))
         db2 = ConfigurationItemFactory(name="db2", organisation=self.customer)
