@@ -453,6 +453,7 @@ def load(actor: Any) -> None:
         else:
             _request(cast, rng, opened)
     _present(cast)
+    _awaiting_approval(cast)
     clocks.record_due_events(cast.now)  # warnings and breaches, each at its instant (the periodic task's work)
     queue_views.ensure_views(None)
 
@@ -762,6 +763,41 @@ def _after_resolution(
 
 def _story(title: str) -> Story:
     return next(s for s in STORIES if s.title == title)
+
+
+def _awaiting_approval(cast: Cast) -> None:
+    """One request waiting for its approver as the demo starts, whatever the hour (the month's own may all be
+    decided): a laptop for a caller whose manager approves (Eva, Pieter's report), else any offering that asks."""
+    from meridian.portfolio.models import OfferingApproval
+
+    if ServiceRequest.objects.filter(status="awaiting_approval").exists():
+        return
+    for offering in sorted(cast.offerings, key=lambda o: o.approval != OfferingApproval.MANAGER):
+        if offering.approval == OfferingApproval.NONE:
+            continue
+        for customer in offering.service.customers.all():
+            callers = [p for p in cast.callers.get(customer.name, []) if p.user is not None]
+            caller = next((p for p in callers if p.manager_id), callers[0] if callers else None)
+            if caller is None:
+                continue
+            answers = dict(ANSWERS.get(offering.name, [{}])[0])
+            for name in offering.request_fields.filter(type="date").values_list("name", flat=True):
+                answers[name] = (cast.now + timedelta(days=10)).date().isoformat()
+            with as_of(cast.now - timedelta(hours=2)):
+                core.create_record(
+                    ServiceRequest,
+                    data={
+                        "title": f"{offering.name}: {next(iter(answers.values()), offering.name)}",
+                        "organisation": customer,
+                        "caller": caller,
+                        "offering": offering,
+                        "answers": answers,
+                        "channel": Channel.PORTAL,
+                    },
+                    actor=caller.user,
+                    reason=REASON,
+                )
+            return
 
 
 def _present(cast: Cast) -> None:
