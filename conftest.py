@@ -70,5 +70,14 @@ def pytest_configure(config: Any) -> None:
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
-    """Tests marked run_last go last (a stable sort: everything else keeps pytest's order)."""
+    """Tests marked run_last go last (a stable sort: everything else keeps pytest's order). On PostgreSQL the browser
+    tests are skipped unless MERIDIAN_BROWSER_TESTS_ON_POSTGRES=1: they test the pages in Chromium, which is the same
+    whatever the database, and run on SQLite (`make test` without DATABASE_URL, CI's other run), while every page and
+    API request of the other tests runs on both. This keeps CI's two runs, side by side, well inside its 30 minutes."""
     items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    if on_postgres and os.environ.get("MERIDIAN_BROWSER_TESTS_ON_POSTGRES") != "1":
+        skip = pytest.mark.skip(reason="browser tests run on SQLite (MERIDIAN_BROWSER_TESTS_ON_POSTGRES=1: here too)")
+        for item in items:
+            if item.get_closest_marker("browser") is not None:
+                item.add_marker(skip)
