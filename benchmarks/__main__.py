@@ -23,6 +23,9 @@ Workloads:
 - business-time due times (`make bench BENCH_ARGS=calendars`, benchmarks/calendars.py): +4 h, +40 h and +400 h on an
   Amsterdam office-hours calendar with Dutch holidays, Meridian's engine vs the old interval walk and the
   `businesstimedelta` package in the same run (goal: >= 50,000 a second for every span, >= 20x businesstimedelta)
+- the agents' queues (`make bench BENCH_ARGS=tickets`, benchmarks/tickets.py): incidents with their clocks at 10,000
+  and 100,000, the queue pages and API (my teams by due, unassigned, at risk, breached) vs the plain list page (goal:
+  <= 2x the baseline, 100k / 10k <= 1.5)
 - SLA clocks (`make bench BENCH_ARGS=clocks`, benchmarks/clocks.py): 200,000 open clocks re-timed after a calendar
   edit (goal on PostgreSQL: <= 10 s), and clock replays (due, elapsed, breach, next event) a second
 """
@@ -291,6 +294,11 @@ def run(only: list[str]) -> dict[str, Any]:
         from benchmarks import clocks
 
         results["clocks"] = clocks.run(p)
+        return results
+    if only == ["tickets"]:
+        from benchmarks import tickets
+
+        results["tickets"] = tickets.run(p)
         return results
     if only == ["import"]:
         results["import"] = import_benchmark(admin, rows=int(os.environ.get("BENCH_IMPORT_ROWS", "100000")))

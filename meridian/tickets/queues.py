@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import DateTimeField, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import DateTimeField, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from meridian.core.filtersets import RecordFilterSet
@@ -30,8 +30,18 @@ def _clocks(model_name: str) -> QuerySet[Clock]:
 
 
 def due_expression(model_name: str) -> Subquery:
-    """When the ticket's next running clock is due (its earliest due time), for sorting the queues."""
-    running = _clocks(model_name).filter(state=ClockState.RUNNING).order_by("due_at").values("due_at")[:1]
+    """When the ticket's next running clock is due (its earliest due time), for sorting the queues. A clock has a due
+    time only while it runs (`Clock.due_at`): the condition is on it, not on `state`, and the earliest is a MIN, not
+    an ORDER BY, so that the planner looks the ticket's clocks up by their (content type, object) key — with `state`
+    and an ORDER BY, SQLite walked the (state, due_at) index for every row (20 s for a page of 10,000 tickets)."""
+    running = (
+        _clocks(model_name)
+        .filter(due_at__isnull=False)
+        .order_by()
+        .values("object_id")
+        .annotate(first=Min("due_at"))
+        .values("first")
+    )
     return Subquery(running, output_field=DateTimeField())
 
 
