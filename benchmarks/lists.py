@@ -25,12 +25,15 @@ URLS = {
 }
 
 
-def measure(client: Any, headers: dict[str, str], repeat: int = 7) -> dict[str, dict[str, float]]:
+def measure(
+    client: Any, headers: dict[str, str], repeat: int = 7, urls: dict[str, str] | None = None
+) -> dict[str, dict[str, float]]:
+    """The median time and the statement count of each of `urls` (default: the people and organisation lists)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     figures = {}
-    for name, url in URLS.items():
+    for name, url in (urls or URLS).items():
         extra = headers if url.startswith("/api/") else {}
         times = []
         for _ in range(repeat):

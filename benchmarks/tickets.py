@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -105,28 +104,11 @@ def load(count: int, first: int, p: Any, teams: list[Any], rng: random.Random) -
         made += size
 
 
-def measure(client: Any, headers: dict[str, str], repeat: int = 7) -> dict[str, dict[str, float]]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    figures = {}
-    for name, url in URLS.items():
-        extra = headers if url.startswith("/api/") else {}
-        times = []
-        for _ in range(repeat):
-            with CaptureQueriesContext(connection) as queries:
-                start = time.perf_counter()
-                response = client.get(url, **extra)
-                times.append(time.perf_counter() - start)
-            assert response.status_code == 200, (url, response.status_code)
-        figures[name] = {"ms": round(statistics.median(times) * 1000, 1), "statements": len(queries)}
-    return figures
-
-
 def run(p: Any) -> dict[str, Any]:
     from django.db import connection
     from django.test import Client
 
+    from benchmarks import lists
     from meridian.core.choices import Role
     from meridian.core.factories import TeamFactory
     from meridian.core.models import TeamMembership
@@ -153,7 +135,7 @@ def run(p: Any) -> dict[str, Any]:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         loaded = time.perf_counter() - start
-        figures = measure(client, headers)
+        figures = lists.measure(client, headers, urls=URLS)
         results[str(size)] = {"load_seconds": round(loaded, 1), **figures}
         print(f"--- {size:,} incidents (loaded in {loaded:.0f} s)")
         for name, figure in figures.items():

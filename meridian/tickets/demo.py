@@ -765,6 +765,22 @@ def _story(title: str) -> Story:
     return next(s for s in STORIES if s.title == title)
 
 
+def _raise_request(offering: Any, customer: Any, caller: Any, answers: dict[str, Any], at: datetime, days: int) -> Any:
+    """A request of `offering` from the portal at `at`, its date answers `days` after it."""
+    for name in offering.request_fields.filter(type="date").values_list("name", flat=True):
+        answers[name] = (at + timedelta(days=days)).date().isoformat()
+    data = {
+        "title": f"{offering.name}: {next(iter(answers.values()), offering.name)}",
+        "organisation": customer,
+        "caller": caller,
+        "offering": offering,
+        "answers": answers,
+        "channel": Channel.PORTAL,
+    }
+    with as_of(at):
+        return core.create_record(ServiceRequest, data=data, actor=caller.user, reason=REASON)
+
+
 def _awaiting_approval(cast: Cast) -> None:
     """One request waiting for its approver as the demo starts, whatever the hour (the month's own may all be
     decided): a laptop for a caller whose manager approves (Eva, Pieter's report), else any offering that asks."""
@@ -781,22 +797,7 @@ def _awaiting_approval(cast: Cast) -> None:
             if caller is None:
                 continue
             answers = dict(ANSWERS.get(offering.name, [{}])[0])
-            for name in offering.request_fields.filter(type="date").values_list("name", flat=True):
-                answers[name] = (cast.now + timedelta(days=10)).date().isoformat()
-            with as_of(cast.now - timedelta(hours=2)):
-                core.create_record(
-                    ServiceRequest,
-                    data={
-                        "title": f"{offering.name}: {next(iter(answers.values()), offering.name)}",
-                        "organisation": customer,
-                        "caller": caller,
-                        "offering": offering,
-                        "answers": answers,
-                        "channel": Channel.PORTAL,
-                    },
-                    actor=caller.user,
-                    reason=REASON,
-                )
+            _raise_request(offering, customer, caller, answers, cast.now - timedelta(hours=2), days=10)
             return
 
 
@@ -921,19 +922,7 @@ def _request(cast: Cast, rng: random.Random, opened: datetime) -> None:
         return
     caller = rng.choice(with_login)
     answers = dict(rng.choice(ANSWERS.get(offering.name, [{}])))
-    dates = offering.request_fields.filter(type="date").values_list("name", flat=True)
-    for name in dates:
-        answers[name] = (opened + timedelta(days=rng.randrange(5, 20))).date().isoformat()
-    data = {
-        "title": f"{offering.name}: {next(iter(answers.values()), offering.name)}",
-        "organisation": customer,
-        "caller": caller,
-        "offering": offering,
-        "answers": answers,
-        "channel": Channel.PORTAL,
-    }
-    with as_of(opened):
-        request = core.create_record(ServiceRequest, data=data, actor=caller.user, reason=REASON)
+    request = _raise_request(offering, customer, caller, answers, opened, days=rng.randrange(5, 20))
     cast.counts["requests"] = cast.counts.get("requests", 0) + 1
     walk = Walk(cast, request, opened)
     approvals = list(request.approvals.select_related("approver__user"))
