@@ -134,7 +134,7 @@ class VisibleRelatedField(StrictPrimaryKeyRelatedField):
     def to_representation(self, value: Any) -> Any:
         user = getattr(self.context.get("request"), "user", None)
         record_type = getattr(self.parent, "record_type", None)
-        if not policy.named_on(user, record_type, self.field_name, value):
+        if not policy.named_on(user, record_type, self.field_name or "", value):
             return policy.HIDDEN
         return super().to_representation(value)
 
