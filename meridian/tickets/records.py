@@ -197,7 +197,10 @@ def _context(ticket: Any, user: Any) -> dict[str, Any]:
             recent.extend(found.order_by("-created_at")[:10])
     recent.sort(key=lambda t: t.created_at, reverse=True)
     cis = [ci for ci in ticket.configuration_items.all() if policy.can(user, VIEW, ci)]
-    return {"ticket": ticket, "recent": recent[:10], "cis": cis}
+    # what their failure reaches (`cmdb.impact`, as a major incident's customer updates read it): each customer with
+    # the services it is offered or covered for by an agreement in force
+    reached = major.reach(ticket) if cis else []
+    return {"ticket": ticket, "recent": recent[:10], "cis": cis, "reached": reached}
 
 
 CONTEXT = Tab(
@@ -206,7 +209,8 @@ CONTEXT = Tab(
     template="tickets/tabs/context.html",
     context=_context,
     roles=STAFF,
-    help_text="The caller's other recent tickets, and the configuration items affected with a way to their impact.",
+    help_text="The caller's other recent tickets; the configuration items affected and the services and customers "
+    "their failure reaches.",
 )
 
 

@@ -154,6 +154,11 @@ class MajorIncidentTests(PrincipalsTestCase):
         reached = {r.organisation.name: r for r in major.reach(incident)}
         self.assertEqual(set(reached), {self.p.org_a.name, org_c.name})
         self.assertEqual([s.name for s in reached[org_c.name].services], ["Payroll"])
+        # the agent reads the same on the ticket's Caller & CIs tab
+        self.client.force_login(self.agent)
+        tab = self.client.get(f"{incident.get_absolute_url()}?tab=context")
+        self.assertContains(tab, f'data-reached="{org_c.pk}"><strong>{org_c.name}</strong>: Payroll</p>', html=False)
+        self.assertNotContains(tab, "Warehouse")  # customer B's service is not reached
         text = "Payroll runs are delayed; next update at 14:00."
         run(major.SEND_UPDATE, incident, self.agent, text=text)
         mails = {m.recipient: m for m in NotificationLog.objects.filter(event=major.CUSTOMER_UPDATE)}
