@@ -111,9 +111,9 @@ def name_of(user: AnyUser, obj: models.Model) -> str:
 
 def named_on(user: AnyUser, record_type: Any, name: str, linked: models.Model) -> bool:
     """Whether `user` reads the name of `linked` in the field `name` of a record of `record_type` they see: when
-    they may see it, or the type declares the field `linkable` and lets them name it there (a customer's ticket shows
-    the service of their catalogue it names, without a link to a record they do not read)."""
-    if can(user, VIEW, linked):
+    they may see it, the type declares the field `named`, or declares it `linkable` and lets them name it there (a
+    customer's ticket shows the service of their catalogue it names, without a link to a record they do not read)."""
+    if can(user, VIEW, linked) or (record_type is not None and name in record_type.named):
         return True
     may_name = record_type.linkable.get(name) if record_type is not None else None
     return may_name is not None and bool(may_name(user, linked))

@@ -241,6 +241,9 @@ class RecordType:
     # customer's ticket names a service of their catalogue and an offering they may request (read through the
     # catalogue, never as records). Consulted by the services' reference check only; every other rule still applies
     linkable: dict[str, Callable[[Any, Any], bool]] = field(default_factory=dict)
+    # links whose name everyone who reads the record reads, whether or not they may read the linked record (a ticket's
+    # priority, assignment team and agreement, read by its customer): shown by name without a link (`policy.named_on`)
+    named: frozenset[str] = frozenset()
     # reference data (a CI class, a relationship kind): a type without an organisation that everyone who may log in
     # reads, customer users included (`policy.tenant_filter` does not hide it from them); writes as declared
     reference_data: bool = False

@@ -270,11 +270,9 @@ def _ticket_type(
         ],
         prefetch_related=["configuration_items"],
         computed={"due": Computed(queues.due_expression(model_name), "Due")},
-        linkable={
-            "service": services.may_name_service,
-            "offering": services.may_name_offering,
-            "priority": services.may_name_priority,
-        },
+        linkable={"service": services.may_name_service, "offering": services.may_name_offering},
+        # the customer reads who works on their ticket, at what priority, under which agreement (by name)
+        named=frozenset({"priority", "team", "agreement"}),
         validate=validate,
         after_save=services.after_save,
         tabs=[_clock_tab(label), *(tabs or []), CONTEXT],

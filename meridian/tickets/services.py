@@ -209,11 +209,6 @@ def may_name_service(actor: Any, service: Any) -> bool:
     return catalogue.may_read(actor) and catalogue.services(actor).filter(pk=service.pk).exists()
 
 
-def may_name_priority(actor: Any, priority: Any) -> bool:
-    """Everyone who reads a ticket reads its priority's name (set by the matrix, never written: no write names it)."""
-    return True
-
-
 def may_name_offering(actor: Any, offering: Any) -> bool:
     from meridian.portfolio import offerings
 

@@ -328,6 +328,15 @@ class RequestTests(TicketTestCase):
         listing = self.browser_client(self.p.customer_a).get("/tickets/requests/")
         self.assertContains(listing, f'<td class="col-low">{request.priority.name}</td>', html=False)
         self.assertNotContains(listing, ">hidden<")
+        # who works on it and under which agreement, by name (not records they read)
+        assigned = core.update_record(
+            request, data={"team": self.team}, actor=self.agent, expected_version=request.version
+        )
+        page = self.browser_client(self.p.customer_a).get(request.get_absolute_url())
+        self.assertContains(page, f"<span>{self.team.name}</span>")
+        self.assertContains(page, f"<span>{self.sla.name}</span>")
+        self.assertEqual(api.get(f"{url}{request.pk}/").json()["team"], self.team.pk)
+        request = assigned
         # one outside their catalogue (set by an agent) stays hidden
         hidden = core.update_record(
             request,
@@ -354,7 +363,7 @@ class RequestTests(TicketTestCase):
             )
         self.assertIn("mailbox_name", refusal.exception.message_dict)
         request.refresh_from_db()
-        self.assertEqual((request.answers, request.version), (kept, 4))
+        self.assertEqual((request.answers, request.version), (kept, 5))
 
 
 class ApproverTests(TicketTestCase):
