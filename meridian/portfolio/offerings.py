@@ -8,7 +8,8 @@ app) are raised from. Registered here, with the rules the catalogue and the tick
   Django form built from the offering's request form fields, and `clean_answers(offering, given, actor=...)`, the
   same checks for JSON answers (an API). Both give the answers as stored: a JSON object by field name, each value
   in the form a custom field keeps it (`core.custom_fields`);
-- `approver(offering)`: the person who approves a request now (None: no approval, or nobody to ask).
+- `approvers(offering, requester)`: who approves a request now (empty: no approval); the service owner stands in
+  for a missing one.
 
 **Why the request form is the offering's own rows (`RequestField`), not custom fields of the request type scoped by
 offering.** The custom field machinery could hold them — a `CustomField` of the future request type with the scope
@@ -217,12 +218,6 @@ def approvers(offering: Offering, requester: Person | None = None) -> list[Perso
     if not found and offering.service.owner_id:
         found = [offering.service.owner]  # type: ignore[list-item]
     return found
-
-
-def approver(offering: Offering, requester: Person | None = None) -> Person | None:
-    """The first approver (`approvers`), or None."""
-    found = approvers(offering, requester)
-    return found[0] if found else None
 
 
 # --- the request form -------------------------------------------------------------------------------------------
@@ -545,7 +540,7 @@ registered(Service).related.append(
 __all__ = [
     "RequestForm",
     "answer_rows",
-    "approver",
+    "approvers",
     "clean_answers",
     "may_request",
     "offerings_for",

@@ -517,10 +517,16 @@ def _label(clock: Clock, result: Replay) -> str:
     return Label.ON_TRACK
 
 
-def reading(clock: Clock, now: datetime | None = None, *, segments: list[Segment] | None = None) -> Reading:
+def reading(
+    clock: Clock,
+    now: datetime | None = None,
+    *,
+    segments: list[Segment] | None = None,
+    schedule: Schedule | None = None,
+) -> Reading:
     """Due, elapsed, remaining, percent used and met / on track / at risk / breached, replayed as of `now`."""
     now = now or timezone.now()
-    result = replay_clock(clock, now=now, segments=segments, recorded=())
+    result = replay_clock(clock, now=now, segments=segments, recorded=(), schedule=schedule)
     elapsed = result.elapsed_minutes
     return Reading(
         clock=clock,
@@ -537,21 +543,21 @@ def reading(clock: Clock, now: datetime | None = None, *, segments: list[Segment
     )
 
 
-def ticking(clock: Clock, at: datetime) -> tuple[bool, datetime | None]:
+def ticking(clock: Clock, at: datetime, schedule: Schedule | None = None) -> tuple[bool, datetime | None]:
     """Whether the clock's business time runs at `at` (it runs, inside its calendar's working time) and until when
     that holds: the end of this working interval, or the start of the next (None: it does not run, or no working
     time within a week). What a live countdown needs to tick second by second and to stop at the day's end."""
     if clock.state != ClockState.RUNNING:
         return False, None
-    for start, end in working_intervals(schedule_of(clock.calendar), at, at + timedelta(days=8)):
+    for start, end in working_intervals(schedule or schedule_of(clock.calendar), at, at + timedelta(days=8)):
         return (True, end) if start <= at else (False, start)
     return False, None
 
 
-def countdown(read: Reading) -> dict[str, Any]:
+def countdown(read: Reading, schedule: Schedule | None = None) -> dict[str, Any]:
     """A clock as a live countdown shows it: `seconds` of business time left (negative: overdue), whether they run
     down now (`ticking`) and `until` when that holds (then the page asks again)."""
-    running, until = ticking(read.clock, read.at)
+    running, until = ticking(read.clock, read.at, schedule)
     return {
         "read": read,
         "seconds": round(read.remaining_minutes * 60),
@@ -560,14 +566,18 @@ def countdown(read: Reading) -> dict[str, Any]:
     }
 
 
-def readings(clocks: Sequence[Clock], now: datetime | None = None) -> list[Reading]:
+def readings(
+    clocks: Sequence[Clock], now: datetime | None = None, schedules: dict[int, Schedule] | None = None
+) -> list[Reading]:
     """`reading` of many clocks: one query for all their segments, schedules shared."""
     now = now or timezone.now()
     by_clock: dict[int, list[Segment]] = {clock.pk: [] for clock in clocks}
     rows = ClockSegment.objects.filter(clock_id__in=by_clock).values_list("clock_id", "start", "end", "status")
     for clock_id, start_at, end_at, status in rows:
         by_clock[clock_id].append((start_at, end_at, status))
-    return [reading(clock, now, segments=by_clock[clock.pk]) for clock in clocks]
+    if schedules is None:
+        schedules = schedules_for({clock.calendar_id for clock in clocks})
+    return [reading(clock, now, segments=by_clock[clock.pk], schedule=schedules[clock.calendar_id]) for clock in clocks]
 
 
 def panel_context(record: models.Model, now: datetime | None = None) -> dict[str, Any]:

@@ -118,7 +118,10 @@ def _banner(ticket: Any, user: Any) -> dict[str, Any] | None:
     found = list(clocks.clocks_of(ticket).order_by("target_minutes", "pk"))  # the response first
     if not found:
         return None
-    return {"clocks": [clocks.countdown(read) for read in clocks.readings(found)]}
+    schedules = clocks.schedules_for({clock.calendar_id for clock in found})  # one read of the calendars for all
+    return {
+        "clocks": [clocks.countdown(r, schedules[r.clock.calendar_id]) for r in clocks.readings(found, None, schedules)]
+    }
 
 
 BANNER = Banner("tickets/banner.html", _banner)

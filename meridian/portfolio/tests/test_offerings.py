@@ -171,7 +171,7 @@ class OfferingRefusalTests(PrincipalsTestCase):
             format="json",
         )
         self.assertEqual(response.status_code, 201, response.content)
-        self.assertEqual(offerings.approver(Offering.objects.get(pk=response.json()["id"])), lead)
+        self.assertEqual(offerings.approvers(Offering.objects.get(pk=response.json()["id"])), [lead])
 
     def test_a_bad_request_form_field_names_its_row_and_field_and_writes_nothing(self) -> None:
         offering = OfferingFactory(service=self.service)

@@ -10,7 +10,9 @@ from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.test import Client, TestCase
+from django.test.utils import CaptureQueriesContext
 
 from meridian.core import conversation
 from meridian.core import services as core
@@ -150,6 +152,10 @@ class DeadlineTests(TicketTestCase):
         later = countdowns(ams(7, 18))
         self.assertEqual(later["response"], {"seconds": -360 * 60, "ticking": False, "until": ams(8, 9)})
         self.assertEqual(later["resolution"], {"seconds": 60 * 60, "ticking": False, "until": ams(8, 9)})
+        # the calendar is read once for all the clocks (not once per clock and again per countdown)
+        with At(ams(7, 10, 30)), CaptureQueriesContext(connection) as queries:
+            self.browser_client(self.agent).get(f"{ticket.get_absolute_url()}?part=banner")
+        self.assertEqual(sum('"core_calendarexception"' in q["sql"] for q in queries.captured_queries), 1)
         # the whole page carries it under the title, on every tab
         with At(ams(7, 10, 30)):
             page = self.browser_client(self.agent).get(f"{ticket.get_absolute_url()}?tab=timeline")
