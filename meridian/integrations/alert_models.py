@@ -138,7 +138,7 @@ class AlertSource(Record):
         "urgency by severity",
         blank=True,
         default=DEFAULT_SEVERITY_URGENCY,
-        help_text="The urgency of a new incident by its alerts' `severity` label, one per line "
+        help_text="The urgency of a new incident by its alerts' “severity” label, one per line "
         "(“critical: high”); the most urgent of the firing alerts counts. Empty: always the urgency above.",
     )
     mapping = models.JSONField(

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alertsource',
             name='severity_urgency',
-            field=models.TextField(blank=True, default='critical: high\nwarning: medium\ninfo: low', help_text="The urgency of a new incident by its alerts' `severity` label, one per line (“critical: high”); the most urgent of the firing alerts counts. Empty: always the urgency above.", verbose_name='urgency by severity'),
+            field=models.TextField(blank=True, default='critical: high\nwarning: medium\ninfo: low', help_text="The urgency of a new incident by its alerts' “severity” label, one per line (“critical: high”); the most urgent of the firing alerts counts. Empty: always the urgency above.", verbose_name='urgency by severity'),
         ),
         migrations.AlterField(
             model_name='alertsource',
